@@ -1,0 +1,29 @@
+#!/usr/bin/env python3
+"""CDK entry point: load the config (``-c config=PATH``, default the example) and build the stacks."""
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+# The Lambda runtime package is shared with the app for input validation (one set of rules).
+sys.path[:0] = [str(ROOT), str(ROOT / "runtime")]
+
+from aws_cdk import App  # noqa: E402
+
+from stacks.app_builder import build_app  # noqa: E402
+from stacks.config import DEFAULT_CONFIG, ConfigError, load_config  # noqa: E402
+
+
+def main() -> None:
+    app = App()
+    path = app.node.try_get_context("config") or DEFAULT_CONFIG
+    try:
+        config = load_config(path)
+    except ConfigError as error:
+        sys.exit(str(error))
+    build_app(config, app)
+    app.synth()
+
+
+if __name__ == "__main__":
+    main()

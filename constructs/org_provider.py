@@ -1,0 +1,108 @@
+"""A Python Lambda from the shared runtime folder behind a CDK Provider framework.
+
+Every custom resource of this app is built here the same way: the newest Python runtime on
+arm64, a role with no managed policies (each construct grants exactly what its handler calls),
+a log group with a retention, and the Provider framework answering CloudFormation.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import custom_resources as cr
+
+from constructs import Construct
+from constructs.nag_findings import acknowledge
+
+RUNTIME_ASSET = Path(__file__).resolve().parent.parent / "runtime"
+PYTHON_RUNTIME = lambda_.Runtime.PYTHON_3_14
+LOG_RETENTION = logs.RetentionDays.ONE_YEAR
+
+
+class RuntimeFunction(Construct):
+    """One handler of the shared runtime package, with a role that starts empty."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        handler: str,
+        description: str,
+        timeout: Duration = Duration.minutes(5),
+        environment: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"Runs {handler}",
+        )
+        self.log_group = logs.LogGroup(
+            self, "Logs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.RETAIN
+        )
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            runtime=PYTHON_RUNTIME,
+            architecture=lambda_.Architecture.ARM_64,
+            code=lambda_.Code.from_asset(str(RUNTIME_ASSET), exclude=["**/__pycache__", "**/*.pyc"]),
+            handler=handler,
+            description=description,
+            timeout=timeout,
+            memory_size=256,
+            role=self.role,
+            log_group=self.log_group,
+            logging_format=lambda_.LoggingFormat.JSON,
+            environment=environment,
+        )
+        self.logical_id: str = Stack.of(self).resolve(Stack.of(self).get_logical_id(self.function.node.default_child))
+        # The function writes only to its own log group.
+        self.log_group.grant_write(self.role)
+
+
+class OrgProvider(Construct):
+    """A Provider framework around one on-event handler (and an optional is-complete handler)."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        on_event: RuntimeFunction,
+        is_complete: RuntimeFunction | None = None,
+        query_interval: Duration | None = None,
+        total_timeout: Duration | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.provider = cr.Provider(
+            self,
+            "Provider",
+            on_event_handler=on_event.function,
+            is_complete_handler=is_complete.function if is_complete else None,
+            query_interval=query_interval,
+            total_timeout=total_timeout,
+            log_group=logs.LogGroup(self, "Logs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.RETAIN),
+        )
+        acknowledge(
+            self.provider,
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
+            "The Provider framework's own functions use AWSLambdaBasicExecutionRole for their logs; "
+            "the handlers it invokes have roles without managed policies.",
+        )
+        for function in (on_event, is_complete):
+            if function is not None:
+                acknowledge(
+                    self.provider,
+                    f"AwsSolutions-IAM5[Resource::<{function.logical_id}.Arn>:*]",
+                    "The Provider framework may invoke any version of its own handler function ('<arn>:*').",
+                )
+
+    @property
+    def service_token(self) -> str:
+        return self.provider.service_token

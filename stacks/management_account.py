@@ -1,0 +1,34 @@
+"""The stack deployed in the organization's management account."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import Stack
+
+from constructs import Construct
+from constructs.delegated_administrator import DelegatedAdministrator
+from constructs.trusted_service_access import TrustedServiceAccess
+from org_bootstrap.validation import ACCOUNT_SERVICE_PRINCIPAL
+from stacks.config import BootstrapConfig
+
+
+class ManagementAccountStack(Stack):
+    """Trusted access for Account Management, then its delegated administrator."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: BootstrapConfig, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.trusted_access = TrustedServiceAccess(
+            self, "TrustedAccess", service_principal=ACCOUNT_SERVICE_PRINCIPAL, removal=config.removal
+        )
+        self.delegated_administrator: DelegatedAdministrator | None = None
+        if config.delegated_administrator_account_id:
+            self.delegated_administrator = DelegatedAdministrator(
+                self,
+                "DelegatedAdministrator",
+                account_id=config.delegated_administrator_account_id,
+                service_principal=ACCOUNT_SERVICE_PRINCIPAL,
+                removal=config.removal,
+            )
+            # Registration needs trusted access; deletion runs in reverse, deregistering first.
+            self.delegated_administrator.node.add_dependency(self.trusted_access)
