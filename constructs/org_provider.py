@@ -7,9 +7,10 @@ a log group with a retention, and the Provider framework answering CloudFormatio
 
 from __future__ import annotations
 
+import typing
 from pathlib import Path
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import CfnElement, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -33,7 +34,7 @@ class RuntimeFunction(Construct):
         *,
         handler: str,
         description: str,
-        timeout: Duration = Duration.minutes(5),
+        timeout: Duration | None = None,
         environment: dict[str, str] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -43,9 +44,7 @@ class RuntimeFunction(Construct):
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description=f"Runs {handler}",
         )
-        self.log_group = logs.LogGroup(
-            self, "Logs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.RETAIN
-        )
+        self.log_group = logs.LogGroup(self, "Logs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.RETAIN)
         self.function = lambda_.Function(
             self,
             "Function",
@@ -54,14 +53,16 @@ class RuntimeFunction(Construct):
             code=lambda_.Code.from_asset(str(RUNTIME_ASSET), exclude=["**/__pycache__", "**/*.pyc"]),
             handler=handler,
             description=description,
-            timeout=timeout,
+            timeout=timeout or Duration.minutes(5),
             memory_size=256,
             role=self.role,
             log_group=self.log_group,
             logging_format=lambda_.LoggingFormat.JSON,
             environment=environment,
         )
-        self.logical_id: str = Stack.of(self).resolve(Stack.of(self).get_logical_id(self.function.node.default_child))
+        self.logical_id: str = Stack.of(self).resolve(
+            Stack.of(self).get_logical_id(typing.cast(CfnElement, self.function.node.default_child))
+        )
         # The function writes only to its own log group.
         self.log_group.grant_write(self.role)
 

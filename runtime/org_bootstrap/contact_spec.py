@@ -207,8 +207,10 @@ def _overrides(where: str, value: object, problems: list[str]) -> list[Override]
             problems.append(f"{at}: give exactly one of organizational_unit or account")
             continue
         scope = ou if ou is not None else account
-        problem = ou_id_problem(f"{at}.organizational_unit", ou) if ou is not None else account_id_problem(
-            f"{at}.account", account
+        problem = (
+            ou_id_problem(f"{at}.organizational_unit", ou)
+            if ou is not None
+            else account_id_problem(f"{at}.account", account)
         )
         if problem:
             problems.append(problem)
@@ -220,4 +222,4 @@ def _overrides(where: str, value: object, problems: list[str]) -> list[Override]
 
 
 def _dump_set(contacts: ContactSet) -> dict[str, Any]:
-    return {t: ({"delete": True} if c == DELETE else dict(c)) for t, c in sorted(contacts.items())}
+    return {t: (dict(c) if isinstance(c, Mapping) else {"delete": True}) for t, c in sorted(contacts.items())}

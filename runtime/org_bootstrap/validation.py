@@ -39,9 +39,7 @@ CONTACT_FIELD_RULES: Mapping[str, FieldRule] = {
         re.compile(r"^[\s]*[\w+=.#|!&-]+@[\w.-]+\.[\w]+[\s]*$"),
         "an e-mail address such as ops@example.com",
     ),
-    "PhoneNumber": FieldRule(
-        1, 25, re.compile(r"^[\s0-9()+-]+$"), "digits, spaces, parentheses, + and - only"
-    ),
+    "PhoneNumber": FieldRule(1, 25, re.compile(r"^[\s0-9()+-]+$"), "digits, spaces, parentheses, + and - only"),
 }
 
 
@@ -89,8 +87,7 @@ def contact_problems(field: str, contact: object) -> list[str]:
             problems.append(f"{where}: must be a string")
         elif not rule.min_length <= len(value) <= rule.max_length:
             problems.append(
-                f"{where}: is {len(value)} characters long "
-                f"(must be {rule.min_length} to {rule.max_length})"
+                f"{where}: is {len(value)} characters long (must be {rule.min_length} to {rule.max_length})"
             )
         elif rule.pattern is not None and not rule.pattern.match(value):
             problems.append(f"{where}: {mask(key, value)!r} is not valid ({rule.pattern_text})")

@@ -1,0 +1,1 @@
+"""A simulated AWS Organization (moto, made as strict as AWS) for tests and the local deploy."""

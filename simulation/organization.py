@@ -1,0 +1,235 @@
+"""A strict simulated AWS Organization built on moto.
+
+moto 5.2 is laxer than AWS in ways that matter here; :func:`strict_aws` patches it, on the
+simulated service's side, so that the handlers meet the same refusals they would meet in AWS:
+
+- ``account.amazonaws.com`` is accepted as a delegated-administrator service principal (moto
+  rejects it), but only once trusted access for it is enabled;
+- the Account Management API with ``AccountId`` needs trusted access for ``account.amazonaws.com``
+  and a caller that is the management account or the delegated administrator; the management
+  account cannot name itself (it calls without ``AccountId``); a delegated administrator cannot
+  change the management account; the target must be an ACTIVE account of the organization;
+- contact fields are checked against the service model's limits and patterns.
+
+It can also throttle chosen operations (``TooManyRequestsException``) and counts every call, so
+tests can assert on convergence and on the number of calls made.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from unittest import mock
+
+import boto3
+from moto import mock_aws
+from moto.account import responses as account_responses
+from moto.core.exceptions import JsonRESTError
+from moto.organizations import models as org_models
+
+from org_bootstrap.validation import ACCOUNT_SERVICE_PRINCIPAL, CONTACT_FIELD_RULES
+
+DEFAULT_MANAGEMENT_ACCOUNT = "111111111111"
+PARTITION = "aws"
+
+
+@dataclass
+class ApiLog:
+    """Calls seen by the simulated Account Management API, and throttling to inject."""
+
+    calls: Counter[str] = field(default_factory=Counter)
+    throttle_rate: Mapping[str, float] = field(default_factory=dict)
+    rng: random.Random = field(default_factory=lambda: random.Random(7))
+    throttled: Counter[str] = field(default_factory=Counter)
+
+    def writes(self) -> int:
+        return self.calls["PutAlternateContact"] + self.calls["DeleteAlternateContact"]
+
+
+def _org_backend() -> org_models.OrganizationsBackend:
+    """The backend of the organization managed by the simulated management account."""
+    return org_models.organizations_backends[os.environ["MOTO_ACCOUNT_ID"]][PARTITION]
+
+
+def _trusted(backend: org_models.OrganizationsBackend, principal: str) -> bool:
+    return any(service["ServicePrincipal"] == principal for service in backend.services)
+
+
+def _delegated_admins(backend: org_models.OrganizationsBackend, principal: str) -> set[str]:
+    return {admin.account.id for admin in backend.admins if principal in admin.services}
+
+
+def _error(kind: str, message: str) -> JsonRESTError:
+    return JsonRESTError(kind, message)
+
+
+def _check_account_call(response: Any, operation: str, log: ApiLog) -> None:
+    log.calls[operation] += 1
+    if log.rng.random() < log.throttle_rate.get(operation, 0.0):
+        log.throttled[operation] += 1
+        raise _error("TooManyRequestsException", "Rate exceeded")
+    caller = response.current_account
+    target = response._get_param("AccountId")
+    contact_type = response._get_param("AlternateContactType")
+    if contact_type not in ("BILLING", "OPERATIONS", "SECURITY"):
+        raise _error("ValidationException", "1 validation error detected: AlternateContactType")
+    if operation == "PutAlternateContact":
+        for name, rule in CONTACT_FIELD_RULES.items():
+            value = response._get_param(name)
+            if not isinstance(value, str) or not rule.min_length <= len(value) <= rule.max_length:
+                raise _error("ValidationException", f"1 validation error detected: {name} length")
+            if rule.pattern is not None and not rule.pattern.match(value):
+                raise _error("ValidationException", f"1 validation error detected: {name} pattern")
+    backend = _org_backend()
+    if target is None:
+        return  # the caller's own account: always allowed
+    if backend.org is None:
+        raise _error("AccessDeniedException", "The caller is not in an organization")
+    management = backend.org.master_account_id
+    if target == management:
+        raise _error(
+            "AccessDeniedException",
+            "The management account can only be managed without specifying its AccountId",
+        )
+    if not _trusted(backend, ACCOUNT_SERVICE_PRINCIPAL):
+        raise _error("AccessDeniedException", "Trusted access is not enabled for account.amazonaws.com")
+    if caller != management and caller not in _delegated_admins(backend, ACCOUNT_SERVICE_PRINCIPAL):
+        raise _error("AccessDeniedException", f"{caller} is not the management or delegated administrator account")
+    account = next((a for a in backend.accounts if a.id == target), None)
+    if account is None:
+        raise _error("AccessDeniedException", f"{target} is not a member of the organization")
+    if account.status != "ACTIVE":
+        raise _error("AccessDeniedException", f"{target} is {account.status}, not ACTIVE")
+
+
+def _strict_account_operation(original: Callable[..., Any], operation: str, log: ApiLog) -> Callable[..., Any]:
+    def wrapper(self: Any) -> Any:
+        _check_account_call(self, operation, log)
+        return original(self)
+
+    return wrapper
+
+
+def _strict_register(original: Callable[..., Any]) -> Callable[..., Any]:
+    def wrapper(self: org_models.OrganizationsBackend, **kwargs: str) -> Any:
+        principal = kwargs["ServicePrincipal"]
+        if not _trusted(self, principal):
+            raise org_models.ConstraintViolationException(
+                f"You must enable trusted access for {principal} before registering a delegated administrator."
+            )
+        account = self.get_account_by_id(kwargs["AccountId"])
+        if account.status != "ACTIVE":
+            raise org_models.ConstraintViolationException(f"{account.id} is not ACTIVE")
+        if principal == ACCOUNT_SERVICE_PRINCIPAL and _delegated_admins(self, principal) - {account.id}:
+            # Account Management allows one delegated administrator at a time.
+            raise org_models.ConstraintViolationException(
+                "You have exceeded the allowed number of delegated administrators for the delegated service."
+            )
+        return original(self, **kwargs)
+
+    return wrapper
+
+
+@contextlib.contextmanager
+def strict_aws(log: ApiLog | None = None, management_account: str = DEFAULT_MANAGEMENT_ACCOUNT) -> Iterator[ApiLog]:
+    """moto's ``mock_aws`` with the strictness above; the caller is ``management_account``."""
+    log = log or ApiLog()
+    env = {
+        "MOTO_ACCOUNT_ID": management_account,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    responses = account_responses.AccountResponse
+    patches: list[Any] = [
+        mock.patch.dict(os.environ, env),
+        mock.patch.object(
+            org_models.FakeDelegatedAdministrator,
+            "SUPPORTED_SERVICES",
+            [*org_models.FakeDelegatedAdministrator.SUPPORTED_SERVICES, ACCOUNT_SERVICE_PRINCIPAL],
+        ),
+        mock.patch.object(
+            org_models.OrganizationsBackend,
+            "register_delegated_administrator",
+            _strict_register(org_models.OrganizationsBackend.register_delegated_administrator),
+        ),
+    ]
+    for method, operation in (
+        ("put_alternate_contact", "PutAlternateContact"),
+        ("get_alternate_contact", "GetAlternateContact"),
+        ("delete_alternate_contact", "DeleteAlternateContact"),
+    ):
+        patches.append(
+            mock.patch.object(responses, method, _strict_account_operation(getattr(responses, method), operation, log))
+        )
+    with contextlib.ExitStack() as stack:
+        for patch in patches:
+            stack.enter_context(patch)
+        stack.enter_context(mock_aws())
+        yield log
+
+
+class Organization:
+    """Builds and inspects the simulated organization through the public APIs (boto3)."""
+
+    def __init__(self) -> None:
+        self.organizations = boto3.client("organizations", region_name="us-east-1")
+        self.account = boto3.client("account", region_name="us-east-1")
+        self.organizations.create_organization(FeatureSet="ALL")
+        self.management_account_id: str = self.organizations.describe_organization()["Organization"]["MasterAccountId"]
+        self.root_id: str = self.organizations.list_roots()["Roots"][0]["Id"]
+
+    def create_ou(self, name: str, parent_id: str | None = None) -> str:
+        ou = self.organizations.create_organizational_unit(ParentId=parent_id or self.root_id, Name=name)
+        return str(ou["OrganizationalUnit"]["Id"])
+
+    def create_account(self, name: str, *, parent_id: str | None = None, account_id: str | None = None) -> str:
+        fixed_id = mock.patch.object(org_models.utils, "make_random_account_id", return_value=account_id)
+        with fixed_id if account_id else contextlib.nullcontext():
+            status = self.organizations.create_account(AccountName=name, Email=f"{name}@example.com")
+        new_id = str(status["CreateAccountStatus"]["AccountId"])
+        if parent_id:
+            self.organizations.move_account(
+                AccountId=new_id, SourceParentId=self.root_id, DestinationParentId=parent_id
+            )
+        return new_id
+
+    def set_status(self, account_id: str, status: str) -> None:
+        account = _org_backend().get_account_by_id(account_id)
+        account.status = status
+
+    def enable_trusted_access(self, principal: str = ACCOUNT_SERVICE_PRINCIPAL) -> None:
+        self.organizations.enable_aws_service_access(ServicePrincipal=principal)
+
+    def trusted_principals(self) -> set[str]:
+        services = self.organizations.list_aws_service_access_for_organization()["EnabledServicePrincipals"]
+        return {service["ServicePrincipal"] for service in services}
+
+    def delegated_administrators(self, principal: str = ACCOUNT_SERVICE_PRINCIPAL) -> set[str]:
+        admins = self.organizations.list_delegated_administrators(ServicePrincipal=principal)
+        return {admin["Id"] for admin in admins["DelegatedAdministrators"]}
+
+    def put_contact(self, account_id: str, contact_type: str, contact: Mapping[str, str]) -> None:
+        target = {} if account_id == self.management_account_id else {"AccountId": account_id}
+        self.account.put_alternate_contact(AlternateContactType=contact_type, **target, **contact)
+
+    def contacts(self, account_id: str) -> dict[str, dict[str, str]]:
+        """The account's contacts as the API returns them, read behind the API's back (not counted)."""
+        from moto.account.models import account_backends
+
+        backend = account_backends[account_id][PARTITION]
+        return {
+            contact_type: {
+                "Name": contact.name,
+                "Title": contact.title,
+                "EmailAddress": contact.email_address,
+                "PhoneNumber": contact.phone_number,
+            }
+            for contact_type, contact in backend._alternate_contacts.items()
+        }

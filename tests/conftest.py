@@ -1,0 +1,69 @@
+"""Shared fixtures: the strict simulated organization and the synthesized app (once a session)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+
+from simulation.organization import ApiLog, Organization, strict_aws
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def api_log() -> Iterator[ApiLog]:
+    with strict_aws() as log:
+        yield log
+
+
+@pytest.fixture
+def org(api_log: ApiLog) -> Organization:
+    """An organization with all features, no trusted access yet, and three member accounts."""
+    organization = Organization()
+    organization.members = [  # type: ignore[attr-defined]
+        organization.create_account("security", account_id="222222222222"),
+        organization.create_account("workloads", account_id="333333333333"),
+        organization.create_account("sandbox", account_id="444444444444"),
+    ]
+    return organization
+
+
+def cfn_event(
+    request_type: str,
+    properties: dict[str, str],
+    *,
+    physical_id: str | None = None,
+    old_properties: dict[str, str] | None = None,
+    logical_id: str = "Resource",
+) -> dict[str, object]:
+    """A CloudFormation custom-resource event as the Provider framework hands it on (strings only)."""
+    assert all(isinstance(value, str) for value in properties.values()), "CloudFormation sends strings"
+    event: dict[str, object] = {
+        "RequestType": request_type,
+        "LogicalResourceId": logical_id,
+        "RequestId": "request-1",
+        "StackId": "arn:aws:cloudformation:us-east-1:111111111111:stack/OrgBootstrapManagement/guid",
+        "ResourceType": "Custom::Test",
+        "ResourceProperties": {"ServiceToken": "arn:aws:lambda:us-east-1:111111111111:function:x", **properties},
+    }
+    if physical_id is not None:
+        event["PhysicalResourceId"] = physical_id
+    if old_properties is not None:
+        event["OldResourceProperties"] = {"ServiceToken": "x", **old_properties}
+    return event
+
+
+@pytest.fixture(scope="session")
+def example_app() -> object:
+    """The app built from the example config and synthesized once (cdk-nag runs in the synth)."""
+    from stacks.app_builder import build_app
+    from stacks.config import load_config
+
+    app, stack = build_app(load_config())
+    assembly = app.synth()
+    return {"app": app, "stack": stack, "assembly": assembly}
