@@ -14,6 +14,7 @@ from aws_cdk import CfnElement, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import custom_resources as cr
 
 from constructs import Construct
@@ -81,6 +82,7 @@ class OrgProvider(Construct):
         total_timeout: Duration | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        log_group = logs.LogGroup(self, "Logs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.RETAIN)
         self.provider = cr.Provider(
             self,
             "Provider",
@@ -88,7 +90,14 @@ class OrgProvider(Construct):
             is_complete_handler=is_complete.function if is_complete else None,
             query_interval=query_interval,
             total_timeout=total_timeout,
-            log_group=logs.LogGroup(self, "Logs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.RETAIN),
+            log_group=log_group,
+            disable_waiter_state_machine_logging=False if is_complete else None,
+            # Every waiter event, without execution data: the inputs carry the contacts spec.
+            waiter_state_machine_log_options=cr.LogOptions(
+                destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=False
+            )
+            if is_complete
+            else None,
         )
         acknowledge(
             self.provider,
@@ -96,14 +105,34 @@ class OrgProvider(Construct):
             "The Provider framework's own functions use AWSLambdaBasicExecutionRole for their logs; "
             "the handlers it invokes have roles without managed policies.",
         )
-        for function in (on_event, is_complete):
-            if function is not None:
-                acknowledge(
-                    self.provider,
-                    f"AwsSolutions-IAM5[Resource::<{function.logical_id}.Arn>:*]",
-                    "The Provider framework may invoke any version of its own handler function ('<arn>:*').",
-                )
+        invoked = [function.logical_id for function in (on_event, is_complete) if function is not None]
+        invoked += [
+            _logical_id(child) for child in self.provider.node.find_all() if isinstance(child, lambda_.CfnFunction)
+        ]
+        for logical_id in invoked:
+            acknowledge(
+                self.provider,
+                f"AwsSolutions-IAM5[Resource::<{logical_id}.Arn>:*]",
+                "The Provider framework invokes any version ('<arn>:*') of the functions it is made of.",
+            )
+        if is_complete is not None:
+            acknowledge(
+                self.provider.node.find_child("waiter-state-machine"),
+                "AwsSolutions-IAM5[Resource::*]",
+                "Step Functions logging needs the CloudWatch Logs log-delivery actions (logs:CreateLogDelivery and "
+                "related), which IAM accepts only on '*'.",
+            )
+            acknowledge(
+                self.provider,
+                "AwsSolutions-SF2",
+                "The Provider framework's waiter state machine only polls is-complete; it offers no X-Ray option, "
+                "and the handlers log every step in JSON.",
+            )
 
     @property
     def service_token(self) -> str:
         return self.provider.service_token
+
+
+def _logical_id(element: CfnElement) -> str:
+    return str(Stack.of(element).resolve(Stack.of(element).get_logical_id(element)))

@@ -7,6 +7,7 @@ from typing import Any
 from aws_cdk import Stack
 
 from constructs import Construct
+from constructs.alternate_contacts import AlternateContacts
 from constructs.delegated_administrator import DelegatedAdministrator
 from constructs.trusted_service_access import TrustedServiceAccess
 from org_bootstrap.validation import ACCOUNT_SERVICE_PRINCIPAL
@@ -32,3 +33,8 @@ class ManagementAccountStack(Stack):
             )
             # Registration needs trusted access; deletion runs in reverse, deregistering first.
             self.delegated_administrator.node.add_dependency(self.trusted_access)
+        self.alternate_contacts: AlternateContacts | None = None
+        if config.alternate_contacts is not None:
+            self.alternate_contacts = AlternateContacts(self, "AlternateContacts", spec=config.alternate_contacts)
+            # The Account Management API addresses member accounts only once trusted access is on.
+            self.alternate_contacts.node.add_dependency(self.trusted_access)

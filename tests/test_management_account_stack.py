@@ -96,9 +96,11 @@ def test_no_wildcard_actions_and_no_managed_policies_on_handler_roles(template: 
             actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
             assert all("*" not in action for action in actions), actions
     handler_roles = {
-        name: role for name, role in template.find_resources("AWS::IAM::Role").items() if "HandlerRole" in name
+        name: role
+        for name, role in template.find_resources("AWS::IAM::Role").items()
+        if role["Properties"].get("Description", "").startswith("Runs org_bootstrap.")
     }
-    assert len(handler_roles) == 2
+    assert len(handler_roles) == 4
     assert all("ManagedPolicyArns" not in role["Properties"] for role in handler_roles.values())
 
 

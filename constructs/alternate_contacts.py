@@ -1,0 +1,204 @@
+"""The alternate contacts of the organization's accounts, as a construct."""
+
+from __future__ import annotations
+
+from aws_cdk import Aws, CustomResource, Duration, RemovalPolicy
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
+
+from constructs import Construct
+from constructs.nag_findings import acknowledge
+from constructs.org_provider import OrgProvider, RuntimeFunction, _logical_id
+from org_bootstrap.contact_spec import ContactSpec
+from org_bootstrap.stores import JOB_PREFIX
+from org_bootstrap.validation import CONTACT_TYPES
+
+RESOURCE_TYPE = "Custom::AlternateContacts"
+# CloudFormation waits at most an hour for a custom resource; work beyond this continues in the
+# background (see org_bootstrap.alternate_contacts).
+DEFAULT_DEPLOY_WAIT = Duration.minutes(45)
+ORGANIZATIONS_READ_ACTIONS = [
+    "organizations:DescribeOrganization",
+    "organizations:ListRoots",
+    "organizations:ListAccountsForParent",
+    "organizations:ListOrganizationalUnitsForParent",
+]
+
+
+def managed_contact_types(spec: ContactSpec) -> list[str]:
+    """The types the role may touch: those the spec names, or all three when removal may release
+    any of them later (the role's policy is updated before the resource on an Update)."""
+    if spec.removal != "retain":
+        return list(CONTACT_TYPES)
+    named = set(spec.contacts).union(*(override.contacts for override in spec.overrides))
+    return sorted(named)
+
+
+def account_actions_statement(actions: list[str], contact_types: list[str]) -> iam.PolicyStatement:
+    """Account Management actions on the organization's accounts and the management account's
+    own, limited to the given contact types. Shared by every handler that writes contacts."""
+    return iam.PolicyStatement(
+        sid="AlternateContactsOfOrganizationAccounts",
+        actions=actions,
+        resources=[
+            f"arn:{Aws.PARTITION}:account::{Aws.ACCOUNT_ID}:account",
+            f"arn:{Aws.PARTITION}:account::{Aws.ACCOUNT_ID}:account/o-*/*",
+        ],
+        conditions={"ForAllValues:StringEquals": {"account:AlternateContactTypes": contact_types}},
+    )
+
+
+class ContactState(Construct):
+    """Where contact jobs keep their progress and reports (S3) and the pre-change snapshots that
+    ``removal = "restore"`` puts back (DynamoDB). Both are retained: they outlive the stack."""
+
+    def __init__(self, scope: Construct, construct_id: str) -> None:
+        super().__init__(scope, construct_id)
+        self.bucket = s3.Bucket(
+            self,
+            "Jobs",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            versioned=True,
+            removal_policy=RemovalPolicy.RETAIN,
+            lifecycle_rules=[
+                s3.LifecycleRule(prefix=f"{JOB_PREFIX}/jobs/", expiration=Duration.days(30)),
+                s3.LifecycleRule(noncurrent_version_expiration=Duration.days(30)),
+            ],
+        )
+        acknowledge(
+            self.bucket,
+            "AwsSolutions-S1",
+            "Only this app's handlers read and write job state and reports; CloudTrail records the "
+            "management account's API calls. A server-access-log bucket would add cost without an audit need.",
+        )
+        self.table = dynamodb.TableV2(
+            self,
+            "Snapshots",
+            partition_key=dynamodb.Attribute(name="AccountId", type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name="ContactType", type=dynamodb.AttributeType.STRING),
+            billing=dynamodb.Billing.on_demand(),
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+
+    def grant_jobs(self, role: iam.IRole) -> None:
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="JobStateAndReports",
+                actions=["s3:GetObject", "s3:PutObject"],
+                resources=[self.bucket.arn_for_objects(f"{JOB_PREFIX}/*")],
+            )
+        )
+
+    def grant_snapshots(self, role: iam.IRole) -> None:
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="ContactSnapshots",
+                actions=["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"],
+                resources=[self.table.table_arn],
+            )
+        )
+
+
+class AlternateContacts(Construct):
+    """Sets, modifies and deletes the BILLING, OPERATIONS and SECURITY contacts of the accounts the
+    spec targets, through an asynchronous custom resource (Provider framework is-complete polling,
+    with background continuation past ``deploy_wait``). Depend on trusted access for
+    ``account.amazonaws.com``: ``contacts.node.add_dependency(trusted_access)``.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        spec: ContactSpec,
+        deploy_wait: Duration = DEFAULT_DEPLOY_WAIT,
+        concurrency: int = 8,
+        query_interval: Duration | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.state = ContactState(self, "State")
+        environment = {
+            "JOB_BUCKET": self.state.bucket.bucket_name,
+            "SNAPSHOT_TABLE": self.state.table.table_name,
+            "DEPLOY_WAIT_SECONDS": str(int(deploy_wait.to_seconds())),
+            "CONCURRENCY": str(concurrency),
+        }
+        self.on_event = RuntimeFunction(
+            self,
+            "OnEvent",
+            handler="org_bootstrap.alternate_contacts.on_event",
+            description="Validates the alternate-contacts spec and plans the work",
+            timeout=Duration.minutes(15),
+            environment=environment,
+        )
+        self.is_complete = RuntimeFunction(
+            self,
+            "IsComplete",
+            handler="org_bootstrap.alternate_contacts.is_complete",
+            description="Applies alternate contacts in batches at the Account Management quotas",
+            timeout=Duration.minutes(15),
+            environment=environment,
+        )
+        contact_types = managed_contact_types(spec)
+        for function in (self.on_event, self.is_complete):
+            function.role.add_to_policy(
+                iam.PolicyStatement(sid="ReadOrganization", actions=ORGANIZATIONS_READ_ACTIONS, resources=["*"])
+            )
+            self.state.grant_jobs(function.role)
+            acknowledge(
+                function.role,
+                "AwsSolutions-IAM5[Resource::*]",
+                "Organizations' list and describe actions have no resource type; IAM accepts only '*'. Read only.",
+            )
+            acknowledge(
+                function.role,
+                f"AwsSolutions-IAM5[Resource::<{_logical_id(self.state.bucket.node.default_child)}.Arn>/{JOB_PREFIX}/*]",
+                "Job state and reports: the objects under the app's own prefix of its own bucket.",
+            )
+        self.is_complete.role.add_to_policy(
+            account_actions_statement(
+                ["account:GetAlternateContact", "account:PutAlternateContact", "account:DeleteAlternateContact"],
+                contact_types,
+            )
+        )
+        acknowledge(
+            self.is_complete.role,
+            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:account::<AWS::AccountId>:account/o-*/*]",
+            "Member accounts of the organization managed from this account (its ID is unknown at synth), "
+            "limited by account:AlternateContactTypes.",
+        )
+        self.state.grant_snapshots(self.is_complete.role)
+        # A separate policy, so that the function does not depend on a policy naming its own ARN.
+        iam.Policy(
+            self,
+            "ContinueInBackground",
+            roles=[self.is_complete.role],
+            statements=[
+                iam.PolicyStatement(
+                    actions=["lambda:InvokeFunction"], resources=[self.is_complete.function.function_arn]
+                )
+            ],
+        )
+        provider = OrgProvider(
+            self,
+            "Provider",
+            on_event=self.on_event,
+            is_complete=self.is_complete,
+            query_interval=query_interval or Duration.seconds(30),
+            total_timeout=Duration.hours(1),
+        )
+        self.resource = CustomResource(
+            self,
+            "Resource",
+            service_token=provider.service_token,
+            resource_type=RESOURCE_TYPE,
+            properties={"Spec": spec.to_json()},
+        )
+        self.node.default_child = self.resource

@@ -1,0 +1,229 @@
+"""Long contact jobs, carried across Lambda invocations.
+
+A job is the list of accounts to reconcile and, for each, the contact types and their targets.
+It is planned once (from the config, the previous config and the organization), stored as JSON,
+and worked through in batches: each invocation reconciles accounts with bounded concurrency until
+its time budget runs out, then saves its cursor. A 10,000-account organization needs about 100
+minutes at the PutAlternateContact quota; no single invocation, and no single CloudFormation
+wait, has to hold all of it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from org_bootstrap.contact_spec import DELETE, ContactSpec
+from org_bootstrap.organization import Account
+from org_bootstrap.reconcile import (
+    CHANGED,
+    DRIFTED,
+    FAILED,
+    RESTORE,
+    SKIPPED,
+    UNCHANGED,
+    ContactsApi,
+    Outcome,
+    Snapshots,
+    Target,
+    reconcile_account,
+)
+
+LOG = logging.getLogger(__name__)
+DEFAULT_CONCURRENCY = 8
+STATUSES = (CHANGED, UNCHANGED, DRIFTED, SKIPPED, FAILED)
+
+
+class JobStore(Protocol):
+    def load(self, job_id: str) -> dict[str, Any]: ...
+
+    def save(self, job_id: str, data: dict[str, Any]) -> None: ...
+
+    def save_report(self, job_id: str, report: dict[str, Any]) -> str:
+        """Store the full report; return where an operator reads it."""
+
+
+@dataclass
+class Job:
+    id: str
+    contact_sets: dict[str, dict[str, Any]]  # deduplicated targets, keyed by their hash
+    items: list[tuple[str, str]]  # (account ID, contact-set key), in the order worked
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (account ID, status)
+    cursor: int = 0
+    outcomes: list[dict[str, Any]] = field(default_factory=list)
+    started_at: float = field(default_factory=time.time)
+    failure_tolerance: int = 0
+    apply: bool = True
+
+    @property
+    def done(self) -> bool:
+        return self.cursor >= len(self.items)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "contact_sets": self.contact_sets,
+            "items": self.items,
+            "skipped": self.skipped,
+            "cursor": self.cursor,
+            "outcomes": self.outcomes,
+            "started_at": self.started_at,
+            "failure_tolerance": self.failure_tolerance,
+            "apply": self.apply,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Job:
+        return cls(
+            id=data["id"],
+            contact_sets=data["contact_sets"],
+            items=[tuple(item) for item in data["items"]],
+            skipped=[tuple(item) for item in data["skipped"]],
+            cursor=data["cursor"],
+            outcomes=data["outcomes"],
+            started_at=data["started_at"],
+            failure_tolerance=data["failure_tolerance"],
+            apply=data.get("apply", True),
+        )
+
+    # -- results -----------------------------------------------------------------------------
+
+    def counts(self) -> dict[str, int]:
+        found = Counter(outcome["status"] for outcome in self.outcomes)
+        found[SKIPPED] += len(self.skipped)
+        return {status: found[status] for status in STATUSES}
+
+    def failures(self) -> list[dict[str, Any]]:
+        return [outcome for outcome in self.outcomes if outcome["status"] == FAILED]
+
+    def report(self) -> dict[str, Any]:
+        return {
+            "job": self.id,
+            "started_at": self.started_at,
+            "complete": self.done,
+            "accounts": len(self.items) + len(self.skipped),
+            "counts": self.counts(),
+            "failed": self.failures(),
+            "skipped": [{"account": account, "status": status} for account, status in self.skipped],
+            "outcomes": self.outcomes,
+        }
+
+
+def _key(targets: Mapping[str, Target]) -> str:
+    return hashlib.sha256(json.dumps(targets, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _release(spec: ContactSpec) -> Target | None:
+    """What happens to a contact type the stack stops managing, by the removal mode."""
+    return {"delete": DELETE, "restore": RESTORE}.get(spec.removal)
+
+
+def plan(
+    job_id: str,
+    accounts: Iterable[Account],
+    new: ContactSpec | None,
+    old: ContactSpec | None = None,
+    *,
+    apply: bool = True,
+) -> Job:
+    """The work a change implies, account by account.
+
+    Create: ``old`` is None. Update: only accounts and types whose target changed, plus the types
+    the stack stops managing (released by the removal mode). Delete: ``new`` is None and every
+    managed type is released. Accounts that are not ACTIVE are skipped and reported.
+    """
+    mode = new or old
+    assert mode is not None
+    release = _release(mode)
+    sets: dict[str, dict[str, Any]] = {}
+    items: list[tuple[str, str]] = []
+    skipped: list[tuple[str, str]] = []
+    for account in accounts:
+        wanted = new.desired(account.id, account.path) if new and new.targets(account.id, account.path) else {}
+        had = old.desired(account.id, account.path) if old and old.targets(account.id, account.path) else {}
+        targets: dict[str, Target] = {t: c for t, c in wanted.items() if had.get(t) != c}
+        if release is not None:
+            targets.update({t: release for t in had if t not in wanted})
+        if not targets:
+            continue
+        if not account.active:
+            skipped.append((account.id, account.status))
+            continue
+        key = _key(targets)
+        sets.setdefault(key, {t: (dict(c) if isinstance(c, Mapping) else c) for t, c in targets.items()})
+        items.append((account.id, key))
+    return Job(job_id, sets, items, skipped, failure_tolerance=mode.failure_tolerance, apply=apply)
+
+
+def run_batch(
+    job: Job,
+    api: ContactsApi,
+    *,
+    snapshots: Snapshots | None,
+    deadline: float,
+    clock: Callable[[], float] = time.monotonic,
+    concurrency: int = DEFAULT_CONCURRENCY,
+) -> None:
+    """Reconcile accounts from the cursor on until done or ``deadline`` (by ``clock``).
+
+    No new account starts after the deadline; accounts in flight finish, so the cursor always
+    marks a clean boundary. One failing account never stops the others.
+    """
+    start = job.cursor
+    # A short queue, so that "stop at the deadline" takes effect within a few accounts.
+    queue = threading.BoundedSemaphore(concurrency * 2)
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        futures = []
+        for account_id, key in job.items[start:]:
+            queue.acquire()
+            if clock() >= deadline:
+                queue.release()
+                break
+            future = pool.submit(_reconcile, api, account_id, job.contact_sets[key], snapshots, job.apply)
+            future.add_done_callback(lambda _: queue.release())
+            futures.append(future)
+        outcomes = [future.result() for future in futures]
+    job.outcomes.extend(outcome.to_dict() for outcome in outcomes)
+    job.cursor = start + len(outcomes)
+    LOG.info(json.dumps({"job": job.id, "processed": len(outcomes), "cursor": job.cursor, "of": len(job.items)}))
+
+
+def _reconcile(
+    api: ContactsApi, account_id: str, targets: Mapping[str, Target], snapshots: Snapshots | None, apply: bool
+) -> Outcome:
+    try:
+        return reconcile_account(api, account_id, targets, snapshots=snapshots, apply=apply)
+    except Exception as error:  # one account's surprise must not stop the rest
+        LOG.exception("account %s failed unexpectedly", account_id)
+        return Outcome(account_id, FAILED, reason=f"{type(error).__name__}: {error}")
+
+
+def summary(job: Job, report_location: str, *, limit_bytes: int = 3000) -> dict[str, Any]:
+    """The custom resource's Data: counts and failed account IDs, within CloudFormation's 4 KB."""
+    counts = job.counts()
+    failed = [outcome["account"] for outcome in job.failures()]
+    shown: list[str] = []
+    for account in failed:
+        if len(",".join([*shown, account])) > limit_bytes // 2:
+            break
+        shown.append(account)
+    reasons = "; ".join(f"{o['account']}: {o.get('reason', '')}"[:120] for o in job.failures()[:5])
+    data: dict[str, Any] = {
+        "Changed": counts[CHANGED],
+        "Unchanged": counts[UNCHANGED],
+        "Skipped": counts[SKIPPED],
+        "Failed": counts[FAILED],
+        "FailedAccounts": ",".join(shown) + (f",+{len(failed) - len(shown)} more" if len(shown) < len(failed) else ""),
+        "FailureReasons": reasons[: limit_bytes // 3],
+        "Report": report_location,
+        "Complete": "true" if job.done else "false",
+    }
+    return data

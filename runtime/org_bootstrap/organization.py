@@ -1,0 +1,67 @@
+"""Which accounts the organization has, where they sit, and whether they can be updated.
+
+The tree is walked from the root with the Organizations paginators, so every account comes with
+its path of parents (root first), which OU targeting and overrides need. botocore's standard
+retry mode backs off on Organizations' ``TooManyRequestsException``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Account:
+    id: str
+    status: str
+    path: tuple[str, ...]  # parent IDs from the root down to the account's own parent
+    name: str = ""
+
+    @property
+    def active(self) -> bool:
+        return self.status == "ACTIVE"
+
+
+def management_account_id(organizations: Any) -> str:
+    return str(organizations.describe_organization()["Organization"]["MasterAccountId"])
+
+
+def _pages(organizations: Any, operation: str, key: str, **kwargs: str) -> Iterator[dict[str, Any]]:
+    for page in organizations.get_paginator(operation).paginate(**kwargs):
+        yield from page.get(key, [])
+
+
+def list_accounts(organizations: Any) -> list[Account]:
+    """Every account of the organization with its status and its path of parents."""
+    accounts: list[Account] = []
+    pending: list[tuple[str, tuple[str, ...]]] = [
+        (root["Id"], (root["Id"],)) for root in _pages(organizations, "list_roots", "Roots")
+    ]
+    while pending:
+        parent, path = pending.pop()
+        for item in _pages(organizations, "list_accounts_for_parent", "Accounts", ParentId=parent):
+            accounts.append(Account(item["Id"], _status(item), path, item.get("Name", "")))
+        for ou in _pages(organizations, "list_organizational_units_for_parent", "OrganizationalUnits", ParentId=parent):
+            pending.append((ou["Id"], (*path, ou["Id"])))
+    return sorted(accounts, key=lambda account: account.id)
+
+
+def describe_account(organizations: Any, account_id: str) -> Account:
+    """One account with its path, for event-driven updates of a single account."""
+    item = organizations.describe_account(AccountId=account_id)["Account"]
+    path: list[str] = []
+    child = account_id
+    while True:
+        (parent,) = organizations.list_parents(ChildId=child)["Parents"]
+        path.insert(0, parent["Id"])
+        if parent["Type"] == "ROOT":
+            break
+        child = parent["Id"]
+    return Account(item["Id"], _status(item), tuple(path), item.get("Name", ""))
+
+
+def _status(item: dict[str, Any]) -> str:
+    # ``State`` replaces the deprecated ``Status`` (and adds PENDING_CLOSURE); read either.
+    return str(item.get("State") or item.get("Status") or "ACTIVE")

@@ -1,0 +1,152 @@
+"""Make one account's alternate contacts match what the config wants: read, compare, write.
+
+This is the one implementation of that rule. The deploy-time custom resource, the new-account
+events and the drift schedule all call :func:`reconcile_account`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from botocore.exceptions import ClientError
+
+from org_bootstrap.clients import error_code
+from org_bootstrap.contact_spec import DELETE, Contact
+from org_bootstrap.pacing import RateLimits
+from org_bootstrap.validation import mask
+
+LOG = logging.getLogger(__name__)
+
+RESTORE = "RESTORE"  # put back what was there before the stack first changed it
+FIELDS = ("Name", "Title", "EmailAddress", "PhoneNumber")
+
+# What a contact type should become: a contact, DELETE, or RESTORE.
+Target = Contact | str
+
+CHANGED, UNCHANGED, DRIFTED, SKIPPED, FAILED = "changed", "unchanged", "drifted", "skipped", "failed"
+
+
+class Snapshots(Protocol):
+    """Durable record of the contacts that were in place before the stack first changed them."""
+
+    def remember(self, account_id: str, contact_type: str, contact: Contact | None) -> None:
+        """Record ``contact`` (None: there was none) unless a record already exists."""
+
+    def recall(self, account_id: str, contact_type: str) -> tuple[bool, Contact | None]:
+        """(whether a record exists, the recorded contact or None)."""
+
+    def forget(self, account_id: str, contact_type: str) -> None: ...
+
+
+class ContactsApi:
+    """The Account Management calls, paced per operation and addressed the way the API demands:
+    the management account's own contacts are set without ``AccountId``."""
+
+    def __init__(self, client: Any, management_account_id: str, limits: RateLimits | None = None) -> None:
+        self.client = client
+        self.management_account_id = management_account_id
+        self.limits = limits or RateLimits()
+
+    def _address(self, account_id: str) -> dict[str, str]:
+        return {} if account_id == self.management_account_id else {"AccountId": account_id}
+
+    def get(self, account_id: str, contact_type: str) -> Contact | None:
+        self.limits.acquire("GetAlternateContact")
+        try:
+            found = self.client.get_alternate_contact(AlternateContactType=contact_type, **self._address(account_id))
+        except ClientError as error:
+            if error_code(error) == "ResourceNotFoundException":
+                return None
+            raise
+        return {key: found["AlternateContact"][key] for key in FIELDS}
+
+    def put(self, account_id: str, contact_type: str, contact: Contact) -> None:
+        self.limits.acquire("PutAlternateContact")
+        self.client.put_alternate_contact(AlternateContactType=contact_type, **self._address(account_id), **contact)
+
+    def delete(self, account_id: str, contact_type: str) -> None:
+        self.limits.acquire("DeleteAlternateContact")
+        try:
+            self.client.delete_alternate_contact(AlternateContactType=contact_type, **self._address(account_id))
+        except ClientError as error:
+            if error_code(error) != "ResourceNotFoundException":
+                raise
+
+
+@dataclass
+class Outcome:
+    account_id: str
+    status: str
+    actions: dict[str, str] = field(default_factory=dict)  # contact type -> put | delete
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"account": self.account_id, "status": self.status}
+        if self.actions:
+            data["actions"] = self.actions
+        if self.reason:
+            data["reason"] = self.reason
+        return data
+
+
+def _same(current: Contact | None, wanted: Contact) -> bool:
+    return current is not None and all(current.get(key) == wanted.get(key) for key in FIELDS)
+
+
+def reconcile_account(
+    api: ContactsApi,
+    account_id: str,
+    targets: Mapping[str, Target],
+    *,
+    snapshots: Snapshots | None = None,
+    apply: bool = True,
+) -> Outcome:
+    """Bring each contact type in ``targets`` to its target; never raises for a service error.
+
+    With ``apply=False`` nothing is written and an account that differs is reported ``drifted``.
+    """
+    actions: dict[str, str] = {}
+    try:
+        for contact_type, target in sorted(targets.items()):
+            current = api.get(account_id, contact_type)
+            restoring = target == RESTORE
+            if restoring:
+                assert snapshots is not None, "RESTORE needs the snapshot store"
+                recorded, previous = snapshots.recall(account_id, contact_type)
+                if not recorded:
+                    continue  # the stack never changed this type: nothing to put back
+                wanted: Contact | str = previous if previous is not None else DELETE
+            else:
+                wanted = target
+            if isinstance(wanted, Mapping):
+                action = None if _same(current, wanted) else "put"
+            else:
+                action = "delete" if current is not None else None
+            if action and apply:
+                if snapshots is not None and not restoring:
+                    snapshots.remember(account_id, contact_type, current)
+                if isinstance(wanted, Mapping):
+                    api.put(account_id, contact_type, wanted)
+                    LOG.info(
+                        "put %s contact of %s (e-mail %s)",
+                        contact_type,
+                        account_id,
+                        mask("EmailAddress", wanted["EmailAddress"]),
+                    )
+                else:
+                    api.delete(account_id, contact_type)
+                    LOG.info("deleted %s contact of %s", contact_type, account_id)
+            if action:
+                actions[contact_type] = action
+            if restoring and apply and snapshots is not None:
+                snapshots.forget(account_id, contact_type)
+    except ClientError as error:
+        reason = f"{error_code(error)}: {error.response.get('Error', {}).get('Message', '')}".strip()
+        LOG.warning("account %s failed: %s", account_id, reason)
+        return Outcome(account_id, FAILED, actions, reason)
+    if not actions:
+        return Outcome(account_id, UNCHANGED)
+    return Outcome(account_id, CHANGED if apply else DRIFTED, actions)

@@ -1,0 +1,81 @@
+"""Durable state in the deploying account: job progress and reports in S3, snapshots in DynamoDB.
+
+Contacts are people's data: they are kept here, encrypted at rest by the bucket and the table,
+and never written to logs.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from org_bootstrap.clients import error_code
+from org_bootstrap.contact_spec import Contact
+
+ABSENT = "ABSENT"  # the account had no contact of this type
+JOB_PREFIX = "alternate-contacts"  # the only key prefix the handlers' role may read and write
+
+
+class S3JobStore:
+    def __init__(self, s3: Any, bucket: str, prefix: str = JOB_PREFIX) -> None:
+        self.s3 = s3
+        self.bucket = bucket
+        self.prefix = prefix
+
+    def _key(self, kind: str, job_id: str) -> str:
+        return f"{self.prefix}/{kind}/{job_id}.json"
+
+    def load(self, job_id: str) -> dict[str, Any]:
+        body = self.s3.get_object(Bucket=self.bucket, Key=self._key("jobs", job_id))["Body"].read()
+        return json.loads(body)
+
+    def save(self, job_id: str, data: dict[str, Any]) -> None:
+        self.s3.put_object(
+            Bucket=self.bucket,
+            Key=self._key("jobs", job_id),
+            Body=json.dumps(data).encode(),
+            ContentType="application/json",
+        )
+
+    def save_report(self, job_id: str, report: dict[str, Any]) -> str:
+        key = self._key("reports", job_id)
+        self.s3.put_object(
+            Bucket=self.bucket, Key=key, Body=json.dumps(report, indent=1).encode(), ContentType="application/json"
+        )
+        return f"s3://{self.bucket}/{key}"
+
+
+class DynamoDbSnapshots:
+    """One item per account and contact type, written once: before the stack's first change."""
+
+    def __init__(self, dynamodb: Any, table: str) -> None:
+        self.dynamodb = dynamodb
+        self.table = table
+
+    @staticmethod
+    def _key(account_id: str, contact_type: str) -> dict[str, Any]:
+        return {"AccountId": {"S": account_id}, "ContactType": {"S": contact_type}}
+
+    def remember(self, account_id: str, contact_type: str, contact: Contact | None) -> None:
+        item = {**self._key(account_id, contact_type), "Contact": {"S": json.dumps(contact) if contact else ABSENT}}
+        try:
+            self.dynamodb.put_item(
+                TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(AccountId)"
+            )
+        except ClientError as error:
+            if error_code(error) != "ConditionalCheckFailedException":
+                raise  # an existing record is the earlier, original value: keep it
+
+    def recall(self, account_id: str, contact_type: str) -> tuple[bool, Contact | None]:
+        found = self.dynamodb.get_item(
+            TableName=self.table, Key=self._key(account_id, contact_type), ConsistentRead=True
+        ).get("Item")
+        if not found:
+            return False, None
+        value = found["Contact"]["S"]
+        return True, (None if value == ABSENT else json.loads(value))
+
+    def forget(self, account_id: str, contact_type: str) -> None:
+        self.dynamodb.delete_item(TableName=self.table, Key=self._key(account_id, contact_type))
