@@ -9,7 +9,7 @@ from aws_cdk import aws_s3 as s3
 
 from constructs import Construct
 from constructs.nag_findings import acknowledge
-from constructs.org_provider import OrgProvider, RuntimeFunction, _logical_id
+from constructs.org_provider import OrgProvider, RuntimeFunction, logical_id_of
 from org_bootstrap.contact_spec import ContactSpec
 from org_bootstrap.stores import JOB_PREFIX
 from org_bootstrap.validation import CONTACT_TYPES
@@ -159,7 +159,7 @@ class AlternateContacts(Construct):
             )
             acknowledge(
                 function.role,
-                f"AwsSolutions-IAM5[Resource::<{_logical_id(self.state.bucket.node.default_child)}.Arn>/{JOB_PREFIX}/*]",
+                f"AwsSolutions-IAM5[Resource::<{logical_id_of(self.state.bucket)}.Arn>/{JOB_PREFIX}/*]",
                 "Job state and reports: the objects under the app's own prefix of its own bucket.",
             )
         self.is_complete.role.add_to_policy(

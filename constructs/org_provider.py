@@ -7,7 +7,6 @@ a log group with a retention, and the Provider framework answering CloudFormatio
 
 from __future__ import annotations
 
-import typing
 from pathlib import Path
 
 from aws_cdk import CfnElement, Duration, RemovalPolicy, Stack
@@ -17,7 +16,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import custom_resources as cr
 
-from constructs import Construct
+from constructs import Construct, IConstruct
 from constructs.nag_findings import acknowledge
 
 RUNTIME_ASSET = Path(__file__).resolve().parent.parent / "runtime"
@@ -61,9 +60,7 @@ class RuntimeFunction(Construct):
             logging_format=lambda_.LoggingFormat.JSON,
             environment=environment,
         )
-        self.logical_id: str = Stack.of(self).resolve(
-            Stack.of(self).get_logical_id(typing.cast(CfnElement, self.function.node.default_child))
-        )
+        self.logical_id = logical_id_of(self.function)
         # The function writes only to its own log group.
         self.log_group.grant_write(self.role)
 
@@ -107,7 +104,7 @@ class OrgProvider(Construct):
         )
         invoked = [function.logical_id for function in (on_event, is_complete) if function is not None]
         invoked += [
-            _logical_id(child) for child in self.provider.node.find_all() if isinstance(child, lambda_.CfnFunction)
+            logical_id_of(child) for child in self.provider.node.find_all() if isinstance(child, lambda_.CfnFunction)
         ]
         for logical_id in invoked:
             acknowledge(
@@ -134,5 +131,8 @@ class OrgProvider(Construct):
         return self.provider.service_token
 
 
-def _logical_id(element: CfnElement) -> str:
+def logical_id_of(construct: IConstruct) -> str:
+    """The CloudFormation logical ID of an L1 element (or of an L2's default child)."""
+    element = construct if isinstance(construct, CfnElement) else construct.node.default_child
+    assert isinstance(element, CfnElement), construct.node.path
     return str(Stack.of(element).resolve(Stack.of(element).get_logical_id(element)))
