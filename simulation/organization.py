@@ -46,6 +46,7 @@ class ApiLog:
     throttle_rate: Mapping[str, float] = field(default_factory=dict)
     rng: random.Random = field(default_factory=lambda: random.Random(7))
     throttled: Counter[str] = field(default_factory=Counter)
+    denied_accounts: set[str] = field(default_factory=set)  # refuse every call that targets these
 
     def writes(self) -> int:
         return self.calls["PutAlternateContact"] + self.calls["DeleteAlternateContact"]
@@ -75,6 +76,8 @@ def _check_account_call(response: Any, operation: str, log: ApiLog) -> None:
         raise _error("TooManyRequestsException", "Rate exceeded")
     caller = response.current_account
     target = response._get_param("AccountId")
+    if target in log.denied_accounts:
+        raise _error("AccessDeniedException", f"An SCP in {target} denies account:{operation}")
     contact_type = response._get_param("AlternateContactType")
     if contact_type not in ("BILLING", "OPERATIONS", "SECURITY"):
         raise _error("ValidationException", "1 validation error detected: AlternateContactType")

@@ -35,8 +35,9 @@ from org_bootstrap.validation import InvalidInputError
 LOG = logging.getLogger()
 LOG.setLevel(logging.INFO)
 PHYSICAL_ID = "org-bootstrap/alternate-contacts"
-SAFETY_MARGIN_SECONDS = 60.0
-DEFAULT_BUDGET_SECONDS = 600.0
+SAFETY_MARGIN_SECONDS = 60.0  # left for saving the job and answering before the Lambda timeout
+MIN_BATCH_SECONDS = 5.0
+DEFAULT_BUDGET_SECONDS = 600.0  # without a Lambda context (local runs)
 
 
 @dataclass
@@ -132,7 +133,7 @@ def _work(job: Job, deps: Dependencies, context: Any) -> None:
     if job.done:
         return
     remaining = context.get_remaining_time_in_millis() / 1000 if context else DEFAULT_BUDGET_SECONDS
-    deadline = time.monotonic() + max(remaining - SAFETY_MARGIN_SECONDS, 5.0)
+    deadline = time.monotonic() + max(remaining - SAFETY_MARGIN_SECONDS, MIN_BATCH_SECONDS)
     run_batch(job, deps.api, snapshots=deps.snapshots, deadline=deadline, concurrency=deps.concurrency)
     deps.jobs.save(job.id, job.to_dict())
 
