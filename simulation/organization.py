@@ -205,7 +205,8 @@ class Organization:
 
     def set_status(self, account_id: str, status: str) -> None:
         account = _org_backend().get_account_by_id(account_id)
-        account.status = status
+        account.status = status  # the deprecated field
+        account.state = status  # its replacement, which also knows PENDING_CLOSURE
 
     def enable_trusted_access(self, principal: str = ACCOUNT_SERVICE_PRINCIPAL) -> None:
         self.organizations.enable_aws_service_access(ServicePrincipal=principal)

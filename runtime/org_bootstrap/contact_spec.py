@@ -83,7 +83,7 @@ class ContactSpec:
         tolerance = data.get("failure_tolerance", 0)
         if isinstance(tolerance, bool) or not isinstance(tolerance, int) or tolerance < 0:
             problems.append(f"{where}.failure_tolerance: {tolerance!r} must be a whole number of accounts, 0 or more")
-        if not contacts and not any(o.contacts for o in overrides):
+        if not data.get("contacts") and not any(o.contacts for o in overrides):
             problems.append(f"{where}.contacts: set at least one of {', '.join(CONTACT_TYPES)}")
         if problems:
             raise InvalidInputError(problems)

@@ -17,7 +17,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -181,7 +181,7 @@ def run_batch(
     # A short queue, so that "stop at the deadline" takes effect within a few accounts.
     queue = threading.BoundedSemaphore(concurrency * 2)
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        futures = []
+        futures: list[Future[Outcome]] = []
         for account_id, key in job.items[start:]:
             queue.acquire()
             if futures and clock() >= deadline:  # the first account always runs: every batch progresses

@@ -1,0 +1,366 @@
+"""Alternate-contacts custom resource lifecycle against the strict simulated organization."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+from unittest import mock
+
+import pytest
+
+from org_bootstrap import alternate_contacts, clients
+from org_bootstrap.alternate_contacts import Dependencies
+from org_bootstrap.contact_spec import ContactSpec
+from org_bootstrap.jobs import Job, summary
+from org_bootstrap.pacing import Quota, RateLimits
+from org_bootstrap.reconcile import ContactsApi
+from org_bootstrap.stores import DynamoDbSnapshots, S3JobStore
+from org_bootstrap.validation import InvalidInputError
+from simulation.organization import ApiLog, Organization
+from tests.conftest import cfn_event
+
+FAST = {op: Quota(10_000, 10_000) for op in ("PutAlternateContact", "GetAlternateContact", "DeleteAlternateContact")}
+
+
+def contact(name: str, email: str = "team@example.com") -> dict[str, str]:
+    return {"Name": name, "Title": "Owner", "EmailAddress": email, "PhoneNumber": "+1 206 555 0100"}
+
+
+BILLING, OPERATIONS, SECURITY = contact("Billing"), contact("Operations"), contact("Security")
+DEFAULT = {"BILLING": BILLING, "OPERATIONS": OPERATIONS, "SECURITY": SECURITY}
+
+
+@dataclass
+class World:
+    org: Organization
+    log: ApiLog
+    deps: Dependencies
+    ids: dict[str, str]
+    ous: dict[str, str]
+    continued: list[str]
+
+    def contacts(self, name: str) -> dict[str, dict[str, str]]:
+        return self.org.contacts(self.ids[name])
+
+
+class Context:
+    """The part of the Lambda context the handler reads."""
+
+    def __init__(self, remaining_seconds: float) -> None:
+        self.remaining = remaining_seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int(self.remaining * 1000)
+
+
+@pytest.fixture
+def world(api_log: ApiLog) -> Iterator[World]:
+    """Root: management, security (delegated admin), a suspended account.
+    Workloads OU: workloads-a; its nested Prod OU: prod-a, prod-b. Sandbox OU: sandbox-a."""
+    org = Organization()
+    org.enable_trusted_access()
+    ous = {"workloads": org.create_ou("Workloads")}
+    ous["prod"] = org.create_ou("Prod", ous["workloads"])
+    ous["sandbox"] = org.create_ou("Sandbox")
+    ids = {
+        "management": org.management_account_id,
+        "security": org.create_account("security", account_id="222222222222"),
+        "suspended": org.create_account("suspended", account_id="999999999999"),
+        "workloads-a": org.create_account("workloads-a", parent_id=ous["workloads"], account_id="333333333333"),
+        "prod-a": org.create_account("prod-a", parent_id=ous["prod"], account_id="444444444444"),
+        "prod-b": org.create_account("prod-b", parent_id=ous["prod"], account_id="555555555555"),
+        "sandbox-a": org.create_account("sandbox-a", parent_id=ous["sandbox"], account_id="666666666666"),
+    }
+    org.set_status(ids["suspended"], "SUSPENDED")
+    s3 = clients.client("s3")
+    s3.create_bucket(Bucket="jobs")
+    dynamodb = clients.client("dynamodb")
+    dynamodb.create_table(
+        TableName="snapshots",
+        KeySchema=[
+            {"AttributeName": "AccountId", "KeyType": "HASH"},
+            {"AttributeName": "ContactType", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "AccountId", "AttributeType": "S"},
+            {"AttributeName": "ContactType", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    deps = Dependencies(
+        organizations=org.organizations,
+        # The handler's own clients: botocore's standard retry mode is part of what is tested.
+        api=ContactsApi(clients.client("account"), org.management_account_id, RateLimits(FAST)),
+        jobs=S3JobStore(s3, "jobs"),
+        snapshots=DynamoDbSnapshots(dynamodb, "snapshots"),
+        deploy_wait_seconds=3600,
+        concurrency=4,
+    )
+    continued: list[str] = []
+    with (
+        mock.patch.object(alternate_contacts, "dependencies", lambda: deps),
+        mock.patch.object(alternate_contacts, "_continue_in_background", continued.append),
+        mock.patch("botocore.endpoint.time.sleep"),  # botocore's retry backoff, in simulated time
+    ):
+        yield World(org, api_log, deps, ids, ous, continued)
+
+
+def spec(**overrides: Any) -> str:
+    data: dict[str, Any] = {"contacts": DEFAULT}
+    data.update(overrides)
+    return ContactSpec.parse(data).to_json()
+
+
+def run(world: World, request: str, new: str, old: str | None = None, *, remaining: float = 900) -> dict[str, Any]:
+    """What the Provider framework does: on_event, then is_complete until complete."""
+    event = cfn_event(
+        request,
+        {"Spec": new},
+        physical_id=None if request == "Create" else alternate_contacts.PHYSICAL_ID,
+        old_properties={"Spec": old} if old is not None else None,
+    )
+    event["RequestId"] = f"{request}-{len(world.log.calls)}-{sum(world.log.calls.values())}"
+    started = alternate_contacts.on_event(event)
+    assert started["PhysicalResourceId"] == alternate_contacts.PHYSICAL_ID
+    for polls in range(1, 1000):
+        answer = alternate_contacts.is_complete({**event, **started}, Context(remaining))
+        if answer["IsComplete"]:
+            answer["Polls"] = polls
+            return answer
+    raise AssertionError("never completed")
+
+
+ACTIVE_TARGETS = ["management", "security", "workloads-a", "prod-a", "prod-b", "sandbox-a"]
+
+
+def test_fresh_organization_gets_every_contact_and_suspended_is_skipped(world: World) -> None:
+    result = run(world, "Create", spec())
+    for name in ACTIVE_TARGETS:
+        assert world.contacts(name) == DEFAULT, name
+    assert world.contacts("suspended") == {}
+    data = result["Data"]
+    assert (data["Changed"], data["Unchanged"], data["Skipped"], data["Failed"]) == (6, 0, 1, 0)
+    assert world.log.calls["PutAlternateContact"] == 18
+    key = data["Report"].removeprefix("s3://jobs/")
+    report = json.loads(clients.client("s3").get_object(Bucket="jobs", Key=key)["Body"].read())
+    assert report["skipped"] == [{"account": world.ids["suspended"], "status": "SUSPENDED"}]
+
+
+def test_management_account_is_set_without_account_id(world: World) -> None:
+    # The strict organization refuses AccountId=<management account>: success proves the address.
+    run(world, "Create", spec())
+    assert world.contacts("management") == DEFAULT
+
+
+def test_everything_already_correct_makes_no_writes(world: World) -> None:
+    run(world, "Create", spec())
+    world.log.calls.clear()
+    result = run(world, "Create", spec())  # a re-run of the same request
+    assert world.log.writes() == 0
+    assert result["Data"]["Unchanged"] == 6
+
+
+def test_partly_drifted_organization_writes_only_the_drift(world: World) -> None:
+    run(world, "Create", spec())
+    world.org.put_contact(world.ids["prod-a"], "SECURITY", contact("Someone else"))
+    world.log.calls.clear()
+    result = run(world, "Create", spec())
+    assert world.log.writes() == 1
+    assert world.contacts("prod-a")["SECURITY"] == SECURITY
+    assert result["Data"]["Changed"] == 1
+
+
+def test_update_does_only_the_work_the_change_implies(world: World) -> None:
+    first = spec()
+    run(world, "Create", first)
+    world.log.calls.clear()
+    second = spec(contacts={**DEFAULT, "BILLING": contact("New billing", "bills@example.com")})
+    run(world, "Update", second, first)
+    assert world.log.calls["PutAlternateContact"] == 6
+    assert world.log.calls["GetAlternateContact"] == 6, "only BILLING is read"
+    assert world.contacts("prod-b")["BILLING"]["Name"] == "New billing"
+    world.log.calls.clear()
+    run(world, "Update", second, second)
+    assert sum(world.log.calls.values()) == 0, "nothing changed, nothing called"
+
+
+def test_nested_ou_targets_and_exclusions(world: World) -> None:
+    run(
+        world,
+        "Create",
+        spec(targets={"organizational_units": [world.ous["workloads"]], "exclude_accounts": [world.ids["prod-b"]]}),
+    )
+    assert world.contacts("workloads-a") == DEFAULT
+    assert world.contacts("prod-a") == DEFAULT, "nested OU included"
+    assert world.contacts("prod-b") == {}, "excluded account"
+    for name in ("management", "security", "sandbox-a"):
+        assert world.contacts(name) == {}, name
+
+
+def test_excluded_ou_and_management_account_are_left_alone(world: World) -> None:
+    run(
+        world,
+        "Create",
+        spec(
+            targets={"exclude_organizational_units": [world.ous["prod"]], "exclude_accounts": [world.ids["management"]]}
+        ),
+    )
+    assert world.contacts("prod-a") == {}
+    assert world.contacts("management") == {}
+    assert world.contacts("workloads-a") == DEFAULT
+
+
+def test_override_precedence_most_specific_wins_per_type(world: World) -> None:
+    workloads_security, prod_security = contact("Workloads SOC"), contact("Prod SOC")
+    account_billing = contact("Prod-b billing")
+    run(
+        world,
+        "Create",
+        spec(
+            overrides=[
+                {"organizational_unit": world.ous["workloads"], "contacts": {"SECURITY": workloads_security}},
+                {"organizational_unit": world.ous["prod"], "contacts": {"SECURITY": prod_security}},
+                {
+                    "account": world.ids["prod-b"],
+                    "contacts": {"BILLING": account_billing, "OPERATIONS": {"delete": True}},
+                },
+            ]
+        ),
+    )
+    assert world.contacts("workloads-a")["SECURITY"] == workloads_security
+    assert world.contacts("prod-a")["SECURITY"] == prod_security
+    assert world.contacts("prod-a")["BILLING"] == BILLING
+    assert world.contacts("prod-b") == {"BILLING": account_billing, "SECURITY": prod_security}
+    assert world.contacts("sandbox-a") == DEFAULT
+
+
+def test_type_marked_for_deletion_is_deleted(world: World) -> None:
+    world.org.put_contact(world.ids["sandbox-a"], "OPERATIONS", contact("Old ops"))
+    run(world, "Create", spec(contacts={"BILLING": BILLING, "OPERATIONS": {"delete": True}}))
+    assert world.contacts("sandbox-a") == {"BILLING": BILLING}
+
+
+def test_delete_with_retain_leaves_contacts(world: World) -> None:
+    deployed = spec()
+    run(world, "Create", deployed)
+    world.log.calls.clear()
+    run(world, "Delete", deployed)
+    assert world.contacts("prod-a") == DEFAULT
+    assert sum(world.log.calls.values()) == 0
+
+
+def test_delete_with_delete_removes_managed_types(world: World) -> None:
+    deployed = spec(contacts={"BILLING": BILLING, "SECURITY": SECURITY}, removal="delete")
+    world.org.put_contact(world.ids["prod-a"], "OPERATIONS", contact("Unmanaged ops"))
+    run(world, "Create", deployed)
+    run(world, "Delete", deployed)
+    assert world.contacts("prod-a") == {"OPERATIONS": contact("Unmanaged ops")}, "unmanaged type left alone"
+    assert world.contacts("sandbox-a") == {}
+
+
+def test_delete_with_restore_puts_back_earlier_values_or_deletes(world: World) -> None:
+    original = contact("Original security")
+    world.org.put_contact(world.ids["prod-a"], "SECURITY", original)
+    deployed = spec(removal="restore")
+    run(world, "Create", deployed)
+    assert world.contacts("prod-a") == DEFAULT
+    # A second change must not overwrite the snapshot of the value from before the stack.
+    changed = spec(removal="restore", contacts={**DEFAULT, "SECURITY": contact("Second")})
+    run(world, "Update", changed, deployed)
+    run(world, "Delete", changed)
+    assert world.contacts("prod-a") == {"SECURITY": original}, "restored, and no-contact types deleted"
+    assert world.contacts("sandbox-a") == {}, "restore where no contact existed deletes the type"
+
+
+def test_account_leaving_the_targets_is_released_by_the_removal_mode(world: World) -> None:
+    first = spec(removal="delete")
+    run(world, "Create", first)
+    second = spec(removal="delete", targets={"exclude_accounts": [world.ids["sandbox-a"]]})
+    run(world, "Update", second, first)
+    assert world.contacts("sandbox-a") == {}
+    assert world.contacts("prod-a") == DEFAULT
+
+
+def test_throttling_converges_with_a_bounded_number_of_calls(world: World) -> None:
+    world.log.throttle_rate = {"PutAlternateContact": 0.3, "GetAlternateContact": 0.3}
+    result = run(world, "Create", spec())
+    for name in ACTIVE_TARGETS:
+        assert world.contacts(name) == DEFAULT, name
+    assert result["Data"]["Failed"] == 0
+    assert world.log.throttled["PutAlternateContact"] > 0
+    ideal = 18 + 18  # one read and one write per account and type
+    assert sum(world.log.calls.values()) <= 2 * ideal
+
+
+def test_invalid_input_changes_nothing(world: World) -> None:
+    bad = json.dumps({"contacts": {"BILLING": {**BILLING, "EmailAddress": "not-an-address"}, "SECURITY": SECURITY}})
+    with pytest.raises(InvalidInputError, match=r"Spec.contacts.BILLING.EmailAddress: .* is not valid"):
+        run(world, "Create", bad)
+    bad_phone = json.dumps({"contacts": {"BILLING": {**BILLING, "PhoneNumber": "call me"}}})
+    with pytest.raises(InvalidInputError, match=r"PhoneNumber"):
+        run(world, "Create", bad_phone)
+    assert sum(world.log.calls.values()) == 0
+    assert all(world.contacts(name) == {} for name in ACTIVE_TARGETS)
+
+
+def test_one_failing_account_does_not_stop_the_rest_and_fails_the_deploy(world: World) -> None:
+    world.log.denied_accounts = {world.ids["prod-a"]}
+    with pytest.raises(RuntimeError, match=r"1 account\(s\) failed.*444444444444.*AccessDeniedException"):
+        run(world, "Create", spec())
+    assert world.contacts("prod-b") == DEFAULT
+    assert world.contacts("prod-a") == {}
+
+
+def test_failure_tolerance_lets_the_deploy_succeed_and_reports_the_failure(world: World) -> None:
+    world.log.denied_accounts = {world.ids["prod-a"]}
+    result = run(world, "Create", spec(failure_tolerance=1))
+    assert result["Data"]["Failed"] == 1
+    assert result["Data"]["FailedAccounts"] == world.ids["prod-a"]
+    assert "AccessDeniedException" in result["Data"]["FailureReasons"]
+
+
+def test_an_organization_needing_several_invocations(world: World) -> None:
+    slow = {op: Quota(50, 1) for op in FAST}
+    world.deps.api = ContactsApi(world.deps.api.client, world.org.management_account_id, RateLimits(slow))
+    world.deps.concurrency = 1
+    with mock.patch.object(alternate_contacts, "MIN_BATCH_SECONDS", 0.0):
+        result = run(world, "Create", spec(), remaining=alternate_contacts.SAFETY_MARGIN_SECONDS + 0.05)
+    assert result["Polls"] > 1
+    assert result["Data"]["Changed"] == 6
+    for name in ACTIVE_TARGETS:
+        assert world.contacts(name) == DEFAULT, name
+
+
+def test_a_job_beyond_the_deploy_wait_continues_in_the_background(world: World) -> None:
+    world.deps.deploy_wait_seconds = 0
+    slow = {op: Quota(50, 1) for op in FAST}
+    world.deps.api = ContactsApi(world.deps.api.client, world.org.management_account_id, RateLimits(slow))
+    world.deps.concurrency = 1
+    with mock.patch.object(alternate_contacts, "MIN_BATCH_SECONDS", 0.0):
+        context = Context(alternate_contacts.SAFETY_MARGIN_SECONDS + 0.05)
+        result = run(world, "Create", spec(), remaining=context.remaining)
+        assert result["Data"]["Status"] == "CONTINUING_IN_BACKGROUND"
+        assert result["Data"]["Complete"] == "false"
+        # Each background invocation hands on to the next until the job is done.
+        for _ in range(100):
+            job_id = world.continued.pop()
+            answer = alternate_contacts.is_complete({"ContinueJob": job_id}, context)
+            if answer["Complete"]:
+                break
+    assert answer["Report"].startswith("s3://jobs/")
+    for name in ACTIVE_TARGETS:
+        assert world.contacts(name) == DEFAULT, name
+
+
+def test_summary_stays_within_cloudformation_response_limit() -> None:
+    job = Job("j", {}, [(f"{i:012d}", "k") for i in range(3000)], cursor=3000)
+    job.outcomes = [
+        {"account": f"{i:012d}", "status": "failed", "reason": "AccessDeniedException: " + "x" * 300}
+        for i in range(3000)
+    ]
+    data = summary(job, "s3://bucket/alternate-contacts/reports/j.json")
+    assert len(json.dumps(data)) < 4096
+    assert data["Failed"] == 3000
+    assert data["FailedAccounts"].endswith("more")
