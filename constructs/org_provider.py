@@ -58,6 +58,8 @@ class RuntimeFunction(Construct):
             role=self.role,
             log_group=self.log_group,
             logging_format=lambda_.LoggingFormat.JSON,
+            application_log_level_v2=lambda_.ApplicationLogLevel.INFO,
+            system_log_level_v2=lambda_.SystemLogLevel.INFO,
             environment=environment,
         )
         self.logical_id = logical_id_of(self.function)

@@ -364,3 +364,15 @@ def test_summary_stays_within_cloudformation_response_limit() -> None:
     assert len(json.dumps(data)) < 4096
     assert data["Failed"] == 3000
     assert data["FailedAccounts"].endswith("more")
+
+
+def test_logs_never_carry_full_email_addresses_or_phone_numbers(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("DEBUG")
+    world.org.put_contact(world.ids["prod-a"], "SECURITY", contact("Before", "before.person@example.com"))
+    run(world, "Create", spec(removal="restore"))
+    text = caplog.text
+    assert "put SECURITY contact of 444444444444" in text, "the log is there, masked"
+    for secret in ("team@example.com", "before.person@example.com", "+1 206 555 0100", "206 555"):
+        assert secret not in text

@@ -58,7 +58,7 @@ def test_handlers_run_newest_python_on_arm64_with_json_logs(template: Template) 
             "Runtime": "python3.14",
             "Architectures": ["arm64"],
             "Handler": "org_bootstrap.trusted_access.on_event",
-            "LoggingConfig": Match.object_like({"LogFormat": "JSON"}),
+            "LoggingConfig": Match.object_like({"LogFormat": "JSON", "ApplicationLogLevel": "INFO"}),
         },
     )
     template.has_resource_properties(

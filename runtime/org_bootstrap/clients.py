@@ -22,6 +22,11 @@ from botocore.exceptions import ClientError
 LOG = logging.getLogger(__name__)
 T = TypeVar("T")
 
+# botocore's DEBUG records carry request bodies, which hold contacts (people's data): never
+# let them through, whatever level the function's log configuration asks for.
+for _name in ("botocore", "boto3", "urllib3"):
+    logging.getLogger(_name).setLevel(logging.INFO)
+
 RETRY_CONFIG = Config(retries={"mode": "standard", "max_attempts": 10}, user_agent_extra="org-bootstrap")
 _RETRIED_CODES = frozenset({"ConcurrentModificationException"})
 
