@@ -24,8 +24,17 @@ from functools import cache
 from typing import Any
 
 from org_bootstrap import clients
+from org_bootstrap.background import (
+    CONTINUE_JOB,
+    DEFAULT_BUDGET_SECONDS,
+    MIN_BATCH_SECONDS,
+    SAFETY_MARGIN_SECONDS,
+    continue_in_background,
+    deadline,
+    work,
+)
 from org_bootstrap.contact_spec import ContactSpec
-from org_bootstrap.jobs import Job, JobStore, plan, run_batch, summary
+from org_bootstrap.jobs import Job, JobStore, plan, summary
 from org_bootstrap.organization import list_accounts, management_account_id
 from org_bootstrap.reconcile import FAILED, ContactsApi
 from org_bootstrap.resource import log_event, old_properties, properties
@@ -35,9 +44,6 @@ from org_bootstrap.validation import InvalidInputError
 LOG = logging.getLogger()
 LOG.setLevel(logging.INFO)
 PHYSICAL_ID = "org-bootstrap/alternate-contacts"
-SAFETY_MARGIN_SECONDS = 60.0  # left for saving the job and answering before the Lambda timeout
-MIN_BATCH_SECONDS = 5.0
-DEFAULT_BUDGET_SECONDS = 600.0  # without a Lambda context (local runs)
 
 
 @dataclass
@@ -91,7 +97,7 @@ def on_event(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
 
 
 def is_complete(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-    if "ContinueJob" in event:
+    if CONTINUE_JOB in event:
         return on_continue(event, context)
     deps = dependencies()
     job = Job.from_dict(deps.jobs.load(event["RequestId"]))
@@ -117,7 +123,7 @@ def is_complete(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
 def on_continue(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     """Background continuation of a job that outlived the deploy's wait budget."""
     deps = dependencies()
-    job = Job.from_dict(deps.jobs.load(event["ContinueJob"]))
+    job = Job.from_dict(deps.jobs.load(event[CONTINUE_JOB]))
     _work(job, deps, context)
     if not job.done:
         _continue_in_background(job.id)
@@ -130,17 +136,15 @@ def on_continue(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
 
 
 def _work(job: Job, deps: Dependencies, context: Any) -> None:
-    if job.done:
-        return
-    remaining = context.get_remaining_time_in_millis() / 1000 if context else DEFAULT_BUDGET_SECONDS
-    deadline = time.monotonic() + max(remaining - SAFETY_MARGIN_SECONDS, MIN_BATCH_SECONDS)
-    run_batch(job, deps.api, snapshots=deps.snapshots, deadline=deadline, concurrency=deps.concurrency)
-    deps.jobs.save(job.id, job.to_dict())
+    # The budget's constants are read here, at call time, so that they can be tuned per module.
+    until = deadline(
+        context,
+        safety_margin=SAFETY_MARGIN_SECONDS,
+        min_batch=MIN_BATCH_SECONDS,
+        default_budget=DEFAULT_BUDGET_SECONDS,
+    )
+    work(job, deps.api, deps.jobs, snapshots=deps.snapshots, concurrency=deps.concurrency, until=until)
 
 
 def _continue_in_background(job_id: str) -> None:
-    clients.client("lambda").invoke(
-        FunctionName=os.environ["AWS_LAMBDA_FUNCTION_NAME"],
-        InvocationType="Event",
-        Payload=json.dumps({"ContinueJob": job_id}).encode(),
-    )
+    continue_in_background(job_id)
