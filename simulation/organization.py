@@ -181,23 +181,26 @@ def strict_aws(log: ApiLog | None = None, management_account: str = DEFAULT_MANA
 class Organization:
     """Builds and inspects the simulated organization through the public APIs (boto3)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, organization_id: str | None = None, root_id: str | None = None) -> None:
         self.organizations = boto3.client("organizations", region_name="us-east-1")
         self.account = boto3.client("account", region_name="us-east-1")
-        self.organizations.create_organization(FeatureSet="ALL")
+        with _fixed_id("make_random_org_id", organization_id), _fixed_id("make_random_root_id", root_id):
+            self.organizations.create_organization(FeatureSet="ALL")
         self.management_account_id: str = self.organizations.describe_organization()["Organization"]["MasterAccountId"]
         self.root_id: str = self.organizations.list_roots()["Roots"][0]["Id"]
 
-    def create_ou(self, name: str, parent_id: str | None = None) -> str:
-        ou = self.organizations.create_organizational_unit(ParentId=parent_id or self.root_id, Name=name)
+    def create_ou(self, name: str, parent_id: str | None = None, *, ou_id: str | None = None) -> str:
+        with _fixed_id("make_random_ou_id", ou_id):
+            ou = self.organizations.create_organizational_unit(ParentId=parent_id or self.root_id, Name=name)
         return str(ou["OrganizationalUnit"]["Id"])
 
-    def create_account(self, name: str, *, parent_id: str | None = None, account_id: str | None = None) -> str:
-        fixed_id = mock.patch.object(org_models.utils, "make_random_account_id", return_value=account_id)
-        with fixed_id if account_id else contextlib.nullcontext():
-            status = self.organizations.create_account(AccountName=name, Email=f"{name}@example.com")
+    def create_account(
+        self, name: str, *, parent_id: str | None = None, account_id: str | None = None, email: str | None = None
+    ) -> str:
+        with _fixed_id("make_random_account_id", account_id):
+            status = self.organizations.create_account(AccountName=name, Email=email or f"{name}@example.com")
         new_id = str(status["CreateAccountStatus"]["AccountId"])
-        if parent_id:
+        if parent_id and parent_id != self.root_id:
             self.organizations.move_account(
                 AccountId=new_id, SourceParentId=self.root_id, DestinationParentId=parent_id
             )
@@ -219,6 +222,9 @@ class Organization:
         admins = self.organizations.list_delegated_administrators(ServicePrincipal=principal)
         return {admin["Id"] for admin in admins["DelegatedAdministrators"]}
 
+    def register_delegated_administrator(self, account_id: str, principal: str = ACCOUNT_SERVICE_PRINCIPAL) -> None:
+        self.organizations.register_delegated_administrator(AccountId=account_id, ServicePrincipal=principal)
+
     def put_contact(self, account_id: str, contact_type: str, contact: Mapping[str, str]) -> None:
         target = {} if account_id == self.management_account_id else {"AccountId": account_id}
         self.account.put_alternate_contact(AlternateContactType=contact_type, **target, **contact)
@@ -237,3 +243,101 @@ class Organization:
             }
             for contact_type, contact in backend._alternate_contacts.items()
         }
+
+    def set_contacts(self, account_id: str, contacts: Mapping[str, Mapping[str, str]]) -> None:
+        """Replace the account's contacts behind the API's back (not counted, no checks): the state a
+        seed or a snapshot describes, which the API may refuse to write (a SUSPENDED account)."""
+        from moto.account.models import AlternateContact, account_backends
+
+        account_backends[account_id][PARTITION]._alternate_contacts = {
+            contact_type: AlternateContact(
+                alternate_contact_type=contact_type,
+                name=contact["Name"],
+                title=contact["Title"],
+                email_address=contact["EmailAddress"],
+                phone_number=contact["PhoneNumber"],
+            )
+            for contact_type, contact in contacts.items()
+        }
+
+    # -- the whole organization as data: a seed file's contents, or a snapshot to restore later ---
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> Organization:
+        """Build the organization ``to_mapping`` describes (also the format of an organization file):
+        ``id``, ``root_id``, ``management_account_id``, ``trusted_access`` (principals),
+        ``delegated_administrators`` (principal -> account IDs), ``organizational_units`` (``id``,
+        ``name``, ``parent``) and ``accounts`` (``id``, ``name``, ``email``, ``parent``, ``status``,
+        ``contacts``). IDs are kept; a missing parent is the root. Run inside :func:`strict_aws`
+        with ``management_account`` set to the organization's management account."""
+        org = cls(organization_id=data.get("id"), root_id=data.get("root_id"))
+        expected = data.get("management_account_id", org.management_account_id)
+        if expected != org.management_account_id:
+            raise ValueError(f"management account {expected}: enter strict_aws(management_account={expected!r})")
+        created = {org.root_id}
+        pending = list(data.get("organizational_units", []))
+        while pending:  # parents before children, whatever the order given
+            ready = [ou for ou in pending if ou.get("parent", org.root_id) in created]
+            if not ready:
+                raise ValueError(f"organizational units with unknown parents: {[ou['id'] for ou in pending]}")
+            for ou in ready:
+                created.add(org.create_ou(ou["name"], ou.get("parent"), ou_id=ou.get("id")))
+                pending.remove(ou)
+        backend = _org_backend()
+        accounts = list(data.get("accounts", []))
+        for account in accounts:
+            if account["id"] == org.management_account_id:
+                found = backend.get_account_by_id(account["id"])
+                found.name = account.get("name", found.name)
+                found.email = account.get("email", found.email)
+                found.parent_id = account.get("parent", org.root_id)
+            else:
+                parent, email = account.get("parent"), account.get("email")
+                org.create_account(account["name"], parent_id=parent, account_id=account["id"], email=email)
+        for principal in data.get("trusted_access", []):
+            org.enable_trusted_access(principal)
+        for principal, account_ids in data.get("delegated_administrators", {}).items():
+            for account_id in account_ids:
+                org.register_delegated_administrator(account_id, principal)
+        for account in accounts:  # last: the API refuses to register an account that is not ACTIVE
+            org.set_contacts(account["id"], account.get("contacts", {}))
+            if account.get("status", "ACTIVE") != "ACTIVE":
+                org.set_status(account["id"], account["status"])
+        return org
+
+    def to_mapping(self) -> dict[str, Any]:
+        """The whole organization, read behind the API's back (not counted), for :meth:`from_mapping`."""
+        backend = _org_backend()
+        assert backend.org is not None
+        admins: dict[str, list[str]] = {}
+        for admin in backend.admins:
+            for principal in admin.services:
+                admins.setdefault(principal, []).append(admin.account.id)
+        return {
+            "id": backend.org.id,
+            "root_id": backend.org.root_id,
+            "management_account_id": backend.org.master_account_id,
+            "trusted_access": [service["ServicePrincipal"] for service in backend.services],
+            "delegated_administrators": {principal: sorted(ids) for principal, ids in sorted(admins.items())},
+            "organizational_units": [
+                {"id": ou.id, "name": ou.name, "parent": ou.parent_id} for ou in backend.ou if ou.type != "ROOT"
+            ],
+            "accounts": [
+                {
+                    "id": account.id,
+                    "name": account.name,
+                    "email": account.email,
+                    "parent": account.parent_id,
+                    "status": account.state,
+                    "contacts": self.contacts(account.id),
+                }
+                for account in backend.accounts
+            ],
+        }
+
+
+def _fixed_id(generator: str, value: str | None) -> contextlib.AbstractContextManager[Any]:
+    """moto draws IDs at random; a seeded organization keeps the IDs it was given."""
+    if value is None:
+        return contextlib.nullcontext()
+    return mock.patch.object(org_models.utils, generator, return_value=value)
