@@ -76,12 +76,27 @@ class ContactsApi:
                 raise
 
 
+@dataclass(frozen=True)
+class Comparison:
+    """One contact type of one account as read and compared: what is there, what it should be, and
+    the action (``put``, ``delete``, or None when in sync). ``wanted`` is a contact, DELETE, or None
+    for a RESTORE with nothing recorded (the stack never changed that type: it is left alone)."""
+
+    contact_type: str
+    current: Contact | None
+    wanted: Contact | str | None
+    action: str | None
+    restoring: bool = False
+
+
 @dataclass
 class Outcome:
     account_id: str
     status: str
     actions: dict[str, str] = field(default_factory=dict)  # contact type -> put | delete
     reason: str = ""
+    # Per-type detail for a plan; holds contact values, so it stays out of to_dict (job state, reports).
+    compared: list[Comparison] = field(default_factory=list, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"account": self.account_id, "status": self.status}
@@ -107,8 +122,10 @@ def reconcile_account(
     """Bring each contact type in ``targets`` to its target; never raises for a service error.
 
     With ``apply=False`` nothing is written and an account that differs is reported ``drifted``.
+    ``Outcome.compared`` has what was read and compared, type by type.
     """
     actions: dict[str, str] = {}
+    compared: list[Comparison] = []
     try:
         for contact_type, target in sorted(targets.items()):
             current = api.get(account_id, contact_type)
@@ -117,6 +134,7 @@ def reconcile_account(
                 assert snapshots is not None, "RESTORE needs the snapshot store"
                 recorded, previous = snapshots.recall(account_id, contact_type)
                 if not recorded:
+                    compared.append(Comparison(contact_type, current, None, None, restoring=True))
                     continue  # the stack never changed this type: nothing to put back
                 wanted: Contact | str = previous if previous is not None else DELETE
             else:
@@ -125,6 +143,7 @@ def reconcile_account(
                 action = None if _same(current, wanted) else "put"
             else:
                 action = "delete" if current is not None else None
+            compared.append(Comparison(contact_type, current, wanted, action, restoring=restoring))
             if action and apply:
                 if snapshots is not None and not restoring:
                     snapshots.remember(account_id, contact_type, current)
@@ -146,7 +165,7 @@ def reconcile_account(
     except ClientError as error:
         reason = f"{error_code(error)}: {error.response.get('Error', {}).get('Message', '')}".strip()
         LOG.warning("account %s failed: %s", account_id, reason)
-        return Outcome(account_id, FAILED, actions, reason)
+        return Outcome(account_id, FAILED, actions, reason, compared=compared)
     if not actions:
-        return Outcome(account_id, UNCHANGED)
-    return Outcome(account_id, CHANGED if apply else DRIFTED, actions)
+        return Outcome(account_id, UNCHANGED, compared=compared)
+    return Outcome(account_id, CHANGED if apply else DRIFTED, actions, compared=compared)
