@@ -1,0 +1,1 @@
+"""Benchmarks: scripts that measure the engine against rate-limited fakes (not timed tests)."""
