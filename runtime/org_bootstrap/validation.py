@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 ACCOUNT_SERVICE_PRINCIPAL = "account.amazonaws.com"
+# Organizations is a global service: its CloudTrail events reach EventBridge only in us-east-1.
+# https://docs.aws.amazon.com/organizations/latest/userguide/orgs_cloudtrail-integration.html
+EVENTS_REGION = "us-east-1"
 CONTACT_TYPES = ("BILLING", "OPERATIONS", "SECURITY")
 
 _ACCOUNT_ID = re.compile(r"^\d{12}$")

@@ -1,0 +1,440 @@
+"""New and moved accounts: documented Organizations and Control Tower events, through the SQS batch
+handler, against the strict simulated organization; the account's contacts are checked afterwards."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+from unittest import mock
+
+import pytest
+
+from org_bootstrap import account_events, clients
+from org_bootstrap.account_events import Dependencies
+from org_bootstrap.contact_spec import ContactSpec
+from org_bootstrap.pacing import Quota, RateLimits
+from org_bootstrap.reconcile import CHANGED, SKIPPED, UNCHANGED, ContactsApi
+from org_bootstrap.stores import DynamoDbSnapshots
+from simulation.organization import ApiLog, Organization
+
+FAST = {op: Quota(10_000, 10_000) for op in ("PutAlternateContact", "GetAlternateContact", "DeleteAlternateContact")}
+ORG_ID = "o-aa111bb222"
+
+
+def contact(name: str, email: str = "team@example.com") -> dict[str, str]:
+    return {"Name": name, "Title": "Owner", "EmailAddress": email, "PhoneNumber": "+1 206 555 0100"}
+
+
+BILLING, OPERATIONS, SECURITY = contact("Billing"), contact("Operations"), contact("Security")
+PROD_SECURITY = contact("Prod Security", "prod-security@example.com")
+DEFAULT = {"BILLING": BILLING, "OPERATIONS": OPERATIONS, "SECURITY": SECURITY}
+
+
+# -- events as AWS documents them --------------------------------------------------------------
+# Organizations: https://docs.aws.amazon.com/organizations/latest/userguide/orgs_cloudtrail-integration.html
+# Control Tower: https://docs.aws.amazon.com/controltower/latest/userguide/lifecycle-events.html
+# The EventBridge envelope: https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-service-event-cloudtrail.html
+
+
+def envelope(source: str, detail_type: str, detail: dict[str, Any], management: str) -> dict[str, Any]:
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": detail_type,
+        "source": source,
+        "account": management,
+        "time": "2026-11-20T21:20:53Z",
+        "region": "us-east-1",
+        "resources": [],
+        "detail": detail,
+    }
+
+
+def create_account_result(account_id: str | None, management: str, state: str = "SUCCEEDED") -> dict[str, Any]:
+    status: dict[str, Any] = {
+        "id": "car-examplecreateaccountrequestid111",
+        "state": state,
+        "accountName": "****",
+        "requestedTimestamp": "Sep 16, 2020 9:20:50 PM",
+        "completedTimestamp": "Sep 16, 2020 9:20:53 PM",
+    }
+    if state == "SUCCEEDED":
+        status["accountId"] = account_id
+    else:
+        status["failureReason"] = "EMAIL_ALREADY_EXISTS"
+    detail = {
+        "eventVersion": "1.05",
+        "userIdentity": {"accountId": management, "invokedBy": "AWS Internal"},
+        "eventTime": "2020-09-16T21:20:53Z",
+        "eventSource": "organizations.amazonaws.com",
+        "eventName": "CreateAccountResult",
+        "awsRegion": "us-east-1",
+        "sourceIPAddress": "AWS Internal",
+        "userAgent": "AWS Internal",
+        "requestParameters": None,
+        "responseElements": None,
+        "eventID": "EXAMPLE8-90ab-cdef-fedc-ba987EXAMPLE",
+        "readOnly": False,
+        "eventType": "AwsServiceEvent",
+        "recipientAccountId": management,
+        "serviceEventDetails": {"createAccountStatus": status},
+    }
+    return envelope("aws.organizations", "AWS Service Event via CloudTrail", detail, management)
+
+
+def api_call(name: str, caller: str, request: Any, response: Any, management: str, **extra: Any) -> dict[str, Any]:
+    detail = {
+        "eventVersion": "1.08",
+        "userIdentity": {
+            "type": "AssumedRole",
+            "principalId": "AROAEXAMPLE:platform",
+            "arn": f"arn:aws:sts::{caller}:assumed-role/platform/platform",
+            "accountId": caller,
+        },
+        "eventTime": "2026-11-20T21:20:53Z",
+        "eventSource": "organizations.amazonaws.com",
+        "eventName": name,
+        "awsRegion": "us-east-1",
+        "sourceIPAddress": "192.0.2.0",
+        "userAgent": "aws-cli/2.15.0",
+        "requestParameters": request,
+        "responseElements": response,
+        "requestID": "EXAMPLE8-90ab-cdef-fedc-ba987EXAMPLE",
+        "eventID": "EXAMPLE8-90ab-cdef-fedc-ba987EXAMPLE",
+        "readOnly": False,
+        "eventType": "AwsApiCall",
+        "managementEvent": True,
+        "recipientAccountId": caller,
+        "eventCategory": "Management",
+        **extra,
+    }
+    return envelope("aws.organizations", "AWS API Call via CloudTrail", detail, management)
+
+
+def accept_handshake(account_id: str, management: str, action: str = "invite") -> dict[str, Any]:
+    handshake = {
+        "id": "h-examplehandshakeid111",
+        "arn": f"arn:aws:organizations::{management}:handshake/{ORG_ID}/invite/h-examplehandshakeid111",
+        "parties": [{"type": "ORGANIZATION", "id": ORG_ID}, {"type": "ACCOUNT", "id": account_id}],
+        "state": "ACCEPTED",
+        "action": action,
+        "requestedTimestamp": "Nov 18, 2026 9:41:16 PM",
+        "expirationTimestamp": "Dec 2, 2026 9:41:16 PM",
+        "resources": [
+            {
+                "type": "ORGANIZATION",
+                "value": ORG_ID,
+                "resources": [{"type": "ORGANIZATION_FEATURE_SET", "value": "ALL"}],
+            },
+            {"type": "ACCOUNT", "value": account_id},
+        ],
+    }
+    return api_call(
+        "AcceptHandshake",
+        account_id,
+        {"handshakeId": "h-examplehandshakeid111"},
+        {"handshake": handshake},
+        management,
+    )
+
+
+def move_account(account_id: str, source: str, destination: str, management: str, **extra: Any) -> dict[str, Any]:
+    request = {"accountId": account_id, "sourceParentId": source, "destinationParentId": destination}
+    return api_call("MoveAccount", management, request, None, management, **extra)
+
+
+def managed_account(
+    name: str, account_id: str, ou_id: str, management: str, state: str = "SUCCEEDED"
+) -> dict[str, Any]:
+    key = "createManagedAccountStatus" if name == "CreateManagedAccount" else "updateManagedAccountStatus"
+    detail = {
+        "eventVersion": "1.05",
+        "userIdentity": {"accountId": management, "invokedBy": "AWS Internal"},
+        "eventTime": "2026-11-20T20:30:00Z",
+        "eventSource": "controltower.amazonaws.com",
+        "eventName": name,
+        "awsRegion": "us-east-1",
+        "sourceIPAddress": "AWS Internal",
+        "userAgent": "AWS Internal",
+        "eventID": "aaaabbbb-1111-2222-3333-444455556666",
+        "readOnly": False,
+        "eventType": "AwsServiceEvent",
+        "serviceEventDetails": {
+            key: {
+                "organizationalUnit": {"organizationalUnitName": "Prod", "organizationalUnitId": ou_id},
+                "account": {"accountName": "TestAccount", "accountId": account_id},
+                "state": state,
+                "message": "AWS Control Tower successfully created a managed account."
+                if state == "SUCCEEDED"
+                else "AWS Control Tower failed to create a managed account.",
+                "requestedTimestamp": "2026-11-20T20:00:00Z",
+                "completedTimestamp": "2026-11-20T20:30:00Z",
+            }
+        },
+    }
+    return envelope("aws.controltower", "AWS Service Event via CloudTrail", detail, management)
+
+
+def sqs_batch(*events: dict[str, Any]) -> dict[str, Any]:
+    """What the SQS event source mapping hands the function: the EventBridge events as bodies."""
+    return {
+        "Records": [
+            {
+                "messageId": f"message-{i}",
+                "receiptHandle": f"handle-{i}",
+                "body": json.dumps(event),
+                "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1795000000000"},
+                "messageAttributes": {},
+                "md5OfBody": "0" * 32,
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:111111111111:AccountEvents",
+                "awsRegion": "us-east-1",
+            }
+            for i, event in enumerate(events)
+        ]
+    }
+
+
+# -- the organization --------------------------------------------------------------------------
+
+
+@dataclass
+class World:
+    org: Organization
+    log: ApiLog
+    deps: Dependencies
+    ous: dict[str, str]
+
+    @property
+    def management(self) -> str:
+        return self.org.management_account_id
+
+    def contacts(self, account_id: str) -> dict[str, dict[str, str]]:
+        return self.org.contacts(account_id)
+
+    def deliver(self, *events: dict[str, Any]) -> dict[str, Any]:
+        return account_events.on_messages(sqs_batch(*events))
+
+
+def make_spec(ous: dict[str, str], **extra: Any) -> ContactSpec:
+    data: dict[str, Any] = {
+        "contacts": DEFAULT,
+        "targets": {"exclude_organizational_units": [ous["excluded"]]},
+        "overrides": [{"organizational_unit": ous["prod"], "contacts": {"SECURITY": PROD_SECURITY}}],
+    }
+    data.update(extra)
+    return ContactSpec.parse(data)
+
+
+@pytest.fixture
+def world(api_log: ApiLog) -> Iterator[World]:
+    """Trusted access on; OUs Workloads > Prod (SECURITY override), Sandbox, and Excluded."""
+    org = Organization()
+    org.enable_trusted_access()
+    ous = {"workloads": org.create_ou("Workloads")}
+    ous["prod"] = org.create_ou("Prod", ous["workloads"])
+    ous["sandbox"] = org.create_ou("Sandbox")
+    ous["excluded"] = org.create_ou("Excluded")
+    deps = Dependencies(
+        organizations=org.organizations,
+        api=ContactsApi(clients.client("account"), org.management_account_id, RateLimits(FAST)),
+        spec=make_spec(ous),
+        management_account_id=org.management_account_id,
+        caller_account_id=org.management_account_id,
+    )
+    with (
+        mock.patch.object(account_events, "dependencies", lambda: deps),
+        mock.patch("botocore.endpoint.time.sleep"),
+    ):
+        yield World(org, api_log, deps, ous)
+
+
+PROD_CONTACTS = {"BILLING": BILLING, "OPERATIONS": OPERATIONS, "SECURITY": PROD_SECURITY}
+
+EventFactory = Callable[[World, str], dict[str, Any]]
+DOCUMENTED_EVENTS: dict[str, tuple[str | None, EventFactory]] = {
+    # event name: (the OU the account sits in, the event naming it)
+    "CreateAccountResult": (None, lambda w, a: create_account_result(a, w.management)),
+    "AcceptHandshake": (None, lambda w, a: accept_handshake(a, w.management)),
+    "MoveAccount": ("prod", lambda w, a: move_account(a, w.org.root_id, w.ous["prod"], w.management)),
+    "CreateManagedAccount": (
+        "prod",
+        lambda w, a: managed_account("CreateManagedAccount", a, w.ous["prod"], w.management),
+    ),
+    "UpdateManagedAccount": (
+        "sandbox",
+        lambda w, a: managed_account("UpdateManagedAccount", a, w.ous["sandbox"], w.management),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(DOCUMENTED_EVENTS))
+def test_each_documented_event_gives_its_account_the_configured_contacts(world: World, name: str) -> None:
+    ou, make_event = DOCUMENTED_EVENTS[name]
+    account = world.org.create_account("new", parent_id=world.ous[ou] if ou else None, account_id="777777777777")
+    assert world.contacts(account) == {}
+
+    answer = world.deliver(make_event(world, account))
+
+    assert answer == {"batchItemFailures": []}
+    assert world.contacts(account) == (PROD_CONTACTS if ou == "prod" else DEFAULT)
+    assert world.log.writes() == 3
+
+
+def test_a_moved_account_follows_the_overrides_of_its_new_ou(world: World) -> None:
+    account = world.org.create_account("mover", account_id="777777777777")
+    world.deliver(create_account_result(account, world.management))
+    assert world.contacts(account)["SECURITY"] == SECURITY
+
+    world.org.organizations.move_account(
+        AccountId=account, SourceParentId=world.org.root_id, DestinationParentId=world.ous["prod"]
+    )
+    world.deliver(move_account(account, world.org.root_id, world.ous["prod"], world.management))
+
+    assert world.contacts(account) == PROD_CONTACTS
+    assert world.log.writes() == 3 + 1  # only the SECURITY contact changed on the move
+
+
+def test_a_repeated_event_changes_nothing(world: World) -> None:
+    account = world.org.create_account("new", account_id="777777777777")
+    event = create_account_result(account, world.management)
+    world.deliver(event)
+    writes = world.log.writes()
+
+    outcome = account_events.handle(event, world.deps)
+
+    assert outcome.status == UNCHANGED
+    assert world.log.writes() == writes
+
+
+@pytest.mark.parametrize(
+    "make_event",
+    [
+        pytest.param(lambda w, a: create_account_result(None, w.management, state="FAILED"), id="creation-failed"),
+        pytest.param(
+            lambda w, a: move_account(
+                a, w.org.root_id, w.ous["prod"], w.management, errorCode="AccessDenied", errorMessage="denied"
+            ),
+            id="move-call-failed",
+        ),
+        pytest.param(
+            lambda w, a: managed_account("CreateManagedAccount", a, w.ous["prod"], w.management, state="FAILED"),
+            id="control-tower-failed",
+        ),
+        pytest.param(lambda w, a: accept_handshake(a, w.management, action="APPROVE_ALL_FEATURES"), id="not-invite"),
+    ],
+)
+def test_events_that_change_no_membership_are_acknowledged_without_a_call(world: World, make_event: Any) -> None:
+    account = world.org.create_account("new", account_id="777777777777")
+
+    answer = world.deliver(make_event(world, account))
+
+    assert answer == {"batchItemFailures": []}
+    assert world.log.calls == {}
+    assert world.contacts(account) == {}
+
+
+def test_untargeted_and_suspended_accounts_are_left_alone(world: World) -> None:
+    excluded = world.org.create_account("excluded", parent_id=world.ous["excluded"], account_id="777777777777")
+    suspended = world.org.create_account("suspended", account_id="888888888888")
+    world.org.set_status(suspended, "SUSPENDED")
+
+    answer = world.deliver(
+        move_account(excluded, world.org.root_id, world.ous["excluded"], world.management),
+        create_account_result(suspended, world.management),
+    )
+
+    assert answer == {"batchItemFailures": []}
+    assert world.log.calls == {}
+    assert account_events.handle(create_account_result(suspended, world.management), world.deps).status == SKIPPED
+
+
+def test_a_failing_account_is_retried_alone_and_the_others_are_applied(world: World) -> None:
+    first = world.org.create_account("first", account_id="777777777777")
+    denied = world.org.create_account("denied", account_id="888888888888")
+    last = world.org.create_account("last", account_id="999999999999")
+    world.log.denied_accounts.add(denied)
+
+    answer = world.deliver(*(create_account_result(a, world.management) for a in (first, denied, last)))
+
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "message-1"}]}
+    assert world.contacts(first) == DEFAULT
+    assert world.contacts(last) == DEFAULT
+    assert world.contacts(denied) == {}
+
+
+def test_an_event_naming_no_known_account_is_reported_failed_for_the_dead_letter_queue(world: World) -> None:
+    unknown = envelope("aws.organizations", "AWS API Call via CloudTrail", {"eventName": "TagResource"}, "x")
+    no_account = move_account("not-an-account", "r-1", "ou-1", world.management)
+    answer = world.deliver(unknown, no_account)
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "message-0"}, {"itemIdentifier": "message-1"}]}
+    garbage = sqs_batch()
+    garbage["Records"] = [{"messageId": "m", "body": "not json"}]
+    assert account_events.on_messages(garbage) == {"batchItemFailures": [{"itemIdentifier": "m"}]}
+    assert world.log.calls == {}
+
+
+def test_an_account_that_left_the_organization_is_skipped(world: World) -> None:
+    outcome = account_events.handle(create_account_result("123456789012", world.management), world.deps)
+    assert outcome.status == SKIPPED
+    assert "no longer in the organization" in outcome.reason
+
+
+def test_a_delegated_administrator_never_addresses_the_management_account(world: World) -> None:
+    world.deps.caller_account_id = "222222222222"
+    event = move_account(world.management, world.org.root_id, world.ous["sandbox"], world.management)
+    outcome = account_events.handle(event, world.deps)
+    assert outcome.status == SKIPPED
+    assert world.log.calls == {}
+
+
+def test_the_management_account_is_addressed_without_account_id(world: World) -> None:
+    outcome = account_events.handle(
+        move_account(world.management, world.org.root_id, world.ous["sandbox"], world.management), world.deps
+    )
+    assert outcome.status == CHANGED
+    assert world.contacts(world.management) == DEFAULT
+
+
+def test_the_contact_a_fix_replaces_is_remembered_for_restore(world: World) -> None:
+    dynamodb = clients.client("dynamodb")
+    dynamodb.create_table(
+        TableName="snapshots",
+        KeySchema=[
+            {"AttributeName": "AccountId", "KeyType": "HASH"},
+            {"AttributeName": "ContactType", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "AccountId", "AttributeType": "S"},
+            {"AttributeName": "ContactType", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    world.deps.snapshots = snapshots = DynamoDbSnapshots(dynamodb, "snapshots")
+    account = world.org.create_account("new", account_id="777777777777")
+    before = contact("Before", "before@example.com")
+    world.org.put_contact(account, "BILLING", before)
+
+    world.deliver(create_account_result(account, world.management))
+
+    assert world.contacts(account)["BILLING"] == BILLING
+    assert snapshots.recall(account, "BILLING") == (True, before)
+    assert snapshots.recall(account, "SECURITY") == (True, None)
+
+
+def test_logs_never_carry_full_email_addresses_or_phone_numbers(world: World, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("DEBUG")
+    account = world.org.create_account("new", account_id="777777777777")
+    world.deliver(create_account_result(account, world.management))
+    assert "team@example.com" not in caplog.text
+    assert "206 555 0100" not in caplog.text
+    assert "777777777777" in caplog.text
+
+
+def test_serviceeventdetails_as_cloudtrail_log_files_carry_it_is_read_too() -> None:
+    event = create_account_result("777777777777", "111111111111")
+    event["detail"]["serviceEventDetails"] = json.dumps(event["detail"]["serviceEventDetails"])
+    assert account_events.parse_event(event).account_id == "777777777777"
