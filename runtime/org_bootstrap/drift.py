@@ -1,0 +1,222 @@
+"""Drift reconciliation: compare every targeted account with the config; fix what differs, or report it.
+
+An EventBridge Scheduler schedule invokes :func:`on_schedule`. It plans a job exactly as the
+deploy-time apply plans a Create (:func:`org_bootstrap.jobs.plan`: every targeted ACTIVE account,
+the contact types the config manages there), and works through it with
+:func:`org_bootstrap.jobs.run_batch`, that is :func:`org_bootstrap.reconcile.reconcile_account` at the
+Account Management quotas. In report-only mode the job reads and compares but writes nothing.
+
+An organization too big for one invocation is carried on by background invocations of this same
+function (:mod:`org_bootstrap.background`). When the job is done the full report goes to S3, the
+counts go to CloudWatch (``AccountsChecked``, ``AccountsDrifted``, ``AccountsFixed``,
+``AccountsFailed``) and, when any account drifted or failed, a summary goes to the SNS topic:
+account IDs and contact types only, never the contacts themselves.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from org_bootstrap import clients
+from org_bootstrap.background import (
+    CONTINUE_JOB,
+    DEFAULT_BUDGET_SECONDS,
+    MIN_BATCH_SECONDS,
+    SAFETY_MARGIN_SECONDS,
+    continue_in_background,
+    deadline,
+    work,
+)
+from org_bootstrap.contact_spec import ContactSpec
+from org_bootstrap.jobs import Job, JobStore, plan
+from org_bootstrap.organization import list_accounts
+from org_bootstrap.reconcile import CHANGED, DRIFTED, FAILED, SKIPPED, ContactsApi, Snapshots
+from org_bootstrap.stores import DynamoDbSnapshots, S3JobStore
+
+LOG = logging.getLogger()
+LOG.setLevel(logging.INFO)
+
+METRIC_NAMES = ("AccountsChecked", "AccountsDrifted", "AccountsFixed", "AccountsFailed")
+DEFAULT_NAMESPACE = "OrgBootstrap/AlternateContacts"
+NOT_CHANGEABLE = "MANAGEMENT_ACCOUNT"  # skipped: a delegated administrator cannot change it
+LISTED = 50  # accounts named in a notification; the report in S3 has all of them
+
+
+@dataclass(frozen=True)
+class DriftResult:
+    job_id: str
+    report_only: bool
+    checked: int
+    drifted: int
+    fixed: int
+    failed: int
+    skipped: int
+    report: str
+    drifted_accounts: tuple[tuple[str, Mapping[str, str]], ...]  # (account, {contact type: action})
+    failed_accounts: tuple[tuple[str, str], ...]  # (account, reason)
+
+    @classmethod
+    def of(cls, job: Job, report: str) -> DriftResult:
+        counts = job.counts()
+        drifted = [o for o in job.outcomes if o["status"] in (CHANGED, DRIFTED)]
+        return cls(
+            job_id=job.id,
+            report_only=not job.apply,
+            checked=len(job.outcomes),
+            drifted=len(drifted),
+            fixed=counts[CHANGED],
+            failed=counts[FAILED],
+            skipped=counts[SKIPPED],
+            report=report,
+            drifted_accounts=tuple((o["account"], o.get("actions", {})) for o in drifted),
+            failed_accounts=tuple((o["account"], o.get("reason", "")) for o in job.failures()),
+        )
+
+    @property
+    def metrics(self) -> dict[str, int]:
+        return dict(zip(METRIC_NAMES, (self.checked, self.drifted, self.fixed, self.failed), strict=True))
+
+    @property
+    def needs_attention(self) -> bool:
+        return self.drifted > 0 or self.failed > 0
+
+    def message(self) -> tuple[str, str]:
+        """An SNS subject (at most 100 characters) and body."""
+        mode = "report-only" if self.report_only else "fix"
+        subject = f"Alternate contacts drift: {self.drifted} drifted, {self.fixed} fixed, {self.failed} failed"
+        lines = [
+            f"The alternate-contacts drift check ({mode} mode, job {self.job_id}) is done.",
+            f"Accounts checked: {self.checked}; drifted: {self.drifted}; fixed: {self.fixed}; "
+            f"failed: {self.failed}; skipped (not ACTIVE or not changeable from here): {self.skipped}.",
+        ]
+        if self.drifted_accounts:
+            verb = "differ from the config" if self.report_only else "were brought back to the config"
+            lines += ["", f"Accounts whose contacts {verb} (contact type: action):"]
+            lines += [
+                f"  {account}: " + ", ".join(f"{t} {a}" for t, a in sorted(actions.items()))
+                for account, actions in self.drifted_accounts[:LISTED]
+            ]
+            if len(self.drifted_accounts) > LISTED:
+                lines.append(f"  ... and {len(self.drifted_accounts) - LISTED} more")
+        if self.failed_accounts:
+            lines += ["", "Accounts that failed:"]
+            lines += [f"  {account}: {reason[:200]}" for account, reason in self.failed_accounts[:LISTED]]
+            if len(self.failed_accounts) > LISTED:
+                lines.append(f"  ... and {len(self.failed_accounts) - LISTED} more")
+        lines += ["", f"Full report: {self.report}"]
+        return subject[:100], "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "Job": self.job_id,
+            "Complete": True,
+            "ReportOnly": self.report_only,
+            **self.metrics,
+            "Report": self.report,
+        }
+
+
+@dataclass
+class Dependencies:
+    organizations: Any
+    api: ContactsApi  # addressed from the calling account (its own contacts go without AccountId)
+    jobs: JobStore
+    spec: ContactSpec
+    cloudwatch: Any
+    sns: Any
+    topic_arn: str
+    management_account_id: str
+    caller_account_id: str
+    report_only: bool = False
+    namespace: str = DEFAULT_NAMESPACE
+    snapshots: Snapshots | None = None
+    concurrency: int = 8
+
+    @classmethod
+    def from_environment(cls) -> Dependencies:
+        caller = os.environ["CALLER_ACCOUNT_ID"]
+        table = os.environ.get("SNAPSHOT_TABLE")
+        return cls(
+            organizations=clients.client("organizations"),
+            api=ContactsApi(clients.client("account"), caller),
+            jobs=S3JobStore(clients.client("s3"), os.environ["JOB_BUCKET"]),
+            spec=ContactSpec.from_json(Path(os.environ["SPEC_FILE"]).read_text(encoding="utf-8")),
+            cloudwatch=clients.client("cloudwatch"),
+            sns=clients.client("sns"),
+            topic_arn=os.environ["TOPIC_ARN"],
+            management_account_id=os.environ["MANAGEMENT_ACCOUNT_ID"],
+            caller_account_id=caller,
+            report_only=os.environ.get("REPORT_ONLY", "false") == "true",
+            namespace=os.environ.get("METRIC_NAMESPACE", DEFAULT_NAMESPACE),
+            snapshots=DynamoDbSnapshots(clients.client("dynamodb"), table) if table else None,
+            concurrency=int(os.environ.get("CONCURRENCY", "8")),
+        )
+
+
+@cache
+def dependencies() -> Dependencies:
+    """Clients and the spec are made once per Lambda container, outside the request path."""
+    return Dependencies.from_environment()
+
+
+def start(deps: Dependencies, job_id: str | None = None) -> Job:
+    """Plan a drift check of every targeted account and store it."""
+    job_id = job_id or f"drift-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{uuid.uuid4().hex[:8]}"
+    accounts = list_accounts(deps.organizations)
+    not_changeable = []
+    if deps.caller_account_id != deps.management_account_id:
+        not_changeable = [a for a in accounts if a.id == deps.management_account_id]
+        accounts = [a for a in accounts if a.id != deps.management_account_id]
+    job = plan(job_id, accounts, deps.spec, apply=not deps.report_only)
+    job.skipped += [(a.id, NOT_CHANGEABLE) for a in not_changeable if deps.spec.targets(a.id, a.path)]
+    deps.jobs.save(job.id, job.to_dict())
+    LOG.info(json.dumps({"job": job.id, "report_only": deps.report_only, "accounts": len(job.items)}))
+    return job
+
+
+def finish(job: Job, deps: Dependencies) -> DriftResult:
+    """Store the report, publish the metrics and, when anything drifted or failed, notify."""
+    result = DriftResult.of(job, deps.jobs.save_report(job.id, job.report()))
+    deps.cloudwatch.put_metric_data(
+        Namespace=deps.namespace,
+        MetricData=[
+            {"MetricName": name, "Value": float(value), "Unit": "Count"} for name, value in result.metrics.items()
+        ],
+    )
+    if result.needs_attention:
+        subject, body = result.message()
+        deps.sns.publish(TopicArn=deps.topic_arn, Subject=subject, Message=body)
+    level = logging.WARNING if result.needs_attention else logging.INFO
+    LOG.log(level, json.dumps({"job": job.id, "report_only": result.report_only, **result.metrics}))
+    return result
+
+
+def on_schedule(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
+    """The schedule's target, and the background continuation of a check too big for one invocation."""
+    deps = dependencies()
+    job = Job.from_dict(deps.jobs.load(event[CONTINUE_JOB])) if CONTINUE_JOB in event else start(deps)
+    until = deadline(
+        context,
+        safety_margin=SAFETY_MARGIN_SECONDS,
+        min_batch=MIN_BATCH_SECONDS,
+        default_budget=DEFAULT_BUDGET_SECONDS,
+    )
+    work(job, deps.api, deps.jobs, snapshots=deps.snapshots, concurrency=deps.concurrency, until=until)
+    if not job.done:
+        _continue_in_background(job.id)
+        LOG.info("job %s continues in the background after %d of %d accounts", job.id, job.cursor, len(job.items))
+        return {"Job": job.id, "Complete": False}
+    return finish(job, deps).to_dict()
+
+
+def _continue_in_background(job_id: str) -> None:
+    continue_in_background(job_id)

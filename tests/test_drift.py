@@ -1,0 +1,291 @@
+"""Drift reconciliation against the strict simulated organization: contacts edited behind the app's
+back are fixed (or, report-only, only reported); metrics and notifications say what happened."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from unittest import mock
+
+import pytest
+
+from org_bootstrap import clients, drift
+from org_bootstrap.contact_spec import ContactSpec
+from org_bootstrap.drift import METRIC_NAMES, Dependencies
+from org_bootstrap.pacing import Quota, RateLimits
+from org_bootstrap.reconcile import ContactsApi
+from org_bootstrap.stores import S3JobStore
+from simulation.organization import ApiLog, Organization
+
+FAST = {op: Quota(10_000, 10_000) for op in ("PutAlternateContact", "GetAlternateContact", "DeleteAlternateContact")}
+NAMESPACE = "Test/AlternateContacts"
+SCHEDULED = {"Source": "drift-schedule", "ScheduledTime": "2026-11-21T00:00:00Z"}
+
+
+def contact(name: str, email: str = "team@example.com") -> dict[str, str]:
+    return {"Name": name, "Title": "Owner", "EmailAddress": email, "PhoneNumber": "+1 206 555 0100"}
+
+
+BILLING, OPERATIONS, SECURITY = contact("Billing"), contact("Operations"), contact("Security")
+DEFAULT = {"BILLING": BILLING, "OPERATIONS": OPERATIONS, "SECURITY": SECURITY}
+EDITED = contact("Someone In The Console", "someone@example.org")
+
+
+class Context:
+    def __init__(self, remaining_seconds: float) -> None:
+        self.remaining = remaining_seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int(self.remaining * 1000)
+
+
+@dataclass
+class World:
+    org: Organization
+    log: ApiLog
+    deps: Dependencies
+    ids: dict[str, str]
+    inbox: str  # an SQS queue subscribed to the notification topic
+    continued: list[str] = field(default_factory=list)
+
+    def run(self, context: Context | None = None) -> dict[str, Any]:
+        """A scheduled check, and its background continuations until it is done."""
+        answer = drift.on_schedule(SCHEDULED, context)
+        while not answer["Complete"]:
+            assert self.continued, "an incomplete check must continue in the background"
+            answer = drift.on_schedule({"ContinueJob": self.continued.pop()}, context)
+        assert not self.continued
+        return answer
+
+    def notifications(self) -> list[dict[str, str]]:
+        sqs = clients.client("sqs")
+        found = sqs.receive_message(QueueUrl=self.inbox, MaxNumberOfMessages=10).get("Messages", [])
+        for message in found:
+            sqs.delete_message(QueueUrl=self.inbox, ReceiptHandle=message["ReceiptHandle"])
+        return [json.loads(message["Body"]) for message in found]
+
+    def metric(self, name: str) -> list[float]:
+        """Every value published for a metric (one per finished check), oldest first; read from the
+        simulated CloudWatch's store, since checks seconds apart share one statistics period."""
+        from moto.cloudwatch.models import cloudwatch_backends
+
+        backend = cloudwatch_backends[os.environ["MOTO_ACCOUNT_ID"]]["us-east-1"]
+        points = [d for d in backend.get_all_metrics() if d.namespace == NAMESPACE and d.name == name]
+        assert all(point.unit == "Count" and not point.dimensions for point in points)
+        return [point.value for point in sorted(points, key=lambda point: point.timestamp)]  # type: ignore[attr-defined]
+
+    def last_metrics(self) -> dict[str, float]:
+        return {name: self.metric(name)[-1] for name in METRIC_NAMES}
+
+
+@pytest.fixture
+def world(api_log: ApiLog) -> Iterator[World]:
+    """Root: management, security, a suspended account. Workloads OU: workloads-a, workloads-b.
+    Excluded OU: excluded-a (not targeted)."""
+    org = Organization()
+    org.enable_trusted_access()
+    workloads, excluded = org.create_ou("Workloads"), org.create_ou("Excluded")
+    ids = {
+        "management": org.management_account_id,
+        "security": org.create_account("security", account_id="222222222222"),
+        "suspended": org.create_account("suspended", account_id="999999999999"),
+        "workloads-a": org.create_account("workloads-a", parent_id=workloads, account_id="333333333333"),
+        "workloads-b": org.create_account("workloads-b", parent_id=workloads, account_id="444444444444"),
+        "excluded-a": org.create_account("excluded-a", parent_id=excluded, account_id="555555555555"),
+    }
+    org.set_status(ids["suspended"], "SUSPENDED")
+    s3 = clients.client("s3")
+    s3.create_bucket(Bucket="jobs")
+    sns, sqs = clients.client("sns"), clients.client("sqs")
+    topic = sns.create_topic(Name="notifications")["TopicArn"]
+    inbox = sqs.create_queue(QueueName="inbox")["QueueUrl"]
+    inbox_arn = sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=inbox_arn)
+    spec = ContactSpec.parse({"contacts": DEFAULT, "targets": {"exclude_organizational_units": [excluded]}})
+    deps = Dependencies(
+        organizations=org.organizations,
+        api=ContactsApi(clients.client("account"), org.management_account_id, RateLimits(FAST)),
+        jobs=S3JobStore(s3, "jobs"),
+        spec=spec,
+        cloudwatch=clients.client("cloudwatch"),
+        sns=sns,
+        topic_arn=topic,
+        management_account_id=org.management_account_id,
+        caller_account_id=org.management_account_id,
+        namespace=NAMESPACE,
+        concurrency=2,
+    )
+    world = World(org, api_log, deps, ids, inbox)
+    with (
+        mock.patch.object(drift, "dependencies", lambda: deps),
+        mock.patch.object(drift, "_continue_in_background", world.continued.append),
+        mock.patch("botocore.endpoint.time.sleep"),
+    ):
+        yield world
+
+
+CHECKED = ["management", "security", "workloads-a", "workloads-b"]  # targeted and ACTIVE
+
+
+def converged(world: World) -> World:
+    """Every targeted account at the config, and the first check's notification read."""
+    world.run()
+    world.notifications()
+    return world
+
+
+def test_the_first_check_brings_every_targeted_account_to_the_config(world: World) -> None:
+    answer = world.run()
+
+    for name in CHECKED:
+        assert world.org.contacts(world.ids[name]) == DEFAULT, name
+    assert world.org.contacts(world.ids["excluded-a"]) == {}
+    assert world.org.contacts(world.ids["suspended"]) == {}
+    assert answer["AccountsChecked"] == 4
+    assert world.last_metrics() == {
+        "AccountsChecked": 4,
+        "AccountsDrifted": 4,
+        "AccountsFixed": 4,
+        "AccountsFailed": 0,
+    }
+    (notification,) = world.notifications()
+    assert notification["Subject"] == "Alternate contacts drift: 4 drifted, 4 fixed, 0 failed"
+
+
+def test_a_contact_edited_behind_the_apps_back_is_fixed_and_reported(world: World) -> None:
+    converged(world)
+    account = world.ids["workloads-a"]
+    world.org.put_contact(account, "SECURITY", EDITED)
+    writes = world.log.writes()
+
+    answer = world.run()
+
+    assert world.org.contacts(account) == DEFAULT
+    assert world.log.writes() == writes + 1
+    assert world.last_metrics() == {
+        "AccountsChecked": 4,
+        "AccountsDrifted": 1,
+        "AccountsFixed": 1,
+        "AccountsFailed": 0,
+    }
+    (notification,) = world.notifications()
+    assert notification["Subject"] == "Alternate contacts drift: 1 drifted, 1 fixed, 0 failed"
+    body = notification["Message"]
+    assert "fix mode" in body
+    assert f"{account}: SECURITY put" in body
+    assert "were brought back to the config" in body
+    assert "someone@example.org" not in body and "team@example.com" not in body  # people's data stays out
+    report = json.loads(
+        clients.client("s3").get_object(Bucket="jobs", Key=answer["Report"].removeprefix("s3://jobs/"))["Body"].read()
+    )
+    assert report["counts"]["changed"] == 1
+    assert report["complete"] is True
+
+
+def test_report_only_reports_the_drift_and_changes_nothing(world: World) -> None:
+    converged(world)
+    account = world.ids["workloads-b"]
+    world.org.put_contact(account, "BILLING", EDITED)
+    world.org.put_contact(world.ids["management"], "OPERATIONS", EDITED)
+    writes = world.log.writes()
+    world.deps.report_only = True
+
+    answer = world.run()
+
+    assert world.org.contacts(account)["BILLING"] == EDITED
+    assert world.org.contacts(world.ids["management"])["OPERATIONS"] == EDITED
+    assert world.log.writes() == writes
+    assert answer["ReportOnly"] is True
+    assert world.last_metrics() == {
+        "AccountsChecked": 4,
+        "AccountsDrifted": 2,
+        "AccountsFixed": 0,
+        "AccountsFailed": 0,
+    }
+    (notification,) = world.notifications()
+    assert notification["Subject"] == "Alternate contacts drift: 2 drifted, 0 fixed, 0 failed"
+    assert "report-only mode" in notification["Message"]
+    assert f"{account}: BILLING put" in notification["Message"]
+    assert f"{world.ids['management']}: OPERATIONS put" in notification["Message"]
+    assert "differ from the config" in notification["Message"]
+
+
+def test_when_nothing_drifted_the_metrics_say_so_and_nobody_is_paged(world: World) -> None:
+    converged(world)
+
+    world.run()
+
+    assert world.last_metrics() == {
+        "AccountsChecked": 4,
+        "AccountsDrifted": 0,
+        "AccountsFixed": 0,
+        "AccountsFailed": 0,
+    }
+    assert world.notifications() == []
+    assert world.metric("AccountsChecked") == [4, 4]
+
+
+def test_a_failing_account_is_counted_and_reported_and_the_rest_are_fixed(world: World) -> None:
+    denied = world.ids["workloads-a"]
+    world.log.denied_accounts.add(denied)
+
+    world.run()
+
+    assert world.org.contacts(world.ids["workloads-b"]) == DEFAULT
+    assert world.org.contacts(denied) == {}
+    assert world.last_metrics() == {
+        "AccountsChecked": 4,
+        "AccountsDrifted": 3,
+        "AccountsFixed": 3,
+        "AccountsFailed": 1,
+    }
+    (notification,) = world.notifications()
+    assert f"{denied}: AccessDeniedException" in notification["Message"]
+
+
+def test_a_check_too_big_for_one_invocation_continues_in_the_background(world: World) -> None:
+    converged(world)
+    for name in CHECKED:
+        world.org.put_contact(world.ids[name], "SECURITY", EDITED)
+    world.deps.concurrency = 1
+    invocations = []
+    real = drift.on_schedule
+
+    def counted(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+        invocations.append(event)
+        return real(event, context)
+
+    # No time left in any invocation: each one reconciles a single account, then hands over.
+    with mock.patch.object(drift, "MIN_BATCH_SECONDS", 0.0), mock.patch.object(drift, "on_schedule", counted):
+        answer = world.run(Context(drift.SAFETY_MARGIN_SECONDS))
+
+    assert len(invocations) == 4
+    assert [sorted(event) for event in invocations[1:]] == [["ContinueJob"]] * 3
+    assert answer["Complete"] is True
+    for name in CHECKED:
+        assert world.org.contacts(world.ids[name]) == DEFAULT, name
+    assert world.metric("AccountsFixed") == [4, 4]  # one data point per finished check, not per invocation
+    (notification,) = world.notifications()
+    assert notification["Subject"] == "Alternate contacts drift: 4 drifted, 4 fixed, 0 failed"
+
+
+def test_a_delegated_administrator_leaves_the_management_account_out(world: World) -> None:
+    world.deps.caller_account_id = world.ids["security"]
+    world.deps.api = ContactsApi(clients.client("account"), world.ids["security"], RateLimits(FAST))
+    job = drift.start(world.deps)
+    assert world.ids["management"] not in [account for account, _ in job.items]
+    assert (world.ids["management"], drift.NOT_CHANGEABLE) in job.skipped
+
+
+def test_notifications_name_a_bounded_number_of_accounts() -> None:
+    from org_bootstrap.jobs import Job
+
+    job = Job("drift-x", {}, [("x", "k")] * 80, cursor=80)
+    job.outcomes = [{"account": f"{i:012d}", "status": "changed", "actions": {"SECURITY": "put"}} for i in range(80)]
+    subject, body = drift.DriftResult.of(job, "s3://jobs/report.json").message()
+    assert len(subject) <= 100
+    assert "... and 30 more" in body
+    assert body.count("SECURITY put") == drift.LISTED
