@@ -53,7 +53,7 @@ class TokenBucket:
                 now = self._clock()
                 self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self.per_second)
                 self._updated = now
-                if self._tokens >= 1:
+                if self._tokens >= 1 - 1e-9:  # rounding must not leave a sleep too short to advance the clock
                     self._tokens -= 1
                     return
                 wait = (1 - self._tokens) / self.per_second
