@@ -1,0 +1,3 @@
+from local_deploy.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,399 @@
+"""``python -m local_deploy``: plan, deploy and destroy the app on a simulated organization, locally.
+
+    plan     what a deploy would change, account by account and contact type by type (read-only);
+             with --aws, against the real organization of the current AWS credentials
+    deploy   synthesize the app and do what CloudFormation would do, with the real handlers
+    destroy  delete the stack's resources in reverse order (the removal policies apply)
+    state    the simulated organization and the stack as they are now
+    reset    forget the simulated world (the next command seeds it again)
+    demo     reset, then plan, deploy, deploy again (nothing changes), and show the state
+
+Exit status: 0 on success, 1 when a command fails (the reason on one line), 2 for a bad config
+or organization file (each problem on its own line).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+from rich.console import Console
+from rich.rule import Rule
+from rich.text import Text
+
+from local_deploy import ROOT
+from local_deploy.api_calls import ApiCalls, ReadOnlyViolation, writes
+from local_deploy.cloudformation import FUNCTION, NO_CHANGE, LocalCloudFormation, Result, simulated
+from local_deploy.organization_file import OrganizationFileError
+from local_deploy.plan import Plan, PlanError, build_plan
+from local_deploy.stack import StackState
+from local_deploy.synth import SynthError, Synthesized, synthesize
+from local_deploy.template import Template, TemplateError
+from local_deploy.views import AccountsProgress, DeployProgress, make_console, plan_view, result_view, state_view
+from local_deploy.world import StateDir, World, open_world
+from org_bootstrap import clients
+from org_bootstrap.organization import management_account_id
+from org_bootstrap.reconcile import ContactsApi
+from org_bootstrap.stores import DynamoDbSnapshots
+from stacks.config import DEFAULT_CONFIG, ConfigError
+
+DEFAULT_ORGANIZATION = ROOT / "config" / "example-organization.toml"
+DEFAULT_STATE = ROOT / ".local-org"
+
+Synthesizer = Callable[[str], Synthesized]
+
+
+class CommandFailed(Exception):
+    """A command ran and failed; the message is the one-line reason."""
+
+
+@dataclass
+class Session:
+    """What every command gets: where to print, the state directory, the seed, how to synthesize."""
+
+    console: Console
+    state: StateDir
+    seed: str
+    synthesizer: Synthesizer
+    show_values: bool = False
+    invocation_seconds: float | None = None
+
+
+def main(argv: Sequence[str] | None = None, *, synthesizer: Synthesizer | None = None) -> int:
+    args = _parser().parse_args(argv)
+    console = make_console()
+    errors = make_console(stderr=True)
+    session = Session(
+        console=console,
+        state=StateDir(Path(args.state_dir)),
+        seed=args.organization,
+        synthesizer=synthesizer or (lambda path: synthesize(path)),
+        show_values=getattr(args, "show_values", False),
+        invocation_seconds=getattr(args, "max_invocation_seconds", None),
+    )
+    try:
+        args.command(session, args)
+    except (ConfigError, OrganizationFileError) as error:
+        errors.print(Text.assemble(("error: ", "bold red"), str(error)), soft_wrap=True)
+        return 2
+    except (CommandFailed, SynthError, TemplateError, PlanError, ReadOnlyViolation) as error:
+        errors.print(Text.assemble(("error: ", "bold red"), _one_line(str(error))), soft_wrap=True)
+        return 1
+    except (ClientError, BotoCoreError) as error:  # a real organization: credentials, permissions
+        reason = _one_line(f"{type(error).__name__}: {error}")
+        errors.print(Text.assemble(("error: ", "bold red"), reason), soft_wrap=True)
+        return 1
+    except KeyboardInterrupt:
+        errors.print(Text("interrupted; the state directory has what was done so far", style="yellow"))
+        return 130
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m local_deploy",
+        description="Deploy the app to a simulated AWS Organization on this machine, or plan against a real one.",
+    )
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--organization",
+        default=str(DEFAULT_ORGANIZATION.relative_to(ROOT)),
+        help="the organization file that seeds the simulated organization on the first run (default: %(default)s)",
+    )
+    common.add_argument(
+        "--state-dir",
+        default=str(DEFAULT_STATE),
+        help="where the simulated world and the stack are kept between runs (default: .local-org/)",
+    )
+    config = argparse.ArgumentParser(add_help=False)
+    config.add_argument(
+        "--config", default=str(DEFAULT_CONFIG.relative_to(ROOT)), help="the app's config (default: %(default)s)"
+    )
+    values = argparse.ArgumentParser(add_help=False)
+    values.add_argument("--show-values", action="store_true", help="show e-mail addresses and phone numbers in full")
+    lambda_time = argparse.ArgumentParser(add_help=False)
+    lambda_time.add_argument(
+        "--max-invocation-seconds",
+        type=float,
+        help="cap each handler invocation's time (default: the function's Timeout); long jobs then run in "
+        "more is-complete polls",
+    )
+    commands = parser.add_subparsers(required=True, metavar="command")
+    plan = commands.add_parser("plan", parents=[common, config, values], help="what a deploy would change")
+    plan.add_argument(
+        "--aws",
+        action="store_true",
+        help="plan against the real organization of the current AWS credentials (read-only)",
+    )
+    plan.set_defaults(command=command_plan)
+    commands.add_parser(
+        "deploy", parents=[common, config, lambda_time], help="deploy to the simulated organization"
+    ).set_defaults(command=command_deploy)
+    commands.add_parser(
+        "destroy", parents=[common, lambda_time], help="delete the stack from the simulated organization"
+    ).set_defaults(command=command_destroy)
+    commands.add_parser("state", parents=[common, values], help="show the simulated organization").set_defaults(
+        command=command_state
+    )
+    commands.add_parser("reset", parents=[common], help="forget the simulated world").set_defaults(
+        command=command_reset
+    )
+    commands.add_parser(
+        "demo", parents=[common, config, values, lambda_time], help="plan, deploy, deploy again, state"
+    ).set_defaults(command=command_demo)
+    return parser
+
+
+# -- commands ---------------------------------------------------------------------------------
+
+
+def command_plan(session: Session, args: argparse.Namespace) -> None:
+    synthesized = _synthesize(session, args.config)
+    if args.aws:
+        plan_real(session, synthesized)
+    else:
+        plan_simulated(session, synthesized)
+
+
+def command_deploy(session: Session, args: argparse.Namespace) -> None:
+    result, _ = deploy(session, _synthesize(session, args.config))
+    if not result.ok:
+        raise CommandFailed(_failure(result))
+
+
+def command_destroy(session: Session, args: argparse.Namespace) -> None:
+    with _world(session) as world:
+        if world.stack is None or not world.stack.resources:
+            session.console.print("Nothing to destroy: the stack is not deployed.")
+            return
+        engine = LocalCloudFormation(world.stack, world.session, invocation_seconds=session.invocation_seconds)
+        total = sum(1 for resource in world.stack.resources.values() if simulated(resource.type))
+        result = _run(session, world, engine, total, engine.destroy)
+        if result.ok:
+            world.stack = None
+        else:
+            raise CommandFailed(_failure(result))
+
+
+def command_state(session: Session, args: argparse.Namespace) -> None:
+    show_state(session)
+
+
+def command_reset(session: Session, args: argparse.Namespace) -> None:
+    forgotten = session.state.reset()
+    session.console.print(f"{'Forgot' if forgotten else 'Nothing in'} {session.state.path}")
+
+
+def command_demo(session: Session, args: argparse.Namespace) -> None:
+    started = time.monotonic()
+    console = session.console
+    session.state.reset()
+    console.print(
+        Text.assemble(
+            ("Local deploy demo", "bold"),
+            f": {args.config} on a simulated organization seeded from {session.seed}; "
+            f"state in {_shown(session.state.path)} (reset)",
+        )
+    )
+    synthesized = _synthesize(session, args.config)
+    console.print(Rule("1. Plan: what the first deploy would change (read-only)"))
+    plan_simulated(session, synthesized)
+    console.print(Rule("2. Deploy"))
+    first, _ = deploy(session, synthesized)
+    if not first.ok:
+        raise CommandFailed(_failure(first))
+    console.print(Rule("3. Deploy again, with nothing changed"))
+    second, organization_writes = deploy(session, synthesized)
+    if not second.ok or second.operations or organization_writes:
+        raise CommandFailed(
+            f"the second deploy was not a no-op: {len(second.operations)} resource operations, "
+            f"{sum(organization_writes.values())} writes"
+        )
+    console.print(Rule("4. The organization now"))
+    show_state(session)
+    console.print(
+        Text.assemble(
+            ("Demo complete", "bold green"),
+            f" in {time.monotonic() - started:.1f} s. Try: python -m local_deploy plan | deploy | destroy | state "
+            "(--help for options); edit the config and deploy again to see an Update.",
+        )
+    )
+
+
+# -- the steps, shared by the commands and the demo -------------------------------------------
+
+
+def plan_simulated(session: Session, synthesized: Synthesized) -> Plan:
+    with _world(session) as world:
+        _check_management_account(synthesized, world.organization.management_account_id)
+        stack = world.stack or _new_stack(synthesized)
+        before = world.calls.snapshot()
+        with world.calls.read_only():
+            plan = _plan(session, synthesized, stack, _snapshots(stack))
+        reads = world.calls.snapshot() - before
+        session.console.print(plan_view(plan, stack, show_values=session.show_values, real=False))
+        _print_reads(session.console, reads, world.api_log.writes())
+        return plan
+
+
+def plan_real(session: Session, synthesized: Synthesized) -> Plan:
+    """Against the organization of the default boto3 session: organizations Describe*/List* and
+    account:GetAlternateContact only; any other call is refused before it leaves."""
+    boto3.setup_default_session(region_name=synthesized.config.region)
+    assert boto3.DEFAULT_SESSION is not None
+    calls = ApiCalls(boto3.DEFAULT_SESSION)
+    stack = _new_stack(synthesized)  # the deployed stack is not read: this plans a first deploy
+    with calls.read_only():
+        plan = _plan(session, synthesized, stack, None)
+    _check_management_account(synthesized, plan.facts.management_account_id)
+    session.console.print(plan_view(plan, stack, show_values=session.show_values, real=True))
+    _print_reads(session.console, calls.snapshot(), 0)
+    return plan
+
+
+def _plan(session: Session, synthesized: Synthesized, stack: StackState, snapshots: DynamoDbSnapshots | None) -> Plan:
+    organizations = clients.client("organizations")
+    api = ContactsApi(clients.client("account"), management_account_id(organizations))
+    with AccountsProgress(session.console) as progress:
+        return build_plan(
+            Template(synthesized.template),
+            stack,
+            organizations,
+            api,
+            snapshots=snapshots,
+            on_accounts=progress.total,
+            on_account=progress.account,
+        )
+
+
+def deploy(session: Session, synthesized: Synthesized) -> tuple[Result, Counter[str]]:
+    """Deploy; the result and the writes made to the organization (``service:Operation`` counts)."""
+    template = Template(synthesized.template)
+    with _world(session) as world:
+        _check_management_account(synthesized, world.organization.management_account_id)
+        stack = world.stack or _new_stack(synthesized)
+        if stack.name != synthesized.stack_name:
+            raise CommandFailed(f"the state directory holds stack {stack.name}, not {synthesized.stack_name}")
+        world.stack = stack
+        engine = LocalCloudFormation(stack, world.session, invocation_seconds=session.invocation_seconds)
+        changes = engine.change_set(template)
+        total = sum(1 for change in changes if change.action != NO_CHANGE and simulated(change.resource_type))
+        before = world.calls.snapshot()
+        result = _run(session, world, engine, total, lambda: engine.deploy(template))
+        return result, writes(world.calls.snapshot() - before)
+
+
+def _run(
+    session: Session, world: World, engine: LocalCloudFormation, total: int, action: Callable[[], Result]
+) -> Result:
+    before = world.calls.snapshot()
+    started = time.monotonic()
+    with DeployProgress(session.console, world.calls, world.session, total) as progress:
+        engine.listener = progress
+        result = action()
+    assert world.stack is not None
+    view = result_view(
+        result, world.stack, writes=writes(world.calls.snapshot() - before), seconds=time.monotonic() - started
+    )
+    session.console.print(view)
+    return result
+
+
+def show_state(session: Session) -> None:
+    with _world(session) as world:
+        session.console.print(
+            state_view(
+                world.organization.to_mapping(),
+                world.stack,
+                show_values=session.show_values,
+                seeded_from=world.seeded_from,
+            )
+        )
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+def _synthesize(session: Session, config: str) -> Synthesized:
+    with session.console.status(f"Synthesizing the app from {config} (cdk-nag included)..."):
+        synthesized = session.synthesizer(config)
+    resources = synthesized.template.get("Resources", {})
+    custom = sum(1 for resource in resources.values() if str(resource.get("Type", "")).startswith("Custom::"))
+    session.console.print(
+        f"Synthesized {synthesized.stack_name} from {config} in {synthesized.seconds:.1f} s: "
+        f"{len(resources)} resources, {custom} custom resources "
+        f"(account {synthesized.config.management_account_id}, {synthesized.config.region})"
+    )
+    return synthesized
+
+
+def _world(session: Session) -> Any:
+    saved = session.state.seeded_from()
+    if saved is not None and Path(saved).resolve() != Path(session.seed).resolve():
+        session.console.print(
+            Text(
+                f"Using the simulated world in {_shown(session.state.path)} (seeded from {saved}); "
+                f"run `python -m local_deploy reset` to seed it from {session.seed}.",
+                style="yellow",
+            )
+        )
+    return open_world(session.state, session.seed)
+
+
+def _new_stack(synthesized: Synthesized) -> StackState:
+    config = synthesized.config
+    return StackState(synthesized.stack_name, config.management_account_id, config.region)
+
+
+def _check_management_account(synthesized: Synthesized, actual: str) -> None:
+    configured = synthesized.config.management_account_id
+    if configured != actual:
+        raise CommandFailed(
+            f"the config's management_account_id is {configured}, but the organization's management account is {actual}"
+        )
+
+
+def _snapshots(stack: StackState) -> DynamoDbSnapshots | None:
+    """The snapshot table the contacts handlers were given, if the stack has one."""
+    for resource in stack.resources.values():
+        table = resource.properties.get("Environment", {}).get("Variables", {}).get("SNAPSHOT_TABLE")
+        if resource.type == FUNCTION and table:
+            return DynamoDbSnapshots(clients.client("dynamodb", region_name=stack.region), table)
+    return None
+
+
+def _print_reads(console: Console, reads: Any, simulated_writes: int) -> None:
+    by_operation = sorted((f"{service}:{operation}", count) for (service, operation), count in reads.items())
+    summary = ", ".join(f"{name} x{count}" for name, count in by_operation)
+    console.print(
+        Text(
+            f"Read-only: {sum(reads.values())} API calls ({summary}); writes: {simulated_writes}",
+            style="dim",
+        )
+    )
+
+
+def _failure(result: Result) -> str:
+    failed = result.failure
+    if failed is None:
+        return f"{result.status}"
+    return f"{result.status}: {failed.logical_id} ({failed.resource_type}) {failed.action} failed: {failed.error}"
+
+
+def _one_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[0] if lines else text
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd())) + "/"
+    except ValueError:
+        return str(path)

@@ -1,0 +1,70 @@
+"""Synthesize the app from a config, in this process, exactly as ``cdk synth`` would (cdk-nag included)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO, cast
+
+from stacks.config import BootstrapConfig, load_config
+
+
+class SynthError(RuntimeError):
+    """The app did not synthesize (a cdk-nag finding, a construct error)."""
+
+
+@dataclass(frozen=True)
+class Synthesized:
+    config_path: str
+    config: BootstrapConfig
+    stack_name: str
+    template: dict[str, Any]
+    seconds: float
+
+
+def synthesize(config_path: str | Path) -> Synthesized:
+    """Load and validate the config (raises ``ConfigError`` with its lines), then synthesize."""
+    config = load_config(config_path)
+    started = time.monotonic()
+    os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+    _hide_node_version_banner()
+    from stacks.app_builder import build_app  # imports aws-cdk-lib, which starts jsii's Node process
+
+    try:
+        app, stack = build_app(config)
+        assembly = app.synth()
+    except Exception as error:  # jsii reports construct errors and cdk-nag findings as RuntimeError
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise SynthError(f"synth failed: {first_line}") from error
+    template = assembly.get_stack_by_name(stack.stack_name).template
+    return Synthesized(str(config_path), config, stack.stack_name, template, time.monotonic() - started)
+
+
+class _WithoutNodeBanner:
+    """jsii relays its Node process's stderr line by line (``print(line)`` from a thread); Node 20's
+    end-of-life banner, harmless, arrives as ``b'!!...'`` lines. Everything else passes through."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self._dropped = False
+
+    def write(self, text: str) -> int:
+        if text.startswith(("b'!!", 'b"!!')) or (self._dropped and text == "\n"):
+            self._dropped = not self._dropped or text != "\n"
+            return len(text)
+        self._dropped = False
+        return self.stream.write(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+
+def _hide_node_version_banner() -> None:
+    if not isinstance(sys.stderr, _WithoutNodeBanner):
+        sys.stderr = cast(TextIO, _WithoutNodeBanner(sys.stderr))

@@ -1,0 +1,388 @@
+"""How the local deploy shows things: rich tables, progress bars, contact values masked by default."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any
+
+import boto3
+from rich import box
+from rich.console import Console, Group, RenderableType
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from local_deploy.api_calls import ApiCalls
+from local_deploy.cloudformation import DELETE, NO_CHANGE, Listener, Operation, Result, simulated
+from local_deploy.plan import (
+    CREATE_CONTACT,
+    DELETE_CONTACT,
+    IN_SYNC,
+    LEFT_ALONE,
+    RESTORE_CONTACT,
+    UPDATE_CONTACT,
+    AccountLine,
+    ContactLine,
+    Plan,
+)
+from local_deploy.stack import ResourceState, StackState
+from org_bootstrap.contact_spec import DELETE as DELETE_TARGET
+from org_bootstrap.jobs import Job
+from org_bootstrap.stores import S3JobStore
+from org_bootstrap.validation import CONTACT_TYPES, mask
+
+ACTION_STYLE = {
+    "Create": "green",
+    "Update": "yellow",
+    "Delete": "red",
+    "Retain": "dim",
+    NO_CHANGE: "dim",
+    CREATE_CONTACT: "green",
+    UPDATE_CONTACT: "yellow",
+    DELETE_CONTACT: "red",
+    RESTORE_CONTACT: "magenta",
+    IN_SYNC: "dim",
+    LEFT_ALONE: "dim",
+}
+_FIELD_NAMES = {"Name": "name", "Title": "title", "EmailAddress": "e-mail", "PhoneNumber": "phone"}
+# Data keys a result table leaves out: long, or shown elsewhere.
+_HIDDEN_DATA = ("Job", "Report", "FailedAccounts", "FailureReasons", "Complete")
+
+
+def make_console(*, stderr: bool = False) -> Console:
+    console = Console(stderr=stderr, highlight=False)
+    if not console.is_terminal:  # a log or a pipe: wide enough for the tables, never 80 columns
+        console = Console(stderr=stderr, highlight=False, width=160)
+    return console
+
+
+# -- contacts ---------------------------------------------------------------------------------
+
+
+def contact_text(contact: Mapping[str, str] | str | None, show_values: bool, *, lines: int = 1) -> Text:
+    """A contact as ``Name · e-mail`` (``· phone`` too with ``show_values``): masked unless asked."""
+    if contact is None:
+        return Text("—", style="dim")
+    if isinstance(contact, str):
+        return Text("(deleted)" if contact == DELETE_TARGET else contact, style="red")
+    email, phone = contact.get("EmailAddress", ""), contact.get("PhoneNumber", "")
+    if not show_values:
+        email, phone = mask("EmailAddress", email), mask("PhoneNumber", phone)
+    separator = "\n" if lines > 1 else " · "
+    details = f"{email} · {phone}" if show_values or lines > 1 else email
+    return Text(f"{contact.get('Name', '')}{separator}{details}")
+
+
+# -- plan -------------------------------------------------------------------------------------
+
+
+def plan_view(plan: Plan, stack: StackState, *, show_values: bool, real: bool) -> RenderableType:
+    facts = plan.facts
+    where = "AWS Organization" if real else "Simulated organization"
+    header = Text.assemble(
+        (f"{where} {facts.organization_id}", "bold"),
+        f" · management account {facts.management_account_id} · {len(facts.accounts)} accounts"
+        f" in {len(facts.ou_names)} OUs · trusted access: {', '.join(sorted(facts.trusted_access)) or 'none'}",
+    )
+    deployed = f"{stack.status}" if stack.deployed else "not deployed" + (" (no stack record read)" if real else "")
+    resources = Table(
+        box=box.SIMPLE_HEAD,
+        title=f"Stack {stack.name}: {deployed} · custom resources, in deploy order",
+        title_justify="left",
+    )
+    for column in ("Action", "Resource", "Type", "Now", "Wants"):
+        resources.add_column(column)
+    for line in plan.resources:
+        action = line.change.action
+        detail = f" ({', '.join(line.change.properties)})" if line.change.properties else ""
+        resources.add_row(
+            Text(action, style=ACTION_STYLE.get(action, "")),
+            line.change.logical_id,
+            line.change.resource_type,
+            line.current,
+            line.desired + detail,
+        )
+    parts: list[RenderableType] = [header, resources]
+    if plan.supporting:
+        counted = Counter(change.action for change in plan.supporting)
+        summary = ", ".join(f"{count} to {action.lower()}" for action, count in sorted(counted.items()))
+        kinds = sorted({change.resource_type.split("::")[1] for change in plan.supporting})
+        parts.append(Text(f"  + supporting resources: {summary} ({', '.join(kinds)})", style="dim"))
+    if plan.contacts_change is not None:
+        parts += [contacts_table(plan, show_values=show_values), totals_text(plan)]
+    return Group(*parts)
+
+
+def contacts_table(plan: Plan, *, show_values: bool) -> Table:
+    masked = "" if show_values else " (e-mail and phone masked; --show-values shows them)"
+    table = Table(box=box.SIMPLE_HEAD, title=f"Alternate contacts{masked}", title_justify="left", pad_edge=False)
+    table.add_column("Account", max_width=23)
+    table.add_column("Type", no_wrap=True)
+    table.add_column("Now")
+    table.add_column("Wants")
+    table.add_column("Action", no_wrap=True)
+    for account_line in plan.accounts:
+        about = [
+            Text(account_line.account.id, style="bold"),
+            Text(account_line.account.name),
+            Text(plan.facts.path_names(account_line.account), style="dim"),
+        ]
+        rows = _account_rows(account_line, show_values)
+        for index, row in enumerate(rows):
+            table.add_row(about[index] if index < len(about) else "", *row, end_section=index == len(rows) - 1)
+    return table
+
+
+def _account_rows(line: AccountLine, show_values: bool) -> list[tuple[RenderableType, ...]]:
+    if not line.targeted:
+        rows: list[tuple[RenderableType, ...]] = [("—", Text("not targeted by the config", style="dim"), "", "")]
+    elif line.skipped:
+        note = Text(f"{line.skipped}: the API refuses accounts that are not ACTIVE", style="yellow")
+        rows = [("—", note, "", Text("skipped", style="yellow"))]
+    else:
+        rows = [_contact_row(contact, show_values) for contact in line.contacts]
+    if line.failed:
+        rows.append(("—", Text(f"cannot read: {line.failed}", style="red"), "", Text("failed", style="red")))
+    while len(rows) < 3:
+        rows.append(("", "", "", ""))
+    return rows
+
+
+def _contact_row(line: ContactLine, show_values: bool) -> tuple[RenderableType, ...]:
+    wanted = Text("= now", style="dim") if line.action == IN_SYNC else contact_text(line.wanted, show_values)
+    action = line.action + (f" {', '.join(_FIELD_NAMES.get(f, f) for f in line.fields)}" if line.fields else "")
+    if not line.by_deploy and line.action not in (IN_SYNC, LEFT_ALONE):
+        action = f"drift: {line.action} (no event: config unchanged)"
+    return (line.contact_type, contact_text(line.current, show_values), wanted, Text(action, ACTION_STYLE[line.action]))
+
+
+def totals_text(plan: Plan) -> Text:
+    totals = plan.totals()
+    contacts = totals.contacts
+    writes = sum(contacts[action] for action in (CREATE_CONTACT, UPDATE_CONTACT, DELETE_CONTACT, RESTORE_CONTACT))
+    text = Text.assemble(
+        ("Totals: ", "bold"),
+        f"{totals.accounts} accounts: {totals.changing} to change, {totals.in_sync} in sync, "
+        f"{totals.skipped} skipped (not ACTIVE), {totals.failed} unreadable, {totals.untargeted} not targeted · ",
+        (f"{writes} contact writes", "bold"),
+        f" ({contacts[CREATE_CONTACT]} create, {contacts[UPDATE_CONTACT]} update, "
+        f"{contacts[DELETE_CONTACT]} delete, {contacts[RESTORE_CONTACT]} restore), {contacts[IN_SYNC]} in sync",
+    )
+    if totals.drifted:
+        text.append(f" · {totals.drifted} drifted, which this deploy leaves alone", style="yellow")
+    return text
+
+
+# -- deploy -----------------------------------------------------------------------------------
+
+
+def result_view(result: Result, stack: StackState, *, writes: Counter[str], seconds: float) -> RenderableType:
+    shown = [operation for operation in result.operations if operation.simulated]
+    if not result.operations:
+        return Text.assemble(
+            ("No changes", "bold green"),
+            f": every resource of {stack.name} matches the template; CloudFormation sends no event, "
+            f"so no handler runs. Handler invocations: 0 · writes to the organization: {sum(writes.values())}",
+        )
+    table = Table(box=box.SIMPLE_HEAD)
+    for column in ("Action", "Resource · type · physical ID", "Result", "Calls", "Time"):
+        table.add_column(column, justify="right" if column in ("Calls", "Time") else "left")
+    for operation in shown:
+        phase = "" if operation.phase == "deploy" else f" ({operation.phase})"
+        table.add_row(
+            Text(operation.action + phase, style=ACTION_STYLE.get(operation.action, "")),
+            Text.assemble(
+                operation.logical_id,
+                (f" · {operation.resource_type}", "dim"),
+                (f"\n{operation.physical_id}", "dim"),
+            ),
+            _outcome(operation),
+            str(operation.invocations) if operation.custom else "",
+            f"{operation.seconds:.1f} s",
+            end_section=True,
+        )
+    recorded = Counter(op.action for op in result.operations if not op.simulated)
+    parts: list[RenderableType] = [table]
+    if recorded:
+        summary = ", ".join(f"{count} {action.lower()}d" for action, count in sorted(recorded.items()))
+        parts.append(Text(f"  + supporting resources recorded, not simulated: {summary}", style="dim"))
+    reports = [op.data["Report"] for op in shown if str(op.data.get("Report", "")).startswith("s3://")]
+    parts += [Text(f"Report: {report}", style="dim") for report in reports]
+    style = "bold green" if result.ok else "bold red"
+    parts.append(
+        Text.assemble(
+            (f"{stack.name}: {result.status}", style),
+            f" in {seconds:.1f} s · handler invocations: {result.invocations} · writes to the organization: ",
+            (_writes_text(writes), "bold"),
+        )
+    )
+    return Group(*parts)
+
+
+def _outcome(operation: Operation) -> Text:
+    if operation.error:
+        return Text(operation.error.splitlines()[0][:300], style="red")
+    data = {key: value for key, value in operation.data.items() if key not in _HIDDEN_DATA and value != ""}
+    text = Text(", ".join(f"{key} {value}" for key, value in data.items()) if operation.action != DELETE else "")
+    for note in operation.notes:
+        text.append(("\n" if text else "") + note, style="dim")
+    return text
+
+
+def _writes_text(writes: Counter[str]) -> str:
+    if not writes:
+        return "none"
+    return ", ".join(f"{name} x{count}" for name, count in sorted(writes.items()))
+
+
+# -- state ------------------------------------------------------------------------------------
+
+
+def state_view(
+    organization: Mapping[str, Any], stack: StackState | None, *, show_values: bool, seeded_from: str
+) -> RenderableType:
+    ous = {ou["id"]: ou for ou in organization["organizational_units"]}
+    admins = organization.get("delegated_administrators", {})
+    header = Text.assemble(
+        (f"Simulated organization {organization['id']}", "bold"),
+        f" (seeded from {seeded_from}) · management account {organization['management_account_id']} · "
+        f"trusted access: {', '.join(organization['trusted_access']) or 'none'} · delegated administrators: "
+        + (", ".join(f"{', '.join(ids)} ({principal})" for principal, ids in admins.items() if ids) or "none"),
+    )
+    parts: list[RenderableType] = [header]
+    if stack is None:
+        parts.append(Text("Stack: not deployed", style="dim"))
+    else:
+        resources = Table(box=box.SIMPLE_HEAD, title=f"Stack {stack.name}: {stack.status}", title_justify="left")
+        for column in ("Resource", "Type", "Physical ID"):
+            resources.add_column(column)
+        for logical_id, resource in stack.resources.items():
+            if simulated(resource.type):
+                resources.add_row(logical_id, resource.type, resource.physical_id)
+        parts.append(resources)
+        if stack.status_reason:
+            parts.append(Text(f"  last failure: {stack.status_reason}", style="red"))
+    masked = "" if show_values else " (e-mail and phone masked; --show-values shows them)"
+    table = Table(box=box.SIMPLE_HEAD, title=f"Alternate contacts{masked}", title_justify="left")
+    for column in ("Account", "OU", *CONTACT_TYPES):
+        table.add_column(column)
+    for account in sorted(organization["accounts"], key=lambda item: item["id"]):
+        status = account.get("status", "ACTIVE")
+        table.add_row(
+            Text.assemble(
+                (account["id"], "bold"),
+                f"\n{account['name']}",
+                (f"\n{status}", "yellow") if status != "ACTIVE" else "",
+            ),
+            Text(_ou_path(account.get("parent", ""), ous), style="dim"),
+            *(contact_text(account["contacts"].get(t), show_values, lines=2) for t in CONTACT_TYPES),
+            end_section=True,
+        )
+    parts.append(table)
+    return Group(*parts)
+
+
+def _ou_path(parent: str, ous: Mapping[str, Mapping[str, Any]]) -> str:
+    names: list[str] = []
+    while parent in ous:
+        names.insert(0, str(ous[parent]["name"]))
+        parent = str(ous[parent].get("parent", ""))
+    return " / ".join(names) or "(root)"
+
+
+# -- progress ---------------------------------------------------------------------------------
+
+
+class DeployProgress(Listener):
+    """Resources done, and for a contacts job the contact types checked: a bar for long runs."""
+
+    def __init__(self, console: Console, calls: ApiCalls, session: boto3.Session, resources: int) -> None:
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        )
+        self.calls, self.session = calls, session
+        self.resources = self.progress.add_task("resources", total=resources)
+        self.contacts: Any = None
+        self._written = 0
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> DeployProgress:
+        self.progress.start()
+        self._listening = self.calls.listening(self._api_call)
+        self._listening.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._listening.__exit__(None, None, None)
+        self.progress.stop()
+
+    def started(self, operation: Operation) -> None:
+        if operation.simulated:
+            self.progress.update(self.resources, description=f"{operation.action} {operation.logical_id}")
+
+    def finished(self, operation: Operation) -> None:
+        if operation.simulated:
+            self.progress.advance(self.resources)
+
+    def polled(self, operation: Operation, polls: int) -> None:
+        self.progress.update(self.resources, description=f"{operation.action} {operation.logical_id} (poll {polls})")
+
+    def on_event_returned(self, operation: Operation, function: ResourceState, result: dict[str, Any]) -> None:
+        bucket = function.properties.get("Environment", {}).get("Variables", {}).get("JOB_BUCKET")
+        job_id = (result.get("Data") or {}).get("Job")
+        if not bucket or not job_id:
+            return
+        job = Job.from_dict(S3JobStore(self.session.client("s3"), bucket).load(job_id))
+        checks = sum(len(job.contact_sets[key]) for _, key in job.items)
+        if self.contacts is None:
+            self.contacts = self.progress.add_task("contact types checked", total=checks)
+        else:
+            self.progress.reset(self.contacts, total=checks)
+
+    def _api_call(self, service: str, operation: str) -> None:
+        if service != "account" or self.contacts is None:
+            return
+        if operation == "GetAlternateContact":
+            self.progress.advance(self.contacts)
+        else:
+            with self._lock:
+                self._written += 1
+                written = self._written
+            self.progress.update(self.contacts, description=f"contact types checked, {written} written")
+
+
+class AccountsProgress:
+    """The plan's reads, account by account."""
+
+    def __init__(self, console: Console) -> None:
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        )
+        self.task = self.progress.add_task("reading accounts' contacts", total=None)
+
+    def __enter__(self) -> AccountsProgress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def total(self, accounts: int) -> None:
+        self.progress.update(self.task, total=accounts)
+
+    def account(self, account_id: str) -> None:
+        self.progress.advance(self.task)

@@ -1,0 +1,182 @@
+"""The simulated AWS the local deploy runs against, kept in a state directory between runs.
+
+moto holds everything in memory, so each command rebuilds the simulated world from the state
+directory (``.local-org/`` by default, git-ignored), runs, and writes it back, even when the run
+fails half-way, so that the organization and the stack's record always agree:
+
+- ``world.json``: the organization (in the organization file's format, with every ID: OUs, accounts
+  and their status, trusted access, delegated administrators, contacts) and the S3 objects and
+  DynamoDB items of the stack's bucket and table (contact jobs, reports, pre-change snapshots);
+- ``stack.json``: what CloudFormation remembers of the stack (:class:`local_deploy.stack.StackState`);
+- ``handlers.log``: the handlers' logs, as CloudWatch Logs would have them.
+
+The first run seeds the organization from the organization file; ``reset`` starts over.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import logging
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from local_deploy.api_calls import ApiCalls
+from local_deploy.organization_file import load_organization_file
+from local_deploy.stack import StackState, write_json
+from simulation.organization import ApiLog, Organization, strict_aws
+
+FORMAT = 1
+
+
+@dataclass(frozen=True)
+class StateDir:
+    path: Path
+
+    @property
+    def world_file(self) -> Path:
+        return self.path / "world.json"
+
+    @property
+    def stack_file(self) -> Path:
+        return self.path / "stack.json"
+
+    @property
+    def log_file(self) -> Path:
+        return self.path / "handlers.log"
+
+    def seeded_from(self) -> str | None:
+        if not self.world_file.exists():
+            return None
+        return str(json.loads(self.world_file.read_text(encoding="utf-8")).get("seeded_from"))
+
+    def reset(self) -> bool:
+        """Forget the simulated world and the stack; True if there was anything to forget."""
+        if not self.path.exists():
+            return False
+        shutil.rmtree(self.path)
+        return True
+
+
+@dataclass
+class World:
+    organization: Organization
+    api_log: ApiLog  # the simulated Account Management API's own count of calls
+    session: boto3.Session  # every handler's and the plan's clients come from it
+    calls: ApiCalls
+    stack: StackState | None
+    seeded_from: str
+    state: StateDir
+
+
+@contextlib.contextmanager
+def open_world(state: StateDir, seed: str | Path) -> Iterator[World]:
+    """The simulated world as the state directory left it (or as the organization file seeds it)."""
+    saved: dict[str, Any] = {}
+    if state.world_file.exists():
+        saved = json.loads(state.world_file.read_text(encoding="utf-8"))
+        organization_data, seeded_from = saved["organization"], str(saved.get("seeded_from"))
+    else:
+        organization_data, seeded_from = load_organization_file(seed), str(seed)
+    stack = StackState.load(state.stack_file)
+    state.path.mkdir(parents=True, exist_ok=True)
+    with (
+        strict_aws(management_account=organization_data["management_account_id"]) as api_log,
+        _handler_logs(state.log_file),
+    ):
+        boto3.setup_default_session()
+        session = boto3.DEFAULT_SESSION
+        assert session is not None
+        organization = Organization.from_mapping(organization_data)
+        _restore_storage(session, saved)
+        world = World(organization, api_log, session, ApiCalls(session), stack, seeded_from, state)
+        try:
+            yield world
+        finally:
+            regions = {"us-east-1", *(table["region"] for table in saved.get("dynamodb", {}).values())}
+            if world.stack is not None:
+                regions.add(world.stack.region)
+            write_json(
+                state.world_file,
+                {
+                    "format": FORMAT,
+                    "seeded_from": seeded_from,
+                    "organization": organization.to_mapping(),
+                    **_storage_snapshot(session, regions),
+                },
+            )
+            if world.stack is not None:
+                world.stack.save(state.stack_file)
+            else:
+                state.stack_file.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _handler_logs(path: Path) -> Iterator[None]:
+    """The handlers log to the root logger, as in Lambda; here that goes to a file, not the screen."""
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+        handler.close()
+
+
+def _storage_snapshot(session: boto3.Session, regions: set[str]) -> dict[str, Any]:
+    s3 = session.client("s3", region_name="us-east-1")
+    buckets: dict[str, Any] = {}
+    for bucket in s3.list_buckets().get("Buckets", []):
+        name = bucket["Name"]
+        region = s3.get_bucket_location(Bucket=name).get("LocationConstraint") or "us-east-1"
+        objects = {}
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=name):
+            for item in page.get("Contents", []):
+                body = s3.get_object(Bucket=name, Key=item["Key"])["Body"].read()
+                objects[item["Key"]] = base64.b64encode(body).decode()
+        buckets[name] = {"region": region, "objects": objects}
+    tables: dict[str, Any] = {}
+    for region in sorted(regions):
+        dynamodb = session.client("dynamodb", region_name=region)
+        for name in dynamodb.list_tables().get("TableNames", []):
+            table = dynamodb.describe_table(TableName=name)["Table"]
+            items = [item for page in dynamodb.get_paginator("scan").paginate(TableName=name) for item in page["Items"]]
+            tables[name] = {
+                "region": region,
+                "key_schema": table["KeySchema"],
+                "attribute_definitions": table["AttributeDefinitions"],
+                "items": items,
+            }
+    return {"s3": buckets, "dynamodb": tables}
+
+
+def _restore_storage(session: boto3.Session, saved: dict[str, Any]) -> None:
+    for name, bucket in saved.get("s3", {}).items():
+        s3 = session.client("s3", region_name=bucket["region"])
+        location = {}
+        if bucket["region"] != "us-east-1":
+            location = {"CreateBucketConfiguration": {"LocationConstraint": bucket["region"]}}
+        s3.create_bucket(Bucket=name, **location)
+        for key, body in bucket["objects"].items():
+            s3.put_object(Bucket=name, Key=key, Body=base64.b64decode(body))
+    for name, table in saved.get("dynamodb", {}).items():
+        dynamodb = session.client("dynamodb", region_name=table["region"])
+        dynamodb.create_table(
+            TableName=name,
+            KeySchema=table["key_schema"],
+            AttributeDefinitions=table["attribute_definitions"],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        for item in table["items"]:
+            dynamodb.put_item(TableName=name, Item=item)
