@@ -15,7 +15,13 @@ from typing import Any
 
 from org_bootstrap.contact_spec import ContactSpec
 from org_bootstrap.resource import REMOVAL_POLICIES
-from org_bootstrap.validation import InvalidInputError, account_id_problem
+from org_bootstrap.validation import (
+    CONTACT_FIELD_RULES,
+    EVENTS_REGION,
+    InvalidInputError,
+    account_id_problem,
+    mask,
+)
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "example.toml"
 _REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
@@ -25,7 +31,14 @@ _KEYS = (
     "delegated_administrator_account_id",
     "removal",
     "alternate_contacts",
+    "automation",
 )
+_AUTOMATION_KEYS = ("enabled", "drift_schedule", "report_only", "notification_email")
+_RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
+_MINUTES = {"minute": 1, "hour": 60, "day": 1440}
+# A full drift check reads every targeted account's contacts at the GetAlternateContact quota
+# (10 per second): 10,000 accounts take about 50 minutes, so checks never run closer than this.
+MIN_DRIFT_MINUTES = 60
 
 
 class ConfigError(ValueError):
@@ -36,12 +49,85 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True)
+class AutomationConfig:
+    """Keeping contacts correct after the deploy: new and moved accounts, and a drift schedule."""
+
+    enabled: bool = True
+    drift_schedule: str = "rate(1 day)"  # an EventBridge Scheduler rate expression
+    report_only: bool = False  # the drift check reports what differs and changes nothing
+    notification_email: str | None = None  # subscribed to the topic that reports drift and failures
+
+    @property
+    def drift_interval_minutes(self) -> int:
+        return _rate_minutes(self.drift_schedule) or 0
+
+    @classmethod
+    def parse(cls, data: object, where: str = "automation") -> tuple[AutomationConfig | None, list[str]]:
+        if not isinstance(data, Mapping):
+            return None, [f"{where}: must be a table"]
+        allowed = ", ".join(_AUTOMATION_KEYS)
+        problems = [f"{where}.{key}: unknown key (allowed: {allowed})" for key in data if key not in _AUTOMATION_KEYS]
+        for key in ("enabled", "report_only"):
+            if key in data and not isinstance(data[key], bool):
+                problems.append(f"{where}.{key}: {data[key]!r} must be true or false")
+        schedule = data.get("drift_schedule", cls.drift_schedule)
+        problems += _present(_rate_problem(f"{where}.drift_schedule", schedule))
+        email = data.get("notification_email")
+        rule = CONTACT_FIELD_RULES["EmailAddress"]
+        if email is not None and not (
+            isinstance(email, str) and len(email) <= rule.max_length and rule.pattern and rule.pattern.match(email)
+        ):
+            shown = mask("EmailAddress", email) if isinstance(email, str) else repr(email)
+            problems.append(f"{where}.notification_email: {shown!r} is not an e-mail address (such as ops@example.com)")
+        if problems:
+            return None, problems
+        return (
+            cls(
+                enabled=bool(data.get("enabled", True)),
+                drift_schedule=str(schedule),
+                report_only=bool(data.get("report_only", False)),
+                notification_email=str(email).strip() if email is not None else None,
+            ),
+            [],
+        )
+
+
+def _rate_minutes(expression: str) -> int | None:
+    found = _RATE.match(expression)
+    if not found:
+        return None
+    value, unit = int(found.group(1)), found.group(2)
+    return value * _MINUTES[unit.rstrip("s")]
+
+
+def _rate_problem(field: str, value: object) -> str | None:
+    found = _RATE.match(value) if isinstance(value, str) else None
+    if not isinstance(value, str) or not found:
+        return f"{field}: {value!r} is not a rate expression such as rate(1 day) or rate(12 hours)"
+    amount, unit = int(found.group(1)), found.group(2)
+    if amount > 0 and (amount == 1) != (not unit.endswith("s")):
+        return f"{field}: {value!r}: write the unit singular for 1 and plural otherwise (rate(1 day), rate(2 days))"
+    minutes = _rate_minutes(value) or 0
+    if minutes < MIN_DRIFT_MINUTES:
+        return (
+            f"{field}: {value!r} is more often than rate(1 hour); a full check reads every account's "
+            "contacts at the GetAlternateContact quota and must finish before the next one starts"
+        )
+    return None
+
+
+@dataclass(frozen=True)
 class BootstrapConfig:
     management_account_id: str
     region: str
     delegated_administrator_account_id: str | None = None
     removal: str = "retain"
     alternate_contacts: ContactSpec | None = None
+    automation: AutomationConfig | None = None
+
+    @property
+    def automation_enabled(self) -> bool:
+        return self.automation is not None and self.automation.enabled
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], source: str = "<config>") -> BootstrapConfig:
@@ -71,6 +157,21 @@ class BootstrapConfig:
                 contacts = ContactSpec.parse(data["alternate_contacts"])
             except InvalidInputError as error:
                 problems += error.problems
+        automation = None
+        if "automation" in data:
+            automation, found = AutomationConfig.parse(data["automation"])
+            problems += found
+        if automation is not None and automation.enabled:
+            if "alternate_contacts" not in data:
+                problems.append(
+                    "automation.enabled: needs an [alternate_contacts] section, the contacts the automation "
+                    "keeps correct (add one, or set enabled = false)"
+                )
+            if isinstance(region, str) and _REGION.match(region) and region != EVENTS_REGION:
+                problems.append(
+                    f"automation.enabled: Organizations and Control Tower account events arrive only in "
+                    f"{EVENTS_REGION}, but region is {region!r} (deploy to {EVENTS_REGION}, or set enabled = false)"
+                )
         if problems:
             raise ConfigError(source, problems)
         return cls(
@@ -79,6 +180,7 @@ class BootstrapConfig:
             delegated_administrator_account_id=str(delegated) if delegated is not None else None,
             removal=str(removal),
             alternate_contacts=contacts,
+            automation=automation,
         )
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Stack
+from aws_cdk import Duration, Stack
 
 from constructs import Construct
 from constructs.alternate_contacts import AlternateContacts
+from constructs.contact_automation import ContactAutomation
 from constructs.delegated_administrator import DelegatedAdministrator
 from constructs.trusted_service_access import TrustedServiceAccess
 from org_bootstrap.validation import ACCOUNT_SERVICE_PRINCIPAL
@@ -38,3 +39,20 @@ class ManagementAccountStack(Stack):
             self.alternate_contacts = AlternateContacts(self, "AlternateContacts", spec=config.alternate_contacts)
             # The Account Management API addresses member accounts only once trusted access is on.
             self.alternate_contacts.node.add_dependency(self.trusted_access)
+        self.contact_automation: ContactAutomation | None = None
+        if config.automation is not None and config.automation.enabled:
+            assert config.alternate_contacts is not None and self.alternate_contacts is not None  # the config checks
+            self.contact_automation = ContactAutomation(
+                self,
+                "ContactAutomation",
+                spec=config.alternate_contacts,
+                management_account_id=config.management_account_id,
+                drift_interval=Duration.minutes(config.automation.drift_interval_minutes),
+                report_only=config.automation.report_only,
+                notification_email=config.automation.notification_email,
+                # The same snapshots as the deploy-time apply, so that removal = "restore" puts back
+                # what was there before the app first changed a contact, whichever path changed it.
+                state=self.alternate_contacts.state,
+            )
+            # Account events and the drift check start after the deploy-time apply has finished.
+            self.contact_automation.node.add_dependency(self.alternate_contacts)
