@@ -18,7 +18,7 @@ import hashlib
 import tempfile
 from pathlib import Path
 
-from aws_cdk import Aws, CfnRule, CfnRuleAssertion, Duration, Fn, Stack, Token
+from aws_cdk import Aws, CfnRule, CfnRuleAssertion, Duration, Fn, RemovalPolicy, Stack, Token
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_events as events
@@ -165,6 +165,9 @@ class ContactAutomation(Construct):
             "TopicKey",
             description="Encrypts the alternate-contacts automation topic",
             enable_key_rotation=True,
+            # It protects messages in flight only, none at rest: it goes with the topic.
+            removal_policy=RemovalPolicy.DESTROY,
+            pending_window=Duration.days(7),
         )
         # CloudWatch alarms publish to an encrypted topic only when the key and the topic let them
         # (the AWS managed key aws/sns does not): https://repost.aws/knowledge-center/cloudwatch-configure-alarm-sns

@@ -168,7 +168,7 @@ def dependencies() -> Dependencies:
     return Dependencies.from_environment()
 
 
-def start(deps: Dependencies, job_id: str | None = None) -> Job:
+def start(deps: Dependencies, job_id: str | None = None, scheduled_time: str | None = None) -> Job:
     """Plan a drift check of every targeted account and store it."""
     job_id = job_id or f"drift-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{uuid.uuid4().hex[:8]}"
     accounts = list_accounts(deps.organizations)
@@ -179,7 +179,11 @@ def start(deps: Dependencies, job_id: str | None = None) -> Job:
     job = plan(job_id, accounts, deps.spec, apply=not deps.report_only)
     job.skipped += [(a.id, NOT_CHANGEABLE) for a in not_changeable if deps.spec.targets(a.id, a.path)]
     deps.jobs.save(job.id, job.to_dict())
-    LOG.info(json.dumps({"job": job.id, "report_only": deps.report_only, "accounts": len(job.items)}))
+    LOG.info(
+        json.dumps(
+            {"job": job.id, "scheduled": scheduled_time, "report_only": deps.report_only, "accounts": len(job.items)}
+        )
+    )
     return job
 
 
@@ -203,7 +207,10 @@ def finish(job: Job, deps: Dependencies) -> DriftResult:
 def on_schedule(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
     """The schedule's target, and the background continuation of a check too big for one invocation."""
     deps = dependencies()
-    job = Job.from_dict(deps.jobs.load(event[CONTINUE_JOB])) if CONTINUE_JOB in event else start(deps)
+    if CONTINUE_JOB in event:
+        job = Job.from_dict(deps.jobs.load(event[CONTINUE_JOB]))
+    else:
+        job = start(deps, scheduled_time=event.get("ScheduledTime"))
     until = deadline(
         context,
         safety_margin=SAFETY_MARGIN_SECONDS,
