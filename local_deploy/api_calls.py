@@ -29,6 +29,7 @@ class ReadOnlyViolation(RuntimeError):
 
 class ApiCalls:
     def __init__(self, session: boto3.Session) -> None:
+        self.session = session
         self.counts: Counter[tuple[str, str]] = Counter()
         self._lock = threading.Lock()
         self._listeners: list[Listener] = []

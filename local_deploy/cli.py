@@ -37,7 +37,7 @@ from local_deploy.stack import StackState
 from local_deploy.synth import SynthError, Synthesized, synthesize
 from local_deploy.template import Template, TemplateError
 from local_deploy.views import AccountsProgress, DeployProgress, make_console, plan_view, result_view, state_view
-from local_deploy.world import StateDir, World, open_world
+from local_deploy.world import StateDir, StateDirError, World, open_world
 from org_bootstrap import clients
 from org_bootstrap.organization import management_account_id
 from org_bootstrap.reconcile import ContactsApi
@@ -83,7 +83,7 @@ def main(argv: Sequence[str] | None = None, *, synthesizer: Synthesizer | None =
     except (ConfigError, OrganizationFileError) as error:
         errors.print(Text.assemble(("error: ", "bold red"), str(error)), soft_wrap=True)
         return 2
-    except (CommandFailed, SynthError, TemplateError, PlanError, ReadOnlyViolation) as error:
+    except (CommandFailed, SynthError, TemplateError, PlanError, ReadOnlyViolation, StateDirError) as error:
         errors.print(Text.assemble(("error: ", "bold red"), _one_line(str(error))), soft_wrap=True)
         return 1
     except (ClientError, BotoCoreError) as error:  # a real organization: credentials, permissions
@@ -104,18 +104,16 @@ def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--organization",
-        default=str(DEFAULT_ORGANIZATION.relative_to(ROOT)),
+        default=_shown(DEFAULT_ORGANIZATION),
         help="the organization file that seeds the simulated organization on the first run (default: %(default)s)",
     )
     common.add_argument(
         "--state-dir",
         default=str(DEFAULT_STATE),
-        help="where the simulated world and the stack are kept between runs (default: .local-org/)",
+        help="where the simulated world and the stack are kept between runs (default: .local-org/ in the repository)",
     )
     config = argparse.ArgumentParser(add_help=False)
-    config.add_argument(
-        "--config", default=str(DEFAULT_CONFIG.relative_to(ROOT)), help="the app's config (default: %(default)s)"
-    )
+    config.add_argument("--config", default=_shown(DEFAULT_CONFIG), help="the app's config (default: %(default)s)")
     values = argparse.ArgumentParser(add_help=False)
     values.add_argument("--show-values", action="store_true", help="show e-mail addresses and phone numbers in full")
     lambda_time = argparse.ArgumentParser(add_help=False)
@@ -199,7 +197,7 @@ def command_demo(session: Session, args: argparse.Namespace) -> None:
         Text.assemble(
             ("Local deploy demo", "bold"),
             f": {args.config} on a simulated organization seeded from {session.seed}; "
-            f"state in {_shown(session.state.path)} (reset)",
+            f"state in {_shown(session.state.path)}/ (reset)",
         )
     )
     synthesized = _synthesize(session, args.config)
@@ -232,7 +230,6 @@ def command_demo(session: Session, args: argparse.Namespace) -> None:
 
 def plan_simulated(session: Session, synthesized: Synthesized) -> Plan:
     with _world(session) as world:
-        _check_management_account(synthesized, world.organization.management_account_id)
         stack = world.stack or _new_stack(synthesized)
         before = world.calls.snapshot()
         with world.calls.read_only():
@@ -252,7 +249,6 @@ def plan_real(session: Session, synthesized: Synthesized) -> Plan:
     stack = _new_stack(synthesized)  # the deployed stack is not read: this plans a first deploy
     with calls.read_only():
         plan = _plan(session, synthesized, stack, None)
-    _check_management_account(synthesized, plan.facts.management_account_id)
     session.console.print(plan_view(plan, stack, show_values=session.show_values, real=True))
     _print_reads(session.console, calls.snapshot(), 0)
     return plan
@@ -260,7 +256,9 @@ def plan_real(session: Session, synthesized: Synthesized) -> Plan:
 
 def _plan(session: Session, synthesized: Synthesized, stack: StackState, snapshots: DynamoDbSnapshots | None) -> Plan:
     organizations = clients.client("organizations")
-    api = ContactsApi(clients.client("account"), management_account_id(organizations))
+    management = management_account_id(organizations)
+    _check_management_account(synthesized, management)  # before reading any account
+    api = ContactsApi(clients.client("account"), management)
     with AccountsProgress(session.console) as progress:
         return build_plan(
             Template(synthesized.template),
@@ -313,7 +311,7 @@ def show_state(session: Session) -> None:
                 world.organization.to_mapping(),
                 world.stack,
                 show_values=session.show_values,
-                seeded_from=world.seeded_from,
+                seeded_from=_shown(Path(world.seeded_from)),
             )
         )
 
@@ -339,7 +337,7 @@ def _world(session: Session) -> Any:
     if saved is not None and Path(saved).resolve() != Path(session.seed).resolve():
         session.console.print(
             Text(
-                f"Using the simulated world in {_shown(session.state.path)} (seeded from {saved}); "
+                f"Using the simulated world in {_shown(session.state.path)}/ (seeded from {_shown(Path(saved))}); "
                 f"run `python -m local_deploy reset` to seed it from {session.seed}.",
                 style="yellow",
             )
@@ -393,7 +391,8 @@ def _one_line(text: str) -> str:
 
 
 def _shown(path: Path) -> str:
+    """A path as typed from here: relative to the working directory when under it."""
     try:
-        return str(path.resolve().relative_to(Path.cwd())) + "/"
+        return str(path.resolve().relative_to(Path.cwd()))
     except ValueError:
         return str(path)

@@ -306,7 +306,7 @@ class LocalCloudFormation:
                     )
                     if physical_id != old.physical_id:
                         replaced.append((logical_id, old))
-                        operation.notes.append(f"replaces {old.physical_id} (deleted in the cleanup phase)")
+                        operation.notes.append("a new physical ID: the old one is deleted in the cleanup phase")
             elif old is None:
                 physical_id, attributes = self._name(
                     logical_id, resource_type, properties or template.properties(logical_id)
@@ -574,7 +574,9 @@ class LocalCloudFormation:
             return state.attributes[attribute]
         if is_custom(state.type):
             raise ResourceError(f"CustomResource attribute error: Vendor response doesn't contain {attribute} key")
-        raise TemplateError(f"Fn::GetAtt {logical_id}.{attribute} is not simulated")
+        # An attribute of a resource that is only recorded (a queue's URL, a topic's name): a
+        # placeholder, so that a function referencing it still deploys; no handler reads these.
+        return f"local-deploy:not-simulated:{logical_id}.{attribute}"
 
     def _name(self, logical_id: str, resource_type: str, properties: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         """A physical name the way CloudFormation makes one (``<stack>-<logical id>-<suffix>``), and

@@ -96,13 +96,13 @@ def plan_view(plan: Plan, stack: StackState, *, show_values: bool, real: bool) -
         resources.add_column(column)
     for line in plan.resources:
         action = line.change.action
-        detail = f" ({', '.join(line.change.properties)})" if line.change.properties else ""
+        changed = f"\nchanges {', '.join(line.change.properties)}" if line.change.properties else ""
         resources.add_row(
             Text(action, style=ACTION_STYLE.get(action, "")),
             line.change.logical_id,
             line.change.resource_type,
             line.current,
-            line.desired + detail,
+            Text.assemble(line.desired, (changed, "dim")),
         )
     parts: list[RenderableType] = [header, resources]
     if plan.supporting:
@@ -187,8 +187,11 @@ def result_view(result: Result, stack: StackState, *, writes: Counter[str], seco
             f"so no handler runs. Handler invocations: 0 · writes to the organization: {sum(writes.values())}",
         )
     table = Table(box=box.SIMPLE_HEAD)
-    for column in ("Action", "Resource · type · physical ID", "Result", "Calls", "Time"):
-        table.add_column(column, justify="right" if column in ("Calls", "Time") else "left")
+    table.add_column("Action")
+    table.add_column("Resource · type · physical ID", overflow="fold")
+    table.add_column("Result", overflow="fold")
+    table.add_column("Calls", justify="right")
+    table.add_column("Time", justify="right")
     for operation in shown:
         phase = "" if operation.phase == "deploy" else f" ({operation.phase})"
         table.add_row(
@@ -206,7 +209,8 @@ def result_view(result: Result, stack: StackState, *, writes: Counter[str], seco
     recorded = Counter(op.action for op in result.operations if not op.simulated)
     parts: list[RenderableType] = [table]
     if recorded:
-        summary = ", ".join(f"{count} {action.lower()}d" for action, count in sorted(recorded.items()))
+        done = {"Create": "created", "Update": "updated", "Delete": "deleted", "Retain": "retained"}
+        summary = ", ".join(f"{count} {done.get(action, action)}" for action, count in sorted(recorded.items()))
         parts.append(Text(f"  + supporting resources recorded, not simulated: {summary}", style="dim"))
     reports = [op.data["Report"] for op in shown if str(op.data.get("Report", "")).startswith("s3://")]
     parts += [Text(f"Report: {report}", style="dim") for report in reports]

@@ -35,6 +35,10 @@ from simulation.organization import ApiLog, Organization, strict_aws
 FORMAT = 1
 
 
+class StateDirError(RuntimeError):
+    pass
+
+
 @dataclass(frozen=True)
 class StateDir:
     path: Path
@@ -57,9 +61,14 @@ class StateDir:
         return str(json.loads(self.world_file.read_text(encoding="utf-8")).get("seeded_from"))
 
     def reset(self) -> bool:
-        """Forget the simulated world and the stack; True if there was anything to forget."""
+        """Forget the simulated world and the stack; True if there was anything to forget. Refuses a
+        directory holding anything the local deploy does not write (a mistyped --state-dir)."""
         if not self.path.exists():
             return False
+        ours = {self.world_file.name, self.stack_file.name, self.log_file.name}
+        foreign = [p.name for p in self.path.iterdir() if p.name.removesuffix(".partial") not in ours]
+        if foreign or not self.path.is_dir():
+            raise StateDirError(f"not removing {self.path}: it is not a local-deploy state directory ({foreign[:3]})")
         shutil.rmtree(self.path)
         return True
 
@@ -83,7 +92,7 @@ def open_world(state: StateDir, seed: str | Path) -> Iterator[World]:
         saved = json.loads(state.world_file.read_text(encoding="utf-8"))
         organization_data, seeded_from = saved["organization"], str(saved.get("seeded_from"))
     else:
-        organization_data, seeded_from = load_organization_file(seed), str(seed)
+        organization_data, seeded_from = load_organization_file(seed), str(Path(seed).resolve())
     stack = StackState.load(state.stack_file)
     state.path.mkdir(parents=True, exist_ok=True)
     with (

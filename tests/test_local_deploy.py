@@ -17,7 +17,7 @@ import boto3
 import pytest
 from rich.console import Console
 
-from local_deploy.api_calls import writes
+from local_deploy.api_calls import ApiCalls, ReadOnlyViolation, writes
 from local_deploy.cli import main
 from local_deploy.cloudformation import DELETE, UPDATE, LocalCloudFormation, Result
 from local_deploy.organization_file import OrganizationFileError, load_organization_file
@@ -31,6 +31,7 @@ from org_bootstrap import alternate_contacts, clients, delegated_administrator
 from org_bootstrap.organization import management_account_id
 from org_bootstrap.pacing import Quota, RateLimits
 from org_bootstrap.reconcile import ContactsApi
+from simulation.organization import Organization, strict_aws
 from stacks.config import BootstrapConfig, load_config
 from tests.conftest import ROOT
 
@@ -281,19 +282,35 @@ def test_plan_reads_only_and_shows_every_account_and_type(tmp_path: Path, exampl
     assert after.totals().contacts == {IN_SYNC: 33}
 
 
+def test_plan_against_a_real_organization_uses_the_default_session_and_only_reads(
+    example_template: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with strict_aws():  # moto answers for AWS here: --aws only differs in where the session points
+        Organization.from_mapping(load_organization_file(SEED))
+        assert main(["plan", "--aws"], synthesizer=synthesized(example_template)) == 0
+        calls = ApiCalls(boto3.Session(region_name="us-east-1"))
+        account = calls.session.client("account")
+        with calls.read_only(), pytest.raises(ReadOnlyViolation, match="account:PutAlternateContact"):
+            account.put_alternate_contact(AlternateContactType="BILLING", **EXAMPLE["BILLING"])
+    out = capsys.readouterr().out
+    assert "AWS Organization o-exampleorg1" in out and "not deployed (no stack record read)" in out
+    assert "30 contact writes" in out and "; writes: 0" in out
+
+
 @pytest.mark.parametrize("deploy_wait", ["2700", "0"])
 def test_long_jobs_poll_and_continue_in_the_background(
     tmp_path: Path, example_template: dict[str, Any], deploy_wait: str
 ) -> None:
-    """One account per invocation: is-complete is polled until done (within the deploy wait), or
-    the job carries on in asynchronous invocations of the function (past it)."""
+    """One account per invocation (30 s is less than the handler's safety margin, and the minimum
+    batch is lifted): is-complete is polled until done (within the deploy wait), or the job carries
+    on in asynchronous invocations of the function (past it)."""
     template = copy.deepcopy(example_template)
     for resource in template["Resources"].values():
         variables = resource.get("Properties", {}).get("Environment", {}).get("Variables", {})
         if "DEPLOY_WAIT_SECONDS" in variables:
             variables["DEPLOY_WAIT_SECONDS"] = deploy_wait
     with mock.patch.object(alternate_contacts, "MIN_BATCH_SECONDS", 0.0):
-        done = run(StateDir(tmp_path / "state"), template, invocation_seconds=1.0)
+        done = run(StateDir(tmp_path / "state"), template, invocation_seconds=30.0)
     assert done.result.ok, done.result.failure
     (operation,) = done.operations("Create", "Custom::AlternateContacts")
     if deploy_wait == "0":
@@ -463,6 +480,8 @@ def test_bad_config_and_organization_file_exit_2_with_every_problem(
     assert "accounts[0].id: '42' is not an AWS account ID" in capsys.readouterr().err
     with pytest.raises(OrganizationFileError, match="does not exist"):
         load_organization_file(tmp_path / "missing.toml")
+    assert main(["reset", "--state-dir", str(tmp_path)]) == 1  # a mistyped --state-dir is never deleted
+    assert "not a local-deploy state directory" in capsys.readouterr().err and config.exists()
 
 
 def test_demo_plans_deploys_redeploys_nothing_and_shows_the_state(
