@@ -93,6 +93,7 @@ def world(api_log: ApiLog) -> Iterator[World]:
         organizations=org.organizations,
         # The handler's own clients: botocore's standard retry mode is part of what is tested.
         api=ContactsApi(clients.client("account"), org.management_account_id, RateLimits(FAST)),
+        management_account_id=org.management_account_id,
         jobs=S3JobStore(s3, "jobs"),
         snapshots=DynamoDbSnapshots(dynamodb, "snapshots"),
         deploy_wait_seconds=3600,
@@ -366,9 +367,7 @@ def test_summary_stays_within_cloudformation_response_limit() -> None:
     assert data["FailedAccounts"].endswith("more")
 
 
-def test_logs_never_carry_full_email_addresses_or_phone_numbers(
-    world: World, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_logs_never_carry_full_email_addresses_or_phone_numbers(world: World, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level("DEBUG")
     world.org.put_contact(world.ids["prod-a"], "SECURITY", contact("Before", "before.person@example.com"))
     run(world, "Create", spec(removal="restore"))

@@ -15,6 +15,7 @@ import pytest
 from org_bootstrap import clients, drift
 from org_bootstrap.contact_spec import ContactSpec
 from org_bootstrap.drift import METRIC_NAMES, Dependencies
+from org_bootstrap.jobs import MANAGEMENT_ACCOUNT
 from org_bootstrap.pacing import Quota, RateLimits
 from org_bootstrap.reconcile import ContactsApi
 from org_bootstrap.stores import S3JobStore
@@ -277,7 +278,7 @@ def test_a_delegated_administrator_leaves_the_management_account_out(world: Worl
     world.deps.api = ContactsApi(clients.client("account"), world.ids["security"], RateLimits(FAST))
     job = drift.start(world.deps)
     assert world.ids["management"] not in [account for account, _ in job.items]
-    assert (world.ids["management"], drift.NOT_CHANGEABLE) in job.skipped
+    assert (world.ids["management"], MANAGEMENT_ACCOUNT) in job.skipped
 
 
 def test_notifications_name_a_bounded_number_of_accounts() -> None:

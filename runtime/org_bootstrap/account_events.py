@@ -48,6 +48,7 @@ from botocore.exceptions import ClientError
 from org_bootstrap import clients
 from org_bootstrap.clients import error_code
 from org_bootstrap.contact_spec import ContactSpec
+from org_bootstrap.jobs import unchangeable
 from org_bootstrap.organization import describe_account
 from org_bootstrap.reconcile import FAILED, SKIPPED, ContactsApi, Outcome, Snapshots, reconcile_account
 from org_bootstrap.stores import DynamoDbSnapshots
@@ -168,7 +169,10 @@ def dependencies() -> Dependencies:
 
 def apply_to_account(account_id: str, deps: Dependencies) -> Outcome:
     """Make one account's contacts match the config, wherever it now sits in the organization."""
-    if account_id == deps.management_account_id and deps.caller_account_id != deps.management_account_id:
+    reason = unchangeable(
+        account_id, caller_account_id=deps.caller_account_id, management_account_id=deps.management_account_id
+    )
+    if reason:
         return Outcome(account_id, SKIPPED, reason="a delegated administrator cannot change the management account")
     try:
         account = describe_account(deps.organizations, account_id)

@@ -49,7 +49,8 @@ PHYSICAL_ID = "org-bootstrap/alternate-contacts"
 @dataclass
 class Dependencies:
     organizations: Any
-    api: ContactsApi
+    api: ContactsApi  # addressed from the calling account (its own contacts go without AccountId)
+    management_account_id: str
     jobs: JobStore
     snapshots: DynamoDbSnapshots
     deploy_wait_seconds: float
@@ -58,9 +59,11 @@ class Dependencies:
     @classmethod
     def from_environment(cls) -> Dependencies:
         organizations = clients.client("organizations")
+        caller = os.environ.get("CALLER_ACCOUNT_ID") or management_account_id(organizations)
         return cls(
             organizations=organizations,
-            api=ContactsApi(clients.client("account"), management_account_id(organizations)),
+            api=ContactsApi(clients.client("account"), caller),
+            management_account_id=management_account_id(organizations),
             jobs=S3JobStore(clients.client("s3"), os.environ["JOB_BUCKET"]),
             snapshots=DynamoDbSnapshots(clients.client("dynamodb"), os.environ["SNAPSHOT_TABLE"]),
             deploy_wait_seconds=float(os.environ.get("DEPLOY_WAIT_SECONDS", "2700")),
@@ -90,7 +93,14 @@ def on_event(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     if new is None and (old is None or old.removal == "retain"):
         job = Job(event["RequestId"], {}, [])
     else:
-        job = plan(event["RequestId"], list_accounts(deps.organizations), new, old)
+        job = plan(
+            event["RequestId"],
+            list_accounts(deps.organizations),
+            new,
+            old,
+            caller_account_id=deps.api.own_account_id,
+            management_account_id=deps.management_account_id,
+        )
     deps.jobs.save(job.id, job.to_dict())
     LOG.info(json.dumps({"job": job.id, "accounts_to_reconcile": len(job.items), "skipped": len(job.skipped)}))
     return {"PhysicalResourceId": PHYSICAL_ID, "Data": {"Job": job.id}}

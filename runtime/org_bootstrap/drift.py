@@ -47,7 +47,6 @@ LOG.setLevel(logging.INFO)
 
 METRIC_NAMES = ("AccountsChecked", "AccountsDrifted", "AccountsFixed", "AccountsFailed")
 DEFAULT_NAMESPACE = "OrgBootstrap/AlternateContacts"
-NOT_CHANGEABLE = "MANAGEMENT_ACCOUNT"  # skipped: a delegated administrator cannot change it
 LISTED = 50  # accounts named in a notification; the report in S3 has all of them
 
 
@@ -171,13 +170,14 @@ def dependencies() -> Dependencies:
 def start(deps: Dependencies, job_id: str | None = None, scheduled_time: str | None = None) -> Job:
     """Plan a drift check of every targeted account and store it."""
     job_id = job_id or f"drift-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{uuid.uuid4().hex[:8]}"
-    accounts = list_accounts(deps.organizations)
-    not_changeable = []
-    if deps.caller_account_id != deps.management_account_id:
-        not_changeable = [a for a in accounts if a.id == deps.management_account_id]
-        accounts = [a for a in accounts if a.id != deps.management_account_id]
-    job = plan(job_id, accounts, deps.spec, apply=not deps.report_only)
-    job.skipped += [(a.id, NOT_CHANGEABLE) for a in not_changeable if deps.spec.targets(a.id, a.path)]
+    job = plan(
+        job_id,
+        list_accounts(deps.organizations),
+        deps.spec,
+        apply=not deps.report_only,
+        caller_account_id=deps.caller_account_id,
+        management_account_id=deps.management_account_id,
+    )
     deps.jobs.save(job.id, job.to_dict())
     LOG.info(
         json.dumps(

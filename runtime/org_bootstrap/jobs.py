@@ -39,6 +39,7 @@ from org_bootstrap.reconcile import (
 
 LOG = logging.getLogger(__name__)
 DEFAULT_CONCURRENCY = 8
+MANAGEMENT_ACCOUNT = "MANAGEMENT_ACCOUNT"  # skipped: a delegated administrator cannot change it
 STATUSES = (CHANGED, UNCHANGED, DRIFTED, SKIPPED, FAILED)
 
 
@@ -126,6 +127,17 @@ def _release(spec: ContactSpec) -> Target | None:
     return {"delete": DELETE, "restore": RESTORE}.get(spec.removal)
 
 
+def unchangeable(account_id: str, *, caller_account_id: str | None, management_account_id: str | None) -> str | None:
+    """Why the caller may not change this account's contacts, or None.
+
+    A delegated administrator cannot change the management account's contacts; only the
+    management account itself can (https://docs.aws.amazon.com/accounts/latest/reference/using-orgs-delegated-admin.html).
+    """
+    if caller_account_id and management_account_id and account_id == management_account_id != caller_account_id:
+        return MANAGEMENT_ACCOUNT
+    return None
+
+
 def plan(
     job_id: str,
     accounts: Iterable[Account],
@@ -133,12 +145,15 @@ def plan(
     old: ContactSpec | None = None,
     *,
     apply: bool = True,
+    caller_account_id: str | None = None,
+    management_account_id: str | None = None,
 ) -> Job:
     """The work a change implies, account by account.
 
     Create: ``old`` is None. Update: only accounts and types whose target changed, plus the types
     the stack stops managing (released by the removal mode). Delete: ``new`` is None and every
-    managed type is released. Accounts that are not ACTIVE are skipped and reported.
+    managed type is released. Accounts that are not ACTIVE, and the management account when the
+    caller is a delegated administrator, are skipped and reported.
     """
     mode = new or old
     assert mode is not None
@@ -156,6 +171,12 @@ def plan(
             continue
         if not account.active:
             skipped.append((account.id, account.status))
+            continue
+        reason = unchangeable(
+            account.id, caller_account_id=caller_account_id, management_account_id=management_account_id
+        )
+        if reason:
+            skipped.append((account.id, reason))
             continue
         key = _key(targets)
         sets.setdefault(key, {t: (dict(c) if isinstance(c, Mapping) else c) for t, c in targets.items()})

@@ -43,15 +43,16 @@ class Snapshots(Protocol):
 
 class ContactsApi:
     """The Account Management calls, paced per operation and addressed the way the API demands:
-    the management account's own contacts are set without ``AccountId``."""
+    the calling account's own contacts are set without ``AccountId`` (the management account
+    cannot name itself), every other account's with it."""
 
-    def __init__(self, client: Any, management_account_id: str, limits: RateLimits | None = None) -> None:
+    def __init__(self, client: Any, own_account_id: str, limits: RateLimits | None = None) -> None:
         self.client = client
-        self.management_account_id = management_account_id
+        self.own_account_id = own_account_id
         self.limits = limits or RateLimits()
 
     def _address(self, account_id: str) -> dict[str, str]:
-        return {} if account_id == self.management_account_id else {"AccountId": account_id}
+        return {} if account_id == self.own_account_id else {"AccountId": account_id}
 
     def get(self, account_id: str, contact_type: str) -> Contact | None:
         self.limits.acquire("GetAlternateContact")

@@ -1,0 +1,68 @@
+"""Planning contact jobs: the work each request implies, and what is skipped and why."""
+
+from __future__ import annotations
+
+from org_bootstrap.contact_spec import DELETE, ContactSpec
+from org_bootstrap.jobs import MANAGEMENT_ACCOUNT, plan
+from org_bootstrap.organization import Account
+from org_bootstrap.reconcile import RESTORE
+
+ROOT, OU = "r-ab12", "ou-ab12-aaaaaaaa"
+MANAGEMENT, DELEGATED, MEMBER = "111111111111", "222222222222", "333333333333"
+ACCOUNTS = [
+    Account(MANAGEMENT, "ACTIVE", (ROOT,)),
+    Account(DELEGATED, "ACTIVE", (ROOT,)),
+    Account(MEMBER, "ACTIVE", (ROOT, OU)),
+    Account("444444444444", "PENDING_CLOSURE", (ROOT, OU)),
+]
+
+
+def contact(name: str) -> dict[str, str]:
+    return {"Name": name, "Title": "T", "EmailAddress": "a@example.com", "PhoneNumber": "1"}
+
+
+def spec(**extra: object) -> ContactSpec:
+    return ContactSpec.parse({"contacts": {"BILLING": contact("B"), "SECURITY": contact("S")}, **extra})
+
+
+def targets_of(job_items: list[tuple[str, str]], sets: dict[str, dict[str, object]]) -> dict[str, dict[str, object]]:
+    return {account: sets[key] for account, key in job_items}
+
+
+def test_create_targets_every_active_account_and_reports_the_rest() -> None:
+    job = plan("j", ACCOUNTS, spec())
+    assert [account for account, _ in job.items] == [MANAGEMENT, DELEGATED, MEMBER]
+    assert job.skipped == [("444444444444", "PENDING_CLOSURE")]
+    assert len(job.contact_sets) == 1, "identical targets are stored once"
+
+
+def test_delegated_administrator_caller_skips_the_management_account() -> None:
+    job = plan("j", ACCOUNTS, spec(), caller_account_id=DELEGATED, management_account_id=MANAGEMENT)
+    assert MANAGEMENT not in [account for account, _ in job.items]
+    assert (MANAGEMENT, MANAGEMENT_ACCOUNT) in job.skipped
+    same = plan("j", ACCOUNTS, spec(), caller_account_id=MANAGEMENT, management_account_id=MANAGEMENT)
+    assert MANAGEMENT in [account for account, _ in same.items]
+
+
+def test_update_plans_only_what_changed_and_releases_by_removal_mode() -> None:
+    old = spec(removal="restore")
+    new = ContactSpec.parse(
+        {
+            "contacts": {"BILLING": contact("B2"), "SECURITY": contact("S")},
+            "overrides": [{"organizational_unit": OU, "contacts": {"OPERATIONS": contact("O")}}],
+            "targets": {"exclude_accounts": [DELEGATED]},
+            "removal": "restore",
+        }
+    )
+    job = plan("j", ACCOUNTS, new, old)
+    found = targets_of(job.items, job.contact_sets)
+    assert found[MANAGEMENT] == {"BILLING": contact("B2")}
+    assert found[MEMBER] == {"BILLING": contact("B2"), "OPERATIONS": contact("O")}
+    assert found[DELEGATED] == {"BILLING": RESTORE, "SECURITY": RESTORE}, "excluded now: released"
+
+
+def test_unchanged_update_plans_nothing_and_delete_releases_everything() -> None:
+    assert plan("j", ACCOUNTS, spec(), spec()).items == []
+    deleting = plan("j", ACCOUNTS, None, spec(removal="delete"))
+    assert set(targets_of(deleting.items, deleting.contact_sets)[MEMBER].values()) == {DELETE}
+    assert plan("j", ACCOUNTS, None, spec()).items == [], "retain releases nothing"
