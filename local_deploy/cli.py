@@ -301,6 +301,8 @@ def _run(
         result, world.stack, writes=writes(world.calls.snapshot() - before), seconds=time.monotonic() - started
     )
     session.console.print(view)
+    if not result.ok:
+        session.console.print(Text(f"The handlers' logs: {_shown(world.state.log_file)}", style="dim"))
     return result
 
 
