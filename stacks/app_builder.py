@@ -2,22 +2,61 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from aws_cdk import App, Environment, Validations
 from cdk_nag import AwsSolutionsChecks
 
-from stacks.config import BootstrapConfig
+from org_bootstrap.validation import InvalidInputError
+from stacks.config import BootstrapConfig, ConfigError
 from stacks.management_account import ManagementAccountStack
+from stacks.pipeline import PIPELINE_STACK_NAME, ROOT, PipelineStack
+from stacks.pipeline_config import PipelineConfig
+from stacks.stages import add_org_stacks
 
 
 def build_app(config: BootstrapConfig, app: App | None = None) -> tuple[App, ManagementAccountStack]:
     app = app or App()
-    env = Environment(account=config.management_account_id, region=config.region)
-    stack = ManagementAccountStack(
-        app,
-        "OrgBootstrapManagement",
-        config=config,
-        env=env,
-        description="AWS Account Management bootstrap: trusted access, delegated administrator, alternate contacts",
-    )
+    stacks = add_org_stacks(app, config=config)
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
-    return app, stack
+    management = next(stack for stack in stacks if isinstance(stack, ManagementAccountStack))
+    return app, management
+
+
+def build_pipeline(
+    app: App, *, config: BootstrapConfig, pipeline_config: PipelineConfig, config_file: str | Path
+) -> PipelineStack:
+    """Add the pipeline that deploys ``config``'s stacks, synthesizing them from the committed ``config_file``.
+
+    ``config_file`` is the file this synth read (``-c config=...``); the pipeline's own synth passes
+    the same path, so it must lie inside the repository. Raises ConfigError naming the problem.
+    """
+    try:
+        account, region = pipeline_config.account_and_region(
+            management_account_id=config.management_account_id, region=config.region
+        )
+        committed = repository_path(config_file)
+    except InvalidInputError as error:
+        raise ConfigError(str(config_file), error.problems) from None
+    return PipelineStack(
+        app,
+        PIPELINE_STACK_NAME,
+        config=config,
+        pipeline_config=pipeline_config,
+        config_file=committed,
+        env=Environment(account=account, region=region),
+        description="AWS Account Management bootstrap: the pipeline that deploys it, account by account",
+    )
+
+
+def repository_path(config_file: str | Path) -> str:
+    """The config file as a path relative to the repository root, as the pipeline's checkout sees it."""
+    try:
+        return Path(config_file).resolve().relative_to(ROOT).as_posix()
+    except ValueError:
+        raise InvalidInputError(
+            [
+                f"pipeline: the config file {config_file} is outside the repository, and the pipeline synthesizes "
+                "from a file committed in it"
+            ]
+        ) from None
