@@ -256,9 +256,8 @@ def plan_real(session: Session, synthesized: Synthesized) -> Plan:
 
 def _plan(session: Session, synthesized: Synthesized, stack: StackState, snapshots: DynamoDbSnapshots | None) -> Plan:
     organizations = clients.client("organizations")
-    management = management_account_id(organizations)
-    _check_management_account(synthesized, management)  # before reading any account
-    api = ContactsApi(clients.client("account"), management)
+    _check_management_account(synthesized, management_account_id(organizations))  # before reading any account
+    api = ContactsApi(clients.client("account"), stack.account)  # from the account the stack deploys to
     with AccountsProgress(session.console) as progress:
         return build_plan(
             Template(synthesized.template),

@@ -153,7 +153,8 @@ def build_plan(
     on_account: Callable[[str], None] | None = None,
     on_accounts: Callable[[int], None] | None = None,
 ) -> Plan:
-    """``on_accounts`` hears how many accounts will be read, ``on_account`` each one read."""
+    """``api`` calls from the account the stack deploys to (``stack.account``), as the handlers do.
+    ``on_accounts`` hears how many accounts will be read, ``on_account`` each one read."""
     changes = LocalCloudFormation(stack).change_set(template)
     custom = [change for change in changes if change.custom]
     new_properties = {c.logical_id: template.properties(c.logical_id) for c in custom if c.action != DELETE}
@@ -178,7 +179,10 @@ def build_plan(
         change = contacts[0]
         new = _spec(new_properties.get(change.logical_id))
         old = _spec(old_properties.get(change.logical_id))
-        accounts = _contact_lines(facts.accounts, new, old, change.action, api, snapshots, on_account, on_accounts)
+        scope = {"caller_account_id": api.own_account_id, "management_account_id": facts.management_account_id}
+        accounts = _contact_lines(
+            facts.accounts, new, old, change.action, api, snapshots, scope, on_account, on_accounts
+        )
     return Plan(facts, resources, supporting, accounts, contacts[0] if contacts else None)
 
 
@@ -209,15 +213,16 @@ def _contact_lines(
     action: str,
     api: ContactsApi,
     snapshots: Snapshots | None,
+    scope: Mapping[str, str],
     on_account: Callable[[str], None] | None,
     on_accounts: Callable[[int], None] | None,
 ) -> list[AccountLine]:
     # What the config manages, and what this deploy's event would do (nothing when the resource is
     # unchanged: CloudFormation sends no event, so a difference found then is drift).
-    full = plan_job("plan", accounts, new, None, apply=False) if new else Job("plan", {}, [])
+    full = plan_job("plan", accounts, new, None, apply=False, **scope) if new else Job("plan", {}, [])
     deploy = Job("plan", {}, [])
     if action in (CREATE, UPDATE, DELETE) and (new or old):
-        deploy = plan_job("plan", accounts, new, old if action != CREATE else None, apply=False)
+        deploy = plan_job("plan", accounts, new, old if action != CREATE else None, apply=False, **scope)
     targets: dict[str, dict[str, Target]] = {}
     for job in (full, deploy):
         for account_id, key in job.items:

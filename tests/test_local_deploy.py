@@ -28,7 +28,6 @@ from local_deploy.template import Template, TemplateError, as_sent
 from local_deploy.views import plan_view
 from local_deploy.world import StateDir, open_world
 from org_bootstrap import alternate_contacts, clients, delegated_administrator
-from org_bootstrap.organization import management_account_id
 from org_bootstrap.pacing import Quota, RateLimits
 from org_bootstrap.reconcile import ContactsApi
 from simulation.organization import Organization, strict_aws
@@ -241,8 +240,8 @@ def test_wrong_ordering_fails_the_deploy(
 
 def plan_of(world: Any, template: dict[str, Any]) -> Any:
     organizations = clients.client("organizations")
-    api = ContactsApi(clients.client("account"), management_account_id(organizations))
     stack = world.stack or StackState(STACK, MANAGEMENT, "us-east-1")
+    api = ContactsApi(clients.client("account"), stack.account)
     with world.calls.read_only():
         return build_plan(Template(template), stack, organizations, api)
 
