@@ -11,6 +11,7 @@ Three pipelines are synthesized once each (jsii synth costs seconds):
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +45,25 @@ CONNECTION_ARN = f"arn:aws:codeconnections:{REGION}:{MANAGEMENT}:connection/0b1c
 TOPIC_ARN = f"arn:aws:sns:{REGION}:{MANAGEMENT}:org-bootstrap-approvals"
 DA_STACK_NAME = "OrgBootstrapDelegatedAdministrator"
 CONFIG = BootstrapConfig(MANAGEMENT, REGION, DELEGATED)
+# Everything the management account can hold today: contacts and their automation too.
+FULL_CONFIG = BootstrapConfig.from_mapping(
+    {
+        "management_account_id": MANAGEMENT,
+        "region": REGION,
+        "delegated_administrator_account_id": DELEGATED,
+        "alternate_contacts": {
+            "contacts": {
+                "SECURITY": {
+                    "Name": "Security Operations Center",
+                    "Title": "Security",
+                    "EmailAddress": "aws-security@example.com",
+                    "PhoneNumber": "+1 206 555 0102",
+                }
+            }
+        },
+        "automation": {},
+    }
+)
 
 
 @dataclass
@@ -100,7 +120,7 @@ def connection() -> Synthesized:
     # Only while this app is built: the other fixtures see today's (empty) delegated-administrator stacks.
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(stacks.stages, "delegated_administrator_stacks", delegated_administrator_stacks)
-        return synthesize(CONFIG, pipeline_config)
+        return synthesize(FULL_CONFIG, pipeline_config)
 
 
 @pytest.fixture(scope="module")
@@ -200,21 +220,25 @@ def test_stage_stacks_come_from_the_shared_stack_functions_with_the_cdk_deploy_n
 
 
 def test_the_pipeline_deploys_the_same_management_template_as_cdk_deploy(connection: Synthesized) -> None:
+    """Moving from cdk deploy to the pipeline updates the same stack; only construct-path names differ."""
     top_level = connection.assembly.get_stack_by_name(MANAGEMENT_STACK_NAME).template
     (management,) = connection.pipeline.stages[0].stacks
-    # The Provider framework writes its construct path into its functions' descriptions.
-    staged = json.loads(
-        json.dumps(Template.from_stack(management).to_json()).replace(f"{PIPELINE_STACK_NAME}/Management/", "")
-    )
+    staged = Template.from_stack(management).to_json()
 
-    def resources(template: Mapping[str, Any]) -> dict[str, Any]:
-        return {
+    def normalized(template: Mapping[str, Any]) -> dict[str, Any]:
+        resources = {
             name: {key: value for key, value in resource.items() if key != "Metadata"}
             for name, resource in template["Resources"].items()
             if resource["Type"] != "AWS::CDK::Metadata"
         }
+        text = json.dumps(resources).replace(f"{PIPELINE_STACK_NAME}/Management/", "")
+        text = text.replace(f"{PIPELINE_STACK_NAME}Management{MANAGEMENT_STACK_NAME}", MANAGEMENT_STACK_NAME)
+        # Names CDK derives from the construct path (Names.unique_id) end in a hash of that path.
+        return dict(json.loads(re.sub(rf"({MANAGEMENT_STACK_NAME}[A-Za-z0-9]*?)[0-9A-F]{{8,16}}\b", r"\1#", text)))
 
-    assert resources(staged) == resources(top_level)
+    assert normalized(staged) == normalized(top_level)
+    replaced = set(top_level["Resources"]) ^ set(staged["Resources"])
+    assert all(MANAGEMENT_STACK_NAME in logical_id for logical_id in replaced), replaced
 
 
 def test_without_delegated_administrator_stacks_there_is_no_delegated_administrator_stage(
@@ -412,6 +436,20 @@ def test_another_region_adds_codepipelines_replication_stack_with_access_logs(s3
     ]
 
 
+def test_approval_may_publish_to_its_topic_only(connection: Synthesized) -> None:
+    publish = [s for s in statements(connection.template, "PipelineManagementApprove") if s["Action"] == "sns:Publish"]
+    assert [s["Resource"] for s in publish] == [TOPIC_ARN]
+
+
+def test_assets_are_published_through_the_target_file_publishing_role(connection: Synthesized) -> None:
+    assumed = [
+        join(s["Resource"])
+        for s in statements(connection.template, "PipelineAssetsFileRole")
+        if s["Action"] == "sts:AssumeRole"
+    ]
+    assert assumed == [f"arn:aws:iam::{MANAGEMENT}:role/cdk-hnb659fds-file-publishing-role-{MANAGEMENT}-{REGION}"]
+
+
 # -- cdk-nag and cfn-lint ----------------------------------------------------------------------
 
 
@@ -580,3 +618,68 @@ def test_the_config_file_must_be_inside_the_repository(tmp_path: Path) -> None:
     pipeline_config = PipelineConfig(source=CodeCommitSource("org-bootstrap", "main"))
     with pytest.raises(ConfigError, match="is outside the repository"):
         build_pipeline(App(), config=CONFIG, pipeline_config=pipeline_config, config_file=tmp_path / "org.toml")
+
+
+# -- the documentation's policies and workflow -------------------------------------------------
+
+DOCS = ROOT / "docs"
+# CloudFormation's service names where IAM's action prefix differs.
+IAM_PREFIX = {"StepFunctions": "states"}
+
+
+def test_execution_policy_covers_every_service_the_stacks_are_made_of(connection: Synthesized, s3: Synthesized) -> None:
+    policy = json.loads((DOCS / "cloudformation-execution-policy.json").read_text(encoding="utf-8"))
+    allowed = {
+        action.split(":")[0]
+        for statement in policy["Statement"]
+        for action in ([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])
+    }
+    # The pipeline stacks and the management account's stacks (the delegated administrator's is a stand-in).
+    management = connection.pipeline.stages[0].stacks
+    templates = [connection.template, s3.template, *(Template.from_stack(stack) for stack in management)]
+    types = {resource["Type"] for template in templates for resource in template.to_json()["Resources"].values()}
+    needed = {
+        "lambda" if kind.startswith("Custom::") else IAM_PREFIX.get(kind.split("::")[1], kind.split("::")[1].lower())
+        for kind in types
+        if kind != "AWS::CDK::Metadata"
+    }
+    assert needed - allowed == set(), sorted(types)
+
+
+def json_blocks(markdown: str) -> list[Any]:
+    blocks = markdown.split("```json")[1:]
+    return [json.loads(block.split("```")[0]) for block in blocks]
+
+
+def test_github_oidc_trust_policy_is_limited_to_the_repository_and_branch() -> None:
+    documents = json_blocks((DOCS / "pipeline.md").read_text(encoding="utf-8"))
+    (trust,) = [doc for doc in documents if doc["Statement"][0]["Action"] == "sts:AssumeRoleWithWebIdentity"]
+    (statement,) = trust["Statement"]
+    assert statement["Principal"]["Federated"].endswith(":oidc-provider/token.actions.githubusercontent.com")
+    assert statement["Condition"] == {
+        "StringEquals": {
+            "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
+            "token.actions.githubusercontent.com:sub": "repo:my-org/org-bootstrap:ref:refs/heads/main",
+        }
+    }
+    (permissions,) = [doc for doc in documents if doc["Statement"][0]["Action"] == "sts:AssumeRole"]
+    (allowed,) = permissions["Statement"]
+    assert all(":role/cdk-hnb659fds-" in resource for resource in allowed["Resource"])
+
+
+def test_github_workflow_assumes_the_role_with_oidc_and_no_stored_keys() -> None:
+    import yaml
+
+    text = (DOCS / "github-actions-deploy.yml").read_text(encoding="utf-8")
+    workflow = yaml.safe_load(text)
+    assert workflow["permissions"] == {"contents": "read"}
+    deploy = workflow["jobs"]["deploy"]
+    assert deploy["permissions"] == {"contents": "read", "id-token": "write"}
+    assert deploy["if"] == "github.event_name == 'push' && github.ref == 'refs/heads/main'"
+    (credentials,) = [step for step in deploy["steps"] if "configure-aws-credentials" in step.get("uses", "")]
+    assert credentials["with"]["role-to-assume"] == "${{ env.DEPLOY_ROLE }}"
+    assert workflow["env"]["DEPLOY_ROLE"].startswith("arn:aws:iam::")
+    assert "aws-access-key-id" not in text and "secrets." not in text
+    commands = "\n".join(step.get("run", "") for step in deploy["steps"])
+    assert "--requirement requirements.txt" in commands and "npm ci" in commands
+    assert 'cdk deploy --all --require-approval never --no-notices -c config="$CONFIG"' in commands
