@@ -35,18 +35,31 @@ def managed_contact_types(spec: ContactSpec) -> list[str]:
     return sorted(named)
 
 
-def account_actions_statement(actions: list[str], contact_types: list[str]) -> iam.PolicyStatement:
-    """Account Management actions on the organization's accounts and the management account's
-    own, limited to the given contact types. Shared by every handler that writes contacts."""
+def account_actions_statement(
+    actions: list[str], contact_types: list[str], management_account_id: str | None = None
+) -> iam.PolicyStatement:
+    """Account Management actions on the organization's member accounts and the calling account's
+    own, limited to the given contact types. Shared by every handler that writes contacts.
+
+    Member accounts' ARNs carry the management account's ID, wherever the caller is:
+    https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsaccountmanagement.html
+    """
+    management = management_account_id or Aws.ACCOUNT_ID
     return iam.PolicyStatement(
         sid="AlternateContactsOfOrganizationAccounts",
         actions=actions,
         resources=[
             f"arn:{Aws.PARTITION}:account::{Aws.ACCOUNT_ID}:account",
-            f"arn:{Aws.PARTITION}:account::{Aws.ACCOUNT_ID}:account/o-*/*",
+            f"arn:{Aws.PARTITION}:account::{management}:account/o-*/*",
         ],
         conditions={"ForAllValues:StringEquals": {"account:AlternateContactTypes": contact_types}},
     )
+
+
+def member_accounts_finding(management_account_id: str | None) -> str:
+    """How cdk-nag prints the member-accounts ARN of ``account_actions_statement``."""
+    management = management_account_id or "<AWS::AccountId>"
+    return f"arn:<AWS::Partition>:account::{management}:account/o-*/*"
 
 
 class ContactState(Construct):
@@ -118,6 +131,7 @@ class AlternateContacts(Construct):
         construct_id: str,
         *,
         spec: ContactSpec,
+        management_account_id: str | None = None,
         deploy_wait: Duration = DEFAULT_DEPLOY_WAIT,
         concurrency: int = 8,
         query_interval: Duration | None = None,
@@ -128,6 +142,8 @@ class AlternateContacts(Construct):
             "JOB_BUCKET": self.state.bucket.bucket_name,
             "SNAPSHOT_TABLE": self.state.table.table_name,
             "DEPLOY_WAIT_SECONDS": str(int(deploy_wait.to_seconds())),
+            # The account the functions run in: its own contacts are set without AccountId.
+            "CALLER_ACCOUNT_ID": Aws.ACCOUNT_ID,
             "CONCURRENCY": str(concurrency),
         }
         self.on_event = RuntimeFunction(
@@ -166,13 +182,14 @@ class AlternateContacts(Construct):
             account_actions_statement(
                 ["account:GetAlternateContact", "account:PutAlternateContact", "account:DeleteAlternateContact"],
                 contact_types,
+                management_account_id,
             )
         )
         acknowledge(
             self.is_complete.role,
-            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:account::<AWS::AccountId>:account/o-*/*]",
-            "Member accounts of the organization managed from this account (its ID is unknown at synth), "
-            "limited by account:AlternateContactTypes.",
+            f"AwsSolutions-IAM5[Resource::{member_accounts_finding(management_account_id)}]",
+            "Member accounts of the organization whose management account is given (the organization ID is "
+            "unknown at synth), limited by account:AlternateContactTypes.",
         )
         self.state.grant_snapshots(self.is_complete.role)
         # A separate policy, so that the function does not depend on a policy naming its own ARN.

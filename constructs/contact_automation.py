@@ -35,7 +35,12 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 
 from constructs import Construct
-from constructs.alternate_contacts import ContactState, account_actions_statement, managed_contact_types
+from constructs.alternate_contacts import (
+    ContactState,
+    account_actions_statement,
+    managed_contact_types,
+    member_accounts_finding,
+)
 from constructs.nag_findings import acknowledge
 from constructs.org_provider import PYTHON_RUNTIME, RuntimeFunction, logical_id_of
 from org_bootstrap.contact_spec import ContactSpec
@@ -250,7 +255,9 @@ class ContactAutomation(Construct):
             )
         )
         events_role = self.account_events.role
-        events_role.add_to_principal_policy(account_actions_statement(ACCOUNT_ACTIONS, contact_types))
+        events_role.add_to_principal_policy(
+            account_actions_statement(ACCOUNT_ACTIONS, contact_types, management_account_id)
+        )
         events_role.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="DescribeOrganizationAccount",
@@ -292,7 +299,9 @@ class ContactAutomation(Construct):
         self.drift.function.add_layers(self.spec_layer)
         drift_role = self.drift.role
         drift_role.add_to_principal_policy(
-            account_actions_statement(ACCOUNT_ACTIONS[:1] if report_only else ACCOUNT_ACTIONS, contact_types)
+            account_actions_statement(
+                ACCOUNT_ACTIONS[:1] if report_only else ACCOUNT_ACTIONS, contact_types, management_account_id
+            )
         )
         drift_role.add_to_principal_policy(
             iam.PolicyStatement(
@@ -355,7 +364,7 @@ class ContactAutomation(Construct):
         for role in (events_role, drift_role):
             acknowledge(
                 role,
-                "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:account::<AWS::AccountId>:account/o-*/*]",
+                f"AwsSolutions-IAM5[Resource::{member_accounts_finding(management_account_id)}]",
                 "Member accounts of the organization managed from this account (its ID is unknown at synth), "
                 "limited by account:AlternateContactTypes.",
             )

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from org_bootstrap.contact_spec import ContactSpec
+from org_bootstrap.contact_spec import DELETE, ContactSpec
 from org_bootstrap.resource import REMOVAL_POLICIES
 from org_bootstrap.validation import (
     CONTACT_FIELD_RULES,
@@ -30,9 +30,14 @@ _KEYS = (
     "region",
     "delegated_administrator_account_id",
     "removal",
+    "contacts_deployed_in",
     "alternate_contacts",
     "automation",
 )
+# Where the member accounts' contacts and their automation are deployed.
+MANAGEMENT_ACCOUNT_MODE = "management_account"
+DELEGATED_ADMINISTRATOR_MODE = "delegated_administrator"
+DEPLOYMENT_MODES = (MANAGEMENT_ACCOUNT_MODE, DELEGATED_ADMINISTRATOR_MODE)
 _AUTOMATION_KEYS = ("enabled", "drift_schedule", "report_only", "notification_email")
 _RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
 _MINUTES = {"minute": 1, "hour": 60, "day": 1440}
@@ -124,10 +129,15 @@ class BootstrapConfig:
     removal: str = "retain"
     alternate_contacts: ContactSpec | None = None
     automation: AutomationConfig | None = None
+    contacts_deployed_in: str = MANAGEMENT_ACCOUNT_MODE
 
     @property
     def automation_enabled(self) -> bool:
         return self.automation is not None and self.automation.enabled
+
+    @property
+    def delegated_administrator_mode(self) -> bool:
+        return self.contacts_deployed_in == DELEGATED_ADMINISTRATOR_MODE
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], source: str = "<config>") -> BootstrapConfig:
@@ -151,6 +161,14 @@ class BootstrapConfig:
                 f"removal: {removal!r} is not one of {', '.join(REMOVAL_POLICIES)} "
                 "(retain leaves trusted access and the registration; undo reverts what the stack did)"
             )
+        mode = data.get("contacts_deployed_in", MANAGEMENT_ACCOUNT_MODE)
+        if mode not in DEPLOYMENT_MODES:
+            problems.append(f"contacts_deployed_in: {mode!r} is not one of {', '.join(DEPLOYMENT_MODES)}")
+        elif mode == DELEGATED_ADMINISTRATOR_MODE and delegated is None:
+            problems.append(
+                "contacts_deployed_in: 'delegated_administrator' needs delegated_administrator_account_id, the "
+                "account the member accounts' contacts are deployed in"
+            )
         contacts = None
         if "alternate_contacts" in data:
             try:
@@ -172,6 +190,13 @@ class BootstrapConfig:
                     f"automation.enabled: Organizations and Control Tower account events arrive only in "
                     f"{EVENTS_REGION}, but region is {region!r} (deploy to {EVENTS_REGION}, or set enabled = false)"
                 )
+        if mode == DELEGATED_ADMINISTRATOR_MODE and "alternate_contacts" not in data:
+            problems.append(
+                "contacts_deployed_in: 'delegated_administrator' deploys the member accounts' contacts there, "
+                "but there is no [alternate_contacts] section (add one, or remove contacts_deployed_in)"
+            )
+        if mode == DELEGATED_ADMINISTRATOR_MODE and contacts is not None and delegated is not None:
+            problems += delegated_administrator_problems(contacts, str(management), str(delegated))
         if problems:
             raise ConfigError(source, problems)
         return cls(
@@ -181,7 +206,30 @@ class BootstrapConfig:
             removal=str(removal),
             alternate_contacts=contacts,
             automation=automation,
+            contacts_deployed_in=str(mode),
         )
+
+
+def delegated_administrator_problems(spec: ContactSpec, management: str, delegated: str) -> list[str]:
+    """What a config asks of the delegated administrator that only the management account can do.
+
+    The management account's own contacts are set by the management account's stack; a config
+    that names them for the delegated administrator to manage in any other way is refused.
+    """
+    problems = []
+    if spec.accounts == (management,):
+        problems.append(
+            "contacts_deployed_in: the only targeted account is the management account, whose contacts a "
+            "delegated administrator cannot change; they are set from the management account, so use "
+            f"contacts_deployed_in = '{MANAGEMENT_ACCOUNT_MODE}'"
+        )
+    for i, override in enumerate(spec.overrides):
+        if override.account == delegated and any(c == DELETE for c in override.contacts.values()):
+            problems.append(
+                f"alternate_contacts.overrides[{i}]: deletes contacts of the delegated administrator account "
+                f"{delegated}, the account that runs the contacts automation in this mode; set them instead"
+            )
+    return problems
 
 
 def load_config(path: str | Path = DEFAULT_CONFIG) -> BootstrapConfig:

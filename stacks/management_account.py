@@ -10,13 +10,16 @@ from constructs import Construct
 from constructs.alternate_contacts import AlternateContacts
 from constructs.contact_automation import ContactAutomation
 from constructs.delegated_administrator import DelegatedAdministrator
+from constructs.organization_event_forwarding import OrganizationEventForwarding
 from constructs.trusted_service_access import TrustedServiceAccess
 from org_bootstrap.validation import ACCOUNT_SERVICE_PRINCIPAL
 from stacks.config import BootstrapConfig
 
 
 class ManagementAccountStack(Stack):
-    """Trusted access for Account Management, then its delegated administrator."""
+    """Trusted access for Account Management, then its delegated administrator, and the contacts:
+    all of them, or (with ``contacts_deployed_in = "delegated_administrator"``) the management
+    account's own, with the account events forwarded to the delegated administrator."""
 
     def __init__(self, scope: Construct, construct_id: str, *, config: BootstrapConfig, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -35,11 +38,28 @@ class ManagementAccountStack(Stack):
             # Registration needs trusted access; deletion runs in reverse, deregistering first.
             self.delegated_administrator.node.add_dependency(self.trusted_access)
         self.alternate_contacts: AlternateContacts | None = None
+        self.event_forwarding: OrganizationEventForwarding | None = None
+        self.contact_automation: ContactAutomation | None = None
+        if config.delegated_administrator_mode:
+            # The management account keeps only its own contacts; the delegated administrator's
+            # stack runs every other account's, and receives the account events from here.
+            assert config.alternate_contacts is not None and config.delegated_administrator_account_id is not None
+            self.alternate_contacts = AlternateContacts(
+                self, "AlternateContacts", spec=config.alternate_contacts.scoped("management_account")
+            )
+            self.alternate_contacts.node.add_dependency(self.trusted_access)
+            if config.automation_enabled:
+                self.event_forwarding = OrganizationEventForwarding(
+                    self,
+                    "ForwardOrganizationEvents",
+                    target_account_id=config.delegated_administrator_account_id,
+                    target_region=config.region,
+                )
+            return
         if config.alternate_contacts is not None:
             self.alternate_contacts = AlternateContacts(self, "AlternateContacts", spec=config.alternate_contacts)
             # The Account Management API addresses member accounts only once trusted access is on.
             self.alternate_contacts.node.add_dependency(self.trusted_access)
-        self.contact_automation: ContactAutomation | None = None
         if config.automation is not None and config.automation.enabled:
             assert config.alternate_contacts is not None and self.alternate_contacts is not None  # the config checks
             self.contact_automation = ContactAutomation(

@@ -14,9 +14,11 @@ from aws_cdk import Environment, Stack, Stage
 
 from constructs import Construct
 from stacks.config import BootstrapConfig
+from stacks.delegated_administrator_account import DelegatedAdministratorStack
 from stacks.management_account import ManagementAccountStack
 
 MANAGEMENT_STACK_NAME = "OrgBootstrapManagement"
+DELEGATED_ADMINISTRATOR_STACK_NAME = "OrgBootstrapDelegatedAdministrator"
 MANAGEMENT_STAGE = "Management"
 DELEGATED_ADMINISTRATOR_STAGE = "DelegatedAdministrator"
 
@@ -41,24 +43,44 @@ def management_account_stacks(config: BootstrapConfig) -> list[StackFactory]:
 
 
 def delegated_administrator_stacks(config: BootstrapConfig) -> list[StackFactory]:
-    """The stacks deployed in the delegated administrator account: none yet.
+    """The stacks deployed in the delegated administrator account: with
+    ``contacts_deployed_in = "delegated_administrator"``, the member accounts' contacts and their
+    automation; otherwise none.
 
-    This is where the delegated-administrator mode adds its stacks (the member-account contacts and
-    the new-account automation): return one factory per stack, each building its stack with
-    ``env`` set to ``config.delegated_administrator_account_id`` and ``config.region`` and a fixed
-    ``stack_name``. Everything that calls this function follows: ``add_org_stacks`` puts the stacks
-    in the app for ``cdk deploy``, and ``pipeline_stages`` deploys them in a
-    ``DelegatedAdministrator`` stage after the management-account stage, which it adds only when
-    this function returns at least one factory. What the management account keeps stays in
-    ``management_account_stacks``; neither function needs to know about the pipeline.
+    ``add_org_stacks`` puts them in the app for ``cdk deploy`` after the management account's stack,
+    and ``pipeline_stages`` deploys them in a ``DelegatedAdministrator`` stage after the
+    management-account stage.
     """
-    del config  # no stack lands in the delegated administrator account yet
-    return []
+    if not config.delegated_administrator_mode:
+        return []
+    account = config.delegated_administrator_account_id
+
+    def delegated_administrator(scope: Construct) -> Stack:
+        return DelegatedAdministratorStack(
+            scope,
+            DELEGATED_ADMINISTRATOR_STACK_NAME,
+            config=config,
+            stack_name=DELEGATED_ADMINISTRATOR_STACK_NAME,
+            env=Environment(account=account, region=config.region),
+            description="AWS Account Management bootstrap: member accounts' alternate contacts, from the "
+            "delegated administrator",
+        )
+
+    return [delegated_administrator]
 
 
 def add_org_stacks(scope: Construct, *, config: BootstrapConfig) -> list[Stack]:
-    """Every stack of the app, management account first, in one scope (the app, for ``cdk deploy``)."""
-    return [build(scope) for build in management_account_stacks(config) + delegated_administrator_stacks(config)]
+    """Every stack of the app, management account first, in one scope (the app, for ``cdk deploy``).
+
+    The delegated administrator's stacks depend on the management account's, so that
+    ``cdk deploy --all`` registers the delegated administrator before anything runs there.
+    """
+    management = [build(scope) for build in management_account_stacks(config)]
+    delegated = [build(scope) for build in delegated_administrator_stacks(config)]
+    for stack in delegated:
+        for first in management:
+            stack.add_dependency(first, "the delegated administrator must be registered first")
+    return management + delegated
 
 
 class AccountStage(Stage):

@@ -66,3 +66,17 @@ def test_unchanged_update_plans_nothing_and_delete_releases_everything() -> None
     deleting = plan("j", ACCOUNTS, None, spec(removal="delete"))
     assert set(targets_of(deleting.items, deleting.contact_sets)[MEMBER].values()) == {DELETE}
     assert plan("j", ACCOUNTS, None, spec()).items == [], "retain releases nothing"
+
+
+def test_scoped_specs_split_the_organization_between_the_two_stacks() -> None:
+    management_side = plan("j", ACCOUNTS, spec().scoped("management_account"), management_account_id=MANAGEMENT)
+    member_side = plan(
+        "j",
+        ACCOUNTS,
+        spec().scoped("member_accounts"),
+        caller_account_id=DELEGATED,
+        management_account_id=MANAGEMENT,
+    )
+    assert [account for account, _ in management_side.items] == [MANAGEMENT]
+    assert [account for account, _ in member_side.items] == [DELEGATED, MEMBER]
+    assert (MANAGEMENT, MANAGEMENT_ACCOUNT) not in member_side.skipped, "out of scope, not refused"

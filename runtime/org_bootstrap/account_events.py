@@ -180,7 +180,7 @@ def apply_to_account(account_id: str, deps: Dependencies) -> Outcome:
         if error_code(error) == "AccountNotFoundException":
             return Outcome(account_id, SKIPPED, reason="no longer in the organization")
         raise
-    if not deps.spec.targets(account.id, account.path):
+    if not deps.spec.targets(account.id, account.path, deps.management_account_id):
         return Outcome(account_id, SKIPPED, reason="not targeted by the config")
     if not account.active:
         return Outcome(account_id, SKIPPED, reason=f"{account.status}, not ACTIVE")

@@ -6,6 +6,7 @@ The same mapping is read from the user's config by ``cdk synth`` and from the cu
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,13 +21,17 @@ from org_bootstrap.validation import (
 )
 
 REMOVAL_MODES = ("retain", "delete", "restore")
+# Which side of the organization a deployment of the spec covers. With a delegated administrator
+# running the contacts, the management account's stack covers only its own account and the
+# delegated administrator's stack every other one.
+SCOPES = ("organization", "management_account", "member_accounts")
 DELETE = "DELETE"  # a contact type marked for deletion
 
 Contact = Mapping[str, str]  # Name, Title, EmailAddress, PhoneNumber
 # For each contact type: a contact to put, DELETE, or absent (left alone).
 ContactSet = Mapping[str, "Contact | str"]
 
-_TOP_KEYS = ("contacts", "targets", "overrides", "removal", "failure_tolerance")
+_TOP_KEYS = ("contacts", "targets", "overrides", "removal", "failure_tolerance", "scope")
 _TARGET_KEYS = ("accounts", "organizational_units", "exclude_accounts", "exclude_organizational_units")
 
 
@@ -47,6 +52,7 @@ class ContactSpec:
     overrides: tuple[Override, ...] = ()
     removal: str = "retain"
     failure_tolerance: int = 0
+    scope: str = "organization"
     _ou_overrides: Mapping[str, ContactSet] = field(default_factory=dict, compare=False, repr=False)
     _account_overrides: Mapping[str, ContactSet] = field(default_factory=dict, compare=False, repr=False)
 
@@ -83,6 +89,9 @@ class ContactSpec:
         tolerance = data.get("failure_tolerance", 0)
         if isinstance(tolerance, bool) or not isinstance(tolerance, int) or tolerance < 0:
             problems.append(f"{where}.failure_tolerance: {tolerance!r} must be a whole number of accounts, 0 or more")
+        scope = data.get("scope", "organization")
+        if scope not in SCOPES:
+            problems.append(f"{where}.scope: {scope!r} is not one of {', '.join(SCOPES)}")
         if not data.get("contacts") and not any(o.contacts for o in overrides):
             problems.append(f"{where}.contacts: set at least one of {', '.join(CONTACT_TYPES)}")
         if problems:
@@ -96,6 +105,7 @@ class ContactSpec:
             overrides=tuple(overrides),
             removal=str(removal),
             failure_tolerance=int(tolerance),
+            scope=str(scope),
         )
 
     @classmethod
@@ -130,6 +140,7 @@ class ContactSpec:
             ],
             "removal": self.removal,
             "failure_tolerance": self.failure_tolerance,
+            **({"scope": self.scope} if self.scope != "organization" else {}),
         }
 
     def to_json(self) -> str:
@@ -137,8 +148,18 @@ class ContactSpec:
 
     # -- meaning -----------------------------------------------------------------------------
 
-    def targets(self, account_id: str, path: Sequence[str]) -> bool:
-        """Whether an account is targeted; ``path`` is its parents from the root down."""
+    def scoped(self, scope: str) -> ContactSpec:
+        """The same spec, covering only one side of the organization (see ``SCOPES``)."""
+        assert scope in SCOPES, scope
+        return dataclasses.replace(self, scope=scope)
+
+    def targets(self, account_id: str, path: Sequence[str], management_account_id: str | None = None) -> bool:
+        """Whether an account is targeted; ``path`` is its parents from the root down. A scoped spec
+        needs ``management_account_id`` to tell the two sides apart."""
+        if self.scope != "organization":
+            assert management_account_id, "a scoped spec needs the management account ID"
+            if (account_id == management_account_id) != (self.scope == "management_account"):
+                return False
         if account_id in self.exclude_accounts or any(p in self.exclude_organizational_units for p in path):
             return False
         if self.accounts:

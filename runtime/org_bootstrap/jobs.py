@@ -158,12 +158,14 @@ def plan(
     mode = new or old
     assert mode is not None
     release = _release(mode)
+
     sets: dict[str, dict[str, Any]] = {}
     items: list[tuple[str, str]] = []
     skipped: list[tuple[str, str]] = []
     for account in accounts:
-        wanted = new.desired(account.id, account.path) if new and new.targets(account.id, account.path) else {}
-        had = old.desired(account.id, account.path) if old and old.targets(account.id, account.path) else {}
+        place = (account.id, account.path)
+        wanted = new.desired(*place) if new and new.targets(*place, management_account_id) else {}
+        had = old.desired(*place) if old and old.targets(*place, management_account_id) else {}
         targets: dict[str, Target] = {t: c for t, c in wanted.items() if had.get(t) != c}
         if release is not None:
             targets.update({t: release for t in had if t not in wanted})

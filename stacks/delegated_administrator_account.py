@@ -1,0 +1,45 @@
+"""The stack deployed in the delegated administrator account, when it runs the contacts.
+
+It covers every account of the organization but the management account (whose own contacts stay
+with the management account's stack, since a delegated administrator cannot change them), and the
+automation that keeps them correct, fed by the events the management account forwards.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import Duration, Stack
+
+from constructs import Construct
+from constructs.alternate_contacts import AlternateContacts
+from constructs.contact_automation import ContactAutomation
+from constructs.organization_event_forwarding import OrganizationEventReceiver
+from stacks.config import BootstrapConfig
+
+
+class DelegatedAdministratorStack(Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, config: BootstrapConfig, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        assert config.alternate_contacts is not None, "the config requires contacts in this mode"
+        spec = config.alternate_contacts.scoped("member_accounts")
+        management = config.management_account_id
+        self.alternate_contacts = AlternateContacts(
+            self, "AlternateContacts", spec=spec, management_account_id=management
+        )
+        self.event_receiver: OrganizationEventReceiver | None = None
+        self.contact_automation: ContactAutomation | None = None
+        if config.automation is not None and config.automation.enabled:
+            self.event_receiver = OrganizationEventReceiver(self, "OrganizationEvents", source_account_id=management)
+            self.contact_automation = ContactAutomation(
+                self,
+                "ContactAutomation",
+                spec=spec,
+                management_account_id=management,
+                event_bus=self.event_receiver.bus,
+                drift_interval=Duration.minutes(config.automation.drift_interval_minutes),
+                report_only=config.automation.report_only,
+                notification_email=config.automation.notification_email,
+                state=self.alternate_contacts.state,
+            )
+            self.contact_automation.node.add_dependency(self.alternate_contacts)

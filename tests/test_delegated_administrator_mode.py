@@ -1,0 +1,171 @@
+"""Delegated-administrator mode: which resources land in which account, and impossible configs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Match, Template
+from cfnlint.api import ManualArgs, lint_file
+
+from stacks.app_builder import build_app
+from stacks.config import BootstrapConfig, ConfigError
+
+MANAGEMENT, DELEGATED = "111111111111", "222222222222"
+CONTACT = {"Name": "Ops", "Title": "T", "EmailAddress": "ops@example.com", "PhoneNumber": "+1 555 0100"}
+CONFIG: dict[str, Any] = {
+    "management_account_id": MANAGEMENT,
+    "region": "us-east-1",
+    "delegated_administrator_account_id": DELEGATED,
+    "contacts_deployed_in": "delegated_administrator",
+    "alternate_contacts": {"contacts": {"BILLING": CONTACT, "SECURITY": CONTACT}},
+    "automation": {"enabled": True},
+}
+
+
+@pytest.fixture(scope="module")
+def synthesized() -> dict[str, Any]:
+    app, _ = build_app(BootstrapConfig.from_mapping(CONFIG))
+    assembly = app.synth()  # cdk-nag runs here and fails the synth on any finding
+    management = assembly.get_stack_by_name("OrgBootstrapManagement")
+    delegated = assembly.get_stack_by_name("OrgBootstrapDelegatedAdministrator")
+    return {
+        "assembly": assembly,
+        "management": Template.from_json(management.template),
+        "delegated": Template.from_json(delegated.template),
+        "delegated_artifact": delegated,
+    }
+
+
+def spec_of(template: Template) -> dict[str, Any]:
+    (resource,) = template.find_resources("Custom::AlternateContacts").values()
+    return json.loads(resource["Properties"]["Spec"])
+
+
+def test_management_account_keeps_trusted_access_registration_and_its_own_contacts(synthesized: dict[str, Any]) -> None:
+    management: Template = synthesized["management"]
+    management.resource_count_is("Custom::TrustedServiceAccess", 1)
+    management.resource_count_is("Custom::DelegatedAdministrator", 1)
+    assert spec_of(management)["scope"] == "management_account"
+    management.resource_count_is("AWS::Scheduler::Schedule", 0)
+    management.resource_count_is("AWS::Lambda::EventSourceMapping", 0)
+
+
+def test_management_account_forwards_account_events_to_the_delegated_administrator(
+    synthesized: dict[str, Any],
+) -> None:
+    management: Template = synthesized["management"]
+    rules = management.find_resources("AWS::Events::Rule")
+    assert len(rules) == 5
+    for rule in rules.values():
+        (target,) = rule["Properties"]["Targets"]
+        assert target["Arn"] == {
+            "Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, f":events:us-east-1:{DELEGATED}:event-bus/default"]]
+        }
+        assert "RoleArn" in target and "DeadLetterConfig" in target
+    sources = sorted({rule["Properties"]["EventPattern"]["source"][0] for rule in rules.values()})
+    assert sources == ["aws.controltower", "aws.organizations"]
+    management.has_resource_properties(
+        "AWS::IAM::Policy",
+        {"PolicyDocument": {"Statement": Match.array_with([Match.object_like({"Action": "events:PutEvents"})])}},
+    )
+
+
+def test_delegated_administrator_runs_member_contacts_and_automation(synthesized: dict[str, Any]) -> None:
+    delegated: Template = synthesized["delegated"]
+    delegated.resource_count_is("Custom::TrustedServiceAccess", 0)
+    delegated.resource_count_is("Custom::DelegatedAdministrator", 0)
+    assert spec_of(delegated)["scope"] == "member_accounts"
+    delegated.resource_count_is("AWS::Scheduler::Schedule", 1)
+    rules = delegated.find_resources("AWS::Events::Rule")
+    assert len(rules) == 5
+    assert all(rule["Properties"]["EventBusName"] == "default" for rule in rules.values())
+
+
+def test_delegated_administrator_bus_accepts_the_management_account_only(synthesized: dict[str, Any]) -> None:
+    delegated: Template = synthesized["delegated"]
+    delegated.has_resource_properties(
+        "AWS::Events::EventBusPolicy",
+        {
+            "EventBusName": "default",
+            "Statement": {
+                "Effect": "Allow",
+                "Principal": {
+                    "AWS": {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, f":iam::{MANAGEMENT}:root"]]}
+                },
+                "Action": "events:PutEvents",
+                "Resource": Match.any_value(),
+            },
+        },
+    )
+
+
+def test_member_account_arns_carry_the_management_account_id(synthesized: dict[str, Any]) -> None:
+    delegated: Template = synthesized["delegated"]
+    statements = [
+        s
+        for policy in delegated.find_resources("AWS::IAM::Policy").values()
+        for s in policy["Properties"]["PolicyDocument"]["Statement"]
+        if s.get("Sid") == "AlternateContactsOfOrganizationAccounts"
+    ]
+    assert statements
+    for found in statements:
+        resources = json.dumps(found["Resource"])
+        assert f":account::{MANAGEMENT}:account/o-*/*" in resources
+        assert '":account::", {"Ref": "AWS::AccountId"}, ":account"' in resources  # its own contacts
+
+
+def test_delegated_administrator_stack_deploys_after_the_management_stack(synthesized: dict[str, Any]) -> None:
+    dependencies = [artifact.id for artifact in synthesized["delegated_artifact"].dependencies]
+    assert "OrgBootstrapManagement" in dependencies
+    assert synthesized["delegated_artifact"].environment.account == DELEGATED
+
+
+def test_cfn_lint_finds_no_errors_in_either_account(synthesized: dict[str, Any]) -> None:
+    directory = Path(synthesized["assembly"].directory)
+    for name in ("OrgBootstrapManagement", "OrgBootstrapDelegatedAdministrator"):
+        matches = lint_file(directory / f"{name}.template.json", config=ManualArgs(regions=["us-east-1"]))
+        assert [str(m) for m in matches if m.rule.id.startswith("E")] == [], name
+
+
+def test_management_account_mode_deploys_nothing_in_the_delegated_administrator_account() -> None:
+    config = BootstrapConfig.from_mapping({**CONFIG, "contacts_deployed_in": "management_account"})
+    app, stack = build_app(config)
+    assert [s.stack_name for s in app.node.children if hasattr(s, "stack_name")] == ["OrgBootstrapManagement"]
+    assert "scope" not in spec_of(Template.from_stack(stack))
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            {"delegated_administrator_account_id": None},
+            "contacts_deployed_in: 'delegated_administrator' needs delegated_administrator_account_id",
+        ),
+        ({"alternate_contacts": None}, "contacts_deployed_in: 'delegated_administrator' deploys the member accounts'"),
+        (
+            {"alternate_contacts": {"contacts": {"BILLING": CONTACT}, "targets": {"accounts": [MANAGEMENT]}}},
+            "contacts_deployed_in: the only targeted account is the management account",
+        ),
+        (
+            {
+                "alternate_contacts": {
+                    "contacts": {"BILLING": CONTACT},
+                    "overrides": [{"account": DELEGATED, "contacts": {"SECURITY": {"delete": True}}}],
+                }
+            },
+            "alternate_contacts.overrides[0]: deletes contacts of the delegated administrator account",
+        ),
+        ({"contacts_deployed_in": "member_account"}, "contacts_deployed_in: 'member_account' is not one of"),
+        ({"delegated_administrator_account_id": MANAGEMENT}, "delegated_administrator_account_id: is the management"),
+    ],
+)
+def test_impossible_configs_fail_at_synth(change: dict[str, Any], expected: str) -> None:
+    data = {key: value for key, value in {**CONFIG, **change}.items() if value is not None}
+    if "alternate_contacts" not in data:
+        data.pop("automation")
+    with pytest.raises(ConfigError) as caught:
+        BootstrapConfig.from_mapping(data)
+    assert any(problem.startswith(expected) for problem in caught.value.problems), caught.value.problems
