@@ -2,10 +2,11 @@
 
 Three pipelines are synthesized once each (jsii synth costs seconds):
 - ``connection``: a CodeConnections source, the pipeline in the management account, manual approval
-  with a notification topic, and a delegated-administrator stack (the extension point filled in);
-- ``codecommit``: a CodeCommit source, no manual approval, today's stacks (no delegated-administrator stage);
+  with a notification topic, and the delegated-administrator mode (a stage for each account);
+- ``codecommit``: a CodeCommit source, no manual approval, no self-mutation, contacts managed from
+  the management account (a delegated administrator is registered, but no stack lands there);
 - ``s3``: an S3 source, the pipeline in its own account and another region (CodePipeline's
-  cross-region support stack).
+  cross-region support stack), the contacts and their automation in the management account.
 """
 
 from __future__ import annotations
@@ -18,12 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_cdk import App, CfnWaitConditionHandle, Environment, Stack
+from aws_cdk import App
 from aws_cdk.assertions import Template
 from aws_cdk.cx_api import CloudAssembly
 from cfnlint.api import ManualArgs, lint_file
 
-import stacks.stages
 from org_bootstrap.validation import InvalidInputError
 from stacks.app_builder import build_app, build_pipeline, repository_path
 from stacks.config import BootstrapConfig, ConfigError
@@ -34,7 +34,7 @@ from stacks.pipeline_config import (
     PipelineConfig,
     S3Source,
 )
-from stacks.stages import MANAGEMENT_STACK_NAME, StackFactory
+from stacks.stages import DELEGATED_ADMINISTRATOR_STACK_NAME, MANAGEMENT_STACK_NAME
 
 ROOT = Path(__file__).resolve().parent.parent
 MANAGEMENT = "111111111111"
@@ -43,24 +43,31 @@ TOOLING = "333333333333"
 REGION = "us-east-1"
 CONNECTION_ARN = f"arn:aws:codeconnections:{REGION}:{MANAGEMENT}:connection/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"
 TOPIC_ARN = f"arn:aws:sns:{REGION}:{MANAGEMENT}:org-bootstrap-approvals"
-DA_STACK_NAME = "OrgBootstrapDelegatedAdministrator"
 CONFIG = BootstrapConfig(MANAGEMENT, REGION, DELEGATED)
-# Everything the management account can hold today: contacts and their automation too.
-FULL_CONFIG = BootstrapConfig.from_mapping(
+SECURITY_CONTACT = {
+    "Name": "Security Operations Center",
+    "Title": "Security",
+    "EmailAddress": "aws-security@example.com",
+    "PhoneNumber": "+1 206 555 0102",
+}
+# The contacts and their automation, in the management account (the default) ...
+MANAGEMENT_MODE = BootstrapConfig.from_mapping(
     {
         "management_account_id": MANAGEMENT,
         "region": REGION,
         "delegated_administrator_account_id": DELEGATED,
-        "alternate_contacts": {
-            "contacts": {
-                "SECURITY": {
-                    "Name": "Security Operations Center",
-                    "Title": "Security",
-                    "EmailAddress": "aws-security@example.com",
-                    "PhoneNumber": "+1 206 555 0102",
-                }
-            }
-        },
+        "alternate_contacts": {"contacts": {"SECURITY": SECURITY_CONTACT}},
+        "automation": {},
+    }
+)
+# ... or the member accounts' in the delegated administrator account.
+DELEGATED_ADMINISTRATOR_MODE = BootstrapConfig.from_mapping(
+    {
+        "management_account_id": MANAGEMENT,
+        "region": REGION,
+        "delegated_administrator_account_id": DELEGATED,
+        "contacts_deployed_in": "delegated_administrator",
+        "alternate_contacts": {"contacts": {"SECURITY": SECURITY_CONTACT}},
         "automation": {},
     }
 )
@@ -95,32 +102,13 @@ def synthesize(config: BootstrapConfig, pipeline_config: PipelineConfig) -> Synt
     return Synthesized(app, pipeline, app.synth())
 
 
-def delegated_administrator_stacks(config: BootstrapConfig) -> list[StackFactory]:
-    """Stands in for the delegated-administrator mode's stacks (a stack with one inert resource)."""
-
-    def build(scope: Any) -> Stack:
-        stack = Stack(
-            scope,
-            DA_STACK_NAME,
-            stack_name=DA_STACK_NAME,
-            env=Environment(account=config.delegated_administrator_account_id, region=config.region),
-        )
-        CfnWaitConditionHandle(stack, "Placeholder")
-        return stack
-
-    return [build]
-
-
 @pytest.fixture(scope="module")
 def connection() -> Synthesized:
     pipeline_config = PipelineConfig(
         source=CodeConnectionsSource(connection_arn=CONNECTION_ARN, repository="my-org/org-bootstrap", branch="main"),
         approval_topic_arn=TOPIC_ARN,
     )
-    # Only while this app is built: the other fixtures see today's (empty) delegated-administrator stacks.
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(stacks.stages, "delegated_administrator_stacks", delegated_administrator_stacks)
-        return synthesize(FULL_CONFIG, pipeline_config)
+    return synthesize(DELEGATED_ADMINISTRATOR_MODE, pipeline_config)
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +129,7 @@ def s3() -> Synthesized:
         account_id=TOOLING,
         region="eu-west-1",
     )
-    return synthesize(CONFIG, pipeline_config)
+    return synthesize(MANAGEMENT_MODE, pipeline_config)
 
 
 def join(value: Any) -> str:
@@ -189,7 +177,7 @@ def test_stages_deploy_the_management_account_before_the_delegated_administrator
 def test_each_stage_deploys_its_accounts_stacks_with_its_deploy_role(connection: Synthesized) -> None:
     for stage_name, account, stack_name in (
         ("Management", MANAGEMENT, MANAGEMENT_STACK_NAME),
-        ("DelegatedAdministrator", DELEGATED, DA_STACK_NAME),
+        ("DelegatedAdministrator", DELEGATED, DELEGATED_ADMINISTRATOR_STACK_NAME),
     ):
         deploys = [
             action
@@ -215,36 +203,40 @@ def test_stage_stacks_come_from_the_shared_stack_functions_with_the_cdk_deploy_n
         MANAGEMENT,
         REGION,
     )
-    assert [stack.stack_name for stack in delegated.stacks] == [DA_STACK_NAME]
+    assert [stack.stack_name for stack in delegated.stacks] == [DELEGATED_ADMINISTRATOR_STACK_NAME]
     assert delegated.stacks[0].account == DELEGATED
 
 
-def test_the_pipeline_deploys_the_same_management_template_as_cdk_deploy(connection: Synthesized) -> None:
-    """Moving from cdk deploy to the pipeline updates the same stack; only construct-path names differ."""
-    top_level = connection.assembly.get_stack_by_name(MANAGEMENT_STACK_NAME).template
-    (management,) = connection.pipeline.stages[0].stacks
-    staged = Template.from_stack(management).to_json()
+@pytest.mark.parametrize("name", ["connection", "s3"])
+def test_the_pipeline_deploys_the_same_templates_as_cdk_deploy(name: str, request: pytest.FixtureRequest) -> None:
+    """Moving from cdk deploy to the pipeline updates the same stacks; only construct-path names differ."""
+    synthesized: Synthesized = request.getfixturevalue(name)
+    staged_stacks = [(stage.node.id, stack) for stage in synthesized.pipeline.stages for stack in stage.stacks]
+    assert staged_stacks
+    for stage, stack in staged_stacks:
+        top_level = synthesized.assembly.get_stack_by_name(stack.stack_name).template
+        staged = Template.from_stack(stack).to_json()
 
-    def normalized(template: Mapping[str, Any]) -> dict[str, Any]:
-        resources = {
-            name: {key: value for key, value in resource.items() if key != "Metadata"}
-            for name, resource in template["Resources"].items()
-            if resource["Type"] != "AWS::CDK::Metadata"
-        }
-        text = json.dumps(resources).replace(f"{PIPELINE_STACK_NAME}/Management/", "")
-        text = text.replace(f"{PIPELINE_STACK_NAME}Management{MANAGEMENT_STACK_NAME}", MANAGEMENT_STACK_NAME)
-        # Names CDK derives from the construct path (Names.unique_id) end in a hash of that path.
-        return dict(json.loads(re.sub(rf"({MANAGEMENT_STACK_NAME}[A-Za-z0-9]*?)[0-9A-F]{{8,16}}\b", r"\1#", text)))
+        def normalized(template: Mapping[str, Any], stage: str = stage, stack_name: str = stack.stack_name) -> Any:
+            resources = {
+                logical_id: {key: value for key, value in resource.items() if key != "Metadata"}
+                for logical_id, resource in template["Resources"].items()
+                if resource["Type"] != "AWS::CDK::Metadata"
+            }
+            text = json.dumps(resources).replace(f"{PIPELINE_STACK_NAME}/{stage}/", "")
+            text = text.replace(f"{PIPELINE_STACK_NAME}{stage}{stack_name}", stack_name)
+            # Names CDK derives from the construct path (Names.unique_id) end in a hash of that path.
+            return json.loads(re.sub(rf"({stack_name}[A-Za-z0-9]*?)[0-9A-F]{{8,16}}\b", r"\1#", text))
 
-    assert normalized(staged) == normalized(top_level)
-    replaced = set(top_level["Resources"]) ^ set(staged["Resources"])
-    assert all(MANAGEMENT_STACK_NAME in logical_id for logical_id in replaced), replaced
+        assert normalized(staged) == normalized(top_level), stack.stack_name
+        replaced = set(top_level["Resources"]) ^ set(staged["Resources"])
+        assert all(stack.stack_name in logical_id for logical_id in replaced), replaced
 
 
 def test_without_delegated_administrator_stacks_there_is_no_delegated_administrator_stage(
     codecommit: Synthesized,
 ) -> None:
-    # CONFIG names a delegated administrator, but no stack lands in its account yet: no empty stage.
+    # CONFIG registers a delegated administrator but deploys nothing there: no empty stage.
     assert [stage["Name"] for stage in codecommit.stages][-1] == "Management"
     assert [stage.node.id for stage in codecommit.pipeline.stages] == ["Management"]
     assert codecommit.pipeline.node.try_find_child("DelegatedAdministrator") is None
@@ -441,13 +433,17 @@ def test_approval_may_publish_to_its_topic_only(connection: Synthesized) -> None
     assert [s["Resource"] for s in publish] == [TOPIC_ARN]
 
 
-def test_assets_are_published_through_the_target_file_publishing_role(connection: Synthesized) -> None:
-    assumed = [
-        join(s["Resource"])
-        for s in statements(connection.template, "PipelineAssetsFileRole")
-        if s["Action"] == "sts:AssumeRole"
-    ]
-    assert assumed == [f"arn:aws:iam::{MANAGEMENT}:role/cdk-hnb659fds-file-publishing-role-{MANAGEMENT}-{REGION}"]
+def test_assets_are_published_through_the_target_file_publishing_roles(connection: Synthesized) -> None:
+    assumed = {
+        join(resource)
+        for statement in statements(connection.template, "PipelineAssetsFileRole")
+        if statement["Action"] == "sts:AssumeRole"
+        for resource in (statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]])
+    }
+    assert assumed == {
+        f"arn:aws:iam::{account}:role/cdk-hnb659fds-file-publishing-role-{account}-{REGION}"
+        for account in (MANAGEMENT, DELEGATED)
+    }
 
 
 # -- cdk-nag and cfn-lint ----------------------------------------------------------------------
@@ -634,9 +630,9 @@ def test_execution_policy_covers_every_service_the_stacks_are_made_of(connection
         for statement in policy["Statement"]
         for action in ([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])
     }
-    # The pipeline stacks and the management account's stacks (the delegated administrator's is a stand-in).
-    management = connection.pipeline.stages[0].stacks
-    templates = [connection.template, s3.template, *(Template.from_stack(stack) for stack in management)]
+    # The pipeline stacks and every account stack of both modes.
+    account_stacks = [stack for each in (connection, s3) for stage in each.pipeline.stages for stack in stage.stacks]
+    templates = [connection.template, s3.template, *(Template.from_stack(stack) for stack in account_stacks)]
     types = {resource["Type"] for template in templates for resource in template.to_json()["Resources"].values()}
     needed = {
         "lambda" if kind.startswith("Custom::") else IAM_PREFIX.get(kind.split("::")[1], kind.split("::")[1].lower())
