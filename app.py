@@ -10,7 +10,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "runtime")]
 
 from aws_cdk import App  # noqa: E402
 
-from stacks.app_builder import build_app  # noqa: E402
+from stacks.app_builder import build_app, build_pipeline  # noqa: E402
 from stacks.config import DEFAULT_CONFIG, ConfigError, load_config  # noqa: E402
 
 
@@ -19,9 +19,11 @@ def main() -> None:
     path = app.node.try_get_context("config") or DEFAULT_CONFIG
     try:
         config = load_config(path)
+        build_app(config, app)
+        if config.pipeline is not None:
+            build_pipeline(app, config=config, pipeline_config=config.pipeline, config_file=path)
     except ConfigError as error:
         sys.exit(str(error))
-    build_app(config, app)
     app.synth()
 
 

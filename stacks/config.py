@@ -15,6 +15,7 @@ from typing import Any
 
 from org_bootstrap.contact_spec import DELETE, ContactSpec
 from org_bootstrap.resource import REMOVAL_POLICIES
+from stacks.pipeline_config import PipelineConfig
 from org_bootstrap.validation import (
     CONTACT_FIELD_RULES,
     EVENTS_REGION,
@@ -33,6 +34,7 @@ _KEYS = (
     "contacts_deployed_in",
     "alternate_contacts",
     "automation",
+    "pipeline",
 )
 # Where the member accounts' contacts and their automation are deployed.
 MANAGEMENT_ACCOUNT_MODE = "management_account"
@@ -130,6 +132,7 @@ class BootstrapConfig:
     alternate_contacts: ContactSpec | None = None
     automation: AutomationConfig | None = None
     contacts_deployed_in: str = MANAGEMENT_ACCOUNT_MODE
+    pipeline: PipelineConfig | None = None
 
     @property
     def automation_enabled(self) -> bool:
@@ -175,6 +178,12 @@ class BootstrapConfig:
                 contacts = ContactSpec.parse(data["alternate_contacts"])
             except InvalidInputError as error:
                 problems += error.problems
+        pipeline = None
+        if "pipeline" in data:
+            try:
+                pipeline = PipelineConfig.parse(data["pipeline"], default_account_id=management)
+            except InvalidInputError as error:
+                problems += error.problems
         automation = None
         if "automation" in data:
             automation, found = AutomationConfig.parse(data["automation"])
@@ -207,6 +216,7 @@ class BootstrapConfig:
             alternate_contacts=contacts,
             automation=automation,
             contacts_deployed_in=str(mode),
+            pipeline=pipeline,
         )
 
 

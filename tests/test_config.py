@@ -93,3 +93,16 @@ def test_app_refuses_to_synth_a_bad_config(tmp_path: Path) -> None:
     )
     assert result.returncode != 0
     assert "management_account_id: '1' is not an AWS account ID" in result.stderr
+
+
+def test_pipeline_section_is_parsed_and_validated_with_the_rest() -> None:
+    source = {"codecommit": {"repository": "org-bootstrap", "branch": "main"}}
+    parsed = BootstrapConfig.from_mapping({**VALID, "pipeline": source})
+    assert parsed.pipeline is not None
+    assert parsed.pipeline.account_and_region(management_account_id="111111111111", region="us-east-1") == (
+        "111111111111",
+        "us-east-1",
+    )
+    found = problems_of({**VALID, "region": "nowhere", "pipeline": {**source, "approve": True}})
+    assert any(problem.startswith("pipeline.approve: unknown key") for problem in found), found
+    assert any(problem.startswith("region:") for problem in found), "reported together"
