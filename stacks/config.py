@@ -15,7 +15,6 @@ from typing import Any
 
 from org_bootstrap.contact_spec import DELETE, ContactSpec
 from org_bootstrap.resource import REMOVAL_POLICIES
-from stacks.pipeline_config import PipelineConfig
 from org_bootstrap.validation import (
     CONTACT_FIELD_RULES,
     EVENTS_REGION,
@@ -23,6 +22,7 @@ from org_bootstrap.validation import (
     account_id_problem,
     mask,
 )
+from stacks.pipeline_config import PipelineConfig
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "example.toml"
 _REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
