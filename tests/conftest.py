@@ -33,6 +33,24 @@ def org(api_log: ApiLog) -> Organization:
     return organization
 
 
+def create_snapshot_table(name: str) -> None:
+    """The snapshot table as constructs.alternate_contacts.ContactState defines it, in the simulation."""
+    from org_bootstrap import clients
+
+    clients.client("dynamodb").create_table(
+        TableName=name,
+        KeySchema=[
+            {"AttributeName": "AccountId", "KeyType": "HASH"},
+            {"AttributeName": "ContactType", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "AccountId", "AttributeType": "S"},
+            {"AttributeName": "ContactType", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
 def cfn_event(
     request_type: str,
     properties: dict[str, str],

@@ -19,6 +19,7 @@ from org_bootstrap.pacing import Quota, RateLimits
 from org_bootstrap.reconcile import CHANGED, SKIPPED, UNCHANGED, ContactsApi
 from org_bootstrap.stores import DynamoDbSnapshots
 from simulation.organization import ApiLog, Organization
+from tests.conftest import create_snapshot_table
 
 FAST = {op: Quota(10_000, 10_000) for op in ("PutAlternateContact", "GetAlternateContact", "DeleteAlternateContact")}
 ORG_ID = "o-aa111bb222"
@@ -401,18 +402,7 @@ def test_the_management_account_is_addressed_without_account_id(world: World) ->
 
 def test_the_contact_a_fix_replaces_is_remembered_for_restore(world: World) -> None:
     dynamodb = clients.client("dynamodb")
-    dynamodb.create_table(
-        TableName="snapshots",
-        KeySchema=[
-            {"AttributeName": "AccountId", "KeyType": "HASH"},
-            {"AttributeName": "ContactType", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "AccountId", "AttributeType": "S"},
-            {"AttributeName": "ContactType", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_snapshot_table("snapshots")
     world.deps.snapshots = snapshots = DynamoDbSnapshots(dynamodb, "snapshots")
     account = world.org.create_account("new", account_id="777777777777")
     before = contact("Before", "before@example.com")

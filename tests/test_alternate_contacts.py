@@ -19,7 +19,7 @@ from org_bootstrap.reconcile import ContactsApi
 from org_bootstrap.stores import DynamoDbSnapshots, S3JobStore
 from org_bootstrap.validation import InvalidInputError
 from simulation.organization import ApiLog, Organization
-from tests.conftest import cfn_event
+from tests.conftest import cfn_event, create_snapshot_table
 
 FAST = {op: Quota(10_000, 10_000) for op in ("PutAlternateContact", "GetAlternateContact", "DeleteAlternateContact")}
 
@@ -77,18 +77,7 @@ def world(api_log: ApiLog) -> Iterator[World]:
     s3 = clients.client("s3")
     s3.create_bucket(Bucket="jobs")
     dynamodb = clients.client("dynamodb")
-    dynamodb.create_table(
-        TableName="snapshots",
-        KeySchema=[
-            {"AttributeName": "AccountId", "KeyType": "HASH"},
-            {"AttributeName": "ContactType", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "AccountId", "AttributeType": "S"},
-            {"AttributeName": "ContactType", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_snapshot_table("snapshots")
     deps = Dependencies(
         organizations=org.organizations,
         # The handler's own clients: botocore's standard retry mode is part of what is tested.
