@@ -21,11 +21,11 @@ from org_bootstrap.validation import (
     InvalidInputError,
     account_id_problem,
     mask,
+    region_problem,
 )
 from stacks.pipeline_config import PipelineConfig
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "example.toml"
-_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
 _KEYS = (
     "management_account_id",
     "region",
@@ -148,8 +148,7 @@ class BootstrapConfig:
         management = data.get("management_account_id")
         problems += _present(account_id_problem("management_account_id", management))
         region = data.get("region")
-        if not isinstance(region, str) or not _REGION.match(region):
-            problems.append(f"region: {region!r} is not an AWS Region name (such as us-east-1)")
+        problems += _present(region_problem("region", region))
         delegated = data.get("delegated_administrator_account_id")
         if delegated is not None:
             problems += _present(account_id_problem("delegated_administrator_account_id", delegated))
@@ -194,7 +193,7 @@ class BootstrapConfig:
                     "automation.enabled: needs an [alternate_contacts] section, the contacts the automation "
                     "keeps correct (add one, or set enabled = false)"
                 )
-            if isinstance(region, str) and _REGION.match(region) and region != EVENTS_REGION:
+            if region_problem("region", region) is None and region != EVENTS_REGION:
                 problems.append(
                     f"automation.enabled: Organizations and Control Tower account events arrive only in "
                     f"{EVENTS_REGION}, but region is {region!r} (deploy to {EVENTS_REGION}, or set enabled = false)"

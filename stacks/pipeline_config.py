@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from org_bootstrap.validation import InvalidInputError, account_id_problem
+from org_bootstrap.validation import REGION_PATTERN, InvalidInputError, account_id_problem, region_problem
 
 DEFAULT_PIPELINE_NAME = "OrgBootstrap"
 S3_TRIGGERS = ("poll", "events")
@@ -47,13 +47,11 @@ _CODECOMMIT_KEYS = ("repository", "branch")
 _S3_KEYS = ("bucket", "object_key", "trigger")
 
 _PARTITION = r"aws(-cn|-us-gov|-iso|-iso-[a-z])?"
-_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
-_REGION_PART = r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d"
 # https://docs.aws.amazon.com/codepipeline/latest/APIReference/API_PipelineDeclaration.html (name)
 _PIPELINE_NAME = re.compile(r"^[A-Za-z0-9.@_-]{1,100}$")
 # CodeConnections kept the ARN service prefix codestar-connections for connections made before the rename.
 _CONNECTION_ARN = re.compile(
-    rf"^arn:{_PARTITION}:(codeconnections|codestar-connections):{_REGION_PART}:(?P<account>\d{{12}}):"
+    rf"^arn:{_PARTITION}:(codeconnections|codestar-connections):{REGION_PATTERN}:(?P<account>\d{{12}}):"
     r"connection/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 )
 # owner/name on GitHub and Bitbucket; GitLab adds subgroups (group/subgroup/name).
@@ -64,7 +62,7 @@ _CODECOMMIT_REPOSITORY = re.compile(r"^[\w.-]{1,100}$")
 _BRANCH = re.compile(r"^(?![/.-])(?!.*(\.\.|//|@\{|/\.))[^\s~^:?*\[\\\x00-\x1f\x7f]+(?<![/.])(?<!\.lock)$")
 # https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html
 _BUCKET = re.compile(r"^(?!xn--)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_TOPIC_ARN = re.compile(rf"^arn:{_PARTITION}:sns:{_REGION_PART}:\d{{12}}:[A-Za-z0-9_-]{{1,256}}(\.fifo)?$")
+_TOPIC_ARN = re.compile(rf"^arn:{_PARTITION}:sns:{REGION_PATTERN}:\d{{12}}:[A-Za-z0-9_-]{{1,256}}(\.fifo)?$")
 
 
 @dataclass(frozen=True)
@@ -131,8 +129,8 @@ class PipelineConfig:
         if account_id is not None:
             problems += _present(account_id_problem(f"{where}.account_id", account_id))
         region = data.get("region")
-        if region is not None and (not isinstance(region, str) or not _REGION.match(region)):
-            problems.append(f"{where}.region: {region!r} is not an AWS Region name (such as us-east-1)")
+        if region is not None:
+            problems += _present(region_problem(f"{where}.region", region))
         manual_approval = _boolean(f"{where}.manual_approval", data.get("manual_approval", True), problems)
         self_mutation = _boolean(f"{where}.self_mutation", data.get("self_mutation", True), problems)
         topic = data.get("approval_topic_arn")

@@ -152,7 +152,9 @@ def test_the_app_refuses_to_synth_automation_in_another_region(tmp_path: Path) -
 
 def test_the_commented_example_is_valid_once_uncommented() -> None:
     text = DEFAULT_CONFIG.read_text(encoding="utf-8")
-    section = text[text.index("# [automation]") :]
+    start = text.index("# [automation]")
+    end = text.find("\n# ----", start)
+    section = text[start : end if end != -1 else None]
     uncommented = "\n".join(line.removeprefix("# ") for line in section.splitlines())
     data = {**EXAMPLE, **tomllib.loads(uncommented)}
     config = BootstrapConfig.from_mapping(data)

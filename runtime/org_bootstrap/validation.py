@@ -21,6 +21,8 @@ CONTACT_TYPES = ("BILLING", "OPERATIONS", "SECURITY")
 _ACCOUNT_ID = re.compile(r"^\d{12}$")
 _OU_ID = re.compile(r"^ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}$")
 _ROOT_ID = re.compile(r"^r-[0-9a-z]{4,32}$")
+REGION_PATTERN = r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d"
+_REGION = re.compile(rf"^{REGION_PATTERN}$")
 _SERVICE_PRINCIPAL = re.compile(r"^[\w+=,.@-]+\.amazonaws\.com$")
 
 
@@ -63,6 +65,12 @@ def account_id_problem(field: str, value: object) -> str | None:
 def ou_id_problem(field: str, value: object) -> str | None:
     if not isinstance(value, str) or not (_OU_ID.match(value) or _ROOT_ID.match(value)):
         return f"{field}: {value!r} is not an organizational unit or root ID (ou-xxxx-yyyyyyyy or r-xxxx)"
+    return None
+
+
+def region_problem(field: str, value: object) -> str | None:
+    if not isinstance(value, str) or not _REGION.match(value):
+        return f"{field}: {value!r} is not an AWS Region name (such as us-east-1)"
     return None
 
 
