@@ -80,3 +80,45 @@ def test_scoped_specs_split_the_organization_between_the_two_stacks() -> None:
     assert [account for account, _ in management_side.items] == [MANAGEMENT]
     assert [account for account, _ in member_side.items] == [DELEGATED, MEMBER]
     assert (MANAGEMENT, MANAGEMENT_ACCOUNT) not in member_side.skipped, "out of scope, not refused"
+
+
+class FakeAccountClient:
+    """Every account starts without contacts; the calls are counted."""
+
+    def __init__(self) -> None:
+        self.contacts: dict[tuple[str, str], dict[str, str]] = {}
+
+    def get_alternate_contact(self, AlternateContactType: str, AccountId: str = "own") -> dict[str, object]:
+        from botocore.exceptions import ClientError
+
+        found = self.contacts.get((AccountId, AlternateContactType))
+        if found is None:
+            raise ClientError({"Error": {"Code": "ResourceNotFoundException", "Message": "none"}}, "Get")
+        return {"AlternateContact": found}
+
+    def put_alternate_contact(self, AlternateContactType: str, AccountId: str = "own", **contact: str) -> None:
+        self.contacts[(AccountId, AlternateContactType)] = contact
+
+
+def test_progress_is_checkpointed_in_order_during_a_batch() -> None:
+    from org_bootstrap.jobs import run_batch
+    from org_bootstrap.pacing import Quota, RateLimits
+    from org_bootstrap.reconcile import ContactsApi
+
+    accounts = [Account(f"{i:012d}", "ACTIVE", (ROOT,)) for i in range(1, 12)]
+    job = plan("j", accounts, spec())
+    fast = RateLimits({op: Quota(10_000, 10_000) for op in ("GetAlternateContact", "PutAlternateContact")})
+    saved: list[tuple[int, int]] = []
+    run_batch(
+        job,
+        ContactsApi(FakeAccountClient(), MANAGEMENT, fast),
+        snapshots=None,
+        deadline=float("inf"),
+        concurrency=3,
+        checkpoint=lambda progress: saved.append((progress.cursor, len(progress.outcomes))),
+        checkpoint_every=4,
+    )
+    assert job.done and job.counts()["changed"] == 11
+    assert saved, "saved before the batch ended"
+    assert all(cursor == outcomes and cursor >= 4 for cursor, outcomes in saved)
+    assert [o["account"] for o in job.outcomes] == [a.id for a in accounts], "outcomes in the job's order"

@@ -47,8 +47,12 @@ def work(
     """Reconcile accounts from the job's cursor until done or ``until``, then save the job."""
     if job.done:
         return
-    run_batch(job, api, snapshots=snapshots, deadline=until, concurrency=concurrency)
-    store.save(job.id, job.to_dict())
+
+    def save(progress: Job) -> None:
+        store.save(progress.id, progress.to_dict())
+
+    run_batch(job, api, snapshots=snapshots, deadline=until, concurrency=concurrency, checkpoint=save)
+    save(job)
 
 
 def continue_in_background(job_id: str, function_name: str | None = None) -> None:

@@ -15,7 +15,7 @@ import json
 import logging
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -39,6 +39,7 @@ from org_bootstrap.reconcile import (
 
 LOG = logging.getLogger(__name__)
 DEFAULT_CONCURRENCY = 8
+CHECKPOINT_EVERY = 250  # accounts between saves of the job's progress within one invocation
 MANAGEMENT_ACCOUNT = "MANAGEMENT_ACCOUNT"  # skipped: a delegated administrator cannot change it
 STATUSES = (CHANGED, UNCHANGED, DRIFTED, SKIPPED, FAILED)
 
@@ -194,29 +195,45 @@ def run_batch(
     deadline: float,
     clock: Callable[[], float] = time.monotonic,
     concurrency: int = DEFAULT_CONCURRENCY,
+    checkpoint: Callable[[Job], None] | None = None,
+    checkpoint_every: int = CHECKPOINT_EVERY,
 ) -> None:
     """Reconcile accounts from the cursor on until done or ``deadline`` (by ``clock``).
 
     No new account starts after the deadline; accounts in flight finish, so the cursor always
-    marks a clean boundary. One failing account never stops the others.
+    marks a clean boundary. One failing account never stops the others. ``checkpoint`` is called
+    every ``checkpoint_every`` accounts with the job advanced to the last account finished in
+    order, so an invocation cut short (a Lambda timeout) loses at most that much work.
     """
     start = job.cursor
     # A short queue, so that "stop at the deadline" takes effect within a few accounts.
     queue = threading.BoundedSemaphore(concurrency * 2)
+    pending: deque[Future[Outcome]] = deque()
+    since_checkpoint = 0
+
+    def collect(block: bool) -> None:
+        nonlocal since_checkpoint
+        while pending and (block or pending[0].done()):
+            job.outcomes.append(pending.popleft().result().to_dict())
+            job.cursor += 1
+            since_checkpoint += 1
+        if checkpoint is not None and since_checkpoint >= checkpoint_every:
+            checkpoint(job)
+            since_checkpoint = 0
+
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        futures: list[Future[Outcome]] = []
         for account_id, key in job.items[start:]:
             queue.acquire()
-            if futures and clock() >= deadline:  # the first account always runs: every batch progresses
+            first = job.cursor == start and not pending
+            if not first and clock() >= deadline:  # the first account always runs: every batch progresses
                 queue.release()
                 break
             future = pool.submit(_reconcile, api, account_id, job.contact_sets[key], snapshots, job.apply)
             future.add_done_callback(lambda _: queue.release())
-            futures.append(future)
-        outcomes = [future.result() for future in futures]
-    job.outcomes.extend(outcome.to_dict() for outcome in outcomes)
-    job.cursor = start + len(outcomes)
-    LOG.info(json.dumps({"job": job.id, "processed": len(outcomes), "cursor": job.cursor, "of": len(job.items)}))
+            pending.append(future)
+            collect(block=False)
+        collect(block=True)
+    LOG.info(json.dumps({"job": job.id, "processed": job.cursor - start, "cursor": job.cursor, "of": len(job.items)}))
 
 
 def _reconcile(
