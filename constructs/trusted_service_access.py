@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import CustomResource, Stack
+from aws_cdk import CustomResource
 from aws_cdk import aws_iam as iam
 
 from constructs import Construct
@@ -69,4 +69,3 @@ class TrustedServiceAccess(Construct):
             properties={"ServicePrincipal": service_principal, "Removal": removal},
         )
         self.node.default_child = self.resource
-        self.stack = Stack.of(self)
