@@ -2,8 +2,10 @@
 
     plan     what a deploy would change, account by account and contact type by type (read-only);
              with --aws, against the real organization of the current AWS credentials
-    deploy   synthesize the app and do what CloudFormation would do, with the real handlers
-    destroy  delete the stack's resources in reverse order (the removal policies apply)
+    deploy   synthesize the app and do what CloudFormation would do, with the real handlers; in
+             delegated-administrator mode, then the delegated administrator's stack, as that account
+    destroy  delete the stacks' resources in reverse order (the removal policies apply); the
+             delegated administrator's stack first
     state    the simulated organization and the stack as they are now
     reset    forget the simulated world (the next command seeds it again)
     demo     reset, then plan, deploy, deploy again (nothing changes), and show the state
@@ -168,16 +170,24 @@ def command_deploy(session: Session, args: argparse.Namespace) -> None:
 
 def command_destroy(session: Session, args: argparse.Namespace) -> None:
     with _world(session) as world:
-        if world.stack is None or not world.stack.resources:
+        if not any(stack.resources for stack in world.stacks()):
             session.console.print("Nothing to destroy: the stack is not deployed.")
             return
-        engine = LocalCloudFormation(world.stack, world.session, invocation_seconds=session.invocation_seconds)
-        total = sum(1 for resource in world.stack.resources.values() if simulated(resource.type))
-        result = _run(session, world, engine, total, engine.destroy)
-        if result.ok:
-            world.stack = None
-        else:
-            raise CommandFailed(_failure(result))
+        if world.delegated_stack is not None:  # it depends on the management account's: first
+            if world.delegated_stack.resources:
+                _destroy(session, world, world.delegated_stack)
+            world.delegated_stack = None
+        if world.stack is not None and world.stack.resources:
+            _destroy(session, world, world.stack)
+        world.stack = None
+
+
+def _destroy(session: Session, world: World, stack: StackState) -> None:
+    engine = LocalCloudFormation(stack, world.session, invocation_seconds=session.invocation_seconds)
+    total = sum(1 for resource in stack.resources.values() if simulated(resource.type))
+    result = _run(session, world, stack, engine, total, engine.destroy)
+    if not result.ok:
+        raise CommandFailed(_failure(result))
 
 
 def command_state(session: Session, args: argparse.Namespace) -> None:
@@ -271,33 +281,53 @@ def _plan(session: Session, synthesized: Synthesized, stack: StackState, snapsho
 
 
 def deploy(session: Session, synthesized: Synthesized) -> tuple[Result, Counter[str]]:
-    """Deploy; the result and the writes made to the organization (``service:Operation`` counts)."""
-    template = Template(synthesized.template)
+    """Deploy the management account's stack, then (delegated-administrator mode) the delegated
+    administrator's, as that account; the result (every stack's operations) and the writes made to
+    the organization (``service:Operation`` counts)."""
+    delegated = synthesized.delegated_administrator
     with _world(session) as world:
         _check_management_account(synthesized, world.organization.management_account_id)
         stack = world.stack or _new_stack(synthesized)
-        if stack.name != synthesized.stack_name:
-            raise CommandFailed(f"the state directory holds stack {stack.name}, not {synthesized.stack_name}")
+        _check_stack(stack, synthesized.stack_name)
         world.stack = stack
-        engine = LocalCloudFormation(stack, world.session, invocation_seconds=session.invocation_seconds)
-        changes = engine.change_set(template)
-        total = sum(1 for change in changes if change.action != NO_CHANGE and simulated(change.resource_type))
         before = world.calls.snapshot()
-        result = _run(session, world, engine, total, lambda: engine.deploy(template))
+        result = _deploy(session, world, stack, Template(synthesized.template))
+        if result.ok and delegated is not None:
+            other = world.delegated_stack or StackState(delegated.name, delegated.account, synthesized.config.region)
+            _check_stack(other, delegated.name)
+            world.delegated_stack = other
+            second = _deploy(session, world, other, Template(delegated.template))
+            result = Result(second.status, result.operations + second.operations)
         return result, writes(world.calls.snapshot() - before)
 
 
+def _deploy(session: Session, world: World, stack: StackState, template: Template) -> Result:
+    engine = LocalCloudFormation(stack, world.session, invocation_seconds=session.invocation_seconds)
+    changes = engine.change_set(template)
+    total = sum(1 for change in changes if change.action != NO_CHANGE and simulated(change.resource_type))
+    return _run(session, world, stack, engine, total, lambda: engine.deploy(template))
+
+
+def _check_stack(stack: StackState, name: str) -> None:
+    if stack.name != name:
+        raise CommandFailed(f"the state directory holds stack {stack.name}, not {name}")
+
+
 def _run(
-    session: Session, world: World, engine: LocalCloudFormation, total: int, action: Callable[[], Result]
+    session: Session,
+    world: World,
+    stack: StackState,
+    engine: LocalCloudFormation,
+    total: int,
+    action: Callable[[], Result],
 ) -> Result:
     before = world.calls.snapshot()
     started = time.monotonic()
     with DeployProgress(session.console, world.calls, world.session, total) as progress:
         engine.listener = progress
         result = action()
-    assert world.stack is not None
     view = result_view(
-        result, world.stack, writes=writes(world.calls.snapshot() - before), seconds=time.monotonic() - started
+        result, stack, writes=writes(world.calls.snapshot() - before), seconds=time.monotonic() - started
     )
     session.console.print(view)
     if not result.ok:
@@ -330,6 +360,14 @@ def _synthesize(session: Session, config: str) -> Synthesized:
         f"{len(resources)} resources, {custom} custom resources "
         f"(account {synthesized.config.management_account_id}, {synthesized.config.region})"
     )
+    delegated = synthesized.delegated_administrator
+    if delegated is not None:
+        resources = delegated.template.get("Resources", {})
+        custom = sum(1 for resource in resources.values() if str(resource.get("Type", "")).startswith("Custom::"))
+        session.console.print(
+            f"Synthesized {delegated.name}: {len(resources)} resources, {custom} custom resources "
+            f"(account {delegated.account}, the delegated administrator; deployed after {synthesized.stack_name})"
+        )
     return synthesized
 
 

@@ -15,6 +15,10 @@
   ``AWS_REGION`` and ``AWS_LAMBDA_FUNCTION_NAME``. Every invocation is a cold start (module caches
   cleared). An asynchronous ``lambda:Invoke`` of a function of the stack (a job continuing in the
   background) is queued and run once the resource has its answer.
+- **Accounts**: everything a stack's deploy or destroy does (its buckets and tables, its handlers'
+  calls) comes from the stack's own account: the simulated caller is switched to it
+  (:func:`simulation.organization.acting_as`), so the delegated administrator's stack runs as the
+  delegated administrator.
 - **Simulated resources**: S3 buckets and DynamoDB tables are created in the simulated account;
   IAM, logs and the other supporting resources are recorded with names and ARNs, not simulated.
 
@@ -24,6 +28,7 @@ picks up from there. Updates of buckets and tables are recorded, never replaceme
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import json
@@ -45,6 +50,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from local_deploy.stack import ResourceState, StackState
 from local_deploy.template import Template, TemplateError, Unresolved, as_sent, dependency_order, is_custom, resolve
+from simulation.organization import acting_as
 
 LOG = logging.getLogger("local_deploy.lambda")
 
@@ -209,7 +215,7 @@ class LocalCloudFormation:
         old = dict(self.stack.resources)
         replaced: list[tuple[str, ResourceState]] = []
         operations: list[Operation] = []
-        with self._lambda_service():
+        with self._in_stack_account(), self._lambda_service():
             try:
                 for logical_id in template.creation_order():
                     action, _ = self._compare(template, logical_id)
@@ -237,7 +243,7 @@ class LocalCloudFormation:
 
     def destroy(self) -> Result:
         operations: list[Operation] = []
-        with self._lambda_service():
+        with self._in_stack_account(), self._lambda_service():
             for logical_id in self._deletion_order():
                 try:
                     operations.append(self._delete(logical_id, self.stack.resources[logical_id], "destroy"))
@@ -503,6 +509,12 @@ class LocalCloudFormation:
             return json.loads(json.dumps(result))
         except (TypeError, ValueError) as error:
             raise ResourceError(f"Runtime.MarshalError: the handler's result is not JSON ({error})") from error
+
+    def _in_stack_account(self) -> contextlib.AbstractContextManager[Any]:
+        """The simulated caller becomes the stack's account (a no-op outside the simulation)."""
+        if "MOTO_ACCOUNT_ID" not in os.environ:
+            return contextlib.nullcontext()
+        return acting_as(self.stack.account)
 
     def _lambda_service(self) -> _Registration:
         return _Registration(self._session(), "before-call.lambda.Invoke", self._invoke_asynchronously)

@@ -17,12 +17,24 @@ class SynthError(RuntimeError):
 
 
 @dataclass(frozen=True)
+class AccountStack:
+    """A stack of the app deployed in another account than the management account's."""
+
+    name: str
+    account: str
+    template: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class Synthesized:
     config_path: str
     config: BootstrapConfig
-    stack_name: str
+    stack_name: str  # the management account's stack
     template: dict[str, Any]
     seconds: float
+    # With contacts_deployed_in = "delegated_administrator": the delegated administrator's stack,
+    # deployed after the management account's (it depends on it), destroyed before it.
+    delegated_administrator: AccountStack | None = None
 
 
 def synthesize(config_path: str | Path) -> Synthesized:
@@ -40,7 +52,16 @@ def synthesize(config_path: str | Path) -> Synthesized:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise SynthError(f"synth failed: {first_line}") from error
     template = assembly.get_stack_by_name(stack.stack_name).template
-    return Synthesized(str(config_path), config, stack.stack_name, template, time.monotonic() - started)
+    delegated = None
+    if config.delegated_administrator_mode:
+        from stacks.stages import DELEGATED_ADMINISTRATOR_STACK_NAME
+
+        account = config.delegated_administrator_account_id
+        assert account, "delegated-administrator mode needs the delegated administrator's account"
+        artifact = assembly.get_stack_by_name(DELEGATED_ADMINISTRATOR_STACK_NAME)
+        delegated = AccountStack(DELEGATED_ADMINISTRATOR_STACK_NAME, account, artifact.template)
+    seconds = time.monotonic() - started
+    return Synthesized(str(config_path), config, stack.stack_name, template, seconds, delegated)
 
 
 class _WithoutNodeBanner:

@@ -8,6 +8,8 @@ fails half-way, so that the organization and the stack's record always agree:
   and their status, trusted access, delegated administrators, contacts) and the S3 objects and
   DynamoDB items of the stack's bucket and table (contact jobs, reports, pre-change snapshots);
 - ``stack.json``: what CloudFormation remembers of the stack (:class:`local_deploy.stack.StackState`);
+- ``stack-delegated-administrator.json``: the same for the delegated administrator's stack, in
+  delegated-administrator mode (its bucket and table are in that account, and kept as such);
 - ``handlers.log``: the handlers' logs, as CloudWatch Logs would have them.
 
 The first run seeds the organization from the organization file; ``reset`` starts over.
@@ -30,7 +32,7 @@ import boto3
 from local_deploy.api_calls import ApiCalls
 from local_deploy.organization_file import load_organization_file
 from local_deploy.stack import StackState, write_json
-from simulation.organization import ApiLog, Organization, strict_aws
+from simulation.organization import ApiLog, Organization, acting_as, strict_aws
 
 FORMAT = 1
 
@@ -52,6 +54,10 @@ class StateDir:
         return self.path / "stack.json"
 
     @property
+    def delegated_stack_file(self) -> Path:
+        return self.path / "stack-delegated-administrator.json"
+
+    @property
     def log_file(self) -> Path:
         return self.path / "handlers.log"
 
@@ -65,7 +71,7 @@ class StateDir:
         directory holding anything the local deploy does not write (a mistyped --state-dir)."""
         if not self.path.exists():
             return False
-        ours = {self.world_file.name, self.stack_file.name, self.log_file.name}
+        ours = {self.world_file.name, self.stack_file.name, self.delegated_stack_file.name, self.log_file.name}
         foreign = [p.name for p in self.path.iterdir() if p.name.removesuffix(".partial") not in ours]
         if foreign or not self.path.is_dir():
             raise StateDirError(f"not removing {self.path}: it is not a local-deploy state directory ({foreign[:3]})")
@@ -82,6 +88,11 @@ class World:
     stack: StackState | None
     seeded_from: str
     state: StateDir
+    delegated_stack: StackState | None = None  # the delegated administrator's, in its account
+
+    def stacks(self) -> list[StackState]:
+        """The deployed stacks in deployment order: the management account's first."""
+        return [stack for stack in (self.stack, self.delegated_stack) if stack is not None]
 
 
 @contextlib.contextmanager
@@ -94,6 +105,7 @@ def open_world(state: StateDir, seed: str | Path) -> Iterator[World]:
     else:
         organization_data, seeded_from = load_organization_file(seed), str(Path(seed).resolve())
     stack = StackState.load(state.stack_file)
+    delegated_stack = StackState.load(state.delegated_stack_file)
     state.path.mkdir(parents=True, exist_ok=True)
     with (
         strict_aws(management_account=organization_data["management_account_id"]) as api_log,
@@ -103,27 +115,31 @@ def open_world(state: StateDir, seed: str | Path) -> Iterator[World]:
         session = boto3.DEFAULT_SESSION
         assert session is not None
         organization = Organization.from_mapping(organization_data)
-        _restore_storage(session, saved)
-        world = World(organization, api_log, session, ApiCalls(session), stack, seeded_from, state)
+        _restore_storage(session, saved, organization.management_account_id)
+        world = World(organization, api_log, session, ApiCalls(session), stack, seeded_from, state, delegated_stack)
         try:
             yield world
         finally:
+            management = organization.management_account_id
+            stored = [*saved.get("s3", {}).values(), *saved.get("dynamodb", {}).values()]
+            accounts = {management, *(item.get("account", management) for item in stored)}
+            accounts.update(each.account for each in world.stacks())
             regions = {"us-east-1", *(table["region"] for table in saved.get("dynamodb", {}).values())}
-            if world.stack is not None:
-                regions.add(world.stack.region)
+            regions.update(each.region for each in world.stacks())
             write_json(
                 state.world_file,
                 {
                     "format": FORMAT,
                     "seeded_from": seeded_from,
                     "organization": organization.to_mapping(),
-                    **_storage_snapshot(session, regions),
+                    **_storage_snapshot(session, sorted(accounts), regions),
                 },
             )
-            if world.stack is not None:
-                world.stack.save(state.stack_file)
-            else:
-                state.stack_file.unlink(missing_ok=True)
+            for kept, path in ((world.stack, state.stack_file), (world.delegated_stack, state.delegated_stack_file)):
+                if kept is not None:
+                    kept.save(path)
+                else:
+                    path.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
@@ -143,7 +159,19 @@ def _handler_logs(path: Path) -> Iterator[None]:
         handler.close()
 
 
-def _storage_snapshot(session: boto3.Session, regions: set[str]) -> dict[str, Any]:
+def _storage_snapshot(session: boto3.Session, accounts: list[str], regions: set[str]) -> dict[str, Any]:
+    """Every account's buckets and tables (the management account's, and the delegated administrator's)."""
+    buckets: dict[str, Any] = {}
+    tables: dict[str, Any] = {}
+    for account in accounts:
+        with acting_as(account):
+            found_buckets, found_tables = _account_storage(session, regions)
+        buckets.update({name: {**bucket, "account": account} for name, bucket in found_buckets.items()})
+        tables.update({name: {**table, "account": account} for name, table in found_tables.items()})
+    return {"s3": buckets, "dynamodb": tables}
+
+
+def _account_storage(session: boto3.Session, regions: set[str]) -> tuple[dict[str, Any], dict[str, Any]]:
     s3 = session.client("s3", region_name="us-east-1")
     buckets: dict[str, Any] = {}
     for bucket in s3.list_buckets().get("Buckets", []):
@@ -167,25 +195,35 @@ def _storage_snapshot(session: boto3.Session, regions: set[str]) -> dict[str, An
                 "attribute_definitions": table["AttributeDefinitions"],
                 "items": items,
             }
-    return {"s3": buckets, "dynamodb": tables}
+    return buckets, tables
 
 
-def _restore_storage(session: boto3.Session, saved: dict[str, Any]) -> None:
+def _restore_storage(session: boto3.Session, saved: dict[str, Any], management: str) -> None:
     for name, bucket in saved.get("s3", {}).items():
-        s3 = session.client("s3", region_name=bucket["region"])
-        location = {}
-        if bucket["region"] != "us-east-1":
-            location = {"CreateBucketConfiguration": {"LocationConstraint": bucket["region"]}}
-        s3.create_bucket(Bucket=name, **location)
-        for key, body in bucket["objects"].items():
-            s3.put_object(Bucket=name, Key=key, Body=base64.b64decode(body))
+        with acting_as(bucket.get("account", management)):
+            _restore_bucket(session, name, bucket)
     for name, table in saved.get("dynamodb", {}).items():
-        dynamodb = session.client("dynamodb", region_name=table["region"])
-        dynamodb.create_table(
-            TableName=name,
-            KeySchema=table["key_schema"],
-            AttributeDefinitions=table["attribute_definitions"],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        for item in table["items"]:
-            dynamodb.put_item(TableName=name, Item=item)
+        with acting_as(table.get("account", management)):
+            _restore_table(session, name, table)
+
+
+def _restore_bucket(session: boto3.Session, name: str, bucket: dict[str, Any]) -> None:
+    s3 = session.client("s3", region_name=bucket["region"])
+    location = {}
+    if bucket["region"] != "us-east-1":
+        location = {"CreateBucketConfiguration": {"LocationConstraint": bucket["region"]}}
+    s3.create_bucket(Bucket=name, **location)
+    for key, body in bucket["objects"].items():
+        s3.put_object(Bucket=name, Key=key, Body=base64.b64decode(body))
+
+
+def _restore_table(session: boto3.Session, name: str, table: dict[str, Any]) -> None:
+    dynamodb = session.client("dynamodb", region_name=table["region"])
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=table["key_schema"],
+        AttributeDefinitions=table["attribute_definitions"],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    for item in table["items"]:
+        dynamodb.put_item(TableName=name, Item=item)

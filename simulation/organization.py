@@ -9,7 +9,10 @@ simulated service's side, so that the handlers meet the same refusals they would
   and a caller that is the management account or the delegated administrator; the management
   account cannot name itself (it calls without ``AccountId``); a delegated administrator cannot
   change the management account; the target must be an ACTIVE account of the organization;
-- contact fields are checked against the service model's limits and patterns.
+- contact fields are checked against the service model's limits and patterns;
+- a member account's Organizations calls reach its organization (moto would give it an empty one
+  of its own), so a delegated administrator reads the organization as in AWS; :func:`acting_as`
+  makes another account of the organization the caller.
 
 It can also throttle chosen operations (``TooManyRequestsException``) and counts every call, so
 tests can assert on convergence and on the number of calls made.
@@ -31,6 +34,7 @@ from moto import mock_aws
 from moto.account import responses as account_responses
 from moto.core.exceptions import JsonRESTError
 from moto.organizations import models as org_models
+from moto.organizations import responses as org_responses
 
 from org_bootstrap.validation import ACCOUNT_SERVICE_PRINCIPAL, CONTACT_FIELD_RULES
 
@@ -47,14 +51,37 @@ class ApiLog:
     rng: random.Random = field(default_factory=lambda: random.Random(7))
     throttled: Counter[str] = field(default_factory=Counter)
     denied_accounts: set[str] = field(default_factory=set)  # refuse every call that targets these
+    # (operation, caller, target account) of every call, the target being the caller's own account
+    # when the call names none: who changed which account
+    callers: Counter[tuple[str, str, str]] = field(default_factory=Counter)
 
     def writes(self) -> int:
         return self.calls["PutAlternateContact"] + self.calls["DeleteAlternateContact"]
 
 
 def _org_backend() -> org_models.OrganizationsBackend:
-    """The backend of the organization managed by the simulated management account."""
-    return org_models.organizations_backends[os.environ["MOTO_ACCOUNT_ID"]][PARTITION]
+    """The backend of the organization the simulated caller belongs to."""
+    return _organization_of(os.environ["MOTO_ACCOUNT_ID"])
+
+
+def _organization_of(account_id: str, partition: str = PARTITION) -> org_models.OrganizationsBackend:
+    """The backend holding ``account_id``'s organization: its management account's for a member
+    account, otherwise the account's own (a management account, or an account outside any)."""
+    backends = org_models.organizations_backends
+    found = backends.master_accounts.get(account_id)
+    if found is not None:
+        backend = backends[found[0]][found[1]]
+        if backend.org is not None and any(account.id == account_id for account in backend.accounts):
+            return backend
+    return backends[account_id][partition]
+
+
+@contextlib.contextmanager
+def acting_as(account_id: str) -> Iterator[None]:
+    """Inside :func:`strict_aws`: every call made in the block comes from ``account_id`` (moto takes
+    the caller from ``MOTO_ACCOUNT_ID`` on each request), as from a role in that account."""
+    with mock.patch.dict(os.environ, {"MOTO_ACCOUNT_ID": account_id}):
+        yield
 
 
 def _trusted(backend: org_models.OrganizationsBackend, principal: str) -> bool:
@@ -76,6 +103,7 @@ def _check_account_call(response: Any, operation: str, log: ApiLog) -> None:
         raise _error("TooManyRequestsException", "Rate exceeded")
     caller = response.current_account
     target = response._get_param("AccountId")
+    log.callers[operation, caller, target or caller] += 1
     if target in log.denied_accounts:
         raise _error("AccessDeniedException", f"An SCP in {target} denies account:{operation}")
     contact_type = response._get_param("AlternateContactType")
@@ -88,7 +116,7 @@ def _check_account_call(response: Any, operation: str, log: ApiLog) -> None:
                 raise _error("ValidationException", f"1 validation error detected: {name} length")
             if rule.pattern is not None and not rule.pattern.match(value):
                 raise _error("ValidationException", f"1 validation error detected: {name} pattern")
-    backend = _org_backend()
+    backend = _organization_of(caller)
     if target is None:
         return  # the caller's own account: always allowed
     if backend.org is None:
@@ -156,6 +184,11 @@ def strict_aws(log: ApiLog | None = None, management_account: str = DEFAULT_MANA
             org_models.FakeDelegatedAdministrator,
             "SUPPORTED_SERVICES",
             [*org_models.FakeDelegatedAdministrator.SUPPORTED_SERVICES, ACCOUNT_SERVICE_PRINCIPAL],
+        ),
+        mock.patch.object(
+            org_responses.OrganizationsResponse,
+            "organizations_backend",
+            property(lambda self: _organization_of(self.current_account, self.partition)),
         ),
         mock.patch.object(
             org_models.OrganizationsBackend,

@@ -17,6 +17,7 @@ import boto3
 import pytest
 from rich.console import Console
 
+from local_deploy import world as world_module
 from local_deploy.api_calls import ApiCalls, ReadOnlyViolation, writes
 from local_deploy.cli import main
 from local_deploy.cloudformation import DELETE, UPDATE, LocalCloudFormation, Result
@@ -30,7 +31,7 @@ from local_deploy.world import StateDir, open_world
 from org_bootstrap import alternate_contacts, clients, delegated_administrator
 from org_bootstrap.pacing import Quota, RateLimits
 from org_bootstrap.reconcile import ContactsApi
-from simulation.organization import Organization, strict_aws
+from simulation.organization import ApiLog, Organization, strict_aws
 from stacks.config import BootstrapConfig, load_config
 from tests.conftest import ROOT
 
@@ -496,3 +497,90 @@ def test_demo_plans_deploys_redeploys_nothing_and_shows_the_state(
     assert "DELETE_COMPLETE" in capsys.readouterr().out
     assert main(["destroy", "--state-dir", str(state)]) == 0
     assert "Nothing to destroy" in capsys.readouterr().out
+
+
+DELEGATED, DELEGATED_STACK = "222222222222", "OrgBootstrapDelegatedAdministrator"
+
+
+@pytest.fixture(scope="module")
+def delegated_mode(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """The example config with the member accounts' contacts run from the delegated administrator."""
+    config = tmp_path_factory.mktemp("config") / "delegated.toml"
+    example = (ROOT / "config" / "example.toml").read_text()
+    config.write_text('contacts_deployed_in = "delegated_administrator"\n' + example)
+    from local_deploy.synth import synthesize
+
+    return synthesize(config)
+
+
+def test_delegated_administrator_mode_deploys_both_stacks_each_as_its_account(
+    tmp_path: Path, delegated_mode: Synthesized, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert delegated_mode.delegated_administrator is not None
+    assert delegated_mode.delegated_administrator.account == DELEGATED
+    state = tmp_path / "state"
+    argv = ["--state-dir", str(state)]
+    log = ApiLog()
+    strict = world_module.strict_aws
+    with mock.patch.object(world_module, "strict_aws", lambda **kwargs: strict(log, **kwargs)):
+        assert main(["deploy", *argv], synthesizer=lambda path: delegated_mode) == 0
+    out = capsys.readouterr().out
+    assert STACK in out and DELEGATED_STACK in out and out.count("CREATE_COMPLETE") == 2
+
+    with open_world(StateDir(state), SEED) as world:
+        assert world.organization.delegated_administrators() == {DELEGATED}
+        assert world.stack is not None and world.stack.account == MANAGEMENT
+        assert world.delegated_stack is not None and world.delegated_stack.account == DELEGATED
+        assert world.delegated_stack.status == "CREATE_COMPLETE"
+        for account in ACTIVE:
+            assert world.organization.contacts(account) == EXAMPLE, account
+    # The management stack changed only its own account; the delegated administrator every other
+    # ACTIVE account, never the management account (nor the SUSPENDED one).
+    puts = {(caller, target) for (operation, caller, target) in log.callers if operation == "PutAlternateContact"}
+    assert {target for caller, target in puts if caller == MANAGEMENT} == {MANAGEMENT}
+    assert {target for caller, target in puts if caller == DELEGATED} <= set(ACTIVE) - {MANAGEMENT}
+    checked = {target for (operation, caller, target) in log.callers if caller == DELEGATED}
+    assert checked == set(ACTIVE) - {MANAGEMENT}
+    # Each stack's bucket and table are in its own account, and come back from the state directory.
+    saved = json.loads(StateDir(state).world_file.read_text())
+    storage = [*saved["s3"].values(), *saved["dynamodb"].values()]
+    assert {item["account"] for item in storage} == {MANAGEMENT, DELEGATED}
+    assert (StateDir(state).delegated_stack_file).exists()
+
+    assert main(["deploy", *argv], synthesizer=lambda path: delegated_mode) == 0  # nothing to do in either
+    assert capsys.readouterr().out.count("No changes") == 2
+
+    assert main(["destroy", *argv]) == 0  # the delegated administrator's stack first
+    out = capsys.readouterr().out
+    assert out.count("DELETE_COMPLETE") == 2 and out.index(f"{DELEGATED_STACK}:") < out.index(f"{STACK}:")
+    assert not StateDir(state).stack_file.exists() and not StateDir(state).delegated_stack_file.exists()
+    with open_world(StateDir(state), SEED) as world:
+        for account in ACTIVE:  # removal = "retain"
+            assert world.organization.contacts(account) == EXAMPLE, account
+    assert main(["destroy", *argv]) == 0
+    assert "Nothing to destroy" in capsys.readouterr().out
+
+
+def test_delegated_administrator_stack_is_refused_before_its_registration(
+    tmp_path: Path, delegated_mode: Synthesized
+) -> None:
+    delegated = delegated_mode.delegated_administrator
+    assert delegated is not None
+    log = ApiLog()
+    strict = world_module.strict_aws
+    with (
+        mock.patch.object(world_module, "strict_aws", lambda **kwargs: strict(log, **kwargs)),
+        open_world(StateDir(tmp_path / "state"), SEED) as world,
+    ):
+        assert world.organization.delegated_administrators() == set()
+        others = [account for account in ACTIVE if account != DELEGATED]
+        before = {account: world.organization.contacts(account) for account in others}
+        stack = StackState(delegated.name, delegated.account, "us-east-1")
+        result = LocalCloudFormation(stack, world.session).deploy(Template(delegated.template))
+        failure = result.failure
+        assert result.status == "CREATE_FAILED" and failure is not None
+        assert f"{DELEGATED} is not the management or delegated administrator account" in failure.error
+        assert {caller for (_, caller, _) in log.callers} == {DELEGATED}
+        # Only its own account (named by no AccountId) was open to it; every other account refused it.
+        assert {target for (operation, _, target) in log.callers if operation == "PutAlternateContact"} <= {DELEGATED}
+        assert {account: world.organization.contacts(account) for account in others} == before
