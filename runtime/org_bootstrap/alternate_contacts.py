@@ -59,11 +59,11 @@ class Dependencies:
     @classmethod
     def from_environment(cls) -> Dependencies:
         organizations = clients.client("organizations")
-        caller = os.environ.get("CALLER_ACCOUNT_ID") or management_account_id(organizations)
+        management = management_account_id(organizations)
         return cls(
             organizations=organizations,
-            api=ContactsApi(clients.client("account"), caller),
-            management_account_id=management_account_id(organizations),
+            api=ContactsApi(clients.client("account"), os.environ.get("CALLER_ACCOUNT_ID") or management),
+            management_account_id=management,
             jobs=S3JobStore(clients.client("s3"), os.environ["JOB_BUCKET"]),
             snapshots=DynamoDbSnapshots(clients.client("dynamodb"), os.environ["SNAPSHOT_TABLE"]),
             deploy_wait_seconds=float(os.environ.get("DEPLOY_WAIT_SECONDS", "2700")),
