@@ -296,9 +296,7 @@ class LocalCloudFormation:
         resource_type = template.type_of(logical_id)
         operation = Operation(action, logical_id, resource_type, "deploy")
         old = self.stack.resources.get(logical_id)
-        self.listener.started(operation)
-        started = time.monotonic()
-        try:
+        with self._reported(operation):
             kept = is_custom(resource_type) or resource_type in RESOLVED
             properties = self._properties(template, logical_id) if kept else {}
             if is_custom(resource_type):
@@ -332,32 +330,32 @@ class LocalCloudFormation:
                 retain=template.retained(logical_id),
                 definition=_definition(template, logical_id),
             )
-        except (ResourceError, TemplateError, ClientError, BotoCoreError) as error:
-            operation.error = str(error)
-            raise ResourceFailed(operation) from error
-        finally:
-            operation.seconds = time.monotonic() - started
-            self.listener.finished(operation)
         return operation
 
     def _delete(self, logical_id: str, state: ResourceState, phase: str) -> Operation:
         operation = Operation(RETAIN if state.retain else DELETE, logical_id, state.type, phase, state.physical_id)
-        self.listener.started(operation)
-        started = time.monotonic()
-        try:
+        with self._reported(operation):
             if state.retain:
                 operation.notes.append("DeletionPolicy Retain: left in place")
             elif is_custom(state.type):
                 self._provider_request(operation, state.properties, physical_id=state.physical_id)
             elif state.type in SIMULATED:
                 self._deprovision(state)
+        return operation
+
+    @contextlib.contextmanager
+    def _reported(self, operation: Operation) -> Iterator[None]:
+        """Tell the listener an operation started and finished, timing it; a failure fails the resource."""
+        self.listener.started(operation)
+        started = time.monotonic()
+        try:
+            yield
         except (ResourceError, TemplateError, ClientError, BotoCoreError) as error:
             operation.error = str(error)
             raise ResourceFailed(operation) from error
         finally:
             operation.seconds = time.monotonic() - started
             self.listener.finished(operation)
-        return operation
 
     # -- the Provider framework ---------------------------------------------------------------
 
