@@ -10,7 +10,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
+
+import botocore.session
 
 ACCOUNT_SERVICE_PRINCIPAL = "account.amazonaws.com"
 # Organizations is a global service: its CloudTrail events reach EventBridge only in us-east-1.
@@ -32,20 +35,53 @@ class FieldRule:
     max_length: int
     pattern: re.Pattern[str] | None = None
     pattern_text: str = ""
+    required: bool = True
 
 
-# https://docs.aws.amazon.com/accounts/latest/reference/API_AlternateContact.html
-CONTACT_FIELD_RULES: Mapping[str, FieldRule] = {
-    "Name": FieldRule(1, 64),
-    "Title": FieldRule(1, 50),
-    "EmailAddress": FieldRule(
-        1,
-        254,
-        re.compile(r"^[\s]*[\w+=.#|!&-]+@[\w.-]+\.[\w]+[\s]*$"),
-        "an e-mail address such as ops@example.com",
-    ),
-    "PhoneNumber": FieldRule(1, 25, re.compile(r"^[\s0-9()+-]+$"), "digits, spaces, parentheses, + and - only"),
-}
+@cache
+def _account_model() -> Any:
+    # botocore ships with boto3 (in Lambda too): its service model is the API's own definition.
+    return botocore.session.get_session().get_service_model("account")
+
+
+def model_field_rules(
+    shape_name: str, pattern_texts: Mapping[str, str], *, exclude: tuple[str, ...] = ()
+) -> Mapping[str, FieldRule]:
+    """The string fields of an Account Management shape with their limits, as the service model
+    declares them. The model's patterns must match the whole value (``\\Z`` anchors the end);
+    ``pattern_texts`` says each pattern in words, for error messages."""
+    shape = _account_model().shape_for(shape_name)
+    rules: dict[str, FieldRule] = {}
+    for name, member in shape.members.items():
+        if member.type_name != "string" or getattr(member, "enum", None) or name in exclude:
+            continue
+        meta = member.metadata
+        pattern = meta.get("pattern")
+        rules[name] = FieldRule(
+            int(meta.get("min", 0)),
+            int(meta.get("max", 2**31)),
+            re.compile(rf"(?:{pattern})\Z") if pattern else None,
+            pattern_texts.get(name, f"the pattern {pattern}" if pattern else ""),
+            required=name in shape.required_members,
+        )
+    return rules
+
+
+# https://docs.aws.amazon.com/accounts/latest/reference/API_PutAlternateContact.html
+CONTACT_FIELD_RULES: Mapping[str, FieldRule] = model_field_rules(
+    "PutAlternateContactRequest",
+    {
+        "EmailAddress": "an e-mail address such as ops@example.com",
+        "PhoneNumber": "digits, spaces, parentheses, + and - only",
+    },
+    exclude=("AccountId",),
+)
+# https://docs.aws.amazon.com/accounts/latest/reference/API_ContactInformation.html
+PRIMARY_CONTACT_FIELD_RULES: Mapping[str, FieldRule] = model_field_rules(
+    "ContactInformation", {"PhoneNumber": "a + then digits, spaces, parentheses and - only"}
+)
+# https://docs.aws.amazon.com/accounts/latest/reference/API_EnableRegion.html
+REGION_NAME_RULE: FieldRule = model_field_rules("EnableRegionRequest", {})["RegionName"]
 
 
 class InvalidInputError(ValueError):
@@ -82,26 +118,34 @@ def service_principal_problem(field: str, value: object) -> str | None:
 
 def contact_problems(field: str, contact: object) -> list[str]:
     """Check one alternate contact (Name, Title, EmailAddress, PhoneNumber) against the model."""
-    if not isinstance(contact, Mapping):
-        return [f"{field}: must be a table with {', '.join(CONTACT_FIELD_RULES)}"]
-    problems = [
-        f"{field}.{key}: unknown field (allowed: {', '.join(CONTACT_FIELD_RULES)})"
-        for key in contact
-        if key not in CONTACT_FIELD_RULES
-    ]
-    for key, rule in CONTACT_FIELD_RULES.items():
-        value: Any = contact.get(key)
+    return field_problems(field, contact, CONTACT_FIELD_RULES)
+
+
+def primary_contact_problems(field: str, contact: object) -> list[str]:
+    """Check one primary contact (ContactInformation) against the model."""
+    return field_problems(field, contact, PRIMARY_CONTACT_FIELD_RULES)
+
+
+def field_problems(field: str, value: object, rules: Mapping[str, FieldRule]) -> list[str]:
+    """Check a table of string fields against their rules: unknown, missing, too short or long,
+    not matching the pattern. Values that break a pattern are shown masked."""
+    if not isinstance(value, Mapping):
+        return [f"{field}: must be a table with {', '.join(k for k, r in rules.items() if r.required)}"]
+    problems = [f"{field}.{key}: unknown field (allowed: {', '.join(rules)})" for key in value if key not in rules]
+    for key, rule in rules.items():
+        found: Any = value.get(key)
         where = f"{field}.{key}"
-        if value is None:
-            problems.append(f"{where}: is required")
-        elif not isinstance(value, str):
+        if found is None:
+            if rule.required:
+                problems.append(f"{where}: is required")
+        elif not isinstance(found, str):
             problems.append(f"{where}: must be a string")
-        elif not rule.min_length <= len(value) <= rule.max_length:
+        elif not rule.min_length <= len(found) <= rule.max_length:
             problems.append(
-                f"{where}: is {len(value)} characters long (must be {rule.min_length} to {rule.max_length})"
+                f"{where}: is {len(found)} characters long (must be {rule.min_length} to {rule.max_length})"
             )
-        elif rule.pattern is not None and not rule.pattern.match(value):
-            problems.append(f"{where}: {mask(key, value)!r} is not valid ({rule.pattern_text})")
+        elif rule.pattern is not None and not rule.pattern.match(found):
+            problems.append(f"{where}: {mask(key, found)!r} is not valid ({rule.pattern_text})")
     return problems
 
 

@@ -1,0 +1,129 @@
+"""The rules for the account settings: field limits from the service model, opt-in Regions from
+botocore's partition data, quotas per partition."""
+
+from __future__ import annotations
+
+import botocore.session
+import pytest
+
+from org_bootstrap import partitions, quotas
+from org_bootstrap.validation import (
+    CONTACT_FIELD_RULES,
+    PRIMARY_CONTACT_FIELD_RULES,
+    REGION_NAME_RULE,
+    primary_contact_problems,
+)
+
+PRIMARY = {
+    "FullName": "Example Corp Cloud Team",
+    "AddressLine1": "410 Terry Ave N",
+    "City": "Seattle",
+    "StateOrRegion": "WA",
+    "PostalCode": "98109",
+    "CountryCode": "US",
+    "PhoneNumber": "+1 206 555 0100",
+    "CompanyName": "Example Corp",
+}
+
+
+def model_shape(name: str) -> botocore.model.StructureShape:
+    return botocore.session.get_session().get_service_model("account").shape_for(name)
+
+
+def test_primary_contact_rules_are_the_service_models() -> None:
+    shape = model_shape("ContactInformation")
+    assert set(PRIMARY_CONTACT_FIELD_RULES) == set(shape.members)
+    for name, rule in PRIMARY_CONTACT_FIELD_RULES.items():
+        member = shape.members[name]
+        assert (rule.min_length, rule.max_length) == (member.metadata["min"], member.metadata["max"]), name
+        assert rule.required == (name in shape.required_members), name
+    assert {"FullName", "AddressLine1", "City", "PostalCode", "CountryCode", "PhoneNumber"} == {
+        name for name, rule in PRIMARY_CONTACT_FIELD_RULES.items() if rule.required
+    }
+
+
+def test_alternate_contact_rules_are_the_service_models() -> None:
+    shape = model_shape("PutAlternateContactRequest")
+    for name, rule in CONTACT_FIELD_RULES.items():
+        limits = shape.members[name].metadata
+        assert (rule.min_length, rule.max_length) == (limits["min"], limits["max"]), name
+        assert rule.required == (name in shape.required_members), name
+    assert list(CONTACT_FIELD_RULES) == ["Name", "Title", "EmailAddress", "PhoneNumber"]
+    assert (REGION_NAME_RULE.min_length, REGION_NAME_RULE.max_length) == (1, 50)
+
+
+def test_a_valid_primary_contact_has_no_problems_and_optional_fields_may_be_left_out() -> None:
+    assert primary_contact_problems("primary_contact.contact", PRIMARY) == []
+    optional = [name for name, rule in PRIMARY_CONTACT_FIELD_RULES.items() if not rule.required]
+    assert primary_contact_problems("c", {k: v for k, v in PRIMARY.items() if k not in optional}) == []
+
+
+@pytest.mark.parametrize("field", sorted(PRIMARY_CONTACT_FIELD_RULES))
+def test_every_primary_contact_field_is_checked_against_its_limits(field: str) -> None:
+    rule = PRIMARY_CONTACT_FIELD_RULES[field]
+    too_long = {**PRIMARY, field: "+" + "1" * rule.max_length}
+    assert primary_contact_problems("c", too_long) == [
+        f"c.{field}: is {rule.max_length + 1} characters long (must be {rule.min_length} to {rule.max_length})"
+    ]
+    empty = {**PRIMARY, field: ""}
+    assert primary_contact_problems("c", empty)[0].startswith(f"c.{field}: is 0 characters long")
+    missing = {k: v for k, v in PRIMARY.items() if k != field}
+    assert primary_contact_problems("c", missing) == ([f"c.{field}: is required"] if rule.required else [])
+
+
+@pytest.mark.parametrize("phone", ["206 555 0100", "+1 206 555 0100 ext", "1+206"])
+def test_the_primary_phone_number_must_match_the_whole_model_pattern(phone: str) -> None:
+    found = primary_contact_problems("c", {**PRIMARY, "PhoneNumber": phone})
+    assert len(found) == 1 and found[0].startswith("c.PhoneNumber: '***"), found
+    assert "206" not in found[0]  # the number is masked
+
+
+def test_unknown_primary_contact_fields_are_named() -> None:
+    assert primary_contact_problems("c", {**PRIMARY, "Email": "x"}) == [
+        f"c.Email: unknown field (allowed: {', '.join(PRIMARY_CONTACT_FIELD_RULES)})"
+    ]
+
+
+def test_opt_in_regions_are_the_partitions_regions_not_enabled_by_default() -> None:
+    known = partitions.regions_of("aws")
+    assert partitions.ENABLED_BY_DEFAULT["aws"] <= known  # the closed list is consistent with botocore
+    assert partitions.opt_in_regions("aws") == known - partitions.ENABLED_BY_DEFAULT["aws"]
+    assert {"ap-east-1", "me-central-1", "af-south-1", "eu-south-1"} <= partitions.opt_in_regions("aws")
+    assert partitions.opt_in_regions("aws-cn") == frozenset()
+    assert partitions.opt_in_regions("aws-us-gov") == frozenset()
+    assert partitions.partition_of("cn-northwest-1") == "aws-cn"
+    assert partitions.partition_of("us-gov-west-1") == "aws-us-gov"
+    assert partitions.partition_of("eu-west-1") == "aws"
+
+
+@pytest.mark.parametrize(
+    ("region", "partition", "expected"),
+    [
+        ("ap-east-1", "aws", None),
+        ("us-east-1", "aws", "'us-east-1' is enabled by default in every account"),
+        ("xx-nowhere-9", "aws", "'xx-nowhere-9' is not a Region of the aws partition"),
+        ("ap-east-1", "aws-cn", "'ap-east-1' is not a Region of the aws-cn partition"),
+        ("cn-north-1", "aws-cn", "'cn-north-1' is enabled by default in every account"),
+        ("", "aws", "'' is not a Region name"),
+    ],
+)
+def test_only_opt_in_regions_of_the_partition_pass(region: str, partition: str, expected: str | None) -> None:
+    found = partitions.opt_in_region_problem("regions.enable[0]", region, partition)
+    if expected is None:
+        assert found is None
+    else:
+        assert found is not None and found.startswith(f"regions.enable[0]: {expected}"), found
+
+
+def test_quotas_are_read_per_partition() -> None:
+    aws = quotas.account_quotas("aws")
+    assert aws["PutContactInformation"] == quotas.Quota(5, 8)
+    assert aws["GetContactInformation"] == quotas.Quota(10, 15)
+    assert aws["EnableRegion"] == aws["DisableRegion"] == quotas.Quota(1, 1)
+    assert aws["GetRegionOptStatus"] == aws["ListRegions"] == quotas.Quota(5, 5)
+    china = quotas.account_quotas("aws-cn")
+    assert china["PutContactInformation"] == quotas.Quota(1, 2)
+    assert all(china[op].per_second <= aws[op].per_second for op in china)
+    assert quotas.account_quotas("aws-us-gov") is aws  # no table of its own: the commercial one
+    assert quotas.region_opt_limits("aws") == quotas.RegionOptLimits(per_account=6, per_organization=50)
+    assert quotas.region_opt_limits("aws-cn") is None
