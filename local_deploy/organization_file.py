@@ -12,10 +12,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from org_bootstrap import partitions
 from org_bootstrap.validation import (
     CONTACT_TYPES,
     account_id_problem,
     contact_problems,
+    primary_contact_problems,
     service_principal_problem,
 )
 
@@ -29,7 +31,9 @@ KEYS = (
     "accounts",
 )
 OU_KEYS = ("id", "name", "parent")
-ACCOUNT_KEYS = ("id", "name", "email", "parent", "status", "contacts")
+ACCOUNT_KEYS = ("id", "name", "email", "parent", "status", "contacts", "primary_contact", "regions")
+# The statuses an opt-in Region of a seeded account can start in (DISABLED is the default).
+REGION_STATUSES = ("ENABLED", "ENABLING", "DISABLING", "DISABLED")
 STATUSES = ("ACTIVE", "SUSPENDED", "PENDING_CLOSURE")
 _ORGANIZATION_ID = re.compile(r"^o-[a-z0-9]{10,32}$")
 _ROOT_ID = re.compile(r"^r-[0-9a-z]{4,32}$")
@@ -122,6 +126,16 @@ def _account_problems(where: str, account: Mapping[str, Any], parents: set[Any])
         problems.append(f"{where}.parent: {account['parent']!r} is neither the root nor an OU of this file")
     if account.get("status", "ACTIVE") not in STATUSES:
         problems.append(f"{where}.status: {account.get('status')!r} is not one of {', '.join(STATUSES)}")
+    if "primary_contact" in account:
+        problems += primary_contact_problems(f"{where}.primary_contact", account["primary_contact"])
+    regions = account.get("regions", {})
+    if not isinstance(regions, Mapping):
+        problems.append(f"{where}.regions: must be a table of opt-in Region = status")
+        regions = {}
+    for region, status in regions.items():
+        problems += _some(partitions.opt_in_region_problem(f"{where}.regions.{region}", region, partitions.COMMERCIAL))
+        if status not in REGION_STATUSES:
+            problems.append(f"{where}.regions.{region}: {status!r} is not one of {', '.join(REGION_STATUSES)}")
     contacts = account.get("contacts", {})
     if not isinstance(contacts, Mapping):
         return [*problems, f"{where}.contacts: must be a table keyed by contact type"]

@@ -114,7 +114,7 @@ def open_world(state: StateDir, seed: str | Path) -> Iterator[World]:
         boto3.setup_default_session()
         session = boto3.DEFAULT_SESSION
         assert session is not None
-        organization = Organization.from_mapping(organization_data)
+        organization = Organization.from_mapping(organization_data, api_log)
         _restore_storage(session, saved, organization.management_account_id)
         world = World(organization, api_log, session, ApiCalls(session), stack, seeded_from, state, delegated_stack)
         try:
@@ -131,7 +131,7 @@ def open_world(state: StateDir, seed: str | Path) -> Iterator[World]:
                 {
                     "format": FORMAT,
                     "seeded_from": seeded_from,
-                    "organization": organization.to_mapping(),
+                    "organization": organization.to_mapping(api_log),
                     **_storage_snapshot(session, sorted(accounts), regions),
                 },
             )

@@ -10,6 +10,14 @@ simulated service's side, so that the handlers meet the same refusals they would
   account cannot name itself (it calls without ``AccountId``); a delegated administrator cannot
   change the management account; the target must be an ACTIVE account of the organization;
 - contact fields are checked against the service model's limits and patterns;
+- the primary contact (GetContactInformation, PutContactInformation) and Region opt-in
+  (ListRegions, GetRegionOptStatus, EnableRegion, DisableRegion), which moto does not have, are
+  implemented as AWS documents them: the same caller rules; Regions ENABLING for
+  ``ApiLog.region_opt_seconds`` on ``ApiLog.clock`` before they are ENABLED (DISABLING before
+  DISABLED); ENABLED_BY_DEFAULT Regions that cannot be changed; at most 6 region-opt requests in
+  progress per account and 50 per organization, refused with the ``TooManyRequestsException``
+  AWS returns; ``ConflictException`` for enabling a Region that is DISABLING (or disabling one
+  that is ENABLING);
 - a member account's Organizations calls reach its organization (moto would give it an empty one
   of its own), so a delegated administrator reads the organization as in AWS; :func:`acting_as`
   makes another account of the organization the caller.
@@ -23,6 +31,8 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -32,11 +42,19 @@ from unittest import mock
 import boto3
 from moto import mock_aws
 from moto.account import responses as account_responses
+from moto.account import urls as account_urls
 from moto.core.exceptions import JsonRESTError
 from moto.organizations import models as org_models
 from moto.organizations import responses as org_responses
 
-from org_bootstrap.validation import ACCOUNT_SERVICE_PRINCIPAL, CONTACT_FIELD_RULES
+from org_bootstrap import partitions, quotas
+from org_bootstrap.validation import (
+    ACCOUNT_SERVICE_PRINCIPAL,
+    CONTACT_FIELD_RULES,
+    PRIMARY_CONTACT_FIELD_RULES,
+    REGION_NAME_RULE,
+    FieldRule,
+)
 
 DEFAULT_MANAGEMENT_ACCOUNT = "111111111111"
 PARTITION = "aws"
@@ -54,9 +72,33 @@ class ApiLog:
     # (operation, caller, target account) of every call, the target being the caller's own account
     # when the call names none: who changed which account
     callers: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    # Region opt-in: how long a Region stays ENABLING (or DISABLING), on this clock
+    clock: Callable[[], float] = time.monotonic
+    region_opt_seconds: float = 0.0
+    # the most region-opt requests seen in progress at once, per account and in the organization
+    peak_in_progress: Counter[str] = field(default_factory=Counter)
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     def writes(self) -> int:
-        return self.calls["PutAlternateContact"] + self.calls["DeleteAlternateContact"]
+        return sum(self.calls[operation] for operation in WRITE_OPERATIONS)
+
+
+WRITE_OPERATIONS = (
+    "PutAlternateContact",
+    "DeleteAlternateContact",
+    "PutContactInformation",
+    "EnableRegion",
+    "DisableRegion",
+)
+ENABLED, ENABLING, DISABLING, DISABLED, ENABLED_BY_DEFAULT = (
+    "ENABLED",
+    "ENABLING",
+    "DISABLING",
+    "DISABLED",
+    "ENABLED_BY_DEFAULT",
+)
+REGION_OPT_STATUSES = (ENABLED, ENABLING, DISABLING, DISABLED, ENABLED_BY_DEFAULT)
+ORGANIZATION = "organization"  # the key of the organization-wide peak in ApiLog.peak_in_progress
 
 
 def _org_backend() -> org_models.OrganizationsBackend:
@@ -96,7 +138,8 @@ def _error(kind: str, message: str) -> JsonRESTError:
     return JsonRESTError(kind, message)
 
 
-def _check_account_call(response: Any, operation: str, log: ApiLog) -> None:
+def _check_account_call(response: Any, operation: str, log: ApiLog) -> str:
+    """The rules every Account Management call meets; returns the account it addresses."""
     log.calls[operation] += 1
     if log.rng.random() < log.throttle_rate.get(operation, 0.0):
         log.throttled[operation] += 1
@@ -106,19 +149,10 @@ def _check_account_call(response: Any, operation: str, log: ApiLog) -> None:
     log.callers[operation, caller, target or caller] += 1
     if target in log.denied_accounts:
         raise _error("AccessDeniedException", f"An SCP in {target} denies account:{operation}")
-    contact_type = response._get_param("AlternateContactType")
-    if contact_type not in ("BILLING", "OPERATIONS", "SECURITY"):
-        raise _error("ValidationException", "1 validation error detected: AlternateContactType")
-    if operation == "PutAlternateContact":
-        for name, rule in CONTACT_FIELD_RULES.items():
-            value = response._get_param(name)
-            if not isinstance(value, str) or not rule.min_length <= len(value) <= rule.max_length:
-                raise _error("ValidationException", f"1 validation error detected: {name} length")
-            if rule.pattern is not None and not rule.pattern.match(value):
-                raise _error("ValidationException", f"1 validation error detected: {name} pattern")
+    _PARAMETER_CHECKS[operation](response)
     backend = _organization_of(caller)
     if target is None:
-        return  # the caller's own account: always allowed
+        return str(caller)  # the caller's own account: always allowed
     if backend.org is None:
         raise _error("AccessDeniedException", "The caller is not in an organization")
     management = backend.org.master_account_id
@@ -136,6 +170,62 @@ def _check_account_call(response: Any, operation: str, log: ApiLog) -> None:
         raise _error("AccessDeniedException", f"{target} is not a member of the organization")
     if account.status != "ACTIVE":
         raise _error("AccessDeniedException", f"{target} is {account.status}, not ACTIVE")
+    return str(target)
+
+
+def _field_check(values: Any, rules: Mapping[str, FieldRule]) -> None:
+    """The service's own validation of a request's string fields (ValidationException)."""
+    if not isinstance(values, Mapping):
+        raise _error("ValidationException", "1 validation error detected: a structure is required")
+    for name, rule in rules.items():
+        value = values.get(name)
+        if value is None and not rule.required:
+            continue
+        if not isinstance(value, str) or not rule.min_length <= len(value) <= rule.max_length:
+            raise _error("ValidationException", f"1 validation error detected: {name} length")
+        if rule.pattern is not None and not rule.pattern.match(value):
+            raise _error("ValidationException", f"1 validation error detected: {name} pattern")
+
+
+def _contact_type_check(response: Any) -> None:
+    if response._get_param("AlternateContactType") not in ("BILLING", "OPERATIONS", "SECURITY"):
+        raise _error("ValidationException", "1 validation error detected: AlternateContactType")
+
+
+def _put_contact_check(response: Any) -> None:
+    _contact_type_check(response)
+    _field_check({name: response._get_param(name) for name in CONTACT_FIELD_RULES}, CONTACT_FIELD_RULES)
+
+
+def _region_check(response: Any) -> None:
+    _field_check({"RegionName": response._get_param("RegionName")}, {"RegionName": REGION_NAME_RULE})
+    region = response._get_param("RegionName")
+    if region not in partitions.regions_of(response.partition):
+        raise _error("ValidationException", f"{region} is not a valid Region (reason: invalidRegionOptTarget)")
+
+
+def _list_regions_check(response: Any) -> None:
+    limit = response._get_param("MaxResults")
+    if limit is not None and not 1 <= int(limit) <= 50:
+        raise _error("ValidationException", "1 validation error detected: MaxResults must be 1 to 50")
+    for status in response._get_param("RegionOptStatusContains") or []:
+        if status not in REGION_OPT_STATUSES:
+            raise _error("ValidationException", f"1 validation error detected: RegionOptStatusContains {status}")
+
+
+_PARAMETER_CHECKS: dict[str, Callable[[Any], None]] = {
+    "GetAlternateContact": _contact_type_check,
+    "DeleteAlternateContact": _contact_type_check,
+    "PutAlternateContact": _put_contact_check,
+    "GetContactInformation": lambda response: None,
+    "PutContactInformation": lambda response: _field_check(
+        response._get_param("ContactInformation"), PRIMARY_CONTACT_FIELD_RULES
+    ),
+    "GetRegionOptStatus": _region_check,
+    "EnableRegion": _region_check,
+    "DisableRegion": _region_check,
+    "ListRegions": _list_regions_check,
+}
 
 
 def _strict_account_operation(original: Callable[..., Any], operation: str, log: ApiLog) -> Callable[..., Any]:
@@ -144,6 +234,137 @@ def _strict_account_operation(original: Callable[..., Any], operation: str, log:
         return original(self)
 
     return wrapper
+
+
+# -- the primary contact and Region opt-in, which moto does not have ---------------------------
+
+
+def _account_backend(account_id: str, partition: str = PARTITION) -> Any:
+    from moto.account.models import account_backends
+
+    return account_backends[account_id][partition]
+
+
+def _region_states(account_id: str, partition: str = PARTITION) -> dict[str, tuple[str, float]]:
+    """The account's Regions that are not in their partition's initial state: status and since when."""
+    backend = _account_backend(account_id, partition)
+    if not hasattr(backend, "region_opt"):
+        backend.region_opt = {}
+    states: dict[str, tuple[str, float]] = backend.region_opt
+    return states
+
+
+def region_status(account_id: str, region: str, log: ApiLog, partition: str = PARTITION) -> str:
+    """A Region's status now: ENABLING becomes ENABLED (DISABLING, DISABLED) once
+    ``log.region_opt_seconds`` have passed on ``log.clock``."""
+    with log.lock:
+        if region in partitions.enabled_by_default(partition):
+            return ENABLED_BY_DEFAULT
+        states = _region_states(account_id, partition)
+        status, since = states.get(region, (DISABLED, 0.0))
+        if status in (ENABLING, DISABLING) and log.clock() - since >= log.region_opt_seconds:
+            status = ENABLED if status == ENABLING else DISABLED
+            states[region] = (status, since)
+        return status
+
+
+def _in_progress(account_id: str, log: ApiLog, partition: str) -> int:
+    return sum(
+        region_status(account_id, region, log, partition) in (ENABLING, DISABLING)
+        for region in list(_region_states(account_id, partition))
+    )
+
+
+def _request_region_change(response: Any, log: ApiLog, *, enable: bool) -> Any:
+    from moto.core.responses import EmptyResult
+
+    operation = "EnableRegion" if enable else "DisableRegion"
+    target = _check_account_call(response, operation, log)
+    region, partition = response._get_param("RegionName"), response.partition
+    with log.lock:
+        status = region_status(target, region, log, partition)
+        if status == ENABLED_BY_DEFAULT:
+            raise _error(
+                "ValidationException",
+                f"{region} is enabled by default and cannot be {'enabled' if enable else 'disabled'} "
+                "(reason: invalidRegionOptTarget)",
+            )
+        if status == (DISABLING if enable else ENABLING):
+            raise _error(
+                "ConflictException",
+                f"{region} is {status}: the request cannot be processed until that process has completed",
+            )
+        if status in ((ENABLED, ENABLING) if enable else (DISABLED, DISABLING)):
+            return EmptyResult()  # already there or on its way: nothing new starts
+        limits = quotas.region_opt_limits(partition)
+        assert limits is not None, f"no Region opt-in in {partition}"
+        members = [account.id for account in _organization_of(target, partition).accounts] or [target]
+        if _in_progress(target, log, partition) >= limits.per_account:
+            raise _error("TooManyRequestsException", _CONCURRENCY_MESSAGE.format(scope="an account"))
+        in_organization = sum(_in_progress(member, log, partition) for member in members)
+        if in_organization >= limits.per_organization:
+            raise _error("TooManyRequestsException", _CONCURRENCY_MESSAGE.format(scope="an organization"))
+        _region_states(target, partition)[region] = (ENABLING if enable else DISABLING, log.clock())
+        log.peak_in_progress[target] = max(log.peak_in_progress[target], _in_progress(target, log, partition))
+        log.peak_in_progress[ORGANIZATION] = max(log.peak_in_progress[ORGANIZATION], in_organization + 1)
+    return EmptyResult()
+
+
+# The message AWS returns when a request would exceed the region-opt concurrency quota.
+_CONCURRENCY_MESSAGE = (
+    "This request has exceeded the quota for 'Number of concurrent region-opt requests for {scope}'. "
+    "Consider retrying the operation later once some requests have been completed."
+)
+
+
+def _new_account_operations(log: ApiLog) -> dict[str, Callable[..., Any]]:
+    from moto.core.responses import ActionResult, EmptyResult
+
+    def get_contact_information(self: Any) -> Any:
+        target = _check_account_call(self, "GetContactInformation", log)
+        found = getattr(_account_backend(target, self.partition), "contact_information", None)
+        if found is None:
+            raise _error("ResourceNotFoundException", "No contact information found for this account")
+        return ActionResult(result={"ContactInformation": dict(found)})
+
+    def put_contact_information(self: Any) -> Any:
+        target = _check_account_call(self, "PutContactInformation", log)
+        contact = self._get_param("ContactInformation")
+        _account_backend(target, self.partition).contact_information = {
+            name: contact[name] for name in PRIMARY_CONTACT_FIELD_RULES if contact.get(name) is not None
+        }
+        return EmptyResult()
+
+    def get_region_opt_status(self: Any) -> Any:
+        target = _check_account_call(self, "GetRegionOptStatus", log)
+        region = self._get_param("RegionName")
+        return ActionResult(
+            result={"RegionName": region, "RegionOptStatus": region_status(target, region, log, self.partition)}
+        )
+
+    def list_regions(self: Any) -> Any:
+        target = _check_account_call(self, "ListRegions", log)
+        wanted = set(self._get_param("RegionOptStatusContains") or REGION_OPT_STATUSES)
+        found = [
+            {"RegionName": region, "RegionOptStatus": status}
+            for region in sorted(partitions.regions_of(self.partition))
+            if (status := region_status(target, region, log, self.partition)) in wanted
+        ]
+        start = int(self._get_param("NextToken") or 0)
+        limit = int(self._get_param("MaxResults") or 20)
+        page: dict[str, Any] = {"Regions": found[start : start + limit]}
+        if start + limit < len(found):
+            page["NextToken"] = str(start + limit)
+        return ActionResult(result=page)
+
+    return {
+        "get_contact_information": get_contact_information,
+        "put_contact_information": put_contact_information,
+        "get_region_opt_status": get_region_opt_status,
+        "list_regions": list_regions,
+        "enable_region": lambda self: _request_region_change(self, log, enable=True),
+        "disable_region": lambda self: _request_region_change(self, log, enable=False),
+    }
 
 
 def _strict_register(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -204,6 +425,20 @@ def strict_aws(log: ApiLog | None = None, management_account: str = DEFAULT_MANA
         patches.append(
             mock.patch.object(responses, method, _strict_account_operation(getattr(responses, method), operation, log))
         )
+    for method, implementation in _new_account_operations(log).items():
+        patches.append(mock.patch.object(responses, method, implementation, create=True))
+    routes = {
+        f"{{0}}/{operation[0].lower()}{operation[1:]}$": responses.dispatch
+        for operation in (
+            "GetContactInformation",
+            "PutContactInformation",
+            "ListRegions",
+            "GetRegionOptStatus",
+            "EnableRegion",
+            "DisableRegion",
+        )
+    }
+    patches.append(mock.patch.dict(account_urls.url_paths, routes))
     with contextlib.ExitStack() as stack:
         for patch in patches:
             stack.enter_context(patch)
@@ -293,16 +528,41 @@ class Organization:
             for contact_type, contact in contacts.items()
         }
 
+    def primary_contact(self, account_id: str) -> dict[str, str] | None:
+        """The account's primary contact as the API returns it, read behind the API's back."""
+        found = getattr(_account_backend(account_id), "contact_information", None)
+        return dict(found) if found is not None else None
+
+    def set_primary_contact(self, account_id: str, contact: Mapping[str, str] | None) -> None:
+        """Replace the account's primary contact behind the API's back (not counted, no checks)."""
+        _account_backend(account_id).contact_information = dict(contact) if contact is not None else None
+
+    def regions(self, account_id: str, log: ApiLog) -> dict[str, str]:
+        """The account's opt-in Regions that are not DISABLED, with their status now (not counted)."""
+        opt_in = partitions.opt_in_regions(PARTITION)
+        found = {region: region_status(account_id, region, log) for region in sorted(opt_in)}
+        return {region: status for region, status in found.items() if status != DISABLED}
+
+    def set_regions(self, account_id: str, statuses: Mapping[str, str], log: ApiLog) -> None:
+        """Put the account's opt-in Regions in these states behind the API's back; ENABLING and
+        DISABLING start now on ``log.clock``; Regions not named are DISABLED."""
+        now = log.clock()
+        with log.lock:
+            states = _region_states(account_id)
+            states.clear()
+            states.update({region: (status, now) for region, status in statuses.items() if status != DISABLED})
+
     # -- the whole organization as data: a seed file's contents, or a snapshot to restore later ---
 
     @classmethod
-    def from_mapping(cls, data: Mapping[str, Any]) -> Organization:
+    def from_mapping(cls, data: Mapping[str, Any], log: ApiLog | None = None) -> Organization:
         """Build the organization ``to_mapping`` describes (also the format of an organization file):
         ``id``, ``root_id``, ``management_account_id``, ``trusted_access`` (principals),
         ``delegated_administrators`` (principal -> account IDs), ``organizational_units`` (``id``,
         ``name``, ``parent``) and ``accounts`` (``id``, ``name``, ``email``, ``parent``, ``status``,
-        ``contacts``). IDs are kept; a missing parent is the root. Run inside :func:`strict_aws`
-        with ``management_account`` set to the organization's management account."""
+        ``contacts``, ``primary_contact``, ``regions``: opt-in Region -> status). IDs are kept; a
+        missing parent is the root. Run inside :func:`strict_aws` with ``management_account`` set to
+        the organization's management account; ``log`` is the one it yields (its clock times Regions)."""
         org = cls(organization_id=data.get("id"), root_id=data.get("root_id"))
         expected = data.get("management_account_id", org.management_account_id)
         if expected != org.management_account_id:
@@ -334,12 +594,17 @@ class Organization:
                 org.register_delegated_administrator(account_id, principal)
         for account in accounts:  # last: the API refuses to register an account that is not ACTIVE
             org.set_contacts(account["id"], account.get("contacts", {}))
+            org.set_primary_contact(account["id"], account.get("primary_contact"))
+            if account.get("regions"):
+                assert log is not None, "Regions need the ApiLog of strict_aws (its clock)"
+                org.set_regions(account["id"], account["regions"], log)
             if account.get("status", "ACTIVE") != "ACTIVE":
                 org.set_status(account["id"], account["status"])
         return org
 
-    def to_mapping(self) -> dict[str, Any]:
-        """The whole organization, read behind the API's back (not counted), for :meth:`from_mapping`."""
+    def to_mapping(self, log: ApiLog | None = None) -> dict[str, Any]:
+        """The whole organization, read behind the API's back (not counted), for :meth:`from_mapping`;
+        with ``log`` (strict_aws's), each account's Regions too."""
         backend = _org_backend()
         assert backend.org is not None
         admins: dict[str, list[str]] = {}
@@ -363,10 +628,16 @@ class Organization:
                     "parent": account.parent_id,
                     "status": account.state,
                     "contacts": self.contacts(account.id),
+                    **_present("primary_contact", self.primary_contact(account.id)),
+                    **_present("regions", self.regions(account.id, log) if log is not None else None),
                 }
                 for account in backend.accounts
             ],
         }
+
+
+def _present(key: str, value: Any) -> dict[str, Any]:
+    return {key: value} if value else {}
 
 
 def _fixed_id(generator: str, value: str | None) -> contextlib.AbstractContextManager[Any]:
