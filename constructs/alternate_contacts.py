@@ -31,7 +31,7 @@ def managed_contact_types(spec: ContactSpec) -> list[str]:
     any of them later (the role's policy is updated before the resource on an Update)."""
     if spec.removal != "retain":
         return list(CONTACT_TYPES)
-    named = set(spec.contacts).union(*(override.contacts for override in spec.overrides))
+    named = set(spec.contacts).union(*(override.values for override in spec.overrides))
     return sorted(named)
 
 

@@ -14,6 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from org_bootstrap.contact_spec import DELETE, ContactSpec
+from org_bootstrap.partitions import partition_of
+from org_bootstrap.primary_contact_spec import PrimaryContactSpec
+from org_bootstrap.region_spec import RegionSpec
 from org_bootstrap.resource import REMOVAL_POLICIES
 from org_bootstrap.validation import (
     CONTACT_FIELD_RULES,
@@ -33,6 +36,8 @@ _KEYS = (
     "removal",
     "contacts_deployed_in",
     "alternate_contacts",
+    "primary_contact",
+    "regions",
     "automation",
     "pipeline",
 )
@@ -133,6 +138,8 @@ class BootstrapConfig:
     automation: AutomationConfig | None = None
     contacts_deployed_in: str = MANAGEMENT_ACCOUNT_MODE
     pipeline: PipelineConfig | None = None
+    primary_contact: PrimaryContactSpec | None = None
+    regions: RegionSpec | None = None
 
     @property
     def automation_enabled(self) -> bool:
@@ -177,6 +184,20 @@ class BootstrapConfig:
                 contacts = ContactSpec.parse(data["alternate_contacts"])
             except InvalidInputError as error:
                 problems += error.problems
+        primary_contact = None
+        if "primary_contact" in data:
+            try:
+                primary_contact = PrimaryContactSpec.parse(data["primary_contact"])
+            except InvalidInputError as error:
+                problems += error.problems
+        regions = None
+        if "regions" in data:
+            # Which Regions are opt-in depends on the partition the stack deploys to.
+            partition = partition_of(str(region)) if region_problem("region", region) is None else "aws"
+            try:
+                regions = RegionSpec.parse(data["regions"], partition=partition)
+            except InvalidInputError as error:
+                problems += error.problems
         pipeline = None
         if "pipeline" in data:
             try:
@@ -216,6 +237,8 @@ class BootstrapConfig:
             automation=automation,
             contacts_deployed_in=str(mode),
             pipeline=pipeline,
+            primary_contact=primary_contact,
+            regions=regions,
         )
 
 
@@ -233,7 +256,7 @@ def delegated_administrator_problems(spec: ContactSpec, management: str, delegat
             f"contacts_deployed_in = '{MANAGEMENT_ACCOUNT_MODE}'"
         )
     for i, override in enumerate(spec.overrides):
-        if override.account == delegated and any(c == DELETE for c in override.contacts.values()):
+        if override.account == delegated and any(c == DELETE for c in override.values.values()):
             problems.append(
                 f"alternate_contacts.overrides[{i}]: deletes contacts of the delegated administrator account "
                 f"{delegated}, the account that runs the contacts automation in this mode; set them instead"

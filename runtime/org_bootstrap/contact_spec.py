@@ -1,193 +1,54 @@
 """The alternate-contacts desired state: parsed and validated once, used at synth and in Lambda.
 
-The same mapping is read from the user's config by ``cdk synth`` and from the custom resource's
-``Spec`` property by the handler, so both apply the same rules and name fields the same way.
+The section's own key is ``contacts`` (a contact, or DELETE, per contact type); targets,
+overrides, removal and failure tolerance are the vocabulary every setting shares
+(:mod:`org_bootstrap.targeting`).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any
 
-from org_bootstrap.validation import (
-    CONTACT_TYPES,
-    InvalidInputError,
-    account_id_problem,
-    contact_problems,
-    ou_id_problem,
-)
+from org_bootstrap.targeting import SCOPES, Override, SettingSpec
+from org_bootstrap.validation import CONTACT_TYPES, contact_problems
+
+__all__ = ["DELETE", "REMOVAL_MODES", "SCOPES", "Contact", "ContactSet", "ContactSpec", "Override"]
 
 REMOVAL_MODES = ("retain", "delete", "restore")
-# Which side of the organization a deployment of the spec covers. With a delegated administrator
-# running the contacts, the management account's stack covers only its own account and the
-# delegated administrator's stack every other one.
-SCOPES = ("organization", "management_account", "member_accounts")
 DELETE = "DELETE"  # a contact type marked for deletion
 
 Contact = Mapping[str, str]  # Name, Title, EmailAddress, PhoneNumber
 # For each contact type: a contact to put, DELETE, or absent (left alone).
 ContactSet = Mapping[str, "Contact | str"]
 
-_TOP_KEYS = ("contacts", "targets", "overrides", "removal", "failure_tolerance", "scope")
-_TARGET_KEYS = ("accounts", "organizational_units", "exclude_accounts", "exclude_organizational_units")
 
+class ContactSpec(SettingSpec["Contact | str"]):
+    SECTION = "alternate_contacts"
+    VALUE_KEYS = ("contacts",)
+    REMOVAL_MODES = REMOVAL_MODES
 
-@dataclass(frozen=True)
-class Override:
-    organizational_unit: str | None
-    account: str | None
-    contacts: ContactSet
-
-
-@dataclass(frozen=True)
-class ContactSpec:
-    contacts: ContactSet
-    accounts: tuple[str, ...] = ()
-    organizational_units: tuple[str, ...] = ()
-    exclude_accounts: tuple[str, ...] = ()
-    exclude_organizational_units: tuple[str, ...] = ()
-    overrides: tuple[Override, ...] = ()
-    removal: str = "retain"
-    failure_tolerance: int = 0
-    scope: str = "organization"
-    _ou_overrides: Mapping[str, ContactSet] = field(default_factory=dict, compare=False, repr=False)
-    _account_overrides: Mapping[str, ContactSet] = field(default_factory=dict, compare=False, repr=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(
-            self, "_ou_overrides", {o.organizational_unit: o.contacts for o in self.overrides if o.organizational_unit}
-        )
-        object.__setattr__(self, "_account_overrides", {o.account: o.contacts for o in self.overrides if o.account})
-
-    # -- parsing ---------------------------------------------------------------------------
+    @property
+    def contacts(self) -> ContactSet:
+        return self.values
 
     @classmethod
-    def parse(cls, data: object, where: str = "alternate_contacts") -> ContactSpec:
-        """Validate a mapping and build the spec; raises InvalidInputError naming every bad field."""
-        problems: list[str] = []
-        if not isinstance(data, Mapping):
-            raise InvalidInputError([f"{where}: must be a table"])
-        problems += _unknown_keys(where, data, _TOP_KEYS)
-        contacts = _contact_set(f"{where}.contacts", data.get("contacts", {}), problems)
-        targets = data.get("targets", {})
-        if not isinstance(targets, Mapping):
-            problems.append(f"{where}.targets: must be a table")
-            targets = {}
-        problems += _unknown_keys(f"{where}.targets", targets, _TARGET_KEYS)
-        lists = {key: _id_list(f"{where}.targets.{key}", targets.get(key, []), problems) for key in _TARGET_KEYS}
-        if lists["accounts"] and lists["organizational_units"]:
-            problems.append(
-                f"{where}.targets: give accounts or organizational_units, not both (omit both for every account)"
-            )
-        overrides = _overrides(f"{where}.overrides", data.get("overrides", []), problems)
-        removal = data.get("removal", "retain")
-        if removal not in REMOVAL_MODES:
-            problems.append(f"{where}.removal: {removal!r} is not one of {', '.join(REMOVAL_MODES)}")
-        tolerance = data.get("failure_tolerance", 0)
-        if isinstance(tolerance, bool) or not isinstance(tolerance, int) or tolerance < 0:
-            problems.append(f"{where}.failure_tolerance: {tolerance!r} must be a whole number of accounts, 0 or more")
-        scope = data.get("scope", "organization")
-        if scope not in SCOPES:
-            problems.append(f"{where}.scope: {scope!r} is not one of {', '.join(SCOPES)}")
-        if not data.get("contacts") and not any(o.contacts for o in overrides):
-            problems.append(f"{where}.contacts: set at least one of {', '.join(CONTACT_TYPES)}")
-        if problems:
-            raise InvalidInputError(problems)
-        return cls(
-            contacts=contacts,
-            accounts=lists["accounts"],
-            organizational_units=lists["organizational_units"],
-            exclude_accounts=lists["exclude_accounts"],
-            exclude_organizational_units=lists["exclude_organizational_units"],
-            overrides=tuple(overrides),
-            removal=str(removal),
-            failure_tolerance=int(tolerance),
-            scope=str(scope),
-        )
+    def parse_values(
+        cls, where: str, table: Mapping[str, Any], problems: list[str], **context: Any
+    ) -> dict[str, Contact | str]:
+        return _contact_set(f"{where}.contacts", table.get("contacts", {}), problems)
 
     @classmethod
-    def from_json(cls, text: str) -> ContactSpec:
-        try:
-            data = json.loads(text)
-        except (TypeError, json.JSONDecodeError) as error:
-            raise InvalidInputError([f"Spec: is not valid JSON ({error})"]) from None
-        return cls.parse(data, "Spec")
-
-    def to_dict(self) -> dict[str, Any]:
-        targets = {
-            key: list(value)
-            for key, value in (
-                ("accounts", self.accounts),
-                ("organizational_units", self.organizational_units),
-                ("exclude_accounts", self.exclude_accounts),
-                ("exclude_organizational_units", self.exclude_organizational_units),
-            )
-            if value
-        }
+    def dump_values(cls, values: Mapping[str, Contact | str]) -> dict[str, Any]:
         return {
-            "contacts": _dump_set(self.contacts),
-            "targets": targets,
-            "overrides": [
-                {
-                    **({"organizational_unit": o.organizational_unit} if o.organizational_unit else {}),
-                    **({"account": o.account} if o.account else {}),
-                    "contacts": _dump_set(o.contacts),
-                }
-                for o in self.overrides
-            ],
-            "removal": self.removal,
-            "failure_tolerance": self.failure_tolerance,
-            **({"scope": self.scope} if self.scope != "organization" else {}),
+            "contacts": {
+                t: (dict(c) if isinstance(c, Mapping) else {"delete": True}) for t, c in sorted(values.items())
+            }
         }
 
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
-
-    # -- meaning -----------------------------------------------------------------------------
-
-    def scoped(self, scope: str) -> ContactSpec:
-        """The same spec, covering only one side of the organization (see ``SCOPES``)."""
-        assert scope in SCOPES, scope
-        return dataclasses.replace(self, scope=scope)
-
-    def targets(self, account_id: str, path: Sequence[str], management_account_id: str | None = None) -> bool:
-        """Whether an account is targeted; ``path`` is its parents from the root down. A scoped spec
-        needs ``management_account_id`` to tell the two sides apart."""
-        if self.scope != "organization":
-            assert management_account_id, "a scoped spec needs the management account ID"
-            if (account_id == management_account_id) != (self.scope == "management_account"):
-                return False
-        if account_id in self.exclude_accounts or any(p in self.exclude_organizational_units for p in path):
-            return False
-        if self.accounts:
-            return account_id in self.accounts
-        if self.organizational_units:
-            return any(p in self.organizational_units for p in path)
-        return True
-
-    def desired(self, account_id: str, path: Sequence[str]) -> dict[str, Contact | str]:
-        """The contact types to manage for one account; the most specific override wins per type."""
-        merged: dict[str, Contact | str] = dict(self.contacts)
-        for parent in path:
-            merged.update(self._ou_overrides.get(parent, {}))
-        merged.update(self._account_overrides.get(account_id, {}))
-        return merged
-
-
-def _unknown_keys(where: str, data: Mapping[str, Any], allowed: Sequence[str]) -> list[str]:
-    return [f"{where}.{key}: unknown key (allowed: {', '.join(allowed)})" for key in data if key not in allowed]
-
-
-def _id_list(where: str, value: object, problems: list[str]) -> tuple[str, ...]:
-    if not isinstance(value, list):
-        problems.append(f"{where}: must be a list")
-        return ()
-    check = ou_id_problem if "organizational_units" in where else account_id_problem
-    problems += [p for i, item in enumerate(value) if (p := check(f"{where}[{i}]", item))]
-    return tuple(str(item) for item in value)
+    @classmethod
+    def nothing_set(cls, where: str) -> str:
+        return f"{where}.contacts: set at least one of {', '.join(CONTACT_TYPES)}"
 
 
 def _contact_set(where: str, value: object, problems: list[str]) -> dict[str, Contact | str]:
@@ -209,38 +70,3 @@ def _contact_set(where: str, value: object, problems: list[str]) -> dict[str, Co
             if not found and isinstance(contact, Mapping):
                 result[contact_type] = {key: str(contact[key]) for key in sorted(contact)}
     return result
-
-
-def _overrides(where: str, value: object, problems: list[str]) -> list[Override]:
-    if not isinstance(value, list):
-        problems.append(f"{where}: must be a list of tables")
-        return []
-    overrides: list[Override] = []
-    seen: set[str] = set()
-    for i, item in enumerate(value):
-        at = f"{where}[{i}]"
-        if not isinstance(item, Mapping):
-            problems.append(f"{at}: must be a table")
-            continue
-        problems += _unknown_keys(at, item, ("organizational_unit", "account", "contacts"))
-        ou, account = item.get("organizational_unit"), item.get("account")
-        if (ou is None) == (account is None):
-            problems.append(f"{at}: give exactly one of organizational_unit or account")
-            continue
-        scope = ou if ou is not None else account
-        problem = (
-            ou_id_problem(f"{at}.organizational_unit", ou)
-            if ou is not None
-            else account_id_problem(f"{at}.account", account)
-        )
-        if problem:
-            problems.append(problem)
-        elif scope in seen:
-            problems.append(f"{at}: a second override for {scope} (give one per account or unit)")
-        seen.add(str(scope))
-        overrides.append(Override(ou, account, _contact_set(f"{at}.contacts", item.get("contacts", {}), problems)))
-    return overrides
-
-
-def _dump_set(contacts: ContactSet) -> dict[str, Any]:
-    return {t: (dict(c) if isinstance(c, Mapping) else {"delete": True}) for t, c in sorted(contacts.items())}

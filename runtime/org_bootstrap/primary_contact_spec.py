@@ -1,0 +1,48 @@
+"""The primary-contact desired state: one ContactInformation per account, checked against the
+service model's limits. The API cannot delete a primary contact, so removal is ``retain`` or
+``restore`` (put back what was there before the stack first changed it)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from org_bootstrap.targeting import SettingSpec
+from org_bootstrap.validation import PRIMARY_CONTACT_FIELD_RULES, primary_contact_problems
+
+PRIMARY_CONTACT = "PRIMARY"  # the one key of the setting: an account has one primary contact
+REMOVAL_MODES = ("retain", "restore")
+
+ContactInformation = Mapping[str, str]  # FullName, AddressLine1, City, PostalCode, CountryCode, PhoneNumber...
+
+
+class PrimaryContactSpec(SettingSpec[ContactInformation]):
+    SECTION = "primary_contact"
+    VALUE_KEYS = ("contact",)
+    REMOVAL_MODES = REMOVAL_MODES
+
+    @property
+    def contact(self) -> ContactInformation | None:
+        return self.values.get(PRIMARY_CONTACT)
+
+    @classmethod
+    def parse_values(
+        cls, where: str, table: Mapping[str, Any], problems: list[str], **context: Any
+    ) -> dict[str, ContactInformation]:
+        if "contact" not in table:
+            return {}
+        contact = table["contact"]
+        found = primary_contact_problems(f"{where}.contact", contact)
+        problems += found
+        if found or not isinstance(contact, Mapping):
+            return {}
+        return {PRIMARY_CONTACT: {key: str(contact[key]) for key in sorted(contact)}}
+
+    @classmethod
+    def dump_values(cls, values: Mapping[str, ContactInformation]) -> dict[str, Any]:
+        return {"contact": dict(values[PRIMARY_CONTACT])} if PRIMARY_CONTACT in values else {}
+
+    @classmethod
+    def nothing_set(cls, where: str) -> str:
+        required = ", ".join(name for name, rule in PRIMARY_CONTACT_FIELD_RULES.items() if rule.required)
+        return f"{where}.contact: set the primary contact ({required})"

@@ -1,0 +1,268 @@
+"""The one vocabulary every account setting's config shares: targets, exclusions, overrides.
+
+A setting's section (``[alternate_contacts]``, ``[primary_contact]``, ``[regions]``) says which
+accounts it covers (``targets``: every account, some OUs, or some accounts, minus exclusions), what
+they get (the setting's own keys), what an OU or an account gets instead (``overrides``, the most
+specific winning key by key), what removal does (``removal``) and how many accounts may fail
+(``failure_tolerance``). :class:`SettingSpec` parses, checks, serializes and answers "is this
+account covered, and what does it get" once for all of them; a setting only says how to read its
+own keys (:meth:`SettingSpec.parse_values`) and write them back (:meth:`SettingSpec.dump_values`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Generic, Self, TypeVar
+
+from org_bootstrap.validation import InvalidInputError, account_id_problem, ou_id_problem
+
+V = TypeVar("V")
+
+TARGET_KEYS = ("accounts", "organizational_units", "exclude_accounts", "exclude_organizational_units")
+# Which side of the organization a deployment of a setting covers. With a delegated administrator
+# running the settings, the management account's stack covers only its own account and the
+# delegated administrator's stack every other one.
+SCOPES = ("organization", "management_account", "member_accounts")
+COMMON_KEYS = ("targets", "overrides", "removal", "failure_tolerance", "scope")
+
+
+@dataclass(frozen=True)
+class Targets:
+    """Which accounts a setting covers. Exclusions win over targets."""
+
+    accounts: tuple[str, ...] = ()
+    organizational_units: tuple[str, ...] = ()
+    exclude_accounts: tuple[str, ...] = ()
+    exclude_organizational_units: tuple[str, ...] = ()
+    scope: str = "organization"
+
+    @classmethod
+    def parse(cls, where: str, data: object, scope: object, problems: list[str]) -> Targets:
+        if not isinstance(data, Mapping):
+            problems.append(f"{where}: must be a table")
+            data = {}
+        problems += unknown_keys(where, data, TARGET_KEYS)
+        lists = {key: _id_list(f"{where}.{key}", data.get(key, []), problems) for key in TARGET_KEYS}
+        if lists["accounts"] and lists["organizational_units"]:
+            problems.append(f"{where}: give accounts or organizational_units, not both (omit both for every account)")
+        if scope not in SCOPES:
+            problems.append(f"{where.rpartition('.')[0]}.scope: {scope!r} is not one of {', '.join(SCOPES)}")
+        return cls(**lists, scope=str(scope))
+
+    def to_dict(self) -> dict[str, list[str]]:
+        return {key: list(getattr(self, key)) for key in TARGET_KEYS if getattr(self, key)}
+
+    def covers(self, account_id: str, path: Sequence[str], management_account_id: str | None = None) -> bool:
+        """Whether an account is targeted; ``path`` is its parents from the root down. A scoped
+        target needs ``management_account_id`` to tell the two sides apart."""
+        if self.scope != "organization":
+            assert management_account_id, "a scoped spec needs the management account ID"
+            if (account_id == management_account_id) != (self.scope == "management_account"):
+                return False
+        if account_id in self.exclude_accounts or any(p in self.exclude_organizational_units for p in path):
+            return False
+        if self.accounts:
+            return account_id in self.accounts
+        if self.organizational_units:
+            return any(p in self.organizational_units for p in path)
+        return True
+
+
+@dataclass(frozen=True)
+class Override(Generic[V]):
+    """What one OU (and the OUs nested in it) or one account gets instead, key by key."""
+
+    organizational_unit: str | None
+    account: str | None
+    values: Mapping[str, V]
+
+
+@dataclass(frozen=True)
+class SettingSpec(Generic[V]):
+    """A setting's desired state across the organization, parsed and validated once and used at
+    synth and in Lambda alike: the same mapping comes from the user's config at ``cdk synth`` and
+    from the custom resource's ``Spec`` property in the handler."""
+
+    values: Mapping[str, V]  # what every targeted account gets, key by key
+    targeting: Targets = Targets()
+    overrides: tuple[Override[V], ...] = ()
+    removal: str = "retain"
+    failure_tolerance: int = 0
+    _ou_overrides: Mapping[str, Mapping[str, V]] = field(default_factory=dict, compare=False, repr=False)
+    _account_overrides: Mapping[str, Mapping[str, V]] = field(default_factory=dict, compare=False, repr=False)
+
+    SECTION: ClassVar[str]  # the config section, and the start of every field name in a problem
+    VALUE_KEYS: ClassVar[tuple[str, ...]]  # the setting's own keys, at the top and in each override
+    REMOVAL_MODES: ClassVar[tuple[str, ...]]
+
+    def __post_init__(self) -> None:
+        ous = {o.organizational_unit: o.values for o in self.overrides if o.organizational_unit}
+        object.__setattr__(self, "_ou_overrides", ous)
+        object.__setattr__(self, "_account_overrides", {o.account: o.values for o in self.overrides if o.account})
+
+    # -- what a setting says about itself ---------------------------------------------------
+
+    @classmethod
+    def parse_values(cls, where: str, table: Mapping[str, Any], problems: list[str], **context: Any) -> dict[str, V]:
+        """Read the setting's own keys (``VALUE_KEYS``) of the section or of one override."""
+        raise NotImplementedError
+
+    @classmethod
+    def dump_values(cls, values: Mapping[str, V]) -> dict[str, Any]:
+        """The inverse of :meth:`parse_values`: the table that parses back to ``values``."""
+        raise NotImplementedError
+
+    @classmethod
+    def nothing_set(cls, where: str) -> str:
+        """The problem reported when neither the section nor any override sets anything."""
+        raise NotImplementedError
+
+    # -- parsing -----------------------------------------------------------------------------
+
+    @classmethod
+    def parse(cls, data: object, where: str | None = None, **context: Any) -> Self:
+        """Validate a mapping and build the spec; raises InvalidInputError naming every bad field."""
+        where = where or cls.SECTION
+        if not isinstance(data, Mapping):
+            raise InvalidInputError([f"{where}: must be a table"])
+        problems: list[str] = unknown_keys(where, data, (*cls.VALUE_KEYS, *COMMON_KEYS))
+        values = cls.parse_values(where, data, problems, **context)
+        targeting = Targets.parse(
+            f"{where}.targets", data.get("targets", {}), data.get("scope", "organization"), problems
+        )
+        overrides = _overrides(cls, f"{where}.overrides", data.get("overrides", []), problems, context)
+        removal = data.get("removal", "retain")
+        if removal not in cls.REMOVAL_MODES:
+            problems.append(f"{where}.removal: {removal!r} is not one of {', '.join(cls.REMOVAL_MODES)}")
+        tolerance = data.get("failure_tolerance", 0)
+        if isinstance(tolerance, bool) or not isinstance(tolerance, int) or tolerance < 0:
+            problems.append(f"{where}.failure_tolerance: {tolerance!r} must be a whole number of accounts, 0 or more")
+        if not any(data.get(key) for key in cls.VALUE_KEYS) and not any(o.values for o in overrides):
+            problems.append(cls.nothing_set(where))
+        if problems:
+            raise InvalidInputError(problems)
+        return cls(
+            values=values,
+            targeting=targeting,
+            overrides=tuple(overrides),
+            removal=str(removal),
+            failure_tolerance=int(tolerance),
+        )
+
+    @classmethod
+    def from_json(cls, text: str, **context: Any) -> Self:
+        try:
+            data = json.loads(text)
+        except (TypeError, json.JSONDecodeError) as error:
+            raise InvalidInputError([f"Spec: is not valid JSON ({error})"]) from None
+        return cls.parse(data, "Spec", **context)
+
+    def to_dict(self) -> dict[str, Any]:
+        scope = self.targeting.scope
+        return {
+            **self.dump_values(self.values),
+            "targets": self.targeting.to_dict(),
+            "overrides": [
+                {
+                    **({"organizational_unit": o.organizational_unit} if o.organizational_unit else {}),
+                    **({"account": o.account} if o.account else {}),
+                    **self.dump_values(o.values),
+                }
+                for o in self.overrides
+            ],
+            "removal": self.removal,
+            "failure_tolerance": self.failure_tolerance,
+            **({"scope": scope} if scope != "organization" else {}),
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+    # -- meaning -----------------------------------------------------------------------------
+
+    @property
+    def scope(self) -> str:
+        return self.targeting.scope
+
+    @property
+    def accounts(self) -> tuple[str, ...]:
+        return self.targeting.accounts
+
+    @property
+    def organizational_units(self) -> tuple[str, ...]:
+        return self.targeting.organizational_units
+
+    @property
+    def exclude_accounts(self) -> tuple[str, ...]:
+        return self.targeting.exclude_accounts
+
+    @property
+    def exclude_organizational_units(self) -> tuple[str, ...]:
+        return self.targeting.exclude_organizational_units
+
+    def scoped(self, scope: str) -> Self:
+        """The same spec, covering only one side of the organization (see ``SCOPES``)."""
+        assert scope in SCOPES, scope
+        return dataclasses.replace(self, targeting=dataclasses.replace(self.targeting, scope=scope))
+
+    def targets(self, account_id: str, path: Sequence[str], management_account_id: str | None = None) -> bool:
+        """Whether an account is targeted (see :meth:`Targets.covers`)."""
+        return self.targeting.covers(account_id, path, management_account_id)
+
+    def desired(self, account_id: str, path: Sequence[str]) -> dict[str, V]:
+        """What one account gets, key by key: the account's override wins over the deepest OU's,
+        which wins over the section's own values."""
+        merged: dict[str, V] = dict(self.values)
+        for parent in path:
+            merged.update(self._ou_overrides.get(parent, {}))
+        merged.update(self._account_overrides.get(account_id, {}))
+        return merged
+
+
+def unknown_keys(where: str, data: Mapping[str, Any], allowed: Sequence[str]) -> list[str]:
+    return [f"{where}.{key}: unknown key (allowed: {', '.join(allowed)})" for key in data if key not in allowed]
+
+
+def _id_list(where: str, value: object, problems: list[str]) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        problems.append(f"{where}: must be a list")
+        return ()
+    check = ou_id_problem if "organizational_units" in where else account_id_problem
+    problems += [p for i, item in enumerate(value) if (p := check(f"{where}[{i}]", item))]
+    return tuple(str(item) for item in value)
+
+
+def _overrides(
+    spec: type[SettingSpec[V]], where: str, value: object, problems: list[str], context: Mapping[str, Any]
+) -> list[Override[V]]:
+    if not isinstance(value, list):
+        problems.append(f"{where}: must be a list of tables")
+        return []
+    overrides: list[Override[V]] = []
+    seen: set[str] = set()
+    for i, item in enumerate(value):
+        at = f"{where}[{i}]"
+        if not isinstance(item, Mapping):
+            problems.append(f"{at}: must be a table")
+            continue
+        problems += unknown_keys(at, item, ("organizational_unit", "account", *spec.VALUE_KEYS))
+        ou, account = item.get("organizational_unit"), item.get("account")
+        if (ou is None) == (account is None):
+            problems.append(f"{at}: give exactly one of organizational_unit or account")
+            continue
+        scope = ou if ou is not None else account
+        problem = (
+            ou_id_problem(f"{at}.organizational_unit", ou)
+            if ou is not None
+            else account_id_problem(f"{at}.account", account)
+        )
+        if problem:
+            problems.append(problem)
+        elif scope in seen:
+            problems.append(f"{at}: a second override for {scope} (give one per account or unit)")
+        seen.add(str(scope))
+        overrides.append(Override(ou, account, spec.parse_values(at, item, problems, **context)))
+    return overrides
