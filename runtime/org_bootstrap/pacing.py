@@ -11,21 +11,16 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+
+from org_bootstrap.partitions import COMMERCIAL
+from org_bootstrap.quotas import Quota, account_quotas
+
+__all__ = ["ACCOUNT_QUOTAS", "Quota", "RateLimits", "TokenBucket"]
 
 
-@dataclass(frozen=True)
-class Quota:
-    per_second: float
-    burst: int
-
-
-# Published per-account quotas (requests per second, burst).
-ACCOUNT_QUOTAS: Mapping[str, Quota] = {
-    "PutAlternateContact": Quota(5, 8),
-    "GetAlternateContact": Quota(10, 15),
-    "DeleteAlternateContact": Quota(1, 6),
-}
+# Published per-account quotas (requests per second, burst): the commercial partition's, from the
+# one table keyed by partition.
+ACCOUNT_QUOTAS: Mapping[str, Quota] = account_quotas(COMMERCIAL)
 
 
 class TokenBucket:

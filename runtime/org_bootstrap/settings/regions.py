@@ -1,0 +1,203 @@
+"""Opt-in Regions of an account: ListRegions, GetRegionOptStatus, EnableRegion, DisableRegion.
+
+Enabling and disabling are asynchronous: the call starts a request that keeps the Region ENABLING
+(or DISABLING) for minutes to hours, and AWS allows at most 6 such requests in progress per
+account and 50 per organization, refusing more with ``TooManyRequestsException``
+(https://docs.aws.amazon.com/accounts/latest/reference/quotas.html). So a job does not wait on a
+request: :class:`RegionRequests` keeps the requests it has in flight within those limits (a worker
+reserves a slot before it calls, and waits for one when none is free), and follows each one with
+GetRegionOptStatus until the Region has got there, which frees its slot. The requests still in
+flight are part of the job's saved state, so the next invocation follows them on.
+
+Reads use ListRegions (one call returns every Region of the account with its status) and the
+follow-up uses GetRegionOptStatus: separate quotas, so following never slows reading.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from org_bootstrap.pacing import RateLimits
+from org_bootstrap.quotas import RegionOptLimits
+from org_bootstrap.region_spec import DISABLED, ENABLED
+
+GET, LIST, ENABLE, DISABLE = "GetRegionOptStatus", "ListRegions", "EnableRegion", "DisableRegion"
+READ_ACTIONS = ("account:GetRegionOptStatus", "account:ListRegions")
+WRITE_ACTIONS = ("account:EnableRegion", "account:DisableRegion")  # conditioned on account:TargetRegion
+ENABLING, DISABLING, ENABLED_BY_DEFAULT = "ENABLING", "DISABLING", "ENABLED_BY_DEFAULT"
+
+# What a Region needs, from its status and what it should be (see :func:`next_step`).
+SETTLED = "settled"  # already what it should be
+FOLLOW = "follow"  # on its way there (a request in progress): follow it
+REQUEST = "request"  # call EnableRegion or DisableRegion
+WAIT = "wait"  # the opposite request is in progress (ConflictException until it is done): wait, then request
+
+ARRIVED = {ENABLED: (ENABLED,), DISABLED: (DISABLED,)}
+ON_ITS_WAY = {ENABLED: ENABLING, DISABLED: DISABLING}
+
+
+def next_step(status: str, wanted: str) -> str:
+    if status in ARRIVED[wanted] or (status == ENABLED_BY_DEFAULT and wanted == ENABLED):
+        return SETTLED
+    if status == ON_ITS_WAY[wanted]:
+        return FOLLOW
+    if status in (ENABLING, DISABLING):
+        return WAIT
+    return REQUEST
+
+
+class RegionsApi:
+    """The Region calls, paced per operation and addressed from the calling account."""
+
+    def __init__(self, client: Any, own_account_id: str, limits: RateLimits) -> None:
+        self.client = client
+        self.own_account_id = own_account_id
+        self.limits = limits
+
+    def _address(self, account_id: str) -> dict[str, str]:
+        return {} if account_id == self.own_account_id else {"AccountId": account_id}
+
+    def statuses(self, account_id: str) -> dict[str, str]:
+        """Every Region of the account with its status (ListRegions, 50 to a page)."""
+        found: dict[str, str] = {}
+        token: str | None = None
+        while True:
+            self.limits.acquire(LIST)
+            page = self.client.list_regions(
+                MaxResults=50, **({"NextToken": token} if token else {}), **self._address(account_id)
+            )
+            found.update({region["RegionName"]: region["RegionOptStatus"] for region in page.get("Regions", [])})
+            token = page.get("NextToken")
+            if not token:
+                return found
+
+    def status(self, account_id: str, region: str) -> str:
+        self.limits.acquire(GET)
+        found = self.client.get_region_opt_status(RegionName=region, **self._address(account_id))
+        return str(found["RegionOptStatus"])
+
+    def request(self, account_id: str, region: str, wanted: str) -> None:
+        """Start enabling (``wanted`` ENABLED) or disabling the Region."""
+        if wanted == ENABLED:
+            self.limits.acquire(ENABLE)
+            self.client.enable_region(RegionName=region, **self._address(account_id))
+        else:
+            self.limits.acquire(DISABLE)
+            self.client.disable_region(RegionName=region, **self._address(account_id))
+
+
+@dataclass
+class Request:
+    """One Region opt-in request in progress: which account, which Region, toward what."""
+
+    account_id: str
+    region: str
+    wanted: str  # ENABLED or DISABLED
+    since: float  # when it started, on the job's clock
+    checked: float = 0.0  # when it was last followed
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Request:
+        return cls(**data)
+
+
+class RegionRequests:
+    """The Region opt-in requests a job has in flight, never more than the limits allow.
+
+    Thread-safe. A worker calls :meth:`reserve` before EnableRegion or DisableRegion (waiting for
+    a free slot, up to a deadline), then :meth:`started` once the call succeeded or :meth:`cancel`
+    when it did not; :meth:`follow` reads each request's Region and frees its slot once it has got
+    there. A request found already in progress (started by an earlier run or by hand) is taken on
+    with :meth:`adopt`: it holds a slot at AWS, so it counts here too.
+    """
+
+    def __init__(
+        self,
+        limits: RegionOptLimits,
+        in_flight: Iterable[Request] = (),
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        follow_every: float = 15.0,
+    ) -> None:
+        self.limits = limits
+        self.clock = clock
+        self.follow_every = follow_every  # seconds between two reads of one request's Region
+        self._changed = threading.Condition()
+        self._requests: dict[tuple[str, str], Request] = {(r.account_id, r.region): r for r in in_flight}
+        self._reserved: Counter[str] = Counter()
+        self.peak: Counter[str] = Counter()  # most in progress at once: per account, and "" for all
+
+    def _count(self, account_id: str) -> tuple[int, int]:
+        mine = self._reserved[account_id] + sum(1 for r in self._requests.values() if r.account_id == account_id)
+        return mine, sum(self._reserved.values()) + len(self._requests)
+
+    def _free(self, account_id: str) -> bool:
+        mine, everyone = self._count(account_id)
+        return mine < self.limits.per_account and everyone < self.limits.per_organization
+
+    def reserve(self, account_id: str, *, until: float) -> bool:
+        """Hold a slot for one request of ``account_id``; False when none was free by ``until``."""
+        with self._changed:
+            while not self._free(account_id):
+                if self.clock() >= until:
+                    return False
+                self._changed.wait(timeout=0.05)
+            self._reserved[account_id] += 1
+            self._record_peak(account_id)
+            return True
+
+    def started(self, account_id: str, region: str, wanted: str) -> None:
+        with self._changed:
+            self._reserved[account_id] -= 1
+            self._requests[account_id, region] = Request(account_id, region, wanted, self.clock(), self.clock())
+
+    def cancel(self, account_id: str) -> None:
+        with self._changed:
+            self._reserved[account_id] -= 1
+            self._changed.notify_all()
+
+    def adopt(self, account_id: str, region: str, wanted: str) -> None:
+        with self._changed:
+            if (account_id, region) not in self._requests:
+                self._requests[account_id, region] = Request(account_id, region, wanted, self.clock())
+                self._record_peak(account_id)
+
+    def _record_peak(self, account_id: str) -> None:
+        mine, everyone = self._count(account_id)
+        self.peak[account_id] = max(self.peak[account_id], mine)
+        self.peak[""] = max(self.peak[""], everyone)
+
+    def in_flight(self) -> list[Request]:
+        with self._changed:
+            return sorted(self._requests.values(), key=lambda r: (r.since, r.account_id, r.region))
+
+    def is_following(self, account_id: str, region: str) -> bool:
+        with self._changed:
+            return (account_id, region) in self._requests
+
+    def follow(self, api: RegionsApi, *, until: float) -> list[tuple[Request, str]]:
+        """Read the Region of each request not read in the last ``follow_every`` seconds (oldest
+        first, until ``until``); drop those no longer on their way and return them with the status
+        read: the wanted one, or another when the Region was changed by other means."""
+        done: list[tuple[Request, str]] = []
+        for request in self.in_flight():
+            if self.clock() >= until:
+                break
+            if self.clock() - request.checked < self.follow_every:
+                continue
+            status = api.status(request.account_id, request.region)
+            with self._changed:
+                request.checked = self.clock()
+                if status != ON_ITS_WAY[request.wanted]:
+                    self._requests.pop((request.account_id, request.region), None)
+                    done.append((request, status))
+                    self._changed.notify_all()
+        return done
