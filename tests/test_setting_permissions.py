@@ -1,0 +1,101 @@
+"""The IAM statements of the primary-contact and Regions settings, as synthesized."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aws_cdk import App, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk.assertions import Template
+
+from constructs.setting_permissions import managed_regions, primary_contact_statements, regions_statements
+from org_bootstrap.partitions import opt_in_regions
+from org_bootstrap.primary_contact_spec import PrimaryContactSpec
+from org_bootstrap.region_spec import RegionSpec
+
+PRIMARY = {
+    "FullName": "Example Corp Cloud Team",
+    "AddressLine1": "410 Terry Ave N",
+    "City": "Seattle",
+    "PostalCode": "98109",
+    "CountryCode": "US",
+    "PhoneNumber": "+1 206 555 0100",
+}
+REGIONS = RegionSpec.parse(
+    {"enable": ["me-central-1", "ap-east-1"], "overrides": [{"account": "444444444444", "disable": ["il-central-1"]}]}
+)
+
+
+def statements_of(*statement_lists: list[iam.PolicyStatement]) -> list[dict[str, Any]]:
+    """The statements as CloudFormation gets them, from a role in a small stack."""
+    stack = Stack(App(), "Permissions", env={"account": "111111111111", "region": "us-east-1"})
+    role = iam.Role(stack, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+    for statements in statement_lists:
+        for statement in statements:
+            role.add_to_policy(statement)
+    (policy,) = Template.from_stack(stack).find_resources("AWS::IAM::Policy").values()
+    found = list(policy["Properties"]["PolicyDocument"]["Statement"])
+    for statement in found:  # one action or resource synthesizes as a string
+        for key in ("Action", "Resource"):
+            statement[key] = statement[key] if isinstance(statement[key], list) else [statement[key]]
+        statement["Resource"] = [joined(resource) for resource in statement["Resource"]]
+    return found
+
+
+def joined(value: Any) -> str:
+    """An ARN built with Fn::Join, as text: ``arn:${AWS::Partition}:account::...``."""
+    if isinstance(value, str):
+        return value
+    if "Ref" in value:
+        return "${" + value["Ref"] + "}"
+    separator, parts = value["Fn::Join"]
+    return separator.join(joined(part) for part in parts)
+
+
+@pytest.fixture(scope="module")
+def synthesized() -> dict[str, dict[str, Any]]:
+    found = statements_of(
+        primary_contact_statements(PrimaryContactSpec.parse({"contact": PRIMARY}), write=True),
+        regions_statements(REGIONS, write=True),
+    )
+    return {statement["Sid"]: statement for statement in found}
+
+
+def test_primary_contact_actions_are_exact_and_on_the_organizations_accounts(
+    synthesized: dict[str, dict[str, Any]],
+) -> None:
+    statement = synthesized["PrimaryContactOfOrganizationAccounts"]
+    assert statement["Action"] == ["account:GetContactInformation", "account:PutContactInformation"]
+    assert statement["Resource"] == [
+        "arn:${AWS::Partition}:account::${AWS::AccountId}:account",  # the calling account, without AccountId
+        "arn:${AWS::Partition}:account::${AWS::AccountId}:account/o-*/*",
+    ]
+
+
+def test_region_changes_are_conditioned_on_exactly_the_configured_regions(
+    synthesized: dict[str, dict[str, Any]],
+) -> None:
+    write = synthesized["OptInRegionsOfOrganizationAccounts"]
+    assert sorted(write["Action"]) == ["account:DisableRegion", "account:EnableRegion"]
+    assert write["Condition"] == {
+        "StringEquals": {"account:TargetRegion": ["ap-east-1", "il-central-1", "me-central-1"]}
+    }
+    read = synthesized["RegionStatusOfOrganizationAccounts"]
+    assert sorted(read["Action"]) == ["account:GetRegionOptStatus", "account:ListRegions"]
+    assert "Condition" not in read
+
+
+def test_a_read_only_handler_gets_no_write_actions() -> None:
+    found = statements_of(
+        primary_contact_statements(PrimaryContactSpec.parse({"contact": PRIMARY}), write=False),
+        regions_statements(REGIONS, write=False),
+    )
+    actions = {action for statement in found for action in statement["Action"]}
+    assert actions == {"account:GetContactInformation", "account:GetRegionOptStatus", "account:ListRegions"}
+
+
+def test_restore_may_touch_any_opt_in_region_a_previous_config_named() -> None:
+    assert managed_regions(REGIONS) == ["ap-east-1", "il-central-1", "me-central-1"]
+    restoring = RegionSpec.parse({"enable": ["ap-east-1"], "removal": "restore"})
+    assert managed_regions(restoring) == sorted(opt_in_regions("aws"))
