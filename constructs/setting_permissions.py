@@ -31,7 +31,8 @@ def primary_contact_statements(
     spec: PrimaryContactSpec, *, write: bool, management_account_id: str | None = None
 ) -> list[iam.PolicyStatement]:
     """GetContactInformation, and PutContactInformation when the handler writes."""
-    actions: Sequence[str] = (*primary_contact.READ_ACTIONS, *(primary_contact.WRITE_ACTIONS if write else ()))
+    setting = primary_contact.SETTING
+    actions: Sequence[str] = (*setting.read_actions, *(setting.write_actions if write else ()))
     return [
         iam.PolicyStatement(
             sid="PrimaryContactOfOrganizationAccounts",
@@ -58,7 +59,7 @@ def regions_statements(
     statements = [
         iam.PolicyStatement(
             sid="RegionStatusOfOrganizationAccounts",
-            actions=list(regions.READ_ACTIONS),
+            actions=list(regions.SETTING.read_actions),
             resources=account_resources(management_account_id),
         )
     ]
@@ -66,7 +67,7 @@ def regions_statements(
         statements.append(
             iam.PolicyStatement(
                 sid="OptInRegionsOfOrganizationAccounts",
-                actions=list(regions.WRITE_ACTIONS),
+                actions=list(regions.SETTING.write_actions),
                 resources=account_resources(management_account_id),
                 conditions={"StringEquals": {"account:TargetRegion": managed_regions(spec, partition)}},
             )

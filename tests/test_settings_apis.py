@@ -12,8 +12,9 @@ from org_bootstrap import clients
 from org_bootstrap.pacing import RateLimits
 from org_bootstrap.quotas import Quota, RegionOptLimits
 from org_bootstrap.region_spec import DISABLED, ENABLED
-from org_bootstrap.settings import primary_contact, regions
-from org_bootstrap.settings.regions import FOLLOW, REQUEST, SETTLED, WAIT, RegionRequests, RegionsApi, Request
+from org_bootstrap.settings import PacedCalls, primary_contact, regions
+from org_bootstrap.settings.primary_contact import PRIMARY_CONTACT
+from org_bootstrap.settings.regions import FOLLOW, REQUEST, SETTLED, WAIT, RegionRequests, Request
 from simulation.organization import ORGANIZATION, ApiLog, Organization, strict_aws
 
 OPERATIONS = (
@@ -66,11 +67,14 @@ def fast() -> RateLimits:
 
 def test_primary_contact_is_read_and_put_addressed_as_the_api_demands(sim: tuple[Organization, ApiLog]) -> None:
     org, log = sim
-    api = primary_contact.PrimaryContactApi(clients.client("account"), org.management_account_id, fast())
-    assert api.get(MEMBERS[0]) is None
-    api.put(MEMBERS[0], PRIMARY)
-    api.put(org.management_account_id, {**PRIMARY, "FullName": "Management"})
-    assert api.get(MEMBERS[0]) == PRIMARY == org.primary_contact(MEMBERS[0])
+    api = PacedCalls(clients.client("account"), org.management_account_id, fast())
+    setting = primary_contact.SETTING
+    assert setting.read(api, MEMBERS[0], [PRIMARY_CONTACT]) == {PRIMARY_CONTACT: None}
+    setting.write(api, MEMBERS[0], PRIMARY_CONTACT, PRIMARY, "put")
+    setting.write(api, org.management_account_id, PRIMARY_CONTACT, {**PRIMARY, "FullName": "Management"}, "put")
+    assert (
+        setting.read(api, MEMBERS[0], [PRIMARY_CONTACT])[PRIMARY_CONTACT] == PRIMARY == org.primary_contact(MEMBERS[0])
+    )
     assert org.primary_contact(org.management_account_id) == {**PRIMARY, "FullName": "Management"}
     management = org.management_account_id
     assert log.callers["PutContactInformation", management, management] == 1  # its own, without AccountId
@@ -87,15 +91,15 @@ def test_two_primary_contacts_are_the_same_only_when_every_field_is() -> None:
 
 def test_regions_are_read_in_one_listing_and_requested(sim: tuple[Organization, ApiLog], clock: Clock) -> None:
     org, log = sim
-    api = RegionsApi(clients.client("account"), org.management_account_id, fast())
-    found = api.statuses(MEMBERS[0])
-    assert found["ap-east-1"] == DISABLED and found["us-east-1"] == "ENABLED_BY_DEFAULT"
+    api = PacedCalls(clients.client("account"), org.management_account_id, fast())
+    found = regions.SETTING.read(api, MEMBERS[0], ["ap-east-1", "us-east-1"])
+    assert found == {"ap-east-1": DISABLED, "us-east-1": "ENABLED_BY_DEFAULT"}
     assert log.calls["ListRegions"] == 1  # every Region of the partition fits one page of 50
-    api.request(MEMBERS[0], "ap-east-1", ENABLED)
-    assert api.status(MEMBERS[0], "ap-east-1") == "ENABLING"
+    regions.request(api, MEMBERS[0], "ap-east-1", ENABLED)
+    assert regions.status(api, MEMBERS[0], "ap-east-1") == "ENABLING"
     clock.now += OPT_SECONDS
-    api.request(MEMBERS[0], "ap-east-1", DISABLED)
-    assert api.statuses(MEMBERS[0])["ap-east-1"] == "DISABLING"
+    regions.request(api, MEMBERS[0], "ap-east-1", DISABLED)
+    assert regions.statuses(api, MEMBERS[0])["ap-east-1"] == "DISABLING"
 
 
 @pytest.mark.parametrize(
@@ -155,7 +159,7 @@ def test_following_frees_slots_and_the_organization_limit_is_never_exceeded(
     """60 Regions to enable (30 accounts x 2), 50 at a time: the simulation, which refuses what AWS
     refuses, never sees a request beyond the limits, and every Region ends ENABLED."""
     org, log = sim
-    api = RegionsApi(clients.client("account"), org.management_account_id, fast())
+    api = PacedCalls(clients.client("account"), org.management_account_id, fast())
     requests = RegionRequests(RegionOptLimits(6, 50), clock=clock, follow_every=10.0)
     arrived: list[tuple[Request, str]] = []
     for account_id in MEMBERS:
@@ -163,7 +167,7 @@ def test_following_frees_slots_and_the_organization_limit_is_never_exceeded(
             while not requests.reserve(account_id, until=clock.now):
                 clock.now += 10.0
                 arrived += requests.follow(api, until=float("inf"))
-            api.request(account_id, region, ENABLED)
+            regions.request(api, account_id, region, ENABLED)
             requests.started(account_id, region, ENABLED)
     while requests.in_flight():
         clock.now += 10.0

@@ -13,9 +13,11 @@ from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
+from org_bootstrap.account_settings import setting_of
 from org_bootstrap.clients import error_code
 from org_bootstrap.contact_spec import DELETE, Contact
 from org_bootstrap.pacing import RateLimits
+from org_bootstrap.settings import AccountCalls, NotYet
 from org_bootstrap.validation import mask
 
 LOG = logging.getLogger(__name__)
@@ -167,6 +169,69 @@ def reconcile_account(
         reason = f"{error_code(error)}: {error.response.get('Error', {}).get('Message', '')}".strip()
         LOG.warning("account %s failed: %s", account_id, reason)
         return Outcome(account_id, FAILED, actions, reason, compared=compared)
+    if not actions:
+        return Outcome(account_id, UNCHANGED, compared=compared)
+    return Outcome(account_id, CHANGED if apply else DRIFTED, actions, compared=compared)
+
+
+# -- every account setting through one loop ------------------------------------------------------
+
+NOT_YET = "throttled"  # not an end state: the account must wait (see settings.NotYet), retried later
+
+
+def reconcile_settings(
+    api: AccountCalls,
+    account_id: str,
+    targets: Mapping[str, Any],
+    *,
+    snapshots: Snapshots | None = None,
+    apply: bool = True,
+) -> Outcome:
+    """Bring each item in ``targets`` (engine key -> target) to its target, whatever setting it
+    belongs to: read each setting's items of the account, compare, write what differs. Snapshots
+    are keyed by the engine key. Never raises for a service error."""
+    actions: dict[str, str] = {}
+    compared: list[Comparison] = []
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for key in sorted(targets):
+        setting, item = setting_of(key)
+        groups.setdefault(setting.name, []).append((key, item))
+    try:
+        for items in groups.values():
+            setting, _ = setting_of(items[0][0])
+            current = setting.read(api, account_id, [item for _, item in items])
+            for key, item in items:
+                now, target = current[item], targets[key]
+                restoring = target == RESTORE
+                if restoring:
+                    assert snapshots is not None, "RESTORE needs the snapshot store"
+                    recorded, previous = snapshots.recall(account_id, key)
+                    wanted = previous if previous is not None else setting.absent
+                    if not recorded or wanted is None:  # nothing the stack changed, or nothing to put back
+                        compared.append(Comparison(key, now, None, None, restoring=True))
+                        if recorded and apply:
+                            snapshots.forget(account_id, key)
+                        continue
+                else:
+                    wanted = target
+                setting.following(api, account_id, item, now, wanted)
+                action = setting.action(now, wanted)
+                compared.append(Comparison(key, now, wanted, action, restoring=restoring))
+                if action and apply:
+                    if snapshots is not None and not restoring:
+                        snapshots.remember(account_id, key, now)
+                    setting.write(api, account_id, item, wanted, action)
+                    LOG.info("%s %s of %s (%s)", action, key, account_id, setting.shown(wanted))
+                if action:
+                    actions[key] = action
+                if restoring and apply and snapshots is not None:
+                    snapshots.forget(account_id, key)
+    except ClientError as error:
+        reason = f"{error_code(error)}: {error.response.get('Error', {}).get('Message', '')}".strip()
+        LOG.warning("account %s failed: %s", account_id, reason)
+        return Outcome(account_id, FAILED, actions, reason, compared=compared)
+    except NotYet as error:
+        return Outcome(account_id, NOT_YET, actions, f"NotYet: {error}", compared=compared)
     if not actions:
         return Outcome(account_id, UNCHANGED, compared=compared)
     return Outcome(account_id, CHANGED if apply else DRIFTED, actions, compared=compared)

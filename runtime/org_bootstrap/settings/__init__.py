@@ -1,5 +1,103 @@
-"""Account settings: what each one reads, compares and writes through Account Management.
+"""Account settings as adapters: what each one reads, compares and writes, and nothing else.
 
-One module per setting; the engine (planning, jobs, pacing, reports, snapshots, drift, events)
-serves them all.
+A :class:`Setting` says, for one item of an account's setting (a contact type, the primary
+contact, a Region): how to read it, which action makes it what it should be, how to write it, and
+which operations (quotas) and IAM actions that takes. Everything else (planning, jobs, pacing,
+reports, restore snapshots, drift, account events, the plan view) is written once in the engine
+and reaches a setting only through these few methods.
+
+Items are addressed by a key: ``<setting>/<item>`` (``primary_contact/PRIMARY``,
+``regions/ap-east-1``); alternate contacts keep their bare contact types (``BILLING``) as keys,
+which is what their jobs and snapshots have always stored.
 """
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar, Protocol
+
+from botocore import xform_name
+
+from org_bootstrap.contact_spec import DELETE
+from org_bootstrap.targeting import SettingSpec
+
+__all__ = ["DELETE", "RESTORE", "AccountCalls", "NotYet", "PacedCalls", "Setting"]
+
+RESTORE = "RESTORE"  # put back what was there before the stack first changed it
+
+
+class NotYet(Exception):
+    """The item cannot be worked on yet (no free request slot before the deadline, or an opposite
+    request still in progress): not a failure, the account is retried later in the job."""
+
+
+class AccountCalls(Protocol):
+    """The Account Management calls as the engine makes them: paced per operation, throttles
+    retried, and addressed from the calling account (its own account without ``AccountId``)."""
+
+    own_account_id: str
+    deadline: float | None
+
+    def call(self, operation: str, account_id: str, **parameters: Any) -> dict[str, Any]: ...
+
+
+class PacedCalls:
+    """:class:`AccountCalls` over a boto3 ``account`` client and the engine's rate limits."""
+
+    def __init__(self, client: Any, own_account_id: str, limits: Any, *, deadline: float | None = None) -> None:
+        self.client = client
+        self.own_account_id = own_account_id
+        self.limits = limits
+        self.deadline = deadline
+        self.region_requests: Any = None  # the Regions setting's requests in flight (settings.regions)
+
+    def call(self, operation: str, account_id: str, **parameters: Any) -> dict[str, Any]:
+        self.limits.acquire(operation)
+        address = {} if account_id == self.own_account_id else {"AccountId": account_id}
+        found: dict[str, Any] = getattr(self.client, xform_name(operation))(**address, **parameters)
+        return found
+
+
+class Setting:
+    """One account setting. Subclasses set the class attributes and the three methods."""
+
+    name: ClassVar[str]  # the config section, and the prefix of the setting's keys
+    spec_type: ClassVar[type[SettingSpec[Any]]]
+    read_operations: ClassVar[tuple[str, ...]]
+    write_operations: ClassVar[tuple[str, ...]]
+    # What RESTORE puts back where the account had nothing before the stack: None leaves the item
+    # as it is (nothing can be deleted), DELETE deletes it.
+    absent: ClassVar[str | None] = None
+
+    @property
+    def read_actions(self) -> tuple[str, ...]:
+        return tuple(f"account:{operation}" for operation in self.read_operations)
+
+    @property
+    def write_actions(self) -> tuple[str, ...]:
+        return tuple(f"account:{operation}" for operation in self.write_operations)
+
+    def key(self, item: str) -> str:
+        return f"{self.name}/{item}"
+
+    def keyed(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """A spec's ``desired`` values (item -> target) as engine targets (key -> target)."""
+        return {self.key(item): target for item, target in values.items()}
+
+    def read(self, api: AccountCalls, account_id: str, items: Sequence[str]) -> dict[str, Any]:
+        """What each item is now (None: there is none), in as few calls as the API allows."""
+        raise NotImplementedError
+
+    def action(self, current: Any, wanted: Any) -> str | None:
+        """The write that makes ``current`` what it should be (``wanted``), or None when in sync."""
+        raise NotImplementedError
+
+    def write(self, api: AccountCalls, account_id: str, item: str, wanted: Any, action: str) -> None:
+        raise NotImplementedError
+
+    def following(self, api: AccountCalls, account_id: str, item: str, current: Any, wanted: Any) -> None:
+        """Called after each read: an asynchronous setting takes on a change already under way."""
+
+    def shown(self, value: Any) -> str:
+        """A value as logs may show it: never people's data in full."""
+        return "(none)" if value is None else "(set)"

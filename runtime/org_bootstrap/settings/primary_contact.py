@@ -1,51 +1,56 @@
 """The primary contact of an account: GetContactInformation and PutContactInformation.
 
-Addressed as every Account Management call from the organization: the calling account's own
-record without ``AccountId`` (the management account cannot name itself), every other account's
-with it. PutContactInformation replaces the whole record, so two records are the same only when
-every field the model declares is the same (an optional field left out is cleared).
+PutContactInformation replaces the whole record, so two records are the same only when every
+field the model declares is the same (an optional field left out is cleared). The API cannot
+delete a primary contact: restoring an account that had none leaves the stack's in place.
 https://docs.aws.amazon.com/accounts/latest/reference/API_PutContactInformation.html
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from org_bootstrap.clients import error_code
-from org_bootstrap.pacing import RateLimits
-from org_bootstrap.primary_contact_spec import ContactInformation
-from org_bootstrap.validation import PRIMARY_CONTACT_FIELD_RULES
+from org_bootstrap.primary_contact_spec import PRIMARY_CONTACT, ContactInformation, PrimaryContactSpec
+from org_bootstrap.settings import AccountCalls, Setting
+from org_bootstrap.validation import PRIMARY_CONTACT_FIELD_RULES, mask
 
 GET, PUT = "GetContactInformation", "PutContactInformation"
-READ_ACTIONS = ("account:GetContactInformation",)
-WRITE_ACTIONS = ("account:PutContactInformation",)
 
 
-class PrimaryContactApi:
-    def __init__(self, client: Any, own_account_id: str, limits: RateLimits) -> None:
-        self.client = client
-        self.own_account_id = own_account_id
-        self.limits = limits
+class PrimaryContact(Setting):
+    name = "primary_contact"
+    spec_type = PrimaryContactSpec
+    read_operations = (GET,)
+    write_operations = (PUT,)
+    absent = None
 
-    def _address(self, account_id: str) -> dict[str, str]:
-        return {} if account_id == self.own_account_id else {"AccountId": account_id}
-
-    def get(self, account_id: str) -> ContactInformation | None:
-        self.limits.acquire(GET)
+    def read(self, api: AccountCalls, account_id: str, items: Sequence[str]) -> dict[str, Any]:
+        assert list(items) == [PRIMARY_CONTACT], items
         try:
-            found = self.client.get_contact_information(**self._address(account_id))
+            found = api.call(GET, account_id)["ContactInformation"]
         except ClientError as error:
             if error_code(error) == "ResourceNotFoundException":
-                return None
+                return {PRIMARY_CONTACT: None}
             raise
-        record = found["ContactInformation"]
-        return {key: record[key] for key in PRIMARY_CONTACT_FIELD_RULES if record.get(key) is not None}
+        return {PRIMARY_CONTACT: {key: found[key] for key in PRIMARY_CONTACT_FIELD_RULES if found.get(key) is not None}}
 
-    def put(self, account_id: str, contact: ContactInformation) -> None:
-        self.limits.acquire(PUT)
-        self.client.put_contact_information(ContactInformation=dict(contact), **self._address(account_id))
+    def action(self, current: Any, wanted: Any) -> str | None:
+        return None if same(current, wanted) else "put"
+
+    def write(self, api: AccountCalls, account_id: str, item: str, wanted: Any, action: str) -> None:
+        api.call(PUT, account_id, ContactInformation=dict(wanted))
+
+    def shown(self, value: Any) -> str:
+        if value is None:
+            return "(none)"
+        return f"{value.get('CountryCode', '?')}, phone {mask('PhoneNumber', value.get('PhoneNumber', ''))}"
+
+
+SETTING = PrimaryContact()
 
 
 def same(current: ContactInformation | None, wanted: ContactInformation) -> bool:

@@ -18,17 +18,18 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from org_bootstrap.pacing import RateLimits
+from botocore.exceptions import ClientError
+
+from org_bootstrap.clients import error_code
 from org_bootstrap.quotas import RegionOptLimits
-from org_bootstrap.region_spec import DISABLED, ENABLED
+from org_bootstrap.region_spec import DISABLED, ENABLED, RegionSpec
+from org_bootstrap.settings import AccountCalls, NotYet, Setting
 
 GET, LIST, ENABLE, DISABLE = "GetRegionOptStatus", "ListRegions", "EnableRegion", "DisableRegion"
-READ_ACTIONS = ("account:GetRegionOptStatus", "account:ListRegions")
-WRITE_ACTIONS = ("account:EnableRegion", "account:DisableRegion")  # conditioned on account:TargetRegion
 ENABLING, DISABLING, ENABLED_BY_DEFAULT = "ENABLING", "DISABLING", "ENABLED_BY_DEFAULT"
 
 # What a Region needs, from its status and what it should be (see :func:`next_step`).
@@ -51,44 +52,71 @@ def next_step(status: str, wanted: str) -> str:
     return REQUEST
 
 
-class RegionsApi:
-    """The Region calls, paced per operation and addressed from the calling account."""
+class Regions(Setting):
+    name = "regions"
+    spec_type = RegionSpec
+    read_operations = (LIST, GET)
+    write_operations = (ENABLE, DISABLE)
 
-    def __init__(self, client: Any, own_account_id: str, limits: RateLimits) -> None:
-        self.client = client
-        self.own_account_id = own_account_id
-        self.limits = limits
+    def read(self, api: AccountCalls, account_id: str, items: Sequence[str]) -> dict[str, Any]:
+        found = statuses(api, account_id)
+        return {region: found.get(region) for region in items}
 
-    def _address(self, account_id: str) -> dict[str, str]:
-        return {} if account_id == self.own_account_id else {"AccountId": account_id}
+    def action(self, current: Any, wanted: Any) -> str | None:
+        if next_step(current, wanted) in (SETTLED, FOLLOW):
+            return None
+        return "enable" if wanted == ENABLED else "disable"
 
-    def statuses(self, account_id: str) -> dict[str, str]:
-        """Every Region of the account with its status (ListRegions, 50 to a page)."""
-        found: dict[str, str] = {}
-        token: str | None = None
-        while True:
-            self.limits.acquire(LIST)
-            page = self.client.list_regions(
-                MaxResults=50, **({"NextToken": token} if token else {}), **self._address(account_id)
-            )
-            found.update({region["RegionName"]: region["RegionOptStatus"] for region in page.get("Regions", [])})
-            token = page.get("NextToken")
-            if not token:
-                return found
+    def write(self, api: AccountCalls, account_id: str, item: str, wanted: Any, action: str) -> None:
+        requests: RegionRequests | None = getattr(api, "region_requests", None)
+        if requests is not None and not requests.reserve(account_id, until=api.deadline or float("inf")):
+            raise NotYet(f"no free Region request slot for {account_id} before the deadline")
+        try:
+            request(api, account_id, item, wanted)
+        except ClientError as error:
+            if requests is not None:
+                requests.cancel(account_id)
+            if error_code(error) == "ConflictException":  # the opposite request is still in progress
+                raise NotYet(f"{item} of {account_id}: {error_code(error)}") from error
+            raise
+        except BaseException:
+            if requests is not None:
+                requests.cancel(account_id)
+            raise
+        if requests is not None:
+            requests.started(account_id, item, wanted)
 
-    def status(self, account_id: str, region: str) -> str:
-        self.limits.acquire(GET)
-        found = self.client.get_region_opt_status(RegionName=region, **self._address(account_id))
-        return str(found["RegionOptStatus"])
+    def following(self, api: AccountCalls, account_id: str, item: str, current: Any, wanted: Any) -> None:
+        requests: RegionRequests | None = getattr(api, "region_requests", None)
+        if requests is not None and next_step(current, wanted) == FOLLOW:
+            requests.adopt(account_id, item, wanted)
 
-    def request(self, account_id: str, region: str, wanted: str) -> None:
-        """Start enabling (``wanted`` ENABLED) or disabling the Region."""
-        if wanted == ENABLED:
-            self.limits.acquire(ENABLE)
-            self.client.enable_region(RegionName=region, **self._address(account_id))
-        else:
-            self.limits.acquire(DISABLE)
-            self.client.disable_region(RegionName=region, **self._address(account_id))
+    def shown(self, value: Any) -> str:
+        return str(value)
+
+
+SETTING = Regions()
+
+
+def statuses(api: AccountCalls, account_id: str) -> dict[str, str]:
+    """Every Region of the account with its status (ListRegions, 50 to a page)."""
+    found: dict[str, str] = {}
+    token: str | None = None
+    while True:
+        page = api.call(LIST, account_id, MaxResults=50, **({"NextToken": token} if token else {}))
+        found.update({region["RegionName"]: region["RegionOptStatus"] for region in page.get("Regions", [])})
+        token = page.get("NextToken")
+        if not token:
+            return found
+
+
+def status(api: AccountCalls, account_id: str, region: str) -> str:
+    return str(api.call(GET, account_id, RegionName=region)["RegionOptStatus"])
+
+
+def request(api: AccountCalls, account_id: str, region: str, wanted: str) -> None:
+    """Start enabling (``wanted`` ENABLED) or disabling the Region."""
+    api.call(ENABLE if wanted == ENABLED else DISABLE, account_id, RegionName=region)
 
 
 @dataclass
@@ -183,7 +211,7 @@ class RegionRequests:
         with self._changed:
             return (account_id, region) in self._requests
 
-    def follow(self, api: RegionsApi, *, until: float) -> list[tuple[Request, str]]:
+    def follow(self, api: AccountCalls, *, until: float) -> list[tuple[Request, str]]:
         """Read the Region of each request not read in the last ``follow_every`` seconds (oldest
         first, until ``until``); drop those no longer on their way and return them with the status
         read: the wanted one, or another when the Region was changed by other means."""
@@ -193,11 +221,11 @@ class RegionRequests:
                 break
             if self.clock() - request.checked < self.follow_every:
                 continue
-            status = api.status(request.account_id, request.region)
+            now = status(api, request.account_id, request.region)
             with self._changed:
                 request.checked = self.clock()
-                if status != ON_ITS_WAY[request.wanted]:
+                if now != ON_ITS_WAY[request.wanted]:
                     self._requests.pop((request.account_id, request.region), None)
-                    done.append((request, status))
+                    done.append((request, now))
                     self._changed.notify_all()
         return done
