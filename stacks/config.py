@@ -9,15 +9,17 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from org_bootstrap.account_settings import SETTINGS
 from org_bootstrap.contact_spec import DELETE, ContactSpec
-from org_bootstrap.partitions import partition_of
+from org_bootstrap.partitions import COMMERCIAL, partition_of
 from org_bootstrap.primary_contact_spec import PrimaryContactSpec
 from org_bootstrap.region_spec import RegionSpec
 from org_bootstrap.resource import REMOVAL_POLICIES
+from org_bootstrap.targeting import SettingSpec
 from org_bootstrap.validation import (
     CONTACT_FIELD_RULES,
     EVENTS_REGION,
@@ -29,15 +31,15 @@ from org_bootstrap.validation import (
 from stacks.pipeline_config import PipelineConfig
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "example.toml"
+# The top-level keys: these, and one section per account setting (alternate_contacts,
+# primary_contact, regions: org_bootstrap.account_settings).
 _KEYS = (
     "management_account_id",
     "region",
     "delegated_administrator_account_id",
     "removal",
     "contacts_deployed_in",
-    "alternate_contacts",
-    "primary_contact",
-    "regions",
+    *(setting.name for setting in SETTINGS),
     "automation",
     "pipeline",
 )
@@ -134,12 +136,29 @@ class BootstrapConfig:
     region: str
     delegated_administrator_account_id: str | None = None
     removal: str = "retain"
-    alternate_contacts: ContactSpec | None = None
+    # Every account setting the config has a section for, by section name, in SETTINGS' order.
+    settings: Mapping[str, SettingSpec[Any]] = field(default_factory=dict)
     automation: AutomationConfig | None = None
     contacts_deployed_in: str = MANAGEMENT_ACCOUNT_MODE
     pipeline: PipelineConfig | None = None
-    primary_contact: PrimaryContactSpec | None = None
-    regions: RegionSpec | None = None
+
+    @property
+    def alternate_contacts(self) -> ContactSpec | None:
+        found = self.settings.get("alternate_contacts")
+        assert found is None or isinstance(found, ContactSpec)
+        return found
+
+    @property
+    def primary_contact(self) -> PrimaryContactSpec | None:
+        found = self.settings.get("primary_contact")
+        assert found is None or isinstance(found, PrimaryContactSpec)
+        return found
+
+    @property
+    def regions(self) -> RegionSpec | None:
+        found = self.settings.get("regions")
+        assert found is None or isinstance(found, RegionSpec)
+        return found
 
     @property
     def automation_enabled(self) -> bool:
@@ -178,26 +197,16 @@ class BootstrapConfig:
                 "contacts_deployed_in: 'delegated_administrator' needs delegated_administrator_account_id, the "
                 "account the member accounts' contacts are deployed in"
             )
-        contacts = None
-        if "alternate_contacts" in data:
-            try:
-                contacts = ContactSpec.parse(data["alternate_contacts"])
-            except InvalidInputError as error:
-                problems += error.problems
-        primary_contact = None
-        if "primary_contact" in data:
-            try:
-                primary_contact = PrimaryContactSpec.parse(data["primary_contact"])
-            except InvalidInputError as error:
-                problems += error.problems
-        regions = None
-        if "regions" in data:
-            # Which Regions are opt-in depends on the partition the stack deploys to.
-            partition = partition_of(str(region)) if region_problem("region", region) is None else "aws"
-            try:
-                regions = RegionSpec.parse(data["regions"], partition=partition)
-            except InvalidInputError as error:
-                problems += error.problems
+        # Which Regions are opt-in depends on the partition the stack deploys to.
+        partition = partition_of(str(region)) if region_problem("region", region) is None else COMMERCIAL
+        settings: dict[str, SettingSpec[Any]] = {}
+        for setting in SETTINGS:
+            if setting.name in data:
+                try:
+                    settings[setting.name] = setting.spec_type.parse(data[setting.name], partition=partition)
+                except InvalidInputError as error:
+                    problems += error.problems
+        contacts = settings.get("alternate_contacts")
         pipeline = None
         if "pipeline" in data:
             try:
@@ -224,7 +233,7 @@ class BootstrapConfig:
                 "contacts_deployed_in: 'delegated_administrator' deploys the member accounts' contacts there, "
                 "but there is no [alternate_contacts] section (add one, or remove contacts_deployed_in)"
             )
-        if mode == DELEGATED_ADMINISTRATOR_MODE and contacts is not None and delegated is not None:
+        if mode == DELEGATED_ADMINISTRATOR_MODE and isinstance(contacts, ContactSpec) and delegated is not None:
             problems += delegated_administrator_problems(contacts, str(management), str(delegated))
         if problems:
             raise ConfigError(source, problems)
@@ -233,12 +242,10 @@ class BootstrapConfig:
             region=str(region),
             delegated_administrator_account_id=str(delegated) if delegated is not None else None,
             removal=str(removal),
-            alternate_contacts=contacts,
+            settings=settings,
             automation=automation,
             contacts_deployed_in=str(mode),
             pipeline=pipeline,
-            primary_contact=primary_contact,
-            regions=regions,
         )
 
 

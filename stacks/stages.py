@@ -28,8 +28,7 @@ StackFactory = Callable[[Construct], Stack]
 
 def management_account_stacks(config: BootstrapConfig) -> list[StackFactory]:
     """The stacks deployed in the organization's management account."""
-    sections = (("primary_contact", config.primary_contact), ("regions", config.regions))
-    if undeployed := [name for name, spec in sections if spec]:
+    if undeployed := [name for name in config.settings if name != "alternate_contacts"]:
         message = "the section is valid, but this version of the app does not deploy it yet"
         raise ConfigError("(stacks)", [f"{name}: {message}" for name in undeployed])
 
