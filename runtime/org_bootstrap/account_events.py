@@ -39,7 +39,7 @@ import logging
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -223,7 +223,10 @@ def handle_batch(
     batch and is tried again (the pacing has slowed down by then); no record starts with less than
     ``margin`` seconds left (``seconds_left``: the Lambda's remaining time), and every record not
     finished by then is answered as a batch item failure, for SQS to deliver again, instead of the
-    whole batch timing out."""
+    whole batch timing out. The record in flight stops waiting for the pacing at half the margin."""
+    if seconds_left is not None:
+        limits = deps.api.limits
+        deps = replace(deps, api=deps.api.until(limits.clock() + seconds_left() - margin / 2))
     failures: list[dict[str, str]] = []
     waiting: deque[Mapping[str, Any]] = deque(records)
     while waiting and (seconds_left is None or seconds_left() >= margin):

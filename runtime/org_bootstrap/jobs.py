@@ -52,6 +52,9 @@ STATUSES = (CHANGED, UNCHANGED, DRIFTED, SKIPPED, FAILED)
 # the full PutAlternateContact quota and ~7 hours with a quarter of it left.
 DEFAULT_DEADLINE_SECONDS = 24 * 3600.0
 DEADLINE_REACHED = "JobDeadlineReached"
+# After a batch's deadline, how long the accounts already started may still wait for the pacing
+# before they are handed back unfinished; inside background.SAFETY_MARGIN_SECONDS.
+IN_FLIGHT_GRACE_SECONDS = 20.0
 
 
 class JobStore(Protocol):
@@ -236,6 +239,7 @@ def run_batch(
     concurrency: int = DEFAULT_CONCURRENCY,
     checkpoint: Callable[[Job], None] | None = None,
     checkpoint_every: int = CHECKPOINT_EVERY,
+    grace: float | None = None,
 ) -> None:
     """Reconcile accounts from the cursor on, and the throttled ones again, until done or
     ``deadline`` (by ``clock``).
@@ -244,12 +248,19 @@ def run_batch(
     started again once the new accounts are all started (the pacing has slowed down by then).
     No new work starts after the deadline; work in flight finishes, so the stored job always
     describes a clean boundary: an account in flight is still in ``items[cursor:]`` or
-    ``retrying``. One failing account never stops the others. When the job's own deadline
+    ``retrying``; one that would wait for the pacing more than ``grace`` seconds past the deadline
+    is handed back THROTTLED and retried in the next batch (``grace``: :data:`IN_FLIGHT_GRACE_SECONDS`).
+    One failing account never stops the others. When the job's own deadline
     (``job.deadline_at``, by ``now``) has passed, the accounts not finished are failed with the
     reason (:meth:`Job.expire`). ``checkpoint`` is called every ``checkpoint_every`` accounts
     finished, so an invocation cut short (a Lambda timeout) loses at most that much work.
     """
     finished_before = len(job.outcomes)
+    assert job.deadline_at is not None
+    grace = IN_FLIGHT_GRACE_SECONDS if grace is None else grace
+    # Work in flight gives up waiting for the pacing at the batch's deadline plus the grace, or at
+    # the job's deadline, whichever comes first, read on the pacing's own clock.
+    paced = api.until(api.limits.clock() + min(deadline - clock() + grace, job.deadline_at - now()))
     # A short queue, so that "stop at the deadline" takes effect within a few accounts.
     queue = threading.BoundedSemaphore(concurrency * 2)
     pending: deque[tuple[Future[Outcome], tuple[str, str], bool]] = deque()  # (future, item, is a retry)
@@ -302,7 +313,7 @@ def run_batch(
                 collect(block=True, limit=1)  # it may hand an account back for a retry
                 continue
             account_id, key = item
-            future = pool.submit(_reconcile, api, account_id, job.contact_sets[key], snapshots, job.apply)
+            future = pool.submit(_reconcile, paced, account_id, job.contact_sets[key], snapshots, job.apply)
             future.add_done_callback(lambda _: queue.release())
             pending.append((future, item, retry))
             submitted += 1

@@ -27,7 +27,8 @@ FIELDS = ("Name", "Title", "EmailAddress", "PhoneNumber")
 Target = Contact | str
 
 CHANGED, UNCHANGED, DRIFTED, SKIPPED, FAILED = "changed", "unchanged", "drifted", "skipped", "failed"
-# Not an end state: the service throttled the account's calls; whoever holds the work retries it later.
+# Not an end state: the service throttled the account's calls, or the pacing, slowed down by
+# throttles, had no token before the caller's deadline. Whoever holds the work retries it later.
 THROTTLED = "throttled"
 THROTTLE_ATTEMPTS = 3  # tries of one call, paced, before the account is handed back as THROTTLED
 
@@ -53,22 +54,36 @@ class ContactsApi:
     down, a success lets it speed back up. A throttled call is tried again, paced at the slower
     rate, ``attempts`` times in all; after that the throttle is raised for the caller to retry the
     account later (the clients leave throttles of this API to this class: see ``clients``).
+    A ContactsApi made by :meth:`until` raises :class:`OutOfTime` instead of waiting for a token
+    past its deadline, so a batch's work in flight ends in time however slow the pacing has become.
     """
 
     def __init__(
-        self, client: Any, own_account_id: str, limits: RateLimits | None = None, *, attempts: int = THROTTLE_ATTEMPTS
+        self,
+        client: Any,
+        own_account_id: str,
+        limits: RateLimits | None = None,
+        *,
+        attempts: int = THROTTLE_ATTEMPTS,
+        deadline: float | None = None,
     ) -> None:
         self.client = client
         self.own_account_id = own_account_id
         self.limits = limits or shared_limits(own_account_id)
         self.attempts = attempts
+        self.deadline = deadline
+
+    def until(self, deadline: float) -> ContactsApi:
+        """The same calls and pacing, giving up at ``deadline`` (on the pacing's clock)."""
+        return ContactsApi(self.client, self.own_account_id, self.limits, attempts=self.attempts, deadline=deadline)
 
     def _address(self, account_id: str) -> dict[str, str]:
         return {} if account_id == self.own_account_id else {"AccountId": account_id}
 
     def _call(self, operation: str, call: Any, **kwargs: Any) -> Any:
         for attempt in range(1, self.attempts + 1):
-            self.limits.acquire(operation)
+            if not self.limits.acquire(operation, self.deadline):
+                raise OutOfTime(f"no {operation} token before the deadline (the pacing has slowed down)")
             try:
                 answer = call(**kwargs)
             except ClientError as error:
@@ -117,6 +132,10 @@ class ContactsApi:
         except ClientError as error:
             if error_code(error) != "ResourceNotFoundException":
                 raise
+
+
+class OutOfTime(Exception):
+    """The pacing had no token for the call before the caller's deadline."""
 
 
 @dataclass(frozen=True)
@@ -215,6 +234,8 @@ def reconcile_account(
             return Outcome(account_id, THROTTLED, actions, reason, compared=compared)
         LOG.warning("account %s failed: %s", account_id, reason)
         return Outcome(account_id, FAILED, actions, reason, compared=compared)
+    except OutOfTime as error:
+        return Outcome(account_id, THROTTLED, actions, f"OutOfTime: {error}", compared=compared)
     if not actions:
         return Outcome(account_id, UNCHANGED, compared=compared)
     return Outcome(account_id, CHANGED if apply else DRIFTED, actions, compared=compared)
