@@ -22,8 +22,20 @@ simulated service's side, so that the handlers meet the same refusals they would
   of its own), so a delegated administrator reads the organization as in AWS; :func:`acting_as`
   makes another account of the organization the caller.
 
-It can also throttle chosen operations (``TooManyRequestsException``) and counts every call, so
-tests can assert on convergence and on the number of calls made.
+It can also refuse calls the way a busy service does, and counts every call, so tests can assert
+on convergence and on the number of calls made:
+
+- ``ApiLog.capacity``: the service's own token bucket per operation, at a rate of your choosing
+  (for example a quarter of the published quota, the rest taken by another caller); a call that
+  finds it empty is throttled;
+- ``ApiLog.storms``: :class:`Storm` refuses a fraction of the calls of chosen operations (Account
+  Management or Organizations), for a duration on the simulation's clock or for a number of calls,
+  with ``TooManyRequestsException`` or another code (``ConcurrentModificationException``);
+- ``ApiLog.throttle_rate``: a fraction of an operation's calls throttled, for as long as it is set.
+
+Which call is refused is drawn from the log's seeded random generator and the simulation's clock,
+after the request has reached the service, and the error is the one the service returns: the
+handlers see only what they would see from AWS.
 """
 
 from __future__ import annotations
@@ -48,6 +60,7 @@ from moto.organizations import models as org_models
 from moto.organizations import responses as org_responses
 
 from org_bootstrap import partitions, quotas
+from org_bootstrap.pacing import Quota
 from org_bootstrap.validation import (
     ACCOUNT_SERVICE_PRINCIPAL,
     CONTACT_FIELD_RULES,
@@ -60,27 +73,7 @@ DEFAULT_MANAGEMENT_ACCOUNT = "111111111111"
 PARTITION = "aws"
 
 
-@dataclass
-class ApiLog:
-    """Calls seen by the simulated Account Management API, and throttling to inject."""
-
-    calls: Counter[str] = field(default_factory=Counter)
-    throttle_rate: Mapping[str, float] = field(default_factory=dict)
-    rng: random.Random = field(default_factory=lambda: random.Random(7))
-    throttled: Counter[str] = field(default_factory=Counter)
-    denied_accounts: set[str] = field(default_factory=set)  # refuse every call that targets these
-    # (operation, caller, target account) of every call, the target being the caller's own account
-    # when the call names none: who changed which account
-    callers: Counter[tuple[str, str, str]] = field(default_factory=Counter)
-    # Region opt-in: how long a Region stays ENABLING (or DISABLING), on this clock
-    clock: Callable[[], float] = time.monotonic
-    region_opt_seconds: float = 0.0
-    # the most region-opt requests seen in progress at once, per account and in the organization
-    peak_in_progress: Counter[str] = field(default_factory=Counter)
-    lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
-
-    def writes(self) -> int:
-        return sum(self.calls[operation] for operation in WRITE_OPERATIONS)
+THROTTLED = "TooManyRequestsException"
 
 
 WRITE_OPERATIONS = (
@@ -99,6 +92,111 @@ ENABLED, ENABLING, DISABLING, DISABLED, ENABLED_BY_DEFAULT = (
 )
 REGION_OPT_STATUSES = (ENABLED, ENABLING, DISABLING, DISABLED, ENABLED_BY_DEFAULT)
 ORGANIZATION = "organization"  # the key of the organization-wide peak in ApiLog.peak_in_progress
+
+
+@dataclass
+class Storm:
+    """Refuse ``fraction`` of the calls to ``operations`` with ``code``: for ``seconds`` from when the
+    storm is added to the log (by the log's clock), for the next ``calls`` calls, or, with neither,
+    until it is removed."""
+
+    operations: frozenset[str] | set[str]
+    fraction: float = 1.0
+    seconds: float | None = None
+    calls: int | None = None
+    code: str = THROTTLED
+    message: str = "Rate exceeded"
+    started: float | None = None  # set by ApiLog.add_storm
+
+    def active(self, now: float) -> bool:
+        if self.calls is not None and self.calls <= 0:
+            return False
+        return self.seconds is None or self.started is None or now < self.started + self.seconds
+
+
+class _ServiceBucket:
+    """The service's token bucket for one operation; the caller holds the log's lock."""
+
+    def __init__(self, quota: Quota, now: float) -> None:
+        self.rate = float(quota.per_second)
+        self.capacity = float(quota.burst)
+        self.tokens = self.capacity
+        self.updated = now
+
+    def take(self, now: float) -> bool:
+        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
+
+
+@dataclass
+class ApiLog:
+    """Calls seen by the simulated Account Management and Organizations APIs, and faults to inject."""
+
+    calls: Counter[str] = field(default_factory=Counter)  # Account Management calls that reached the service
+    throttle_rate: Mapping[str, float] = field(default_factory=dict)
+    rng: random.Random = field(default_factory=lambda: random.Random(7))
+    throttled: Counter[str] = field(default_factory=Counter)
+    capacity: Mapping[str, Quota] = field(default_factory=dict)  # the service's rate per operation
+    storms: list[Storm] = field(default_factory=list)
+    clock: Callable[[], float] = time.monotonic
+    organizations_calls: Counter[str] = field(default_factory=Counter)
+    faults: Counter[tuple[str, str]] = field(default_factory=Counter)  # (operation, code) refused
+    denied_accounts: set[str] = field(default_factory=set)  # refuse every call that targets these
+    # (operation, caller, target account) of every call, the target being the caller's own account
+    # when the call names none: who changed which account
+    callers: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    # Region opt-in: how long a Region stays ENABLING (or DISABLING), on ``clock``
+    region_opt_seconds: float = 0.0
+    # the most region-opt requests seen in progress at once, per account and in the organization
+    peak_in_progress: Counter[str] = field(default_factory=Counter)
+    region_lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._buckets: dict[str, _ServiceBucket] = {}
+
+    def writes(self) -> int:
+        return sum(self.calls[operation] for operation in WRITE_OPERATIONS)
+
+    def add_storm(self, storm: Storm) -> Storm:
+        storm.started = self.clock()
+        self.storms.append(storm)
+        return storm
+
+    def refusal(self, operation: str) -> tuple[str, str] | None:
+        """The (code, message) this call is refused with, or None: capacity first, then storms."""
+        with self._lock:
+            now = self.clock()
+            quota = self.capacity.get(operation)
+            if quota is not None:
+                bucket = self._buckets.get(operation)
+                if bucket is None or (bucket.rate, bucket.capacity) != (quota.per_second, quota.burst):
+                    bucket = self._buckets[operation] = _ServiceBucket(quota, now)
+                if not bucket.take(now):
+                    return THROTTLED, "Rate exceeded"
+            if self.rng.random() < self.throttle_rate.get(operation, 0.0):
+                return THROTTLED, "Rate exceeded"
+            for storm in self.storms:
+                if operation in storm.operations and storm.active(now):
+                    if storm.calls is not None:
+                        storm.calls -= 1
+                    if self.rng.random() < storm.fraction:
+                        return storm.code, storm.message
+        return None
+
+    def _refuse(self, operation: str) -> None:
+        refused = self.refusal(operation)
+        if refused is None:
+            return
+        code, message = refused
+        self.faults[operation, code] += 1
+        if code == THROTTLED:
+            self.throttled[operation] += 1
+        raise _error(code, message)
 
 
 def _org_backend() -> org_models.OrganizationsBackend:
@@ -141,9 +239,7 @@ def _error(kind: str, message: str) -> JsonRESTError:
 def _check_account_call(response: Any, operation: str, log: ApiLog) -> str:
     """The rules every Account Management call meets; returns the account it addresses."""
     log.calls[operation] += 1
-    if log.rng.random() < log.throttle_rate.get(operation, 0.0):
-        log.throttled[operation] += 1
-        raise _error("TooManyRequestsException", "Rate exceeded")
+    log._refuse(operation)
     caller = response.current_account
     target = response._get_param("AccountId")
     log.callers[operation, caller, target or caller] += 1
@@ -257,7 +353,7 @@ def _region_states(account_id: str, partition: str = PARTITION) -> dict[str, tup
 def region_status(account_id: str, region: str, log: ApiLog, partition: str = PARTITION) -> str:
     """A Region's status now: ENABLING becomes ENABLED (DISABLING, DISABLED) once
     ``log.region_opt_seconds`` have passed on ``log.clock``."""
-    with log.lock:
+    with log.region_lock:
         if region in partitions.enabled_by_default(partition):
             return ENABLED_BY_DEFAULT
         states = _region_states(account_id, partition)
@@ -281,7 +377,7 @@ def _request_region_change(response: Any, log: ApiLog, *, enable: bool) -> Any:
     operation = "EnableRegion" if enable else "DisableRegion"
     target = _check_account_call(response, operation, log)
     region, partition = response._get_param("RegionName"), response.partition
-    with log.lock:
+    with log.region_lock:
         status = region_status(target, region, log, partition)
         if status == ENABLED_BY_DEFAULT:
             raise _error(
@@ -367,6 +463,16 @@ def _new_account_operations(log: ApiLog) -> dict[str, Callable[..., Any]]:
     }
 
 
+def _faulty_organizations_operation(original: Callable[..., Any], log: ApiLog) -> Callable[..., Any]:
+    def wrapper(self: Any) -> Any:
+        operation = self._get_action()
+        log.organizations_calls[operation] += 1
+        log._refuse(operation)
+        return original(self)
+
+    return wrapper
+
+
 def _strict_register(original: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(self: org_models.OrganizationsBackend, **kwargs: str) -> Any:
         principal = kwargs["ServicePrincipal"]
@@ -439,6 +545,13 @@ def strict_aws(log: ApiLog | None = None, management_account: str = DEFAULT_MANA
         )
     }
     patches.append(mock.patch.dict(account_urls.url_paths, routes))
+    for name, method in vars(org_responses.OrganizationsResponse).items():
+        if callable(method) and not name.startswith("_"):
+            patches.append(
+                mock.patch.object(
+                    org_responses.OrganizationsResponse, name, _faulty_organizations_operation(method, log)
+                )
+            )
     with contextlib.ExitStack() as stack:
         for patch in patches:
             stack.enter_context(patch)
@@ -547,7 +660,7 @@ class Organization:
         """Put the account's opt-in Regions in these states behind the API's back; ENABLING and
         DISABLING start now on ``log.clock``; Regions not named are DISABLED."""
         now = log.clock()
-        with log.lock:
+        with log.region_lock:
             states = _region_states(account_id)
             states.clear()
             states.update({region: (status, now) for region, status in statuses.items() if status != DISABLED})

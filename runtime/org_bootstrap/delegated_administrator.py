@@ -73,9 +73,7 @@ def ensure_registered(organizations: Any, principal: str, account_id: str, curre
             f"{admins[0]} --service-principal {principal}) or set delegated_administrator_account_id to it"
         )
     else:
-        clients.retry_concurrent_modification(organizations.register_delegated_administrator)(
-            AccountId=account_id, ServicePrincipal=principal
-        )
+        organizations.register_delegated_administrator(AccountId=account_id, ServicePrincipal=principal)
         origin = CREATED
         LOG.info("registered %s as delegated administrator for %s", account_id, principal)
     ownership = Ownership(KIND, (principal, account_id), origin)
@@ -86,9 +84,7 @@ def ensure_registered(organizations: Any, principal: str, account_id: str, curre
 
 
 def _deregister(organizations: Any, principal: str, account_id: str) -> None:
-    clients.retry_concurrent_modification(organizations.deregister_delegated_administrator)(
-        AccountId=account_id, ServicePrincipal=principal
-    )
+    organizations.deregister_delegated_administrator(AccountId=account_id, ServicePrincipal=principal)
     LOG.info("deregistered %s as delegated administrator for %s", account_id, principal)
 
 
