@@ -15,15 +15,14 @@ from org_bootstrap.pacing import RateLimits
 from org_bootstrap.quotas import Quota, RegionOptLimits
 from org_bootstrap.reconcile import (
     CHANGED,
-    NOT_YET,
     RESTORE,
+    THROTTLED,
     UNCHANGED,
+    AccountApi,
     ContactsApi,
     reconcile_account,
-    reconcile_settings,
 )
 from org_bootstrap.region_spec import DISABLED, ENABLED
-from org_bootstrap.settings import PacedCalls
 from org_bootstrap.settings.regions import RegionRequests
 from org_bootstrap.stores import DynamoDbSnapshots
 from simulation.organization import ApiLog, Organization, strict_aws
@@ -55,7 +54,7 @@ class Clock:
 class World:
     org: Organization
     log: ApiLog
-    api: PacedCalls
+    api: AccountApi
     snapshots: DynamoDbSnapshots
     clock: Clock
 
@@ -73,7 +72,7 @@ def world() -> Iterator[World]:
             org.create_account(f"member-{account_id}", account_id=account_id)
         create_snapshot_table("snapshots")
         limits = RateLimits({op: Quota(10_000, 10_000) for op in _OPERATIONS})
-        api = PacedCalls(clients.client("account"), org.management_account_id, limits)
+        api = AccountApi(clients.client("account"), org.management_account_id, limits)
         yield World(org, log, api, DynamoDbSnapshots(clients.client("dynamodb"), "snapshots"), clock)
 
 
@@ -91,7 +90,7 @@ _OPERATIONS = (
 
 
 def run(world: World, account_id: str, targets: Mapping[str, Any], *, apply: bool = True) -> str:
-    return reconcile_settings(world.api, account_id, targets, snapshots=world.snapshots, apply=apply).status
+    return reconcile_account(world.api, account_id, targets, snapshots=world.snapshots, apply=apply).status
 
 
 # -- primary contact ---------------------------------------------------------------------------
@@ -191,8 +190,8 @@ def test_regions_are_disabled_only_where_the_config_says_so_and_restored_to_thei
 def test_a_region_being_disabled_is_enabled_later_not_failed(world: World) -> None:
     requests = regions(world)
     world.org.set_regions(A, {"ap-east-1": "DISABLING"}, world.log)
-    outcome = reconcile_settings(world.api, A, {"regions/ap-east-1": ENABLED}, snapshots=world.snapshots)
-    assert outcome.status == NOT_YET and "ConflictException" in outcome.reason
+    outcome = reconcile_account(world.api, A, {"regions/ap-east-1": ENABLED}, snapshots=world.snapshots)
+    assert outcome.status == THROTTLED and "ConflictException" in outcome.reason
     assert requests.in_flight() == [] and requests.reserve(A, until=world.clock.now)  # the slot was given back
     requests.cancel(A)
     world.clock.now += OPT_SECONDS  # the disabling finishes
@@ -203,8 +202,8 @@ def test_no_more_than_the_limit_of_requests_start_and_the_rest_waits(world: Worl
     regions(world, RegionOptLimits(per_account=6, per_organization=50))
     world.api.deadline = world.clock.now  # no waiting for a slot
     wanted = ["af-south-1", "ap-east-1", "ap-south-2", "ap-southeast-3", "ca-west-1", "eu-south-1", "me-central-1"]
-    outcome = reconcile_settings(world.api, A, {f"regions/{r}": ENABLED for r in wanted}, snapshots=world.snapshots)
-    assert outcome.status == NOT_YET and len(outcome.actions) == 6  # six started, the seventh waits
+    outcome = reconcile_account(world.api, A, {f"regions/{r}": ENABLED for r in wanted}, snapshots=world.snapshots)
+    assert outcome.status == THROTTLED and len(outcome.actions) == 6  # six started, the seventh waits
     assert world.log.calls["EnableRegion"] == 6 and world.log.peak_in_progress[A] == 6
 
 
@@ -217,6 +216,6 @@ def test_alternate_contacts_through_the_one_loop_as_through_their_own(world: Wor
     world.org.set_contacts(B, {"BILLING": {**contact, "Name": "Old"}})
     targets: dict[str, Any] = {"BILLING": contact, "SECURITY": contact, "OPERATIONS": "DELETE"}
     own = reconcile_account(ContactsApi(clients.client("account"), world.org.management_account_id), A, targets)
-    shared = reconcile_settings(world.api, B, targets)
+    shared = reconcile_account(world.api, B, targets)
     assert own.to_dict() | {"account": "x"} == shared.to_dict() | {"account": "x"}
     assert world.org.contacts(A) == world.org.contacts(B)

@@ -11,8 +11,9 @@ import pytest
 from org_bootstrap import clients
 from org_bootstrap.pacing import RateLimits
 from org_bootstrap.quotas import Quota, RegionOptLimits
+from org_bootstrap.reconcile import AccountApi
 from org_bootstrap.region_spec import DISABLED, ENABLED
-from org_bootstrap.settings import PacedCalls, primary_contact, regions
+from org_bootstrap.settings import primary_contact, regions
 from org_bootstrap.settings.primary_contact import PRIMARY_CONTACT
 from org_bootstrap.settings.regions import FOLLOW, REQUEST, SETTLED, WAIT, RegionRequests, Request
 from simulation.organization import ORGANIZATION, ApiLog, Organization, strict_aws
@@ -67,7 +68,7 @@ def fast() -> RateLimits:
 
 def test_primary_contact_is_read_and_put_addressed_as_the_api_demands(sim: tuple[Organization, ApiLog]) -> None:
     org, log = sim
-    api = PacedCalls(clients.client("account"), org.management_account_id, fast())
+    api = AccountApi(clients.client("account"), org.management_account_id, fast())
     setting = primary_contact.SETTING
     assert setting.read(api, MEMBERS[0], [PRIMARY_CONTACT]) == {PRIMARY_CONTACT: None}
     setting.write(api, MEMBERS[0], PRIMARY_CONTACT, PRIMARY, "put")
@@ -91,7 +92,7 @@ def test_two_primary_contacts_are_the_same_only_when_every_field_is() -> None:
 
 def test_regions_are_read_in_one_listing_and_requested(sim: tuple[Organization, ApiLog], clock: Clock) -> None:
     org, log = sim
-    api = PacedCalls(clients.client("account"), org.management_account_id, fast())
+    api = AccountApi(clients.client("account"), org.management_account_id, fast())
     found = regions.SETTING.read(api, MEMBERS[0], ["ap-east-1", "us-east-1"])
     assert found == {"ap-east-1": DISABLED, "us-east-1": "ENABLED_BY_DEFAULT"}
     assert log.calls["ListRegions"] == 1  # every Region of the partition fits one page of 50
@@ -159,7 +160,7 @@ def test_following_frees_slots_and_the_organization_limit_is_never_exceeded(
     """60 Regions to enable (30 accounts x 2), 50 at a time: the simulation, which refuses what AWS
     refuses, never sees a request beyond the limits, and every Region ends ENABLED."""
     org, log = sim
-    api = PacedCalls(clients.client("account"), org.management_account_id, fast())
+    api = AccountApi(clients.client("account"), org.management_account_id, fast())
     requests = RegionRequests(RegionOptLimits(6, 50), clock=clock, follow_every=10.0)
     arrived: list[tuple[Request, str]] = []
     for account_id in MEMBERS:

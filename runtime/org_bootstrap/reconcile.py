@@ -1,7 +1,9 @@
-"""Make one account's alternate contacts match what the config wants: read, compare, write.
+"""Make one account's settings match what the config wants: read, compare, write.
 
-This is the one implementation of that rule. The deploy-time custom resource, the new-account
-events and the drift schedule all call :func:`reconcile_account`.
+This is the one implementation of that rule, for every account setting (alternate contacts,
+primary contact, Regions: :mod:`org_bootstrap.account_settings`). The deploy-time custom resource,
+the new-account events and the drift schedule all call :func:`reconcile_account`; a setting only
+says how to read, compare and write its items (:class:`org_bootstrap.settings.Setting`).
 """
 
 from __future__ import annotations
@@ -11,22 +13,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from botocore import xform_name
 from botocore.exceptions import ClientError
 
 from org_bootstrap.account_settings import setting_of
 from org_bootstrap.clients import error_code, is_throttle
-from org_bootstrap.contact_spec import DELETE, Contact
+from org_bootstrap.contact_spec import Contact
 from org_bootstrap.pacing import RateLimits, shared_limits
-from org_bootstrap.settings import AccountCalls, NotYet
-from org_bootstrap.validation import mask
+from org_bootstrap.settings import RESTORE, NotYet, alternate_contacts
 
 LOG = logging.getLogger(__name__)
 
-RESTORE = "RESTORE"  # put back what was there before the stack first changed it
-FIELDS = ("Name", "Title", "EmailAddress", "PhoneNumber")
+FIELDS = alternate_contacts.FIELDS
 
-# What a contact type should become: a contact, DELETE, or RESTORE.
-Target = Contact | str
+# What an item should become: a contact, DELETE, RESTORE, a Region status... (the setting's own).
+Target = Contact | str | Any
 
 CHANGED, UNCHANGED, DRIFTED, SKIPPED, FAILED = "changed", "unchanged", "drifted", "skipped", "failed"
 # Not an end state: the service throttled the account's calls, or the pacing, slowed down by
@@ -36,28 +37,30 @@ THROTTLE_ATTEMPTS = 3  # tries of one call, paced, before the account is handed 
 
 
 class Snapshots(Protocol):
-    """Durable record of the contacts that were in place before the stack first changed them."""
+    """Durable record of what was in place before the stack first changed an item, by engine key
+    (a contact type, ``primary_contact/PRIMARY``, ``regions/<Region>``)."""
 
-    def remember(self, account_id: str, contact_type: str, contact: Contact | None) -> None:
+    def remember(self, account_id: str, contact_type: str, contact: Any) -> None:
         """Record ``contact`` (None: there was none) unless a record already exists."""
 
-    def recall(self, account_id: str, contact_type: str) -> tuple[bool, Contact | None]:
-        """(whether a record exists, the recorded contact or None)."""
+    def recall(self, account_id: str, contact_type: str) -> tuple[bool, Any]:
+        """(whether a record exists, the recorded value or None)."""
 
     def forget(self, account_id: str, contact_type: str) -> None: ...
 
 
-class ContactsApi:
-    """The Account Management calls, paced per operation and addressed the way the API demands:
-    the calling account's own contacts are set without ``AccountId`` (the management account
-    cannot name itself), every other account's with it.
+class AccountApi:
+    """The Account Management calls of every setting, paced per operation and addressed the way
+    the API demands: the calling account's own settings without ``AccountId`` (the management
+    account cannot name itself), every other account's with it.
 
     Every answer feeds the pacing (:mod:`org_bootstrap.pacing`): a throttle slows the operation
     down, a success lets it speed back up. A throttled call is tried again, paced at the slower
     rate, ``attempts`` times in all; after that the throttle is raised for the caller to retry the
     account later (the clients leave throttles of this API to this class: see ``clients``).
-    A ContactsApi made by :meth:`until` raises :class:`OutOfTime` instead of waiting for a token
+    An AccountApi made by :meth:`until` raises :class:`OutOfTime` instead of waiting for a token
     past its deadline, so a batch's work in flight ends in time however slow the pacing has become.
+    ``region_requests`` holds the Region requests a job has in flight (settings.regions).
     """
 
     def __init__(
@@ -68,16 +71,32 @@ class ContactsApi:
         *,
         attempts: int = THROTTLE_ATTEMPTS,
         deadline: float | None = None,
+        region_requests: Any = None,
     ) -> None:
         self.client = client
         self.own_account_id = own_account_id
         self.limits = limits or shared_limits(own_account_id)
         self.attempts = attempts
         self.deadline = deadline
+        self.region_requests = region_requests
 
-    def until(self, deadline: float) -> ContactsApi:
+    def until(self, deadline: float) -> AccountApi:
         """The same calls and pacing, giving up at ``deadline`` (on the pacing's clock)."""
-        return ContactsApi(self.client, self.own_account_id, self.limits, attempts=self.attempts, deadline=deadline)
+        return type(self)(
+            self.client,
+            self.own_account_id,
+            self.limits,
+            attempts=self.attempts,
+            deadline=deadline,
+            region_requests=self.region_requests,
+        )
+
+    def call(self, operation: str, account_id: str, **parameters: Any) -> dict[str, Any]:
+        """One Account Management call addressed to ``account_id`` (boto3's method for ``operation``)."""
+        found: dict[str, Any] = self._call(
+            operation, getattr(self.client, xform_name(operation)), **self._address(account_id), **parameters
+        )
+        return found
 
     def _address(self, account_id: str) -> dict[str, str]:
         return {} if account_id == self.own_account_id else {"AccountId": account_id}
@@ -100,40 +119,18 @@ class ContactsApi:
             return answer
         raise AssertionError("unreachable")
 
+    # The alternate contacts' calls by name, as callers that manage only them use them.
     def get(self, account_id: str, contact_type: str) -> Contact | None:
-        try:
-            found = self._call(
-                "GetAlternateContact",
-                self.client.get_alternate_contact,
-                AlternateContactType=contact_type,
-                **self._address(account_id),
-            )
-        except ClientError as error:
-            if error_code(error) == "ResourceNotFoundException":
-                return None
-            raise
-        return {key: found["AlternateContact"][key] for key in FIELDS}
+        return alternate_contacts.get(self, account_id, contact_type)
 
     def put(self, account_id: str, contact_type: str, contact: Contact) -> None:
-        self._call(
-            "PutAlternateContact",
-            self.client.put_alternate_contact,
-            AlternateContactType=contact_type,
-            **self._address(account_id),
-            **contact,
-        )
+        alternate_contacts.SETTING.write(self, account_id, contact_type, contact, "put")
 
     def delete(self, account_id: str, contact_type: str) -> None:
-        try:
-            self._call(
-                "DeleteAlternateContact",
-                self.client.delete_alternate_contact,
-                AlternateContactType=contact_type,
-                **self._address(account_id),
-            )
-        except ClientError as error:
-            if error_code(error) != "ResourceNotFoundException":
-                raise
+        alternate_contacts.SETTING.write(self, account_id, contact_type, None, "delete")
+
+
+ContactsApi = AccountApi  # its name from when alternate contacts were its only setting
 
 
 class OutOfTime(Exception):
@@ -142,13 +139,14 @@ class OutOfTime(Exception):
 
 @dataclass(frozen=True)
 class Comparison:
-    """One contact type of one account as read and compared: what is there, what it should be, and
-    the action (``put``, ``delete``, or None when in sync). ``wanted`` is a contact, DELETE, or None
-    for a RESTORE with nothing recorded (the stack never changed that type: it is left alone)."""
+    """One item of one account as read and compared: what is there, what it should be, and the
+    action (``put``, ``delete``, ``enable``, ``disable``, or None when in sync). ``contact_type`` is
+    the engine key (a bare contact type for alternate contacts). ``wanted`` is the setting's value,
+    DELETE, or None for a RESTORE with nothing to put back (left alone)."""
 
     contact_type: str
-    current: Contact | None
-    wanted: Contact | str | None
+    current: Any
+    wanted: Any
     action: str | None
     restoring: bool = False
 
@@ -157,7 +155,7 @@ class Comparison:
 class Outcome:
     account_id: str
     status: str
-    actions: dict[str, str] = field(default_factory=dict)  # contact type -> put | delete
+    actions: dict[str, str] = field(default_factory=dict)  # engine key -> put | delete | enable | disable
     reason: str = ""
     # Per-type detail for a plan; holds contact values, so it stays out of to_dict (job state, reports).
     compared: list[Comparison] = field(default_factory=list, compare=False, repr=False)
@@ -171,94 +169,26 @@ class Outcome:
         return data
 
 
-def _same(current: Contact | None, wanted: Contact) -> bool:
-    return current is not None and all(current.get(key) == wanted.get(key) for key in FIELDS)
-
-
 def reconcile_account(
-    api: ContactsApi,
+    api: AccountApi,
     account_id: str,
     targets: Mapping[str, Target],
     *,
     snapshots: Snapshots | None = None,
     apply: bool = True,
 ) -> Outcome:
-    """Bring each contact type in ``targets`` to its target; never raises for a service error.
-
-    A throttle the pacing could not wait out is no failure: the outcome is THROTTLED, for the
-    caller to retry the account later (reconciling is idempotent: the retry reads again). Only
-    errors a retry cannot fix (access denied, validation, an account that is not ACTIVE) fail it.
-    With ``apply=False`` nothing is written and an account that differs is reported ``drifted``.
-    ``Outcome.compared`` has what was read and compared, type by type.
-    """
-    actions: dict[str, str] = {}
-    compared: list[Comparison] = []
-    try:
-        for contact_type, target in sorted(targets.items()):
-            current = api.get(account_id, contact_type)
-            restoring = target == RESTORE
-            if restoring:
-                assert snapshots is not None, "RESTORE needs the snapshot store"
-                recorded, previous = snapshots.recall(account_id, contact_type)
-                if not recorded:
-                    compared.append(Comparison(contact_type, current, None, None, restoring=True))
-                    continue  # the stack never changed this type: nothing to put back
-                wanted: Contact | str = previous if previous is not None else DELETE
-            else:
-                wanted = target
-            if isinstance(wanted, Mapping):
-                action = None if _same(current, wanted) else "put"
-            else:
-                action = "delete" if current is not None else None
-            compared.append(Comparison(contact_type, current, wanted, action, restoring=restoring))
-            if action and apply:
-                if snapshots is not None and not restoring:
-                    snapshots.remember(account_id, contact_type, current)
-                if isinstance(wanted, Mapping):
-                    api.put(account_id, contact_type, wanted)
-                    LOG.info(
-                        "put %s contact of %s (e-mail %s)",
-                        contact_type,
-                        account_id,
-                        mask("EmailAddress", wanted["EmailAddress"]),
-                    )
-                else:
-                    api.delete(account_id, contact_type)
-                    LOG.info("deleted %s contact of %s", contact_type, account_id)
-            if action:
-                actions[contact_type] = action
-            if restoring and apply and snapshots is not None:
-                snapshots.forget(account_id, contact_type)
-    except ClientError as error:
-        reason = f"{error_code(error)}: {error.response.get('Error', {}).get('Message', '')}".strip()
-        if is_throttle(error):
-            LOG.info("account %s throttled, to be retried: %s", account_id, reason)
-            return Outcome(account_id, THROTTLED, actions, reason, compared=compared)
-        LOG.warning("account %s failed: %s", account_id, reason)
-        return Outcome(account_id, FAILED, actions, reason, compared=compared)
-    except OutOfTime as error:
-        return Outcome(account_id, THROTTLED, actions, f"OutOfTime: {error}", compared=compared)
-    if not actions:
-        return Outcome(account_id, UNCHANGED, compared=compared)
-    return Outcome(account_id, CHANGED if apply else DRIFTED, actions, compared=compared)
-
-
-# -- every account setting through one loop ------------------------------------------------------
-
-NOT_YET = THROTTLED  # not an end state: the account must wait (see settings.NotYet), retried later
-
-
-def reconcile_settings(
-    api: AccountCalls,
-    account_id: str,
-    targets: Mapping[str, Any],
-    *,
-    snapshots: Snapshots | None = None,
-    apply: bool = True,
-) -> Outcome:
     """Bring each item in ``targets`` (engine key -> target) to its target, whatever setting it
-    belongs to: read each setting's items of the account, compare, write what differs. Snapshots
-    are keyed by the engine key. Never raises for a service error."""
+    belongs to: each setting reads its items of the account, compares them, writes what differs.
+    Never raises for a service error.
+
+    Before the stack first changes an item, what was there is recorded (``snapshots``, by engine
+    key), which RESTORE puts back. A throttle the pacing could not wait out is no failure: the
+    outcome is THROTTLED, for the caller to retry the account later (reconciling is idempotent:
+    the retry reads again), and so is an item that must wait (:class:`~org_bootstrap.settings.NotYet`).
+    Only errors a retry cannot fix (access denied, validation, an account that is not ACTIVE) fail
+    it. With ``apply=False`` nothing is written and an account that differs is reported ``drifted``.
+    ``Outcome.compared`` has what was read and compared, item by item.
+    """
     actions: dict[str, str] = {}
     compared: list[Comparison] = []
     groups: dict[str, list[tuple[str, str]]] = {}
@@ -276,7 +206,7 @@ def reconcile_settings(
                     assert snapshots is not None, "RESTORE needs the snapshot store"
                     recorded, previous = snapshots.recall(account_id, key)
                     wanted = previous if previous is not None else setting.absent
-                    if not recorded or wanted is None:  # nothing the stack changed, or nothing to put back
+                    if not recorded or wanted is None:  # nothing the stack changed, or nothing it can put back
                         compared.append(Comparison(key, now, None, None, restoring=True))
                         if recorded and apply:
                             snapshots.forget(account_id, key)
@@ -290,17 +220,23 @@ def reconcile_settings(
                     if snapshots is not None and not restoring:
                         snapshots.remember(account_id, key, now)
                     setting.write(api, account_id, item, wanted, action)
-                    LOG.info("%s %s of %s (%s)", action, key, account_id, setting.shown(wanted))
+                    LOG.info(setting.logged(action, account_id, item, wanted))
                 if action:
                     actions[key] = action
                 if restoring and apply and snapshots is not None:
                     snapshots.forget(account_id, key)
     except ClientError as error:
         reason = f"{error_code(error)}: {error.response.get('Error', {}).get('Message', '')}".strip()
+        if is_throttle(error):
+            LOG.info("account %s throttled, to be retried: %s", account_id, reason)
+            return Outcome(account_id, THROTTLED, actions, reason, compared=compared)
         LOG.warning("account %s failed: %s", account_id, reason)
         return Outcome(account_id, FAILED, actions, reason, compared=compared)
+    except OutOfTime as error:
+        return Outcome(account_id, THROTTLED, actions, f"OutOfTime: {error}", compared=compared)
     except NotYet as error:
-        return Outcome(account_id, NOT_YET, actions, f"NotYet: {error}", compared=compared)
+        LOG.info("account %s must wait, to be retried: %s", account_id, error)
+        return Outcome(account_id, THROTTLED, actions, f"NotYet: {error}", compared=compared)
     if not actions:
         return Outcome(account_id, UNCHANGED, compared=compared)
     return Outcome(account_id, CHANGED if apply else DRIFTED, actions, compared=compared)

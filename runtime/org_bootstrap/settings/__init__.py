@@ -16,12 +16,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Protocol
 
-from botocore import xform_name
-
 from org_bootstrap.contact_spec import DELETE
 from org_bootstrap.targeting import SettingSpec
 
-__all__ = ["DELETE", "RESTORE", "AccountCalls", "NotYet", "PacedCalls", "Setting"]
+__all__ = ["DELETE", "RESTORE", "AccountCalls", "NotYet", "Setting"]
 
 RESTORE = "RESTORE"  # put back what was there before the stack first changed it
 
@@ -32,30 +30,15 @@ class NotYet(Exception):
 
 
 class AccountCalls(Protocol):
-    """The Account Management calls as the engine makes them: paced per operation, throttles
-    retried, and addressed from the calling account (its own account without ``AccountId``)."""
+    """The Account Management calls as the engine makes them (org_bootstrap.reconcile.AccountApi):
+    paced per operation, throttles retried, and addressed from the calling account (its own
+    account without ``AccountId``)."""
 
     own_account_id: str
     deadline: float | None
+    region_requests: Any
 
     def call(self, operation: str, account_id: str, **parameters: Any) -> dict[str, Any]: ...
-
-
-class PacedCalls:
-    """:class:`AccountCalls` over a boto3 ``account`` client and the engine's rate limits."""
-
-    def __init__(self, client: Any, own_account_id: str, limits: Any, *, deadline: float | None = None) -> None:
-        self.client = client
-        self.own_account_id = own_account_id
-        self.limits = limits
-        self.deadline = deadline
-        self.region_requests: Any = None  # the Regions setting's requests in flight (settings.regions)
-
-    def call(self, operation: str, account_id: str, **parameters: Any) -> dict[str, Any]:
-        self.limits.acquire(operation)
-        address = {} if account_id == self.own_account_id else {"AccountId": account_id}
-        found: dict[str, Any] = getattr(self.client, xform_name(operation))(**address, **parameters)
-        return found
 
 
 class Setting:
@@ -98,6 +81,6 @@ class Setting:
     def following(self, api: AccountCalls, account_id: str, item: str, current: Any, wanted: Any) -> None:
         """Called after each read: an asynchronous setting takes on a change already under way."""
 
-    def shown(self, value: Any) -> str:
-        """A value as logs may show it: never people's data in full."""
-        return "(none)" if value is None else "(set)"
+    def logged(self, action: str, account_id: str, item: str, wanted: Any) -> str:
+        """The log line of a write: never people's data in full."""
+        return f"{action} {self.key(item)} of {account_id}"

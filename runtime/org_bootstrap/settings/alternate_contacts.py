@@ -49,10 +49,10 @@ class AlternateContacts(Setting):
             if error_code(error) != "ResourceNotFoundException":
                 raise
 
-    def shown(self, value: Any) -> str:
-        if not isinstance(value, Mapping):
-            return "(none)" if value is None else str(value)
-        return f"e-mail {mask('EmailAddress', value['EmailAddress'])}"
+    def logged(self, action: str, account_id: str, item: str, wanted: Any) -> str:
+        if action == "put":
+            return f"put {item} contact of {account_id} (e-mail {mask('EmailAddress', wanted['EmailAddress'])})"
+        return f"deleted {item} contact of {account_id}"
 
 
 SETTING = AlternateContacts()

@@ -44,10 +44,8 @@ class PrimaryContact(Setting):
     def write(self, api: AccountCalls, account_id: str, item: str, wanted: Any, action: str) -> None:
         api.call(PUT, account_id, ContactInformation=dict(wanted))
 
-    def shown(self, value: Any) -> str:
-        if value is None:
-            return "(none)"
-        return f"{value.get('CountryCode', '?')}, phone {mask('PhoneNumber', value.get('PhoneNumber', ''))}"
+    def logged(self, action: str, account_id: str, item: str, wanted: Any) -> str:
+        return f"put primary contact of {account_id} (phone {mask('PhoneNumber', wanted['PhoneNumber'])})"
 
 
 SETTING = PrimaryContact()

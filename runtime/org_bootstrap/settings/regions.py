@@ -91,8 +91,8 @@ class Regions(Setting):
         if requests is not None and next_step(current, wanted) == FOLLOW:
             requests.adopt(account_id, item, wanted)
 
-    def shown(self, value: Any) -> str:
-        return str(value)
+    def logged(self, action: str, account_id: str, item: str, wanted: Any) -> str:
+        return f"{'enabling' if action == 'enable' else 'disabling'} Region {item} of {account_id}"
 
 
 SETTING = Regions()
