@@ -112,7 +112,7 @@ class Operation:
     physical_id: str = ""
     data: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
-    invocations: int = 0  # handler invocations: on-event, is-complete polls, background
+    invocations: int = 0  # handler invocations: on-event, is-complete polls, asynchronous, workflow steps
     error: str = ""
     notes: list[str] = field(default_factory=list)
 
