@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 import uuid
 from collections.abc import Callable
@@ -34,6 +33,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from org_bootstrap import clients
+from org_bootstrap.environment import HandlerEnvironment
 from org_bootstrap.jobs import Job, run_batch
 from org_bootstrap.reconcile import ContactsApi, Snapshots
 from org_bootstrap.stores import S3JobStore, StaleWrite
@@ -195,7 +195,7 @@ def busy(job_id: str) -> dict[str, Any]:
 
 
 def _arn() -> str:
-    return os.environ[STATE_MACHINE_ENV]
+    return HandlerEnvironment().text(STATE_MACHINE_ENV)
 
 
 def _execution_arn(state_machine_arn: str, name: str) -> str:
