@@ -259,6 +259,11 @@ def test_a_failed_continuation_alarms_and_the_next_deploy_picks_up_its_accounts(
     assert world.contacts("sandbox-a") == {"BILLING": DEFAULT["BILLING"], "OPERATIONS": DEFAULT["OPERATIONS"]}
     previous = Job.from_dict(world.deps.jobs.load(failed.name))
     assert previous.superseded_by == updated["Data"]["Report"].rsplit("/", 1)[-1].removesuffix(".json")
+    # Had the old job's workflow still been running, its next batch would stop it, touching nothing.
+    calls = sum(world.log.calls.values())
+    with mock.patch.dict("os.environ", {"JOB_WORKFLOW_ARN": arn}):
+        step = alternate_contacts.is_complete({"ContinueJob": failed.name}, Context(TIMEOUT))
+    assert (step["Complete"], step["Cursor"]) == (True, 0) and sum(world.log.calls.values()) == calls
 
 
 def test_failed_accounts_are_retried_by_the_next_update(world: World) -> None:

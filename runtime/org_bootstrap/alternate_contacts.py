@@ -139,10 +139,10 @@ def is_complete(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     job_id = event["RequestId"]
     job = Job.from_dict(deps.jobs.load(job_id))
     wait_ends = job.started_at + deps.deploy_wait_seconds
-    # No batch may end after the deploy wait: the batch's deadline is the earlier of the two.
+    # No account starts after the deploy wait: the batch deadline is the earlier of the two.
     budget = _budget(context, deps, not_after=wait_ends)
     if not job.done and wait_ends - deps.clock() >= MIN_BATCH_SECONDS:  # time for a batch before the wait ends
-        worked = _work(job_id, deps, budget, context)
+        worked = _work(job, deps, budget, context)
         if worked is None and deps.clock() < wait_ends:
             return {"IsComplete": False}  # another worker holds the job: poll again
         job = worked or Job.from_dict(deps.jobs.load(job_id))
@@ -160,7 +160,7 @@ def on_continue(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     """A step of the continuation workflow: one batch of a job that outlived the deploy wait."""
     deps = dependencies()
     job_id = event[CONTINUE_JOB]
-    job = _work(job_id, deps, _budget(context, deps), context)
+    job = _work(Job.from_dict(deps.jobs.load(job_id)), deps, _budget(context, deps), context)
     if job is None:
         return busy(job_id)
     if not job.done:
@@ -210,13 +210,13 @@ def _budget(context: Any, deps: Dependencies, *, not_after: float | None = None)
     )
 
 
-def _work(job_id: str, deps: Dependencies, budget: Budget, context: Any) -> Job | None:
-    """A batch under the job's lease, after closing the job it supersedes; None while either is busy."""
-    job = Job.from_dict(deps.jobs.load(job_id))
+def _work(job: Job, deps: Dependencies, budget: Budget, context: Any) -> Job | None:
+    """A batch of ``job`` (as read) under its lease, after closing the job it supersedes; None while
+    either is busy. The batch works the job as the lease reads it, never the copy given."""
     if job.previous and not supersede(deps.jobs, job.previous, job.id, until=budget.ends, now=deps.clock()):
         return None
     return work(
-        job_id,
+        job.id,
         deps.api,
         deps.jobs,
         snapshots=deps.snapshots,
