@@ -156,8 +156,9 @@ class JobWorkflow(Construct):
         self.alarm = cloudwatch.Alarm(
             self,
             "FailedAlarm",
-            alarm_description=f"{description}: an execution failed, timed out or was aborted. The next deploy or "
-            "drift run resumes the job; the execution's history shows the error.",
+            alarm_description=f"{description}: an execution failed, timed out or was aborted; its history shows "
+            "the error. The next deploy or drift run resumes the job, or resume it now: start an execution named "
+            '<job ID>-r<N> with the input {"Job": "<job ID>"}.',
             metric=cloudwatch.MathExpression(
                 expression="failed + timedOut + aborted",
                 using_metrics={

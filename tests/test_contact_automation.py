@@ -476,6 +476,26 @@ def test_the_drift_role_publishes_only_its_namespace_and_topic(template: Templat
     assert by_sid(found, "EncryptNotifications")["Resource"] == {"Fn::GetAtt": [key, "Arn"]}
 
 
+def test_a_drift_check_too_big_for_one_invocation_goes_to_its_own_workflow(template: Template) -> None:
+    found = statements(template, "ContactAutomationDriftCheckRole")
+    start = by_sid(found, "StartJobContinuation")
+    assert start["Action"] == "states:StartExecution"
+    assert "DriftChecks" in json.dumps(start["Resource"]) and "*" not in json.dumps(start["Resource"])
+    assert "execution:" in json.dumps(by_sid(found, "ReadJobContinuations")["Resource"])
+    assert not [s for s in found if "lambda:InvokeFunction" in json.dumps(s["Action"])]  # no self-invocation
+    (drift,) = template.find_resources(
+        "AWS::Lambda::Function", {"Properties": {"Handler": "org_bootstrap.drift.on_schedule"}}
+    ).values()
+    assert "DriftChecks" in json.dumps(drift["Properties"]["Environment"]["Variables"]["JOB_WORKFLOW_ARN"])
+    topic, _ = resource(template, "AWS::SNS::Topic", DisplayName="Alternate contacts")
+    (alarm,) = [
+        alarm
+        for alarm in template.find_resources("AWS::CloudWatch::Alarm").values()
+        if "Continues alternate-contacts drift checks" in alarm["Properties"]["AlarmDescription"]
+    ]
+    assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic}]
+
+
 def test_no_wildcard_actions_and_no_managed_policies_anywhere(template: Template) -> None:
     for policy in template.find_resources("AWS::IAM::Policy").values():
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
