@@ -333,3 +333,9 @@ def test_a_job_knows_what_it_left_unfinished() -> None:
     assert job.unfinished() == {"2": {"BILLING": "DELETE"}, "3": {"BILLING": "DELETE"}}
     job.superseded_by = "next"
     assert job.done and job.unfinished() == {"2": {"BILLING": "DELETE"}}
+
+
+def test_a_previous_job_expired_from_the_bucket_is_no_obstacle(world: World) -> None:
+    world.deps.jobs.set_last_job("Resource", "expired-by-the-lifecycle-rule")
+    assert world.deps.jobs.last_job("Resource") is None
+    assert run(world, "Create", spec())["Data"]["Changed"] == 6

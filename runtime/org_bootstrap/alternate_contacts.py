@@ -26,9 +26,6 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from org_bootstrap import clients
 from org_bootstrap.contact_spec import ContactSpec
 from org_bootstrap.continuation import (
     CONTINUE_JOB,
@@ -99,7 +96,8 @@ def on_event(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         new = ContactSpec.from_json(properties(event).get("Spec", ""))  # raises before any change
         old = ContactSpec.from_json(old_properties(event)["Spec"]) if request == "Update" else None
     deps = dependencies()
-    previous = _previous_job(deps, event["LogicalResourceId"])
+    last = deps.jobs.last_job(event["LogicalResourceId"])
+    previous = Job.from_dict(last) if last else None
     # Accounts the previous job failed or did not reach are worked again by a Create or Update.
     unfinished = previous.unfinished() if previous is not None and request != "Delete" else None
     if new is None and (old is None or old.removal == "retain"):
@@ -183,19 +181,6 @@ def _complete(job: Job, deps: Dependencies) -> dict[str, Any]:
             f"{data['FailedAccounts']} ({data['FailureReasons']}). Full report: {location}"[:3500]
         )
     return {"IsComplete": True, "Data": {**data, "Status": "COMPLETE"}}
-
-
-def _previous_job(deps: Dependencies, resource: str) -> Job | None:
-    job_id = deps.jobs.last_job(resource)
-    if job_id is None:
-        return None
-    try:
-        return Job.from_dict(deps.jobs.load(job_id))
-    except ClientError as error:
-        if clients.error_code(error) != "NoSuchKey":
-            raise
-        LOG.info("the previous job %s has expired from the job bucket", job_id)
-        return None
 
 
 def _budget(context: Any, deps: Dependencies, *, not_after: float | None = None) -> Budget:

@@ -155,7 +155,10 @@ def work(
         LOG.warning(json.dumps({"job": job_id, "lease_lost": True}))
         return None
     except Exception:
-        lease.release(job)  # the progress so far, and the lease free for the retry
+        try:
+            lease.release(job)  # the progress so far, and the lease free for the retry
+        except Exception:  # the batch's own error is the one to report; the lease expires anyway
+            LOG.exception("job %s: could not release the lease after a failed batch", job_id)
         raise
     lease.release(job)
     return job

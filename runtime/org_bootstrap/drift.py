@@ -26,9 +26,6 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from org_bootstrap import clients
 from org_bootstrap.contact_spec import ContactSpec
 from org_bootstrap.continuation import (
     CONTINUE_JOB,
@@ -253,13 +250,6 @@ def on_schedule(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]
 
 def _unfinished_check(deps: Dependencies) -> Job | None:
     """The last check, when it has not finished (its workflow failed, or still runs)."""
-    job_id = deps.jobs.last_job(LAST_JOB)
-    if job_id is None:
-        return None
-    try:
-        job = Job.from_dict(deps.jobs.load(job_id))
-    except ClientError as error:
-        if clients.error_code(error) != "NoSuchKey":
-            raise
-        return None  # expired by the bucket's lifecycle
-    return None if job.done else job
+    last = deps.jobs.last_job(LAST_JOB)
+    job = Job.from_dict(last) if last else None
+    return job if job is not None and not job.done else None

@@ -65,15 +65,16 @@ class S3JobStore:
             raise
         return str(written["ETag"])
 
-    def last_job(self, name: str) -> str | None:
-        """The ID of the last job started for ``name`` (a custom resource, the drift check), if any."""
+    def last_job(self, name: str) -> dict[str, Any] | None:
+        """The last job started for ``name`` (a custom resource, the drift check): None if there was
+        none, or if it has expired from the bucket (its lifecycle rule)."""
         try:
-            found = self.s3.get_object(Bucket=self.bucket, Key=self._key("last-job", name))
+            pointer = self.s3.get_object(Bucket=self.bucket, Key=self._key("last-job", name))
+            return self.load(str(json.loads(pointer["Body"].read())["job"]))
         except ClientError as error:
             if error_code(error) in ("NoSuchKey", "404"):
                 return None
             raise
-        return str(json.loads(found["Body"].read())["job"])
 
     def set_last_job(self, name: str, job_id: str) -> None:
         self.s3.put_object(
