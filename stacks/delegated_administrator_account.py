@@ -25,7 +25,11 @@ class DelegatedAdministratorStack(Stack):
         spec = config.alternate_contacts.scoped("member_accounts")
         management = config.management_account_id
         self.alternate_contacts = AlternateContacts(
-            self, "AlternateContacts", spec=spec, management_account_id=management
+            self,
+            "AlternateContacts",
+            spec=spec,
+            management_account_id=management,
+            notification_email=config.automation.notification_email if config.automation is not None else None,
         )
         self.event_receiver: OrganizationEventReceiver | None = None
         self.contact_automation: ContactAutomation | None = None
