@@ -6,11 +6,18 @@ Adding a setting is a new adapter in :mod:`org_bootstrap.settings` and its line 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from org_bootstrap.settings import Setting, alternate_contacts, primary_contact, regions
+from org_bootstrap.targeting import SettingSpec
 
 SETTINGS: tuple[Setting, ...] = (alternate_contacts.SETTING, primary_contact.SETTING, regions.SETTING)
 BY_NAME: Mapping[str, Setting] = {setting.name: setting for setting in SETTINGS}
+
+
+def setting_for(spec: SettingSpec[Any]) -> Setting:
+    """The setting a spec belongs to."""
+    return next(setting for setting in SETTINGS if isinstance(spec, setting.spec_type))
 
 
 def setting_of(key: str) -> tuple[Setting, str]:

@@ -1,4 +1,6 @@
-"""Custom resource: the alternate contacts of the organization's accounts.
+"""Custom resource: the account settings of the organization's accounts (alternate contacts,
+primary contact, opt-in Regions), each given as its own property (``Spec`` for the alternate
+contacts, ``PrimaryContactSpec``, ``RegionsSpec``: ``Setting.resource_property``), all in one job.
 
 Asynchronous by design (CDK Provider framework with is-complete polling):
 
@@ -21,12 +23,12 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from org_bootstrap.contact_spec import ContactSpec
+from org_bootstrap.account_settings import SETTINGS
 from org_bootstrap.continuation import (
     CONTINUE_JOB,
     DEFAULT_BUDGET_SECONDS,
@@ -42,9 +44,11 @@ from org_bootstrap.continuation import (
 from org_bootstrap.environment import HandlerEnvironment
 from org_bootstrap.jobs import Job, plan, summary
 from org_bootstrap.organization import list_accounts
+from org_bootstrap.partitions import partition_here
 from org_bootstrap.reconcile import FAILED, ContactsApi
 from org_bootstrap.resource import log_event, old_properties, properties
 from org_bootstrap.stores import DynamoDbSnapshots, S3JobStore
+from org_bootstrap.targeting import SettingSpec
 from org_bootstrap.validation import InvalidInputError
 
 LOG = logging.getLogger()
@@ -83,31 +87,45 @@ def dependencies() -> Dependencies:
     return Dependencies.from_environment()
 
 
+def specs_of(props: Mapping[str, Any], *, lenient: bool = False) -> dict[str, SettingSpec[Any]]:
+    """The settings a resource's properties carry, each validated (raises naming every bad field);
+    ``lenient`` skips a spec that does not validate (a Delete of a Create that failed validation:
+    it changed nothing, so there is nothing to undo)."""
+    found: dict[str, SettingSpec[Any]] = {}
+    for setting in SETTINGS:
+        if setting.resource_property in props:
+            try:
+                found[setting.name] = setting.spec_type.from_json(
+                    props[setting.resource_property], partition=partition_here()
+                )
+            except InvalidInputError:
+                if not lenient:
+                    raise
+    return found
+
+
 def on_event(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-    log_event(event, redacted=("Spec",))
+    log_event(event, redacted=tuple(setting.resource_property for setting in SETTINGS))
     request = event["RequestType"]
     if request == "Delete":
-        try:
-            old: ContactSpec | None = ContactSpec.from_json(properties(event).get("Spec", ""))
-        except InvalidInputError:
-            old = None  # a Create that failed validation changed nothing: nothing to undo
-        new = None
+        new: dict[str, SettingSpec[Any]] = {}
+        old = specs_of(properties(event), lenient=True)
     else:
-        new = ContactSpec.from_json(properties(event).get("Spec", ""))  # raises before any change
-        old = ContactSpec.from_json(old_properties(event)["Spec"]) if request == "Update" else None
+        new = specs_of(properties(event))  # raises before any change
+        old = specs_of(old_properties(event)) if request == "Update" else {}
     deps = dependencies()
     last = deps.jobs.last_job(event["LogicalResourceId"])
     previous = Job.from_dict(last) if last else None
     # Accounts the previous job failed or did not reach are worked again by a Create or Update.
     unfinished = previous.unfinished() if previous is not None and request != "Delete" else None
-    if new is None and (old is None or old.removal == "retain"):
+    if not new and all(spec.removal == "retain" for spec in old.values()):
         job = Job(event["RequestId"], {}, [])
     else:
         job = plan(
             event["RequestId"],
             list_accounts(deps.organizations),
-            new,
-            old,
+            new or None,
+            old or None,
             caller_account_id=deps.api.own_account_id,
             management_account_id=deps.management_account_id,
             unfinished=unfinished,

@@ -26,8 +26,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from org_bootstrap.contact_spec import DELETE, ContactSpec
+from org_bootstrap.account_settings import BY_NAME, SETTINGS, setting_for, setting_of
+from org_bootstrap.contact_spec import DELETE
 from org_bootstrap.organization import Account
+from org_bootstrap.partitions import partition_here
+from org_bootstrap.quotas import RegionOptLimits, region_opt_limits
 from org_bootstrap.reconcile import (
     CHANGED,
     DRIFTED,
@@ -36,12 +39,16 @@ from org_bootstrap.reconcile import (
     SKIPPED,
     THROTTLED,
     UNCHANGED,
+    AccountApi,
     ContactsApi,
     Outcome,
     Snapshots,
     Target,
     reconcile_account,
 )
+from org_bootstrap.settings import regions
+from org_bootstrap.settings.regions import RegionRequests, Request
+from org_bootstrap.targeting import SettingSpec
 
 LOG = logging.getLogger(__name__)
 DEFAULT_CONCURRENCY = 8
@@ -82,6 +89,9 @@ class Job:
     deadline_at: float | None = None  # time.time() after which nothing is retried; None: the default
     previous: str = ""  # the job this one took over: its failed and unfinished accounts are planned here too
     superseded_by: str = ""  # the job that took over what this one had not finished
+    # Region opt-in requests started (or found under way) and not yet followed to the end
+    # (settings.regions.Request as dicts): the job carries on until they are.
+    region_requests: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.deadline_at is None:
@@ -89,7 +99,8 @@ class Job:
 
     @property
     def done(self) -> bool:
-        return (self.cursor >= len(self.items) and not self.retrying) or bool(self.superseded_by)
+        finished = self.cursor >= len(self.items) and not self.retrying and not self.region_requests
+        return finished or bool(self.superseded_by)
 
     def expire(self) -> None:
         """The job's deadline has passed: every account not yet finished is failed, with why."""
@@ -102,6 +113,7 @@ class Job:
             self.outcomes.append(Outcome(account_id, FAILED, reason=reason).to_dict())
         self.retrying = []
         self.cursor = len(self.items)
+        self.region_requests = []  # their Regions carry on at AWS; the log of the expiry names how many
 
     def unfinished(self) -> dict[str, dict[str, Any]]:
         """The targets of the accounts this job failed or has not reached (or is retrying), by account."""
@@ -129,6 +141,7 @@ class Job:
             "deadline_at": self.deadline_at,
             "previous": self.previous,
             "superseded_by": self.superseded_by,
+            "region_requests": self.region_requests,
         }
 
     @classmethod
@@ -148,6 +161,7 @@ class Job:
             deadline_at=data.get("deadline_at"),
             previous=data.get("previous", ""),
             superseded_by=data.get("superseded_by", ""),
+            region_requests=list(data.get("region_requests", [])),
         )
 
     # -- results -----------------------------------------------------------------------------
@@ -171,6 +185,10 @@ class Job:
             "retrying": [account for account, _ in self.retrying],
             "throttled_accounts": len(self.throttles),
             "deadline_at": self.deadline_at,
+            # Regions still ENABLING (or DISABLING): not failed, the job follows them to the end
+            "regions_in_progress": [
+                {key: request[key] for key in ("account_id", "region", "wanted")} for request in self.region_requests
+            ],
             "failed": self.failures(),
             "skipped": [{"account": account, "status": status} for account, status in self.skipped],
             "outcomes": self.outcomes,
@@ -181,9 +199,22 @@ def _key(targets: Mapping[str, Target]) -> str:
     return hashlib.sha256(json.dumps(targets, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _release(spec: ContactSpec) -> Target | None:
-    """What happens to a contact type the stack stops managing, by the removal mode."""
+def _release(spec: SettingSpec[Any]) -> Target | None:
+    """What happens to an item the stack stops managing, by the setting's removal mode."""
     return {"delete": DELETE, "restore": RESTORE}.get(spec.removal)
+
+
+# One setting's spec, or several by setting name: what a job plans for.
+Specs = SettingSpec[Any] | Mapping[str, SettingSpec[Any]]
+
+
+def by_setting(specs: Specs | None) -> dict[str, SettingSpec[Any]]:
+    """Specs by setting name (a lone spec is its own setting's)."""
+    if specs is None:
+        return {}
+    if isinstance(specs, SettingSpec):
+        return {setting_for(specs).name: specs}
+    return dict(specs)
 
 
 def unchangeable(account_id: str, *, caller_account_id: str | None, management_account_id: str | None) -> str | None:
@@ -197,46 +228,72 @@ def unchangeable(account_id: str, *, caller_account_id: str | None, management_a
     return None
 
 
+def _desired(
+    spec: SettingSpec[Any] | None, place: tuple[str, tuple[str, ...]], management_account_id: str | None
+) -> dict[str, Any]:
+    return spec.desired(*place) if spec and spec.targets(*place, management_account_id) else {}
+
+
 def plan(
     job_id: str,
     accounts: Iterable[Account],
-    new: ContactSpec | None,
-    old: ContactSpec | None = None,
+    new: Specs | None,
+    old: Specs | None = None,
     *,
     apply: bool = True,
     caller_account_id: str | None = None,
     management_account_id: str | None = None,
     unfinished: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Job:
-    """The work a change implies, account by account.
+    """The work a change implies, account by account, for one account setting or several.
 
-    Create: ``old`` is None. Update: only accounts and types whose target changed, plus the types
-    the stack stops managing (released by the removal mode). Delete: ``new`` is None and every
-    managed type is released. Accounts that are not ACTIVE, and the management account when the
-    caller is a delegated administrator, are skipped and reported.
+    Create: ``old`` is None. Update: only accounts and items whose target changed, plus the items
+    the stack stops managing (released by each setting's removal mode). Delete: ``new`` is None
+    and every managed item is released. Accounts that are not ACTIVE, and the management account
+    when the caller is a delegated administrator, are skipped and reported. Items are engine keys
+    (:func:`org_bootstrap.account_settings.setting_of`), so one job can carry several settings.
 
     ``unfinished`` (:meth:`Job.unfinished` of the previous job) heals: those accounts get
     everything the new config wants there, as a Create would, plus what the previous job was
     still releasing there (when the removal mode still releases).
     """
-    mode = new or old
-    assert mode is not None
-    release = _release(mode)
+    news, olds = by_setting(new), by_setting(old)
+    names = [setting.name for setting in SETTINGS if setting.name in news or setting.name in olds]
+    assert names, "plan needs a spec"
+    modes = {name: news.get(name) or olds[name] for name in names}
+    releases = {name: _release(mode) for name, mode in modes.items()}
 
     sets: dict[str, dict[str, Any]] = {}
     items: list[tuple[str, str]] = []
     skipped: list[tuple[str, str]] = []
     for account in accounts:
         place = (account.id, account.path)
-        wanted = new.desired(*place) if new and new.targets(*place, management_account_id) else {}
-        had = old.desired(*place) if old and old.targets(*place, management_account_id) else {}
-        targets: dict[str, Target] = {t: c for t, c in wanted.items() if had.get(t) != c}
-        if release is not None:
-            targets.update({t: release for t in had if t not in wanted})
+        targets: dict[str, Target] = {}
+        wanted_all: dict[str, Target] = {}
+        for name in names:
+            setting, spec_new, spec_old, release = BY_NAME[name], news.get(name), olds.get(name), releases[name]
+            wanted = (
+                setting.keyed(spec_new.desired(*place))
+                if spec_new and spec_new.targets(*place, management_account_id)
+                else {}
+            )
+            had = (
+                setting.keyed(spec_old.desired(*place))
+                if spec_old and spec_old.targets(*place, management_account_id)
+                else {}
+            )
+            targets.update({t: c for t, c in wanted.items() if had.get(t) != c})
+            if release is not None:
+                targets.update({t: release for t in had if t not in wanted})
+            wanted_all.update(wanted)
         if unfinished and account.id in unfinished:
             left = unfinished[account.id]
-            releasing = {t: c for t, c in left.items() if release is not None and c in (DELETE, RESTORE)}
-            targets = {**releasing, **wanted, **targets}
+            releasing = {
+                t: c
+                for t, c in left.items()
+                if c in (DELETE, RESTORE) and releases.get(setting_of(t)[0].name) is not None
+            }
+            targets = {**releasing, **wanted_all, **targets}
         if not targets:
             continue
         if not account.active:
@@ -251,7 +308,8 @@ def plan(
         key = _key(targets)
         sets.setdefault(key, {t: (dict(c) if isinstance(c, Mapping) else c) for t, c in targets.items()})
         items.append((account.id, key))
-    return Job(job_id, sets, items, skipped, failure_tolerance=mode.failure_tolerance, apply=apply)
+    tolerance = min(mode.failure_tolerance for mode in modes.values())
+    return Job(job_id, sets, items, skipped, failure_tolerance=tolerance, apply=apply)
 
 
 def run_batch(
@@ -266,6 +324,8 @@ def run_batch(
     checkpoint: Callable[[Job], None] | None = None,
     checkpoint_every: int = CHECKPOINT_EVERY,
     grace: float | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    region_limits: RegionOptLimits | None = None,
 ) -> None:
     """Reconcile accounts from the cursor on, and the throttled ones again, until done or
     ``deadline`` (by ``clock``).
@@ -280,6 +340,12 @@ def run_batch(
     (``job.deadline_at``, by ``now``) has passed, the accounts not finished are failed with the
     reason (:meth:`Job.expire`). ``checkpoint`` is called every ``checkpoint_every`` accounts
     finished, so an invocation cut short (a Lambda timeout) loses at most that much work.
+
+    Region opt-in requests are asynchronous: a worker starts one when a slot is free within
+    ``region_limits`` (per account and per organization; the partition's by default) and moves on,
+    and a follower thread reads each request's Region until it has got there, which frees the
+    slot. When the accounts are done the batch goes on following until the deadline; requests
+    still in flight are saved with the job (``job.region_requests``) and followed by the next batch.
     """
     finished_before = len(job.outcomes)
     assert job.deadline_at is not None
@@ -289,6 +355,12 @@ def run_batch(
     paced = api.until(api.limits.clock() + min(deadline - clock() + grace, job.deadline_at - now()))
     # A short queue, so that "stop at the deadline" takes effect within a few accounts.
     queue = threading.BoundedSemaphore(concurrency * 2)
+    requests = _region_requests(job, paced, region_limits)
+    stop_following = threading.Event()
+    follower = None
+    if requests is not None:
+        follower = threading.Thread(target=_follow, args=(requests, paced, stop_following, sleep), daemon=True)
+        follower.start()
     pending: deque[tuple[Future[Outcome], tuple[str, str], bool]] = deque()  # (future, item, is a retry)
     to_retry: deque[tuple[str, str]] = deque(job.retrying)  # not started yet in this batch
     next_new = job.cursor
@@ -345,6 +417,12 @@ def run_batch(
             submitted += 1
             collect(block=False)
         collect(block=True)
+    if requests is not None and follower is not None:
+        while requests.in_flight() and clock() < deadline and not expired():
+            sleep(FOLLOW_PAUSE_SECONDS)  # the follower frees the slots; nothing else is left to start
+        stop_following.set()
+        follower.join()
+        job.region_requests = [request.to_dict() for request in requests.in_flight()]
     if expired() and not job.done:
         LOG.warning(json.dumps({"job": job.id, "deadline_reached": job.deadline_at, "unfinished": _unfinished(job)}))
         job.expire()
@@ -359,6 +437,36 @@ def run_batch(
             }
         )
     )
+
+
+FOLLOW_PAUSE_SECONDS = 1.0  # between two rounds of following Region requests
+
+
+def _region_requests(job: Job, api: AccountApi, limits: RegionOptLimits | None) -> RegionRequests | None:
+    """The job's Region requests in flight, on the API the batch's workers use; None without Regions."""
+    has_regions = job.region_requests or any(
+        setting_of(key)[0] is regions.SETTING for targets in job.contact_sets.values() for key in targets
+    )
+    if not has_regions:
+        return None
+    limits = limits or region_opt_limits(partition_here())
+    assert limits is not None, f"the {partition_here()} partition has no Region opt-in"
+    requests = RegionRequests(limits, map(Request.from_dict, job.region_requests), clock=api.limits.clock)
+    api.region_requests = requests
+    return requests
+
+
+def _follow(requests: RegionRequests, api: AccountApi, stop: threading.Event, sleep: Callable[[float], None]) -> None:
+    while not stop.is_set():
+        try:
+            for request, status in requests.follow(api, until=api.deadline or float("inf")):
+                if status != request.wanted:  # changed by other means while it was under way
+                    LOG.warning(
+                        "Region %s of %s is %s, not %s", request.region, request.account_id, status, request.wanted
+                    )
+        except Exception:  # a throttled read or an expired deadline: the next round reads again
+            LOG.info("following Region requests paused", exc_info=True)
+        sleep(FOLLOW_PAUSE_SECONDS)
 
 
 def _unfinished(job: Job) -> int:

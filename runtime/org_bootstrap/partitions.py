@@ -13,6 +13,7 @@ GovCloud, the isolated ones) have no opt-in Regions: all their Regions are enabl
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from functools import cache
@@ -53,6 +54,11 @@ ENABLED_BY_DEFAULT: Mapping[str, frozenset[str]] = {
 @cache
 def _partitions() -> tuple[dict[str, Any], ...]:
     return tuple(botocore.loaders.create_loader().load_data("endpoints")["partitions"])
+
+
+def partition_here() -> str:
+    """The partition of the Region this code runs in (Lambda sets ``AWS_REGION``)."""
+    return partition_of(os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1")
 
 
 def partition_names() -> tuple[str, ...]:

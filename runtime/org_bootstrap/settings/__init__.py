@@ -53,6 +53,11 @@ class Setting:
     absent: ClassVar[str | None] = None
 
     @property
+    def resource_property(self) -> str:
+        """The custom resource property that carries the setting's spec (``PrimaryContactSpec``)."""
+        return "".join(part.title() for part in self.name.split("_")) + "Spec"
+
+    @property
     def read_actions(self) -> tuple[str, ...]:
         return tuple(f"account:{operation}" for operation in self.read_operations)
 

@@ -28,6 +28,10 @@ class AlternateContacts(Setting):
     write_operations = (PUT, REMOVE)
     absent = DELETE  # restoring a type the account did not have deletes it
 
+    @property
+    def resource_property(self) -> str:
+        return "Spec"  # the property the alternate contacts had when they were the only setting
+
     def key(self, item: str) -> str:
         return item
 
