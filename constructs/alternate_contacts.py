@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from aws_cdk import Aws, Duration, RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
@@ -12,8 +15,14 @@ from constructs.job_workflow import JobWorkflow
 from constructs.nag_findings import acknowledge
 from constructs.notifications import notification_topic
 from constructs.org_provider import ANSWER_MARGIN, MAX_SERVICE_TIMEOUT, OrgProvider, RuntimeFunction, logical_id_of
+from constructs.setting_permissions import primary_contact_statements, regions_statements
+from org_bootstrap.account_settings import BY_NAME
 from org_bootstrap.contact_spec import ContactSpec
+from org_bootstrap.partitions import COMMERCIAL
+from org_bootstrap.primary_contact_spec import PrimaryContactSpec
+from org_bootstrap.region_spec import RegionSpec
 from org_bootstrap.stores import JOB_PREFIX
+from org_bootstrap.targeting import SettingSpec
 from org_bootstrap.validation import CONTACT_TYPES
 
 RESOURCE_TYPE = "Custom::AlternateContacts"
@@ -61,6 +70,30 @@ def account_actions_statement(
         ],
         conditions={"ForAllValues:StringEquals": {"account:AlternateContactTypes": contact_types}},
     )
+
+
+def setting_statements(
+    specs: Mapping[str, SettingSpec[Any]],
+    *,
+    write: bool,
+    management_account_id: str | None = None,
+    partition: str = COMMERCIAL,
+) -> list[iam.PolicyStatement]:
+    """Each setting's Account Management statements: reads, and writes when ``write``."""
+    statements: list[iam.PolicyStatement] = []
+    for spec in specs.values():
+        if isinstance(spec, ContactSpec):
+            actions = ["account:GetAlternateContact"]
+            if write:
+                actions += ["account:PutAlternateContact", "account:DeleteAlternateContact"]
+            statements.append(account_actions_statement(actions, managed_contact_types(spec), management_account_id))
+        elif isinstance(spec, PrimaryContactSpec):
+            statements += primary_contact_statements(spec, write=write, management_account_id=management_account_id)
+        elif isinstance(spec, RegionSpec):
+            statements += regions_statements(
+                spec, write=write, management_account_id=management_account_id, partition=partition
+            )
+    return statements
 
 
 def member_accounts_finding(management_account_id: str | None) -> str:
@@ -126,11 +159,13 @@ class ContactState(Construct):
 
 
 class AlternateContacts(Construct):
-    """Sets, modifies and deletes the BILLING, OPERATIONS and SECURITY contacts of the accounts the
-    spec targets, through an asynchronous custom resource (Provider framework is-complete polling,
-    with a Step Functions workflow carrying a job past ``deploy_wait``, which alarms to
-    ``self.topic`` when it fails). Depend on trusted access for ``account.amazonaws.com``:
-    ``contacts.node.add_dependency(trusted_access)``.
+    """The account settings of the accounts each spec targets: the BILLING, OPERATIONS and SECURITY
+    contacts (``spec``) and any other account setting (``settings``, by setting name: the primary
+    contact, the opt-in Regions), all in one job of one asynchronous custom resource (Provider
+    framework is-complete polling, with a Step Functions workflow carrying a job past
+    ``deploy_wait``, which alarms to ``self.topic`` when it fails). Each setting's spec is its own
+    resource property; the is-complete role gets each setting's actions only. Depend on trusted
+    access for ``account.amazonaws.com``: ``contacts.node.add_dependency(trusted_access)``.
     """
 
     def __init__(
@@ -138,7 +173,9 @@ class AlternateContacts(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        spec: ContactSpec,
+        spec: ContactSpec | None = None,
+        settings: Mapping[str, SettingSpec[Any]] | None = None,
+        partition: str = COMMERCIAL,
         management_account_id: str | None = None,
         deploy_wait: Duration = DEFAULT_DEPLOY_WAIT,
         concurrency: int = 8,
@@ -153,6 +190,9 @@ class AlternateContacts(Construct):
                 f"AlternateContacts: deploy_wait is {deploy_wait.to_seconds():.0f} s; at most {latest:.0f} s, so that "
                 f"CloudFormation has its answer {ANSWER_MARGIN.to_minutes():.0f} minutes before its one-hour limit"
             )
+        specs = {**(settings or {}), **({"alternate_contacts": spec} if spec is not None else {})}
+        assert specs, "AlternateContacts needs at least one setting's spec"
+        self.specs = specs
         self.state = ContactState(self, "State")
         environment = {
             "JOB_BUCKET": self.state.bucket.bucket_name,
@@ -178,7 +218,6 @@ class AlternateContacts(Construct):
             timeout=Duration.minutes(15),
             environment=environment,
         )
-        contact_types = managed_contact_types(spec)
         for function in (self.on_event, self.is_complete):
             function.role.add_to_policy(
                 iam.PolicyStatement(sid="ReadOrganization", actions=ORGANIZATIONS_READ_ACTIONS, resources=["*"])
@@ -194,18 +233,15 @@ class AlternateContacts(Construct):
                 f"AwsSolutions-IAM5[Resource::<{logical_id_of(self.state.bucket)}.Arn>/{JOB_PREFIX}/*]",
                 "Job state and reports: the objects under the app's own prefix of its own bucket.",
             )
-        self.is_complete.role.add_to_policy(
-            account_actions_statement(
-                ["account:GetAlternateContact", "account:PutAlternateContact", "account:DeleteAlternateContact"],
-                contact_types,
-                management_account_id,
-            )
-        )
+        writes = setting_statements(specs, write=True, management_account_id=management_account_id, partition=partition)
+        for statement in writes:
+            self.is_complete.role.add_to_policy(statement)
         acknowledge(
             self.is_complete.role,
             f"AwsSolutions-IAM5[Resource::{member_accounts_finding(management_account_id)}]",
             "Member accounts of the organization whose management account is given (the organization ID is "
-            "unknown at synth), limited by account:AlternateContactTypes.",
+            "unknown at synth), limited by each setting's condition keys (account:AlternateContactTypes, "
+            "account:TargetRegion).",
         )
         self.state.grant_snapshots(self.is_complete.role)
         self.topic_key, self.topic = notification_topic(
@@ -234,6 +270,6 @@ class AlternateContacts(Construct):
             self,
             "Resource",
             resource_type=RESOURCE_TYPE,
-            properties={"Spec": spec.to_json()},
+            properties={BY_NAME[name].resource_property: found.to_json() for name, found in specs.items()},
         )
         self.node.default_child = self.resource

@@ -228,6 +228,15 @@ class BootstrapConfig:
                     f"automation.enabled: Organizations and Control Tower account events arrive only in "
                     f"{EVENTS_REGION}, but region is {region!r} (deploy to {EVENTS_REGION}, or set enabled = false)"
                 )
+        if (
+            automation is not None
+            and automation.enabled
+            and (beyond := [n for n in settings if n != "alternate_contacts"])
+        ):
+            problems.append(
+                f"automation.enabled: the account events and the drift check keep the alternate contacts correct, "
+                f"not yet {' or '.join(f'[{name}]' for name in beyond)} (set enabled = false, or remove the section)"
+            )
         if mode == DELEGATED_ADMINISTRATOR_MODE and "alternate_contacts" not in data:
             problems.append(
                 "contacts_deployed_in: 'delegated_administrator' deploys the member accounts' contacts there, "

@@ -15,6 +15,7 @@ from constructs import Construct
 from constructs.alternate_contacts import AlternateContacts
 from constructs.contact_automation import ContactAutomation
 from constructs.organization_event_forwarding import OrganizationEventReceiver
+from org_bootstrap.partitions import partition_of
 from stacks.config import BootstrapConfig
 
 
@@ -27,7 +28,8 @@ class DelegatedAdministratorStack(Stack):
         self.alternate_contacts = AlternateContacts(
             self,
             "AlternateContacts",
-            spec=spec,
+            settings={name: found.scoped("member_accounts") for name, found in config.settings.items()},
+            partition=partition_of(config.region),
             management_account_id=management,
             notification_email=config.automation.notification_email if config.automation is not None else None,
         )

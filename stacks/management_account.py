@@ -12,6 +12,7 @@ from constructs.contact_automation import ContactAutomation
 from constructs.delegated_administrator import DelegatedAdministrator
 from constructs.organization_event_forwarding import OrganizationEventForwarding
 from constructs.trusted_service_access import TrustedServiceAccess
+from org_bootstrap.partitions import partition_of
 from org_bootstrap.validation import ACCOUNT_SERVICE_PRINCIPAL
 from stacks.config import BootstrapConfig
 
@@ -43,11 +44,12 @@ class ManagementAccountStack(Stack):
         if config.delegated_administrator_mode:
             # The management account keeps only its own contacts; the delegated administrator's
             # stack runs every other account's, and receives the account events from here.
-            assert config.alternate_contacts is not None and config.delegated_administrator_account_id is not None
+            assert config.settings and config.delegated_administrator_account_id is not None
             self.alternate_contacts = AlternateContacts(
                 self,
                 "AlternateContacts",
-                spec=config.alternate_contacts.scoped("management_account"),
+                settings={name: spec.scoped("management_account") for name, spec in config.settings.items()},
+                partition=partition_of(config.region),
                 notification_email=_notification_email(config),
             )
             self.alternate_contacts.node.add_dependency(self.trusted_access)
@@ -59,11 +61,12 @@ class ManagementAccountStack(Stack):
                     target_region=config.region,
                 )
             return
-        if config.alternate_contacts is not None:
+        if config.settings:
             self.alternate_contacts = AlternateContacts(
                 self,
                 "AlternateContacts",
-                spec=config.alternate_contacts,
+                settings=config.settings,
+                partition=partition_of(config.region),
                 notification_email=_notification_email(config),
             )
             # The Account Management API addresses member accounts only once trusted access is on.

@@ -13,7 +13,7 @@ from typing import Any
 from aws_cdk import Environment, Stack, Stage
 
 from constructs import Construct
-from stacks.config import BootstrapConfig, ConfigError
+from stacks.config import BootstrapConfig
 from stacks.delegated_administrator_account import DelegatedAdministratorStack
 from stacks.management_account import ManagementAccountStack
 
@@ -28,9 +28,6 @@ StackFactory = Callable[[Construct], Stack]
 
 def management_account_stacks(config: BootstrapConfig) -> list[StackFactory]:
     """The stacks deployed in the organization's management account."""
-    if undeployed := [name for name in config.settings if name != "alternate_contacts"]:
-        message = "the section is valid, but this version of the app does not deploy it yet"
-        raise ConfigError("(stacks)", [f"{name}: {message}" for name in undeployed])
 
     def management(scope: Construct) -> Stack:
         return ManagementAccountStack(

@@ -99,3 +99,59 @@ def test_restore_may_touch_any_opt_in_region_a_previous_config_named() -> None:
     assert managed_regions(REGIONS) == ["ap-east-1", "il-central-1", "me-central-1"]
     restoring = RegionSpec.parse({"enable": ["ap-east-1"], "removal": "restore"})
     assert managed_regions(restoring) == sorted(opt_in_regions("aws"))
+
+
+# -- the whole stack, from a config with every setting -----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def settings_stack() -> Template:
+    """The management account's stack for a config with the primary contact and Regions (cdk-nag runs)."""
+    from stacks.app_builder import build_app
+    from stacks.config import BootstrapConfig
+
+    config = BootstrapConfig.from_mapping(
+        {
+            "management_account_id": "111111111111",
+            "region": "us-east-1",
+            "primary_contact": {"contact": PRIMARY, "removal": "restore"},
+            "regions": {"enable": ["ap-east-1", "me-central-1"], "disable": ["il-central-1"]},
+        }
+    )
+    app, stack = build_app(config)
+    app.synth()
+    return Template.from_stack(stack)
+
+
+def test_one_resource_carries_each_setting_in_its_own_property(settings_stack: Template) -> None:
+    (resource,) = settings_stack.find_resources("Custom::AlternateContacts").values()
+    properties = resource["Properties"]
+    assert "Spec" not in properties  # no alternate contacts asked for
+    assert PrimaryContactSpec.from_json(properties["PrimaryContactSpec"]).removal == "restore"
+    assert RegionSpec.from_json(properties["RegionsSpec"]).disabled() == {"il-central-1"}
+
+
+def test_the_applying_role_has_exactly_each_settings_actions(settings_stack: Template) -> None:
+    found = [
+        statement
+        for policy in settings_stack.find_resources("AWS::IAM::Policy").values()
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if any(str(action).startswith("account:") for action in _listed(statement["Action"]))
+    ]
+    actions = {action for statement in found for action in _listed(statement["Action"])}
+    assert actions == {
+        "account:GetContactInformation",
+        "account:PutContactInformation",
+        "account:ListRegions",
+        "account:GetRegionOptStatus",
+        "account:EnableRegion",
+        "account:DisableRegion",
+    }
+    (changes,) = [s for s in found if "account:EnableRegion" in _listed(s["Action"])]
+    assert changes["Condition"] == {
+        "StringEquals": {"account:TargetRegion": ["ap-east-1", "il-central-1", "me-central-1"]}
+    }
+
+
+def _listed(value: Any) -> list[str]:
+    return value if isinstance(value, list) else [value]
