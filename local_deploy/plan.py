@@ -19,11 +19,14 @@ from typing import Any
 from local_deploy.cloudformation import CREATE, DELETE, UPDATE, Change, LocalCloudFormation
 from local_deploy.stack import StackState
 from local_deploy.template import Template
-from org_bootstrap.contact_spec import Contact, ContactSpec
+from org_bootstrap.account_settings import SETTINGS
+from org_bootstrap.alternate_contacts import specs_of
+from org_bootstrap.contact_spec import Contact
 from org_bootstrap.jobs import Job
 from org_bootstrap.jobs import plan as plan_job
 from org_bootstrap.organization import Account, list_accounts
 from org_bootstrap.reconcile import FIELDS, RESTORE, Comparison, ContactsApi, Snapshots, Target, reconcile_account
+from org_bootstrap.targeting import SettingSpec
 
 CONTACTS_RESOURCE = "Custom::AlternateContacts"
 TRUSTED_ACCESS_RESOURCE = "Custom::TrustedServiceAccess"
@@ -32,8 +35,19 @@ CONCURRENCY = 8  # reads overlap their latency; the engine's rate limiter keeps 
 
 # What a contact line shows, in the order totals list them.
 CREATE_CONTACT, UPDATE_CONTACT, DELETE_CONTACT, RESTORE_CONTACT = "create", "update", "delete", "restore"
+ENABLE_REGION, DISABLE_REGION = "enable", "disable"
 IN_SYNC, LEFT_ALONE = "in sync", "left alone"
-ACTIONS = (CREATE_CONTACT, UPDATE_CONTACT, DELETE_CONTACT, RESTORE_CONTACT, IN_SYNC, LEFT_ALONE)
+ACTIONS = (
+    CREATE_CONTACT,
+    UPDATE_CONTACT,
+    DELETE_CONTACT,
+    RESTORE_CONTACT,
+    ENABLE_REGION,
+    DISABLE_REGION,
+    IN_SYNC,
+    LEFT_ALONE,
+)
+WRITES = (CREATE_CONTACT, UPDATE_CONTACT, DELETE_CONTACT, RESTORE_CONTACT, ENABLE_REGION, DISABLE_REGION)
 
 
 class PlanError(RuntimeError):
@@ -198,18 +212,20 @@ def _describe(change: Change, properties: Mapping[str, Any], facts: Organization
         wanted = str(properties.get("AccountId", "")) if change.action != DELETE else "by removal"
         return f"registered: {registered}", wanted
     if change.resource_type == CONTACTS_RESOURCE:
-        return "alternate contacts", "see the contacts below"
+        named = [setting.name.replace("_", " ") for setting in SETTINGS if setting.resource_property in properties]
+        return ", ".join(named) or "account settings", "see the accounts below"
     return "", ""
 
 
-def _spec(properties: Mapping[str, Any] | None) -> ContactSpec | None:
-    return ContactSpec.from_json(properties["Spec"]) if properties and "Spec" in properties else None
+def _spec(properties: Mapping[str, Any] | None) -> dict[str, SettingSpec[Any]] | None:
+    """Every setting the resource's properties carry (the handler's own reading), or None."""
+    return specs_of(properties) or None if properties else None
 
 
 def _contact_lines(
     accounts: list[Account],
-    new: ContactSpec | None,
-    old: ContactSpec | None,
+    new: Mapping[str, SettingSpec[Any]] | None,
+    old: Mapping[str, SettingSpec[Any]] | None,
     action: str,
     api: ContactsApi,
     snapshots: Snapshots | None,
@@ -279,9 +295,12 @@ def _line(comparison: Comparison, by_deploy: bool) -> ContactLine:
         action = RESTORE_CONTACT
     elif comparison.action == "delete":
         action = DELETE_CONTACT
+    elif comparison.action in (ENABLE_REGION, DISABLE_REGION):
+        action = comparison.action
     else:
         action = CREATE_CONTACT if current is None else UPDATE_CONTACT
     fields: tuple[str, ...] = ()
-    if action == UPDATE_CONTACT and current is not None and isinstance(wanted, Mapping):
-        fields = tuple(name for name in FIELDS if current.get(name) != wanted.get(name))
+    if action == UPDATE_CONTACT and isinstance(current, Mapping) and isinstance(wanted, Mapping):
+        names = FIELDS if set(wanted) <= set(FIELDS) else tuple(dict.fromkeys([*wanted, *current]))
+        fields = tuple(name for name in names if current.get(name) != wanted.get(name))
     return ContactLine(comparison.contact_type, current, wanted, action, fields, by_deploy)

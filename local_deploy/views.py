@@ -19,10 +19,13 @@ from local_deploy.cloudformation import DELETE, NO_CHANGE, Listener, Operation, 
 from local_deploy.plan import (
     CREATE_CONTACT,
     DELETE_CONTACT,
+    DISABLE_REGION,
+    ENABLE_REGION,
     IN_SYNC,
     LEFT_ALONE,
     RESTORE_CONTACT,
     UPDATE_CONTACT,
+    WRITES,
     AccountLine,
     ContactLine,
     Plan,
@@ -43,6 +46,8 @@ ACTION_STYLE = {
     UPDATE_CONTACT: "yellow",
     DELETE_CONTACT: "red",
     RESTORE_CONTACT: "magenta",
+    ENABLE_REGION: "green",
+    DISABLE_REGION: "bold red",
     IN_SYNC: "dim",
     LEFT_ALONE: "dim",
 }
@@ -65,8 +70,14 @@ def contact_text(contact: Mapping[str, str] | str | None, show_values: bool, *, 
     """A contact as ``Name · e-mail`` (``· phone`` too with ``show_values``): masked unless asked."""
     if contact is None:
         return Text("—", style="dim")
-    if isinstance(contact, str):
-        return Text("(deleted)" if contact == DELETE_TARGET else contact, style="red")
+    if isinstance(contact, str):  # a contact type to delete, or a Region's status
+        if contact == DELETE_TARGET:
+            return Text("(deleted)", style="red")
+        return Text(contact, style="red" if contact in ("DISABLED", "DISABLING") else "")
+    if "FullName" in contact:  # a primary contact: the name, the country, the phone masked
+        phone = contact.get("PhoneNumber", "")
+        shown = phone if show_values else mask("PhoneNumber", phone)
+        return Text(f"{contact['FullName']} · {contact.get('CountryCode', '')} · {shown}")
     email, phone = contact.get("EmailAddress", ""), contact.get("PhoneNumber", "")
     if not show_values:
         email, phone = mask("EmailAddress", email), mask("PhoneNumber", phone)
@@ -112,12 +123,27 @@ def plan_view(plan: Plan, stack: StackState, *, show_values: bool, real: bool) -
         parts.append(Text(f"  + supporting resources: {summary} ({', '.join(kinds)})", style="dim"))
     if plan.contacts_change is not None:
         parts += [contacts_table(plan, show_values=show_values), totals_text(plan)]
+        disabling = sorted(
+            f"{line.contact_type.removeprefix('regions/')} in {account.account.id}"
+            for account in plan.accounts
+            for line in account.changes
+            if line.wanted == "DISABLED"
+        )
+        if disabling:
+            parts.append(
+                Text(
+                    f"Warning: this deploy disables {len(disabling)} Region(s) ({', '.join(disabling[:10])}"
+                    f"{', ...' if len(disabling) > 10 else ''}). Disabling a Region removes all IAM access to the "
+                    "account's resources there (https://docs.aws.amazon.com/accounts/latest/reference/API_DisableRegion.html).",
+                    style="bold red",
+                )
+            )
     return Group(*parts)
 
 
 def contacts_table(plan: Plan, *, show_values: bool) -> Table:
     masked = "" if show_values else " (e-mail and phone masked; --show-values shows them)"
-    table = Table(box=box.SIMPLE_HEAD, title=f"Alternate contacts{masked}", title_justify="left", pad_edge=False)
+    table = Table(box=box.SIMPLE_HEAD, title=f"Account settings{masked}", title_justify="left", pad_edge=False)
     table.add_column("Account", max_width=23)
     table.add_column("Type", no_wrap=True)
     table.add_column("Now")
@@ -161,14 +187,17 @@ def _contact_row(line: ContactLine, show_values: bool) -> tuple[RenderableType, 
 def totals_text(plan: Plan) -> Text:
     totals = plan.totals()
     contacts = totals.contacts
-    writes = sum(contacts[action] for action in (CREATE_CONTACT, UPDATE_CONTACT, DELETE_CONTACT, RESTORE_CONTACT))
+    writes = sum(contacts[action] for action in WRITES)
     text = Text.assemble(
         ("Totals: ", "bold"),
         f"{totals.accounts} accounts: {totals.changing} to change, {totals.in_sync} in sync, "
         f"{totals.skipped} skipped (not ACTIVE), {totals.failed} unreadable, {totals.untargeted} not targeted · ",
         (f"{writes} contact writes", "bold"),
         f" ({contacts[CREATE_CONTACT]} create, {contacts[UPDATE_CONTACT]} update, "
-        f"{contacts[DELETE_CONTACT]} delete, {contacts[RESTORE_CONTACT]} restore), {contacts[IN_SYNC]} in sync",
+        f"{contacts[DELETE_CONTACT]} delete, {contacts[RESTORE_CONTACT]} restore"
+        + (f", {contacts[ENABLE_REGION]} enable Region" if contacts[ENABLE_REGION] else "")
+        + (f", {contacts[DISABLE_REGION]} disable Region" if contacts[DISABLE_REGION] else "")
+        + f"), {contacts[IN_SYNC]} in sync",
     )
     if totals.drifted:
         text.append(f" · {totals.drifted} drifted, which this deploy leaves alone", style="yellow")
