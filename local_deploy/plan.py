@@ -23,7 +23,16 @@ from org_bootstrap.contact_spec import Contact, ContactSpec
 from org_bootstrap.jobs import Job
 from org_bootstrap.jobs import plan as plan_job
 from org_bootstrap.organization import Account, list_accounts
-from org_bootstrap.reconcile import FIELDS, RESTORE, Comparison, ContactsApi, Snapshots, Target, reconcile_account
+from org_bootstrap.reconcile import (
+    FIELDS,
+    RESTORE,
+    THROTTLED,
+    Comparison,
+    ContactsApi,
+    Snapshots,
+    Target,
+    reconcile_account,
+)
 
 CONTACTS_RESOURCE = "Custom::AlternateContacts"
 TRUSTED_ACCESS_RESOURCE = "Custom::TrustedServiceAccess"
@@ -236,6 +245,8 @@ def _contact_lines(
 
     def read(account_id: str) -> AccountLine:
         outcome = reconcile_account(api, account_id, targets[account_id], snapshots=snapshots, apply=False)
+        while outcome.status == THROTTLED:  # never a failure: the pacing has slowed down, read again
+            outcome = reconcile_account(api, account_id, targets[account_id], snapshots=snapshots, apply=False)
         if on_account:
             on_account(account_id)
         line = AccountLine(by_id[account_id], failed=outcome.reason)
