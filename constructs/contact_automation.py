@@ -37,8 +37,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 from constructs.alternate_contacts import (
     ContactState,
-    account_actions_statement,
-    managed_contact_types,
+    contact_actions_statements,
     member_accounts_finding,
 )
 from constructs.nag_findings import acknowledge
@@ -162,7 +161,6 @@ class ContactAutomation(Construct):
             "MANAGEMENT_ACCOUNT_ID": management_account_id,
             "CALLER_ACCOUNT_ID": Aws.ACCOUNT_ID,
         }
-        contact_types = managed_contact_types(spec)
 
         # -- where failures end, and who hears about it -----------------------------------------
         self.topic_key = kms.Key(
@@ -255,9 +253,8 @@ class ContactAutomation(Construct):
             )
         )
         events_role = self.account_events.role
-        events_role.add_to_principal_policy(
-            account_actions_statement(ACCOUNT_ACTIONS, contact_types, management_account_id)
-        )
+        for statement in contact_actions_statements(ACCOUNT_ACTIONS, spec, management_account_id):
+            events_role.add_to_principal_policy(statement)
         events_role.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="DescribeOrganizationAccount",
@@ -298,11 +295,9 @@ class ContactAutomation(Construct):
         )
         self.drift.function.add_layers(self.spec_layer)
         drift_role = self.drift.role
-        drift_role.add_to_principal_policy(
-            account_actions_statement(
-                ACCOUNT_ACTIONS[:1] if report_only else ACCOUNT_ACTIONS, contact_types, management_account_id
-            )
-        )
+        drift_actions = ACCOUNT_ACTIONS[:1] if report_only else ACCOUNT_ACTIONS
+        for statement in contact_actions_statements(drift_actions, spec, management_account_id):
+            drift_role.add_to_principal_policy(statement)
         drift_role.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="ListOrganization",
