@@ -147,7 +147,11 @@ def check(
     for where, account_id in ids.accounts.items():
         account = accounts.get(account_id)
         if account is None:
-            unknown(f"{where}: {account_id} is not an account of organization {organization_id}", account_id)
+            unknown(
+                f"{where}: {account_id} is not an account of organization {organization_id} (every account the "
+                "config names must be in it)",
+                account_id,
+            )
         elif not account.active:
             findings.warnings.append(
                 f"{where}: account {account_id} is {account.status}, not ACTIVE; Account Management cannot change "
@@ -156,7 +160,9 @@ def check(
     for where, unit_id in ids.organizational_units.items():
         if unit_id not in tree.parents:
             unknown(
-                f"{where}: {unit_id} is not an organizational unit or root of organization {organization_id}", unit_id
+                f"{where}: {unit_id} is not an organizational unit or root of organization {organization_id} (every "
+                "OU the config names must be in it)",
+                unit_id,
             )
     return findings
 
