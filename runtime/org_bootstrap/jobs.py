@@ -53,14 +53,14 @@ STATUSES = (CHANGED, UNCHANGED, DRIFTED, SKIPPED, FAILED)
 DEFAULT_DEADLINE_SECONDS = 24 * 3600.0
 DEADLINE_REACHED = "JobDeadlineReached"
 # After a batch's deadline, how long the accounts already started may still wait for the pacing
-# before they are handed back unfinished; inside background.SAFETY_MARGIN_SECONDS.
+# before they are handed back unfinished; inside continuation.SAFETY_MARGIN_SECONDS.
 IN_FLIGHT_GRACE_SECONDS = 20.0
 
 
 class JobStore(Protocol):
     def load(self, job_id: str) -> dict[str, Any]: ...
 
-    def save(self, job_id: str, data: dict[str, Any]) -> None: ...
+    def save(self, job_id: str, data: dict[str, Any]) -> str | None: ...
 
     def save_report(self, job_id: str, report: dict[str, Any]) -> str:
         """Store the full report; return where an operator reads it."""
@@ -80,6 +80,8 @@ class Job:
     retrying: list[tuple[str, str]] = field(default_factory=list)  # throttled (account ID, contact-set key)
     throttles: dict[str, int] = field(default_factory=dict)  # account ID -> times it was handed back throttled
     deadline_at: float | None = None  # time.time() after which nothing is retried; None: the default
+    previous: str = ""  # the job this one took over: its failed and unfinished accounts are planned here too
+    superseded_by: str = ""  # the job that took over what this one had not finished
 
     def __post_init__(self) -> None:
         if self.deadline_at is None:
@@ -87,7 +89,18 @@ class Job:
 
     @property
     def done(self) -> bool:
-        return self.cursor >= len(self.items) and not self.retrying
+        return (self.cursor >= len(self.items) and not self.retrying) or bool(self.superseded_by)
+
+    def unfinished(self) -> dict[str, dict[str, Any]]:
+        """The targets of the accounts this job failed or has not finished (not reached, or
+        throttled and waiting for a retry), by account."""
+        failed = {outcome["account"] for outcome in self.outcomes if outcome["status"] == FAILED}
+        retrying = {account for account, _ in self.retrying}
+        return {
+            account: self.contact_sets[key]
+            for index, (account, key) in enumerate(self.items)
+            if ((index >= self.cursor or account in retrying) and not self.superseded_by) or account in failed
+        }
 
     def expire(self) -> None:
         """The job's deadline has passed: every account not yet finished is failed, with why."""
@@ -115,6 +128,8 @@ class Job:
             "retrying": self.retrying,
             "throttles": self.throttles,
             "deadline_at": self.deadline_at,
+            "previous": self.previous,
+            "superseded_by": self.superseded_by,
         }
 
     @classmethod
@@ -132,6 +147,8 @@ class Job:
             retrying=[tuple(item) for item in data.get("retrying", [])],
             throttles=dict(data.get("throttles", {})),
             deadline_at=data.get("deadline_at"),
+            previous=data.get("previous", ""),
+            superseded_by=data.get("superseded_by", ""),
         )
 
     # -- results -----------------------------------------------------------------------------
@@ -149,6 +166,7 @@ class Job:
             "job": self.id,
             "started_at": self.started_at,
             "complete": self.done,
+            "superseded_by": self.superseded_by or None,
             "accounts": len(self.items) + len(self.skipped),
             "counts": self.counts(),
             "retrying": [account for account, _ in self.retrying],
@@ -189,6 +207,7 @@ def plan(
     apply: bool = True,
     caller_account_id: str | None = None,
     management_account_id: str | None = None,
+    unfinished: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Job:
     """The work a change implies, account by account.
 
@@ -196,6 +215,10 @@ def plan(
     the stack stops managing (released by the removal mode). Delete: ``new`` is None and every
     managed type is released. Accounts that are not ACTIVE, and the management account when the
     caller is a delegated administrator, are skipped and reported.
+
+    ``unfinished`` (:meth:`Job.unfinished` of the previous job) heals: those accounts get
+    everything the new config wants there, as a Create would, plus what the previous job was
+    still releasing there (when the removal mode still releases).
     """
     mode = new or old
     assert mode is not None
@@ -211,6 +234,10 @@ def plan(
         targets: dict[str, Target] = {t: c for t, c in wanted.items() if had.get(t) != c}
         if release is not None:
             targets.update({t: release for t in had if t not in wanted})
+        if unfinished and account.id in unfinished:
+            left = unfinished[account.id]
+            releasing = {t: c for t, c in left.items() if release is not None and c in (DELETE, RESTORE)}
+            targets = {**releasing, **wanted, **targets}
         if not targets:
             continue
         if not account.active:
