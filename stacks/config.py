@@ -6,6 +6,7 @@ keys are errors, so a typo never silently falls back to a default.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import tomllib
 from collections.abc import Mapping
@@ -16,6 +17,7 @@ from typing import Any
 from org_bootstrap.account_settings import SETTINGS
 from org_bootstrap.contact_spec import DELETE, ContactSpec
 from org_bootstrap.partitions import COMMERCIAL, partition_of
+from org_bootstrap.preflight import ConfigIds
 from org_bootstrap.primary_contact_spec import PrimaryContactSpec
 from org_bootstrap.region_spec import RegionSpec
 from org_bootstrap.resource import REMOVAL_POLICIES
@@ -25,7 +27,6 @@ from org_bootstrap.validation import (
     EVENTS_REGION,
     InvalidInputError,
     account_id_problem,
-    mask,
     region_problem,
 )
 from stacks.pipeline_config import PipelineConfig
@@ -91,8 +92,7 @@ class AutomationConfig:
         if email is not None and not (
             isinstance(email, str) and len(email) <= rule.max_length and rule.pattern and rule.pattern.match(email)
         ):
-            shown = mask("EmailAddress", email) if isinstance(email, str) else repr(email)
-            problems.append(f"{where}.notification_email: {shown!r} is not an e-mail address (such as ops@example.com)")
+            problems.append(f"{where}.notification_email: {email!r} is not an e-mail address (such as ops@example.com)")
         if problems:
             return None, problems
         return (
@@ -200,10 +200,13 @@ class BootstrapConfig:
         # Which Regions are opt-in depends on the partition the stack deploys to.
         partition = partition_of(str(region)) if region_problem("region", region) is None else COMMERCIAL
         settings: dict[str, SettingSpec[Any]] = {}
+        # The user's own file: a bad e-mail address or phone number is shown as written.
         for setting in SETTINGS:
             if setting.name in data:
                 try:
-                    settings[setting.name] = setting.spec_type.parse(data[setting.name], partition=partition)
+                    settings[setting.name] = setting.spec_type.parse(
+                        data[setting.name], partition=partition, show_values=True
+                    )
                 except InvalidInputError as error:
                     problems += error.problems
         contacts = settings.get("alternate_contacts")
@@ -278,6 +281,29 @@ def delegated_administrator_problems(spec: ContactSpec, management: str, delegat
                 f"{delegated}, the account that runs the contacts automation in this mode; set them instead"
             )
     return problems
+
+
+def preflight_ids(config: BootstrapConfig) -> ConfigIds:
+    """Every account and OU ID the config names, under the field that names it."""
+    found = [
+        ConfigIds.of(
+            management_account_id=config.management_account_id,
+            delegated_administrator_account_id=config.delegated_administrator_account_id,
+            spec=spec,  # any setting: the same targets and overrides vocabulary
+            where=name,
+        )
+        for name, spec in config.settings.items()
+    ] or [
+        ConfigIds.of(
+            management_account_id=config.management_account_id,
+            delegated_administrator_account_id=config.delegated_administrator_account_id,
+        )
+    ]
+    return dataclasses.replace(
+        found[0],
+        accounts={field: value for ids in found for field, value in ids.accounts.items()},
+        organizational_units={field: value for ids in found for field, value in ids.organizational_units.items()},
+    )
 
 
 def load_config(path: str | Path = DEFAULT_CONFIG) -> BootstrapConfig:

@@ -180,9 +180,10 @@ def test_every_custom_resource_has_a_service_timeout_with_room_for_the_answer(te
         for resource in template.to_json()["Resources"].values()
         if resource["Type"].startswith("Custom::")
     }
-    # Handlers that answer within their 5-minute timeout get 10 minutes; the contacts resource,
+    # Handlers that answer within their 5-minute timeout get 10 minutes (the preflight too); the contacts resource,
     # whose waiter gives up after 55 minutes, gets CloudFormation's hour.
     assert timeouts == {
+        "Custom::OrganizationPreflight": "600",
         "Custom::TrustedServiceAccess": "600",
         "Custom::DelegatedAdministrator": "600",
         "Custom::AlternateContacts": "3600",

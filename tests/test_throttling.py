@@ -257,3 +257,12 @@ def test_outcome_of_a_throttled_account_is_not_a_status_the_report_counts(world:
     assert job.counts()[CHANGED] == MEMBERS + 1
     assert sum(job.counts().values()) == MEMBERS + 1
     assert list(job.throttles.values()) == [1]
+
+
+def test_accounts_waiting_for_a_retry_are_unfinished_for_the_next_deploy(world: World) -> None:
+    world.log.add_storm(Storm({PUT}, calls=3))  # the first account's three in-place tries
+    job = plan("j", list_accounts(world.org.organizations), SPEC)
+    run_batch(job, world.deps.api, snapshots=None, deadline=0.0, concurrency=1)  # one account, then stop
+    assert job.retrying == [job.items[0]]
+    assert job.items[0][0] in job.unfinished(), "a redeploy heals it, as it heals the accounts not reached"
+    assert not job.done

@@ -36,7 +36,8 @@ class ContactSpec(SettingSpec["Contact | str"]):
     def parse_values(
         cls, where: str, table: Mapping[str, Any], problems: list[str], **context: Any
     ) -> dict[str, Contact | str]:
-        return _contact_set(f"{where}.contacts", table.get("contacts", {}), problems)
+        show_values = bool(context.get("show_values", False))
+        return _contact_set(f"{where}.contacts", table.get("contacts", {}), problems, show_values)
 
     @classmethod
     def dump_values(cls, values: Mapping[str, Contact | str]) -> dict[str, Any]:
@@ -51,7 +52,7 @@ class ContactSpec(SettingSpec["Contact | str"]):
         return f"{where}.contacts: set at least one of {', '.join(CONTACT_TYPES)}"
 
 
-def _contact_set(where: str, value: object, problems: list[str]) -> dict[str, Contact | str]:
+def _contact_set(where: str, value: object, problems: list[str], show_values: bool) -> dict[str, Contact | str]:
     if not isinstance(value, Mapping):
         problems.append(f"{where}: must be a table keyed by contact type ({', '.join(CONTACT_TYPES)})")
         return {}
@@ -65,7 +66,7 @@ def _contact_set(where: str, value: object, problems: list[str]) -> dict[str, Co
         elif isinstance(contact, Mapping) and "delete" in contact:
             problems.append(f"{at}.delete: must be true and alone, to delete this contact type")
         else:
-            found = contact_problems(at, contact)
+            found = contact_problems(at, contact, show_values=show_values)
             problems += found
             if not found and isinstance(contact, Mapping):
                 result[contact_type] = {key: str(contact[key]) for key in sorted(contact)}

@@ -60,7 +60,7 @@ STATUSES = (CHANGED, UNCHANGED, DRIFTED, SKIPPED, FAILED)
 DEFAULT_DEADLINE_SECONDS = 24 * 3600.0
 DEADLINE_REACHED = "JobDeadlineReached"
 # After a batch's deadline, how long the accounts already started may still wait for the pacing
-# before they are handed back unfinished; inside background.SAFETY_MARGIN_SECONDS.
+# before they are handed back unfinished; inside continuation.SAFETY_MARGIN_SECONDS.
 IN_FLIGHT_GRACE_SECONDS = 20.0
 
 
@@ -102,6 +102,17 @@ class Job:
         finished = self.cursor >= len(self.items) and not self.retrying and not self.region_requests
         return finished or bool(self.superseded_by)
 
+    def unfinished(self) -> dict[str, dict[str, Any]]:
+        """The targets of the accounts this job failed or has not finished (not reached, or
+        throttled and waiting for a retry), by account."""
+        failed = {outcome["account"] for outcome in self.outcomes if outcome["status"] == FAILED}
+        retrying = {account for account, _ in self.retrying}
+        return {
+            account: self.contact_sets[key]
+            for index, (account, key) in enumerate(self.items)
+            if ((index >= self.cursor or account in retrying) and not self.superseded_by) or account in failed
+        }
+
     def expire(self) -> None:
         """The job's deadline has passed: every account not yet finished is failed, with why."""
         assert self.deadline_at is not None
@@ -114,16 +125,6 @@ class Job:
         self.retrying = []
         self.cursor = len(self.items)
         self.region_requests = []  # their Regions carry on at AWS; the log of the expiry names how many
-
-    def unfinished(self) -> dict[str, dict[str, Any]]:
-        """The targets of the accounts this job failed or has not reached (or is retrying), by account."""
-        failed = {outcome["account"] for outcome in self.outcomes if outcome["status"] == FAILED}
-        retrying = {account for account, _ in self.retrying}
-        return {
-            account: self.contact_sets[key]
-            for index, (account, key) in enumerate(self.items)
-            if (not self.superseded_by and (index >= self.cursor or account in retrying)) or account in failed
-        }
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -32,7 +32,7 @@ class PrimaryContactSpec(SettingSpec[ContactInformation]):
         if "contact" not in table:
             return {}
         contact = table["contact"]
-        found = primary_contact_problems(f"{where}.contact", contact)
+        found = primary_contact_problems(f"{where}.contact", contact, show_values=bool(context.get("show_values")))
         problems += found
         if found or not isinstance(contact, Mapping):
             return {}

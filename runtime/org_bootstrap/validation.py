@@ -7,12 +7,16 @@ accepts.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+import botocore
+import botocore.exceptions
+import botocore.loaders
 import botocore.session
 
 ACCOUNT_SERVICE_PRINCIPAL = "account.amazonaws.com"
@@ -93,6 +97,10 @@ class InvalidInputError(ValueError):
 
 
 def account_id_problem(field: str, value: object) -> str | None:
+    if value is None:
+        return f"{field}: is required (an AWS account ID: 12 digits, quoted)"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f'{field}: {value} must be a quoted string ("{value}"); unquoted, TOML reads it as a number'
     if not isinstance(value, str) or not _ACCOUNT_ID.match(value):
         return f"{field}: {value!r} is not an AWS account ID (exactly 12 digits)"
     return None
@@ -104,9 +112,32 @@ def ou_id_problem(field: str, value: object) -> str | None:
     return None
 
 
+@functools.cache
+def known_regions() -> frozenset[str]:
+    """Every Region of every AWS partition in botocore's endpoint data (partitions.json and
+    endpoints.json), without the partitions' ``*-global`` pseudo-Regions."""
+    loader = botocore.loaders.create_loader()
+    regions: set[str] = set()
+    for name in ("partitions", "endpoints"):
+        try:
+            data = loader.load_data(name)
+        except botocore.exceptions.DataNotFoundError:
+            continue
+        for partition in data.get("partitions", []):
+            regions.update(partition.get("regions", {}))
+    return frozenset(region for region in regions if not region.endswith("-global"))
+
+
 def region_problem(field: str, value: object) -> str | None:
+    if value is None:
+        return f"{field}: is required (an AWS Region name such as us-east-1)"
     if not isinstance(value, str) or not _REGION.match(value):
         return f"{field}: {value!r} is not an AWS Region name (such as us-east-1)"
+    if value not in known_regions():
+        return (
+            f"{field}: {value!r} is not a Region of any AWS partition (botocore {botocore.__version__}'s endpoint "
+            "data; for a Region newer than that, upgrade boto3)"
+        )
     return None
 
 
@@ -116,19 +147,23 @@ def service_principal_problem(field: str, value: object) -> str | None:
     return None
 
 
-def contact_problems(field: str, contact: object) -> list[str]:
-    """Check one alternate contact (Name, Title, EmailAddress, PhoneNumber) against the model."""
-    return field_problems(field, contact, CONTACT_FIELD_RULES)
+def contact_problems(field: str, contact: object, *, show_values: bool = False) -> list[str]:
+    """Check one alternate contact (Name, Title, EmailAddress, PhoneNumber) against the model.
+    E-mail addresses and phone numbers are masked unless ``show_values`` (the user's own config file
+    at synth: they need to see which value is wrong; a handler's log masks them)."""
+    return field_problems(field, contact, CONTACT_FIELD_RULES, show_values=show_values)
 
 
-def primary_contact_problems(field: str, contact: object) -> list[str]:
+def primary_contact_problems(field: str, contact: object, *, show_values: bool = False) -> list[str]:
     """Check one primary contact (ContactInformation) against the model."""
-    return field_problems(field, contact, PRIMARY_CONTACT_FIELD_RULES)
+    return field_problems(field, contact, PRIMARY_CONTACT_FIELD_RULES, show_values=show_values)
 
 
-def field_problems(field: str, value: object, rules: Mapping[str, FieldRule]) -> list[str]:
+def field_problems(
+    field: str, value: object, rules: Mapping[str, FieldRule], *, show_values: bool = False
+) -> list[str]:
     """Check a table of string fields against their rules: unknown, missing, too short or long,
-    not matching the pattern. Values that break a pattern are shown masked."""
+    not matching the pattern. Values that break a pattern are masked unless ``show_values``."""
     if not isinstance(value, Mapping):
         return [f"{field}: must be a table with {', '.join(k for k, r in rules.items() if r.required)}"]
     problems = [f"{field}.{key}: unknown field (allowed: {', '.join(rules)})" for key in value if key not in rules]
@@ -145,7 +180,8 @@ def field_problems(field: str, value: object, rules: Mapping[str, FieldRule]) ->
                 f"{where}: is {len(found)} characters long (must be {rule.min_length} to {rule.max_length})"
             )
         elif rule.pattern is not None and not rule.pattern.match(found):
-            problems.append(f"{where}: {mask(key, found)!r} is not valid ({rule.pattern_text})")
+            shown = found if show_values else mask(key, found)
+            problems.append(f"{where}: {shown!r} is not valid ({rule.pattern_text})")
     return problems
 
 
