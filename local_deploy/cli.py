@@ -346,7 +346,7 @@ def show_state(session: Session) -> None:
     with _world(session) as world:
         session.console.print(
             state_view(
-                world.organization.to_mapping(),
+                world.organization.to_mapping(world.api_log),
                 world.stack,
                 show_values=session.show_values,
                 seeded_from=_shown(Path(world.seeded_from)),

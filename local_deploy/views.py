@@ -317,8 +317,8 @@ def state_view(
         if stack.status_reason:
             parts.append(Text(f"  last failure: {stack.status_reason}", style="red"))
     masked = "" if show_values else " (e-mail and phone masked; --show-values shows them)"
-    table = Table(box=box.SIMPLE_HEAD, title=f"Alternate contacts{masked}", title_justify="left")
-    for column in ("Account", "OU", *CONTACT_TYPES):
+    table = Table(box=box.SIMPLE_HEAD, title=f"Account settings{masked}", title_justify="left")
+    for column in ("Account", "OU", *CONTACT_TYPES, "Primary contact", "Opt-in Regions"):
         table.add_column(column)
     for account in sorted(organization["accounts"], key=lambda item: item["id"]):
         status = account.get("status", "ACTIVE")
@@ -330,6 +330,10 @@ def state_view(
             ),
             Text(_ou_path(account.get("parent", ""), ous), style="dim"),
             *(contact_text(account["contacts"].get(t), show_values, lines=2) for t in CONTACT_TYPES),
+            contact_text(account.get("primary_contact"), show_values),
+            Text("\n".join(f"{region} {status}" for region, status in sorted(account.get("regions", {}).items())))
+            if account.get("regions")
+            else Text("—", style="dim"),
             end_section=True,
         )
     parts.append(table)

@@ -97,6 +97,7 @@ ENABLED, ENABLING, DISABLING, DISABLED, ENABLED_BY_DEFAULT = (
 )
 REGION_OPT_STATUSES = (ENABLED, ENABLING, DISABLING, DISABLED, ENABLED_BY_DEFAULT)
 ORGANIZATION = "organization"  # the key of the organization-wide peak in ApiLog.peak_in_progress
+_ACTIVE_LOGS: list[Any] = []  # the ApiLog of each strict_aws block entered, innermost last
 
 
 @dataclass
@@ -570,6 +571,8 @@ def strict_aws(log: ApiLog | None = None, management_account: str = DEFAULT_MANA
         for patch in patches:
             stack.enter_context(patch)
         stack.enter_context(mock_aws())
+        _ACTIVE_LOGS.append(log)
+        stack.callback(_ACTIVE_LOGS.pop)
         yield log
 
 
@@ -701,7 +704,7 @@ class Organization:
         ``name``, ``parent``) and ``accounts`` (``id``, ``name``, ``email``, ``parent``, ``status``,
         ``contacts``, ``primary_contact``, ``regions``: opt-in Region -> status). IDs are kept; a
         missing parent is the root. Run inside :func:`strict_aws` with ``management_account`` set to
-        the organization's management account; ``log`` is the one it yields (its clock times Regions)."""
+        the organization's management account; ``log``: the one it yields (by default)."""
         org = cls(organization_id=data.get("id"), root_id=data.get("root_id"))
         expected = data.get("management_account_id", org.management_account_id)
         if expected != org.management_account_id:
@@ -735,15 +738,14 @@ class Organization:
             org.set_contacts(account["id"], account.get("contacts", {}))
             org.set_primary_contact(account["id"], account.get("primary_contact"))
             if account.get("regions"):
-                assert log is not None, "Regions need the ApiLog of strict_aws (its clock)"
-                org.set_regions(account["id"], account["regions"], log)
+                org.set_regions(account["id"], account["regions"], log or _ACTIVE_LOGS[-1])
             if account.get("status", "ACTIVE") != "ACTIVE":
                 org.set_status(account["id"], account["status"])
         return org
 
     def to_mapping(self, log: ApiLog | None = None) -> dict[str, Any]:
-        """The whole organization, read behind the API's back (not counted), for :meth:`from_mapping`;
-        with ``log`` (strict_aws's), each account's Regions too."""
+        """The whole organization, read behind the API's back (not counted), for :meth:`from_mapping`
+        (``log``: strict_aws's, by default)."""
         backend = _org_backend()
         assert backend.org is not None
         admins: dict[str, list[str]] = {}
@@ -768,7 +770,7 @@ class Organization:
                     "status": account.state,
                     "contacts": self.contacts(account.id),
                     **_present("primary_contact", self.primary_contact(account.id)),
-                    **_present("regions", self.regions(account.id, log) if log is not None else None),
+                    **_present("regions", self.regions(account.id, log or _ACTIVE_LOGS[-1])),
                 }
                 for account in backend.accounts
             ],

@@ -179,7 +179,8 @@ CASES = [
     Case(
         "automation outside us-east-1",
         ("automation.enabled:", "arrive only in us-east-1, but region is 'eu-west-1'"),
-        top(region="eu-west-1", automation={"enabled": True}),
+        # the example's [primary_contact] and [regions] left out: automation does not cover them yet
+        top(region="eu-west-1", automation={"enabled": True}, primary_contact=None, regions=None),
     ),
     Case(
         "drift check too often",

@@ -22,13 +22,13 @@ from local_deploy.api_calls import ApiCalls, ReadOnlyViolation, writes
 from local_deploy.cli import main
 from local_deploy.cloudformation import DELETE, UPDATE, LocalCloudFormation, Result
 from local_deploy.organization_file import OrganizationFileError, load_organization_file
-from local_deploy.plan import CREATE_CONTACT, IN_SYNC, UPDATE_CONTACT, build_plan
+from local_deploy.plan import CREATE_CONTACT, ENABLE_REGION, IN_SYNC, UPDATE_CONTACT, build_plan
 from local_deploy.stack import StackState
 from local_deploy.synth import Synthesized
 from local_deploy.template import Template, TemplateError, as_sent
 from local_deploy.views import plan_view
 from local_deploy.world import StateDir, open_world
-from org_bootstrap import alternate_contacts, clients, delegated_administrator
+from org_bootstrap import alternate_contacts, clients, delegated_administrator, jobs
 from org_bootstrap.pacing import Quota, RateLimits
 from org_bootstrap.reconcile import ContactsApi
 from simulation.organization import ApiLog, Organization, strict_aws
@@ -139,7 +139,12 @@ def test_lifecycle_create_update_destroy(
     assert contacts_op.invocations >= 2  # on-event, then is-complete until complete
     (trusted_op,) = created.operations("Create", "Custom::TrustedServiceAccess")
     assert trusted_op.physical_id.endswith("/adopted")  # it was on before the stack
-    assert created.writes == {"account:PutAlternateContact": 30, "organizations:RegisterDelegatedAdministrator": 1}
+    assert created.writes == {
+        "account:PutAlternateContact": 30,
+        "account:PutContactInformation": 10,  # the management account's is already the config's
+        "account:EnableRegion": 3,  # the production accounts; Payments Production had ap-east-1 already
+        "organizations:RegisterDelegatedAdministrator": 1,
+    }
 
     again = run(state, example_template)
     assert again.result.ok and again.result.operations == [] and again.writes == {}
@@ -256,13 +261,22 @@ def test_plan_reads_only_and_shows_every_account_and_type(tmp_path: Path, exampl
         assert world.api_log.writes() == 0
     totals = plan.totals()
     assert (totals.accounts, totals.changing, totals.skipped, totals.failed) == (12, 11, 1, 0)
-    assert totals.contacts == {CREATE_CONTACT: 27, UPDATE_CONTACT: 3, IN_SYNC: 3}
+    # alternate contacts 27 create, 3 update, 3 in sync; primary contacts 9 create, 1 update (Payments
+    # Production's own), 1 in sync (the management account's); Regions 3 to enable, 1 already enabled
+    assert totals.contacts == {CREATE_CONTACT: 36, UPDATE_CONTACT: 4, IN_SYNC: 5, ENABLE_REGION: 3}
     management = next(line for line in plan.accounts if line.account.id == MANAGEMENT)
     actions = {line.contact_type: (line.action, line.fields) for line in management.contacts}
     assert actions == {
         "BILLING": (IN_SYNC, ()),
         "OPERATIONS": (CREATE_CONTACT, ()),
         "SECURITY": (UPDATE_CONTACT, ("Name", "EmailAddress", "PhoneNumber")),
+        "primary_contact/PRIMARY": (IN_SYNC, ()),
+    }
+    payments = next(line for line in plan.accounts if line.account.id == "555555555555")
+    assert {line.contact_type: line.action for line in payments.contacts if "/" in line.contact_type} == {
+        "primary_contact/PRIMARY": UPDATE_CONTACT,
+        "regions/ap-east-1": IN_SYNC,  # enabled by hand before: adopted
+        "regions/me-central-1": ENABLE_REGION,
     }
     assert next(line for line in plan.accounts if line.account.id == SUSPENDED).skipped == "SUSPENDED"
     assert [line.change.action for line in plan.resources] == ["Create"] * 4
@@ -279,7 +293,7 @@ def test_plan_reads_only_and_shows_every_account_and_type(tmp_path: Path, exampl
     with open_world(state, SEED) as world:
         after = plan_of(world, example_template)
     assert [line.change.action for line in after.resources] == ["No change"] * 4
-    assert after.totals().contacts == {IN_SYNC: 33}
+    assert after.totals().contacts == {IN_SYNC: 48}  # 33 contact types, 11 primary contacts, 4 Regions
 
 
 def test_plan_against_a_real_organization_uses_the_default_session_and_only_reads(
@@ -294,7 +308,7 @@ def test_plan_against_a_real_organization_uses_the_default_session_and_only_read
             account.put_alternate_contact(AlternateContactType="BILLING", **EXAMPLE["BILLING"])
     out = capsys.readouterr().out
     assert "AWS Organization o-exampleorg1" in out and "not deployed (no stack record read)" in out
-    assert "30 contact writes" in out and "; writes: 0" in out
+    assert "43 contact writes" in out and "; writes: 0" in out
 
 
 @pytest.mark.parametrize("deploy_wait", ["2700", "0"])
@@ -310,7 +324,10 @@ def test_long_jobs_poll_and_continue_in_their_workflow(
         variables = resource.get("Properties", {}).get("Environment", {}).get("Variables", {})
         if "DEPLOY_WAIT_SECONDS" in variables:
             variables["DEPLOY_WAIT_SECONDS"] = deploy_wait
-    with mock.patch.object(alternate_contacts, "MIN_BATCH_SECONDS", 0.0):
+    with (
+        mock.patch.object(alternate_contacts, "MIN_BATCH_SECONDS", 0.0),
+        mock.patch.object(jobs, "FOLLOW_EVERY_SECONDS", 0.0),  # Regions enable at once here: read them at once
+    ):
         done = run(StateDir(tmp_path / "state"), template, invocation_seconds=30.0)
     assert done.result.ok, done.result.failure
     (operation,) = done.operations("Create", "Custom::AlternateContacts")
@@ -493,7 +510,7 @@ def test_demo_plans_deploys_redeploys_nothing_and_shows_the_state(
     state = tmp_path / "state"
     assert main(["demo", "--state-dir", str(state)], synthesizer=synthesized(example_template)) == 0
     out = capsys.readouterr().out
-    for expected in ("1. Plan", "30 contact writes", "CREATE_COMPLETE", "No changes", "Demo complete"):
+    for expected in ("1. Plan", "43 contact writes", "CREATE_COMPLETE", "No changes", "Demo complete"):
         assert expected in out, expected
     assert "aws-billing@example.com" not in out  # masked
     assert main(["destroy", "--state-dir", str(state)]) == 0  # a separate invocation finds the stack

@@ -423,6 +423,10 @@ def run_batch(
             sleep(FOLLOW_PAUSE_SECONDS)  # the follower frees the slots; nothing else is left to start
         stop_following.set()
         follower.join()
+        try:  # one last read of the requests that are due, within the time work in flight has
+            requests.follow(paced, until=paced.deadline or deadline)
+        except Exception:
+            LOG.info("following Region requests paused", exc_info=True)
         job.region_requests = [request.to_dict() for request in requests.in_flight()]
     if expired() and not job.done:
         LOG.warning(json.dumps({"job": job.id, "deadline_reached": job.deadline_at, "unfinished": _unfinished(job)}))

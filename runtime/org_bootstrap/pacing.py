@@ -28,15 +28,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 
-from org_bootstrap.partitions import COMMERCIAL
+from org_bootstrap.partitions import partition_here
 from org_bootstrap.quotas import Quota, account_quotas
 
 __all__ = ["ACCOUNT_QUOTAS", "Adaptation", "Quota", "RateLimits", "TokenBucket"]
 
 
-# Published per-account quotas (requests per second, burst): the commercial partition's, from the
-# one table keyed by partition.
-ACCOUNT_QUOTAS: Mapping[str, Quota] = account_quotas(COMMERCIAL)
+# Published per-account quotas (requests per second, burst) of the partition this code runs in,
+# from the one table keyed by partition.
+ACCOUNT_QUOTAS: Mapping[str, Quota] = account_quotas(partition_here())
 
 
 @dataclass(frozen=True)
@@ -147,26 +147,33 @@ class RateLimits:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.clock = clock
-        self._buckets = {
-            operation: TokenBucket(
-                quota.per_second, min(burst, quota.burst), adaptation=adaptation, clock=clock, sleep=sleep
-            )
-            for operation, quota in quotas.items()
-        }
+        self._make = lambda quota: TokenBucket(
+            quota.per_second, min(burst, quota.burst), adaptation=adaptation, clock=clock, sleep=sleep
+        )
+        self._buckets = {operation: self._make(quota) for operation, quota in quotas.items()}
+        self._adding = threading.Lock()
+
+    def _bucket(self, operation: str) -> TokenBucket:
+        """The operation's bucket; one the given quotas leave out runs at its published quota."""
+        found = self._buckets.get(operation)
+        if found is None:
+            with self._adding:
+                found = self._buckets.setdefault(operation, self._make(ACCOUNT_QUOTAS[operation]))
+        return found
 
     def acquire(self, operation: str, until: float | None = None) -> bool:
         """Wait for ``operation``'s next token; False if it would come after ``until`` (by ``clock``)."""
-        return self._buckets[operation].acquire(until)
+        return self._bucket(operation).acquire(until)
 
     def succeeded(self, operation: str) -> None:
-        self._buckets[operation].succeeded()
+        self._bucket(operation).succeeded()
 
     def throttled(self, operation: str) -> None:
-        self._buckets[operation].throttled()
+        self._bucket(operation).throttled()
 
     def rate(self, operation: str) -> float:
         """The current rate (calls per second) of ``operation``."""
-        return self._buckets[operation].per_second
+        return self._bucket(operation).per_second
 
 
 @cache
