@@ -7,6 +7,14 @@ Asynchronous by design (CDK Provider framework with is-complete polling):
 - ``is_complete`` is invoked by the framework every query interval; each call works through the
   job until its time budget runs out and saves the cursor. When the job is done it writes the full
   report to S3 and answers with counts; failed accounts beyond the tolerance fail the resource.
+- CloudFormation's rollback (an Update back to the previous properties, whose
+  ``OldResourceProperties`` are the failed ones; a Delete of a failed Create) must succeed. Each
+  Create and Update records which job applied its spec; when the job that applied the properties
+  being left failed its request, this request undoes what that job wrote and nothing else, account
+  by account and type by type (putting back what was there, from the snapshots, where the
+  properties now in force do not want a type), so accounts it could not reach are not tried
+  again. ``OldResourceProperties`` that are not valid were never applied (every request validates
+  before any change), so that Update applies the current spec in full, as a Create.
 - An organization too big to finish inside the deploy's wait budget (CloudFormation waits at most
   an hour for a custom resource) is not a failed deploy: ``is_complete`` reports the resource
   complete with ``Complete=false`` and hands the rest to ``on_continue``, which carries on in
@@ -15,6 +23,8 @@ Asynchronous by design (CDK Provider framework with is-complete polling):
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import logging
 import os
@@ -22,6 +32,8 @@ import time
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
+
+from botocore.exceptions import ClientError
 
 from org_bootstrap import clients
 from org_bootstrap.background import (
@@ -33,6 +45,7 @@ from org_bootstrap.background import (
     deadline,
     work,
 )
+from org_bootstrap.clients import error_code
 from org_bootstrap.contact_spec import ContactSpec
 from org_bootstrap.jobs import Job, JobStore, plan, summary
 from org_bootstrap.organization import list_accounts, management_account_id
@@ -80,30 +93,77 @@ def dependencies() -> Dependencies:
 def on_event(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     log_event(event, redacted=("Spec",))
     request = event["RequestType"]
-    if request == "Delete":
-        try:
-            old: ContactSpec | None = ContactSpec.from_json(properties(event).get("Spec", ""))
-        except InvalidInputError:
-            old = None  # a Create that failed validation changed nothing: nothing to undo
-        new = None
-    else:
-        new = ContactSpec.from_json(properties(event).get("Spec", ""))  # raises before any change
-        old = ContactSpec.from_json(old_properties(event)["Spec"]) if request == "Update" else None
+    new_text = str(properties(event).get("Spec", ""))
+    old_text = new_text if request == "Delete" else str(old_properties(event).get("Spec", ""))
+    new = None if request == "Delete" else ContactSpec.from_json(new_text)  # raises before any change
+    old = _applied(old_text, request) if request != "Create" else None
     deps = dependencies()
-    if new is None and (old is None or old.removal == "retain"):
+    if old is not None and (undone := _failed_job(deps.jobs, event, old_text)) is not None:
+        LOG.warning("job %s failed: this %s undoes what it wrote, and nothing else", undone.id, request)
+        job = _plan(event, deps, new and _restoring(new), _restoring(old), only=undone.changed())
+    elif new is None and (old is None or old.removal == "retain"):
         job = Job(event["RequestId"], {}, [])
     else:
-        job = plan(
-            event["RequestId"],
-            list_accounts(deps.organizations),
-            new,
-            old,
-            caller_account_id=deps.api.own_account_id,
-            management_account_id=deps.management_account_id,
-        )
+        job = _plan(event, deps, new, old)
     deps.jobs.save(job.id, job.to_dict())
+    if new is not None:
+        deps.jobs.save(_attempt_key(event, new_text), {"job": job.id})
     LOG.info(json.dumps({"job": job.id, "accounts_to_reconcile": len(job.items), "skipped": len(job.skipped)}))
     return {"PhysicalResourceId": PHYSICAL_ID, "Data": {"Job": job.id}}
+
+
+def _applied(text: str, request: str) -> ContactSpec | None:
+    """The spec an Update or Delete leaves. One that is not valid was never applied: the request
+    that carried it failed validation and changed nothing (this is CloudFormation rolling it back,
+    or deleting it), so there is nothing of it to release or undo."""
+    try:
+        return ContactSpec.from_json(text)
+    except InvalidInputError as error:
+        LOG.warning("the previous Spec was never applied (%s): this %s starts from nothing", error, request)
+        return None
+
+
+def _plan(
+    event: dict[str, Any],
+    deps: Dependencies,
+    new: ContactSpec | None,
+    old: ContactSpec | None,
+    only: dict[str, set[str]] | None = None,
+) -> Job:
+    return plan(
+        event["RequestId"],
+        list_accounts(deps.organizations),
+        new,
+        old,
+        caller_account_id=deps.api.own_account_id,
+        management_account_id=deps.management_account_id,
+        only=only,
+    )
+
+
+def _restoring(spec: ContactSpec) -> ContactSpec:
+    """Undoing a failed job: a type it wrote that is no longer wanted gets back what was there."""
+    return dataclasses.replace(spec, removal="restore")
+
+
+def _attempt_key(event: dict[str, Any], spec_text: str) -> str:
+    """Where the job that applied a spec to this resource is recorded (under the jobs' prefix)."""
+    digest = hashlib.sha256(spec_text.encode()).hexdigest()[:32]
+    return f"attempts/{event.get('LogicalResourceId', 'resource')}/{digest}"
+
+
+def _failed_job(jobs: JobStore, event: dict[str, Any], spec_text: str) -> Job | None:
+    """The job that applied ``spec_text``, if it failed its request."""
+    try:
+        job_id = jobs.load(_attempt_key(event, spec_text))["job"]
+        job = Job.from_dict(jobs.load(job_id))
+    except ClientError as error:
+        # Without s3:ListBucket, S3 answers a missing object with 403 AccessDenied, not NoSuchKey
+        # (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html): no record.
+        if error_code(error) not in ("NoSuchKey", "AccessDenied", "404", "403"):
+            raise
+        return None
+    return job if job.failed else None
 
 
 def is_complete(event: dict[str, Any], context: Any = None) -> dict[str, Any]:

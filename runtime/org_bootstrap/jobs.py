@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -106,6 +106,15 @@ class Job:
     def failures(self) -> list[dict[str, Any]]:
         return [outcome for outcome in self.outcomes if outcome["status"] == FAILED]
 
+    @property
+    def failed(self) -> bool:
+        """Whether the job failed its request: done, with more failed accounts than tolerated."""
+        return self.done and self.counts()[FAILED] > self.failure_tolerance
+
+    def changed(self) -> dict[str, set[str]]:
+        """The contact types the job wrote (put or deleted), by account; a failed account's too."""
+        return {o["account"]: set(o["actions"]) for o in self.outcomes if o.get("actions")}
+
     def report(self) -> dict[str, Any]:
         return {
             "job": self.id,
@@ -148,13 +157,15 @@ def plan(
     apply: bool = True,
     caller_account_id: str | None = None,
     management_account_id: str | None = None,
+    only: Mapping[str, Collection[str]] | None = None,
 ) -> Job:
     """The work a change implies, account by account.
 
     Create: ``old`` is None. Update: only accounts and types whose target changed, plus the types
     the stack stops managing (released by the removal mode). Delete: ``new`` is None and every
     managed type is released. Accounts that are not ACTIVE, and the management account when the
-    caller is a delegated administrator, are skipped and reported.
+    caller is a delegated administrator, are skipped and reported. ``only``: no other accounts and
+    types than these (undoing what a failed job wrote).
     """
     mode = new or old
     assert mode is not None
@@ -170,6 +181,8 @@ def plan(
         targets: dict[str, Target] = {t: c for t, c in wanted.items() if had.get(t) != c}
         if release is not None:
             targets.update({t: release for t in had if t not in wanted})
+        if only is not None:
+            targets = {t: c for t, c in targets.items() if t in only.get(account.id, ())}
         if not targets:
             continue
         if not account.active:
