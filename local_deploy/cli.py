@@ -3,7 +3,8 @@
     plan     what a deploy would change, account by account and contact type by type (read-only);
              with --aws, against the real organization of the current AWS credentials
     deploy   synthesize the app and do what CloudFormation would do, with the real handlers; in
-             delegated-administrator mode, then the delegated administrator's stack, as that account
+             delegated-administrator mode, then the delegated administrator's stack, as that account;
+             a failure is rolled back as cdk deploy does (--no-rollback keeps it)
     destroy  delete the stacks' resources in reverse order (the removal policies apply); the
              delegated administrator's stack first
     state    the simulated organization and the stack as they are now
@@ -133,9 +134,17 @@ def _parser() -> argparse.ArgumentParser:
         help="plan against the real organization of the current AWS credentials (read-only)",
     )
     plan.set_defaults(command=command_plan)
-    commands.add_parser(
+    deploy = commands.add_parser(
         "deploy", parents=[common, config, lambda_time], help="deploy to the simulated organization"
-    ).set_defaults(command=command_deploy)
+    )
+    deploy.add_argument(
+        "--no-rollback",
+        dest="rollback",
+        action="store_false",
+        help="on a failure, stop and keep what was done (CREATE_FAILED, UPDATE_FAILED) instead of rolling back, "
+        "as cdk deploy --no-rollback",
+    )
+    deploy.set_defaults(command=command_deploy)
     commands.add_parser(
         "destroy", parents=[common, lambda_time], help="delete the stack from the simulated organization"
     ).set_defaults(command=command_destroy)
@@ -163,7 +172,7 @@ def command_plan(session: Session, args: argparse.Namespace) -> None:
 
 
 def command_deploy(session: Session, args: argparse.Namespace) -> None:
-    result, _ = deploy(session, _synthesize(session, args.config))
+    result, _ = deploy(session, _synthesize(session, args.config), rollback=args.rollback)
     if not result.ok:
         raise CommandFailed(_failure(result))
 
@@ -280,10 +289,10 @@ def _plan(session: Session, synthesized: Synthesized, stack: StackState, snapsho
         )
 
 
-def deploy(session: Session, synthesized: Synthesized) -> tuple[Result, Counter[str]]:
+def deploy(session: Session, synthesized: Synthesized, *, rollback: bool = True) -> tuple[Result, Counter[str]]:
     """Deploy the management account's stack, then (delegated-administrator mode) the delegated
     administrator's, as that account; the result (every stack's operations) and the writes made to
-    the organization (``service:Operation`` counts)."""
+    the organization (``service:Operation`` counts). A failed stack is rolled back unless not ``rollback``."""
     delegated = synthesized.delegated_administrator
     with _world(session) as world:
         _check_management_account(synthesized, world.organization.management_account_id)
@@ -291,21 +300,21 @@ def deploy(session: Session, synthesized: Synthesized) -> tuple[Result, Counter[
         _check_stack(stack, synthesized.stack_name)
         world.stack = stack
         before = world.calls.snapshot()
-        result = _deploy(session, world, stack, Template(synthesized.template))
+        result = _deploy(session, world, stack, Template(synthesized.template), rollback)
         if result.ok and delegated is not None:
             other = world.delegated_stack or StackState(delegated.name, delegated.account, synthesized.config.region)
             _check_stack(other, delegated.name)
             world.delegated_stack = other
-            second = _deploy(session, world, other, Template(delegated.template))
-            result = Result(second.status, result.operations + second.operations)
+            second = _deploy(session, world, other, Template(delegated.template), rollback)
+            result = Result(second.status, result.operations + second.operations, result.events + second.events)
         return result, writes(world.calls.snapshot() - before)
 
 
-def _deploy(session: Session, world: World, stack: StackState, template: Template) -> Result:
+def _deploy(session: Session, world: World, stack: StackState, template: Template, rollback: bool) -> Result:
     engine = LocalCloudFormation(stack, world.session, invocation_seconds=session.invocation_seconds)
     changes = engine.change_set(template)
     total = sum(1 for change in changes if change.action != NO_CHANGE and simulated(change.resource_type))
-    return _run(session, world, stack, engine, total, lambda: engine.deploy(template))
+    return _run(session, world, stack, engine, total, lambda: engine.deploy(template, rollback=rollback))
 
 
 def _check_stack(stack: StackState, name: str) -> None:

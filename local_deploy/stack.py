@@ -45,6 +45,11 @@ class StackState:
     def deployed(self) -> bool:
         return bool(self.resources)
 
+    def new_stack_id(self) -> None:
+        """A stack of the same name created again (the previous one was deleted)."""
+        self.stack_id = ""
+        self.__post_init__()
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

@@ -15,7 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from local_deploy.api_calls import ApiCalls
-from local_deploy.cloudformation import DELETE, NO_CHANGE, Listener, Operation, Result, simulated
+from local_deploy.cloudformation import DELETE, NO_CHANGE, Listener, Operation, Result, StackEvent, simulated
 from local_deploy.plan import (
     CREATE_CONTACT,
     DELETE_CONTACT,
@@ -192,7 +192,18 @@ def result_view(result: Result, stack: StackState, *, writes: Counter[str], seco
     table.add_column("Result", overflow="fold")
     table.add_column("Calls", justify="right")
     table.add_column("Time", justify="right")
-    for operation in shown:
+    for row in _rows(result):
+        if isinstance(row, StackEvent):
+            table.add_row(
+                Text(row.status, style=_status_style(row.status)),
+                Text.assemble(stack.name, (f" · {row.resource_type}", "dim")),
+                Text(row.reason, style="dim"),
+                "",
+                "",
+                end_section=True,
+            )
+            continue
+        operation = row
         phase = "" if operation.phase == "deploy" else f" ({operation.phase})"
         table.add_row(
             Text(operation.action + phase, style=ACTION_STYLE.get(operation.action, "")),
@@ -214,7 +225,7 @@ def result_view(result: Result, stack: StackState, *, writes: Counter[str], seco
         parts.append(Text(f"  + supporting resources recorded, not simulated: {summary}", style="dim"))
     reports = [op.data["Report"] for op in shown if str(op.data.get("Report", "")).startswith("s3://")]
     parts += [Text(f"Report: {report}", style="dim") for report in reports]
-    style = "bold green" if result.ok else "bold red"
+    style = "bold green" if result.ok else "bold yellow" if result.status.endswith("ROLLBACK_COMPLETE") else "bold red"
     parts.append(
         Text.assemble(
             (f"{stack.name}: {result.status}", style),
@@ -223,6 +234,29 @@ def result_view(result: Result, stack: StackState, *, writes: Counter[str], seco
         )
     )
     return Group(*parts)
+
+
+def _rows(result: Result) -> list[Operation | StackEvent]:
+    """The operations of simulated resources and the stack's status changes, in the order of the
+    stack's events (as the CloudFormation console lists them, oldest first); the final status is the
+    summary line."""
+    if not result.events:
+        return [operation for operation in result.operations if operation.simulated]
+    rows: list[Operation | StackEvent] = []
+    for event in result.events[:-1]:
+        if event.of_stack:
+            rows.append(event)
+        elif event.operation is not None and event.operation.simulated and not event.status.endswith("_IN_PROGRESS"):
+            rows.append(event.operation)
+    return rows
+
+
+def _status_style(status: str) -> str:
+    if "FAILED" in status:
+        return "bold red"
+    if "ROLLBACK" in status:
+        return "bold yellow"
+    return "bold green" if status.endswith("_COMPLETE") else "bold"
 
 
 def _outcome(operation: Operation) -> Text:
@@ -335,6 +369,11 @@ class DeployProgress(Listener):
     def finished(self, operation: Operation) -> None:
         if operation.simulated:
             self.progress.advance(self.resources)
+
+    def stack_status(self, status: str, reason: str) -> None:
+        if "ROLLBACK" in status:  # its steps come on top of the change set's: no known total
+            self.progress.update(self.resources, total=None)
+        self.progress.update(self.resources, description=status)
 
     def polled(self, operation: Operation, polls: int) -> None:
         self.progress.update(self.resources, description=f"{operation.action} {operation.logical_id} (poll {polls})")

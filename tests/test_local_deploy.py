@@ -7,7 +7,7 @@ from __future__ import annotations
 import copy
 import json
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -101,14 +101,24 @@ class Run:
         return [op for op in self.result.operations if op.action == action and op.resource_type == resource_type]
 
 
-def run(state: StateDir, template: dict[str, Any] | None, *, seed: Path = SEED, **options: Any) -> Run:
-    """One CLI invocation's worth: restore the world, deploy (or destroy with no template), save."""
+def run(
+    state: StateDir,
+    template: dict[str, Any] | None,
+    *,
+    seed: Path = SEED,
+    denied: Collection[str] = (),
+    rollback: bool = True,
+    **options: Any,
+) -> Run:
+    """One CLI invocation's worth: restore the world, deploy (or destroy with no template), save.
+    ``denied``: accounts whose every Account Management call is refused (as by an SCP)."""
     with open_world(state, seed) as world:
+        world.api_log.denied_accounts = set(denied)
         stack = world.stack or StackState(STACK, MANAGEMENT, "us-east-1")
         world.stack = stack
         before = world.calls.snapshot()
         engine = LocalCloudFormation(stack, world.session, **options)
-        result = engine.deploy(Template(template)) if template is not None else engine.destroy()
+        result = engine.deploy(Template(template), rollback=rollback) if template is not None else engine.destroy()
         if template is None and result.ok:
             world.stack = None
         return Run(result, world.organization.to_mapping(), world.stack, writes(world.calls.snapshot() - before))
@@ -217,11 +227,13 @@ def test_wrong_ordering_fails_the_deploy(
 
     assert main(argv, synthesizer=synthesized(broken)) == 1
     error = capsys.readouterr().err.strip()
-    assert error.startswith("error: CREATE_FAILED: DelegatedAdministrator")
+    assert error.startswith("error: ROLLBACK_COMPLETE: DelegatedAdministrator")
     assert "enable trusted access" in error and "\n" not in error
     with open_world(StateDir(state), seed) as world:
         assert world.organization.delegated_administrators() == set()
-        assert world.stack is not None and world.stack.status == "CREATE_FAILED"
+        assert world.organization.trusted_principals() == set()
+        assert world.stack is not None and world.stack.status == "ROLLBACK_COMPLETE"
+        assert world.stack.resources == {}  # rolled back: the supporting resources deleted too
 
     # The same organization with the template as synthesized: trusted access first, then the rest.
     fine = tmp_path / "fine"
@@ -237,6 +249,184 @@ def test_wrong_ordering_fails_the_deploy(
         assert world.stack is not None
         trusted = [r for r in world.stack.resources.values() if r.type == "Custom::TrustedServiceAccess"]
         assert trusted[0].physical_id.endswith("/created")
+
+
+# -- rollback, with the real handlers -----------------------------------------------------------
+
+REFUSED = "555555555555"  # a Production account; fault injection refuses its every contact call
+NOT_IN_ORGANIZATION = "555555555550"
+
+
+def recorded(resources: dict[str, Any]) -> dict[str, Any]:
+    """What a stack record says of each resource, but the attributes (the rollback's answers)."""
+    return {lid: (state.physical_id, state.properties, state.depends_on) for lid, state in resources.items()}
+
+
+def stack_statuses(result: Result) -> list[str]:
+    return [event.status for event in result.events if event.of_stack]
+
+
+def with_delegated_administrator(template: dict[str, Any], account_id: str) -> dict[str, Any]:
+    """The template of the config with ``delegated_administrator_account_id = account_id``."""
+    changed = copy.deepcopy(template)
+    for resource in changed["Resources"].values():
+        if resource["Type"] == "Custom::DelegatedAdministrator":
+            resource["Properties"]["AccountId"] = account_id
+    return changed
+
+
+def test_failed_update_rolls_back_trusted_access_and_contacts(
+    tmp_path: Path, example_template: dict[str, Any], changed_template: dict[str, Any]
+) -> None:
+    state = StateDir(tmp_path / "state")
+    deployed = run(state, example_template)
+    assert deployed.result.ok and deployed.stack is not None
+    before, record = deployed.organization, recorded(deployed.stack.resources)
+
+    # The changed config (trusted access's removal, every kind of contact change, another delegated
+    # administrator) meets an account that refuses every call: the contacts' Update fails.
+    failed = run(state, changed_template, denied={REFUSED})
+    result = failed.result
+    assert result.status == "UPDATE_ROLLBACK_COMPLETE" and result.failure is not None
+    assert result.failure.resource_type == "Custom::AlternateContacts" and REFUSED in result.failure.error
+    assert stack_statuses(result) == [
+        "UPDATE_IN_PROGRESS",
+        "UPDATE_ROLLBACK_IN_PROGRESS",
+        "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS",
+        "UPDATE_ROLLBACK_COMPLETE",
+    ]
+    back = [(op.action, op.resource_type) for op in result.operations if op.phase == "rollback" and op.custom]
+    assert back == [("Update", "Custom::TrustedServiceAccess"), ("Update", "Custom::AlternateContacts")]
+    assert all(op.ok for op in result.operations if op.phase != "deploy")
+    assert failed.writes["account:PutAlternateContact"] > 0  # the failed update wrote, the rollback undid it
+    assert failed.organization == before  # trusted access, delegated administrators, every contact
+    assert failed.stack is not None and recorded(failed.stack.resources) == record
+    assert failed.stack.status == "UPDATE_ROLLBACK_COMPLETE"
+
+    again = run(state, changed_template)  # the account reachable again: the change goes through
+    assert again.result.status == "UPDATE_COMPLETE", again.result.failure
+    assert again.organization["delegated_administrators"] == {"account.amazonaws.com": ["333333333333"]}
+    assert again.contacts("222222222222")["SECURITY"] == NEW_SECURITY
+
+
+def test_failed_delegated_administrator_update_rolls_back(tmp_path: Path, example_template: dict[str, Any]) -> None:
+    state = StateDir(tmp_path / "state")
+    deployed = run(state, example_template)
+    assert deployed.stack is not None
+    before, record = deployed.organization, recorded(deployed.stack.resources)
+    spy = mock.patch.object(delegated_administrator, "on_event", wraps=delegated_administrator.on_event)
+    with spy as on_event:
+        failed = run(state, with_delegated_administrator(example_template, NOT_IN_ORGANIZATION))
+    assert failed.result.status == "UPDATE_ROLLBACK_COMPLETE" and failed.result.failure is not None
+    assert failed.result.failure.resource_type == "Custom::DelegatedAdministrator"
+    forth, back = [call.args[0] for call in on_event.call_args_list]
+    assert back["RequestType"] == "Update" and back["PhysicalResourceId"] == forth["PhysicalResourceId"]
+    assert back["ResourceProperties"]["AccountId"] == DELEGATED
+    assert back["OldResourceProperties"]["AccountId"] == NOT_IN_ORGANIZATION
+    assert failed.organization == before  # 222222222222 is the delegated administrator again
+    assert failed.stack is not None and recorded(failed.stack.resources) == record  # .../created, as it was
+
+
+def adopted_delegated_administrator(tmp_path: Path, example_template: dict[str, Any]) -> tuple[Run, Run]:
+    """222222222222 registered before the stack (adopted), then a change to an unknown account."""
+    seed = tmp_path / "organization.toml"
+    trusted = 'trusted_access = ["account.amazonaws.com"]'
+    registered = f'{trusted}\ndelegated_administrators = {{"account.amazonaws.com" = ["{DELEGATED}"]}}'
+    seed.write_text(SEED.read_text().replace(trusted, registered))
+    state = StateDir(tmp_path / "state")
+    deployed = run(state, example_template, seed=seed)
+    assert deployed.stack is not None
+    (adopted,) = [
+        r.physical_id for r in deployed.stack.resources.values() if r.type == "Custom::DelegatedAdministrator"
+    ]
+    assert adopted.endswith("/222222222222/adopted")
+    return deployed, run(state, with_delegated_administrator(example_template, NOT_IN_ORGANIZATION), seed=seed)
+
+
+def test_failed_update_of_an_adopted_delegated_administrator_rolls_back(
+    tmp_path: Path, example_template: dict[str, Any]
+) -> None:
+    deployed, failed = adopted_delegated_administrator(tmp_path, example_template)
+    assert failed.result.status == "UPDATE_ROLLBACK_COMPLETE"
+    assert failed.organization == deployed.organization
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the delegated administrator's handler deregisters the current account before the new one is "
+    "known to be registrable, and its rollback then registers it again as created (issue item 2)",
+)
+def test_rollback_keeps_an_adopted_delegated_administrator_adopted(
+    tmp_path: Path, example_template: dict[str, Any]
+) -> None:
+    deployed, failed = adopted_delegated_administrator(tmp_path, example_template)
+    assert deployed.stack is not None and failed.stack is not None
+    assert recorded(failed.stack.resources) == recorded(deployed.stack.resources)  # still .../adopted
+
+
+def test_failed_create_rolls_back_and_changes_nothing(tmp_path: Path, example_template: dict[str, Any]) -> None:
+    state = StateDir(tmp_path / "state")
+    with open_world(state, SEED) as world:
+        seeded = world.organization.to_mapping()
+    failed = run(state, example_template, denied={REFUSED})
+    result = failed.result
+    assert result.status == "ROLLBACK_COMPLETE" and result.failure is not None
+    assert result.failure.resource_type == "Custom::AlternateContacts"
+    assert failed.writes["account:PutAlternateContact"] >= 27  # written, then put back
+    assert failed.organization == seeded
+    assert failed.stack is not None and failed.stack.resources == {} and failed.stack.status == "ROLLBACK_COMPLETE"
+    custom = [(op.action, op.resource_type, op.phase) for op in result.operations if op.custom]
+    assert custom == [
+        ("Create", "Custom::TrustedServiceAccess", "deploy"),
+        ("Create", "Custom::AlternateContacts", "deploy"),
+        ("Delete", "Custom::AlternateContacts", "rollback"),
+        ("Delete", "Custom::TrustedServiceAccess", "rollback"),
+    ]
+    kept = {op.resource_type for op in result.operations if op.action == "Retain"}
+    assert {"AWS::S3::Bucket", "AWS::DynamoDB::GlobalTable"} <= kept  # DeletionPolicy Retain, as in CloudFormation
+
+    created = run(state, example_template)  # cdk deploy creates a rolled-back stack anew
+    assert created.result.status == "CREATE_COMPLETE", created.result.failure
+    assert created.contacts(REFUSED) == EXAMPLE
+
+
+def test_no_rollback_keeps_the_failure_and_the_events_come_in_cloudformation_order(
+    tmp_path: Path, example_template: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = ApiLog(denied_accounts={REFUSED})
+    strict = world_module.strict_aws
+    argv = ["deploy", "--state-dir", str(tmp_path / "kept")]
+    with mock.patch.object(world_module, "strict_aws", lambda **kwargs: strict(log, **kwargs)):
+        assert main([*argv, "--no-rollback"], synthesizer=synthesized(example_template)) == 1
+    captured = capsys.readouterr()
+    assert captured.err.startswith("error: CREATE_FAILED: AlternateContacts")
+    assert "ROLLBACK" not in captured.out
+    with open_world(StateDir(tmp_path / "kept"), SEED) as world:
+        assert world.stack is not None and world.stack.status == "CREATE_FAILED"
+        assert any(r.type == "Custom::TrustedServiceAccess" for r in world.stack.resources.values())
+        assert world.organization.contacts("222222222222") == EXAMPLE  # what was written stays
+
+    argv = ["deploy", "--state-dir", str(tmp_path / "rolled-back")]
+    with mock.patch.object(world_module, "strict_aws", lambda **kwargs: strict(log, **kwargs)):
+        assert main(argv, synthesizer=synthesized(example_template)) == 1
+    captured = capsys.readouterr()
+    assert captured.err.startswith("error: ROLLBACK_COMPLETE: AlternateContacts")
+    out = captured.out
+    order = ["CREATE_IN_PROGRESS", "ROLLBACK_IN_PROGRESS", "failed to create:", f"{STACK}: ROLLBACK_COMPLETE"]
+    positions = [out.index(text) for text in order]
+    assert positions == sorted(positions), out
+    rows = [line.split() for line in out.splitlines() if line.strip().startswith(("Create ", "Delete "))]
+    named = [(row[0], row[2] if row[1] == "(rollback)" else row[1]) for row in rows]  # action, logical ID
+    shown = [
+        (action, name[:-8]) for action, name in named if name.startswith(("TrustedAccessDC", "AlternateContactsFC"))
+    ]
+    assert shown == [
+        ("Create", "TrustedAccess"),
+        ("Create", "AlternateContacts"),
+        ("Delete", "AlternateContacts"),
+        ("Delete", "TrustedAccess"),
+    ]
+    assert out.index("ROLLBACK_IN_PROGRESS") < out.index("Delete (rollback)")
 
 
 def plan_of(world: Any, template: dict[str, Any]) -> Any:
@@ -330,7 +520,8 @@ POLLS_BEFORE_COMPLETE = {"value": 2}
 def fake_on_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
     EVENTS.append(event)
     props = event["ResourceProperties"]
-    if props.get("Fail") == "true":
+    refused = props.get(f"Refuse{event['RequestType']}s") == "true"  # RefuseUpdates, RefuseDeletes
+    if props.get("Fail") == "true" or refused:
         raise RuntimeError("refused\nsecond line")
     if props.get("Big") == "true":
         return {"Data": {"Value": "x" * 5000}}
@@ -435,11 +626,13 @@ def test_provider_contract_strings_order_polls_data_and_replacement(engine: Loca
 
 
 def test_provider_failures_stop_the_deploy_with_one_reason(engine: LocalCloudFormation) -> None:
-    result = engine.deploy(Template(provider_template(A={"Name": "a"}, B={"Name": "b", "Fail": True})))
+    template = Template(provider_template(A={"Name": "a"}, B={"Name": "b", "Fail": True}))
+    result = engine.deploy(template, rollback=False)
     assert not result.ok and result.status == "CREATE_FAILED"
     assert result.failure is not None and result.failure.logical_id == "B"
     assert result.failure.error.startswith("RuntimeError: refused")
     assert "A" not in engine.stack.resources and requests() == [("Create", "B", None)]  # stopped at B
+    assert [event.status for event in result.events if event.of_stack] == ["CREATE_IN_PROGRESS", "CREATE_FAILED"]
 
     big = LocalCloudFormation(StackState("Big", MANAGEMENT, "us-east-1"), boto3.Session(region_name="us-east-1"))
     result = big.deploy(Template(provider_template(A={"Name": "a", "Big": True})))
@@ -450,6 +643,133 @@ def test_provider_failures_stop_the_deploy_with_one_reason(engine: LocalCloudFor
     result = slow.deploy(Template(provider_template(A={"Name": "a"})))
     assert result.failure is not None and result.failure.error.startswith("Operation timed out")
     assert result.failure.invocations == 1 + 5  # on-event, then the first poll and MaxAttempts retries
+
+
+def statuses(result: Result) -> list[str]:
+    return [f"{event.logical_id} {event.status}" for event in result.events if event.logical_id != "Framework"]
+
+
+def test_failed_create_rolls_back_deleting_what_was_created_in_reverse_order(engine: LocalCloudFormation) -> None:
+    template = provider_template(
+        A={"Name": "a"}, B={"Name": "b", "FromA": {"Fn::GetAtt": ["A", "Value"]}, "Fail": True}
+    )
+    result = engine.deploy(Template(template))
+    assert result.status == "ROLLBACK_COMPLETE" and engine.stack.status == "ROLLBACK_COMPLETE"
+    assert result.failure is not None and result.failure.logical_id == "B"
+    assert "B: RuntimeError: refused" in engine.stack.status_reason
+    # B's Delete carries the Provider framework's marker, which the framework answers itself.
+    assert requests() == [("Create", "A", None), ("Create", "B", None), ("Delete", "A", "thing-a")]
+    shown = [line for line in statuses(result) if line.split()[0] in ("Things", "A", "B")]
+    assert shown == [
+        "Things CREATE_IN_PROGRESS",
+        "A CREATE_IN_PROGRESS",
+        "A CREATE_COMPLETE",
+        "B CREATE_IN_PROGRESS",
+        "B CREATE_FAILED",
+        "Things ROLLBACK_IN_PROGRESS",
+        "B DELETE_IN_PROGRESS",
+        "B DELETE_COMPLETE",
+        "A DELETE_IN_PROGRESS",
+        "A DELETE_COMPLETE",
+        "Things ROLLBACK_COMPLETE",
+    ]
+    rolling_back = next(event for event in result.events if event.status == "ROLLBACK_IN_PROGRESS")
+    assert rolling_back.reason == "The following resource(s) failed to create: [B]."
+    assert engine.stack.resources == {}
+    first_stack = engine.stack.stack_id
+    EVENTS.clear()
+    again = engine.deploy(Template(provider_template(A={"Name": "a"})))  # cdk deploy creates it anew
+    assert again.status == "CREATE_COMPLETE" and engine.stack.stack_id != first_stack
+
+
+def test_failed_update_rolls_back_with_the_old_properties_then_cleans_up(engine: LocalCloudFormation) -> None:
+    POLLS_BEFORE_COMPLETE["value"] = 0
+    first = provider_template(
+        A={"Name": "a"}, B={"Name": "b", "FromA": {"Fn::GetAtt": ["A", "Value"]}}, C={"Name": "c"}
+    )
+    assert engine.deploy(Template(first)).ok
+    before = copy.deepcopy(engine.stack.resources)
+    EVENTS.clear()
+    # A is replaced, B updated in place with A's new value, C removed (a cleanup, never reached), D
+    # new, E new and failing after them.
+    second = provider_template(
+        A={"Name": "a2"},
+        B={"Name": "b", "FromA": {"Fn::GetAtt": ["A", "Value"]}},
+        D={"Name": "d"},
+        E={"Name": "e", "FromB": {"Fn::GetAtt": ["B", "Value"]}, "Fail": True},
+    )
+    result = engine.deploy(Template(second))
+    assert result.status == "UPDATE_ROLLBACK_COMPLETE", result.failure
+    assert requests() == [
+        ("Create", "D", None),
+        ("Update", "A", "thing-a"),
+        ("Update", "B", "thing-b"),
+        ("Create", "E", None),
+        # the rollback: B back to its old properties; A's old physical resource is still there
+        ("Update", "B", "thing-b"),
+        # the rollback's cleanup: what the update created, in reverse order (E's Delete is answered
+        # by the framework)
+        ("Delete", "A", "thing-a2"),
+        ("Delete", "D", "thing-d"),
+    ]
+    back = [e for e in EVENTS if e.get("RequestType") == "Update" and e["LogicalResourceId"] == "B"][1]
+    assert (
+        back["ResourceProperties"]["FromA"] == "value-of-a" and back["OldResourceProperties"]["FromA"] == "value-of-a2"
+    )
+    replaced = next(e for e in EVENTS if e.get("RequestType") == "Delete" and e["LogicalResourceId"] == "A")
+    assert replaced["ResourceProperties"]["Name"] == "a2"
+    stack_events = [(e.status, e.reason) for e in result.events if e.of_stack]
+    assert stack_events == [
+        ("UPDATE_IN_PROGRESS", "User Initiated"),
+        ("UPDATE_ROLLBACK_IN_PROGRESS", "The following resource(s) failed to create: [E]."),
+        ("UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS", ""),
+        ("UPDATE_ROLLBACK_COMPLETE", ""),
+    ]
+    phases = [(op.action, op.logical_id, op.phase) for op in result.operations if op.custom]
+    assert phases[-4:] == [
+        ("Update", "B", "rollback"),
+        ("Delete", "E", "rollback cleanup"),
+        ("Delete", "A", "rollback cleanup"),
+        ("Delete", "D", "rollback cleanup"),
+    ]
+    assert recorded(engine.stack.resources) == recorded(before)  # the previous stack again, C included
+    assert engine.stack.status == "UPDATE_ROLLBACK_COMPLETE" and engine.stack.status_reason.startswith("E: ")
+
+    EVENTS.clear()  # the failed resource itself: an Update back, the physical ID it has
+    result = engine.deploy(Template(provider_template(A={"Name": "a"}, B={"Name": "b", "Fail": True}, C={"Name": "c"})))
+    assert result.status == "UPDATE_ROLLBACK_COMPLETE"
+    assert requests() == [("Update", "B", "thing-b"), ("Update", "B", "thing-b")]
+    forth, back = [e for e in EVENTS if "RequestType" in e]
+    assert back["ResourceProperties"] == before["B"].properties
+    assert (
+        back["OldResourceProperties"] == forth["ResourceProperties"] and back["OldResourceProperties"]["Fail"] == "true"
+    )
+    assert recorded(engine.stack.resources) == recorded(before)
+
+
+def test_a_failed_rollback_step_ends_in_rollback_failed(engine: LocalCloudFormation) -> None:
+    POLLS_BEFORE_COMPLETE["value"] = 0
+    assert engine.deploy(Template(provider_template(X={"Name": "x", "RefuseUpdates": True}))).ok
+    # The Update in place works; the rollback's Update carries the old properties, which refuse it.
+    failing = provider_template(
+        X={"Name": "x", "Size": 2}, Y={"Name": "y", "FromX": {"Fn::GetAtt": ["X", "Value"]}, "Fail": True}
+    )
+    result = engine.deploy(Template(failing))
+    assert result.status == "UPDATE_ROLLBACK_FAILED" and engine.stack.status == "UPDATE_ROLLBACK_FAILED"
+    assert [op.logical_id for op in result.operations if not op.ok] == ["Y", "X"] and result.failure.logical_id == "Y"  # type: ignore[union-attr]
+    assert engine.stack.status_reason.startswith("X: RuntimeError: refused")
+    with pytest.raises(TemplateError, match=r"UPDATE_ROLLBACK_FAILED .* destroy it"):
+        engine.deploy(Template(failing))
+    assert engine.destroy().status == "DELETE_COMPLETE"
+
+    stack = LocalCloudFormation(StackState("Undeletable", MANAGEMENT, "us-east-1"), engine.session)
+    EVENTS.clear()
+    y = {"Name": "y", "FromX": {"Fn::GetAtt": ["X", "Value"]}, "Fail": True}
+    result = stack.deploy(Template(provider_template(X={"Name": "x", "RefuseDeletes": True}, Y=y)))
+    assert result.status == "ROLLBACK_FAILED" and stack.stack.status_reason.startswith("X: RuntimeError: refused")
+    assert set(stack.stack.resources) == {"OnEvent", "IsComplete", "Waiter", "Framework", "X"}  # left to destroy
+    with pytest.raises(TemplateError, match="ROLLBACK_FAILED"):
+        stack.deploy(Template(provider_template(X={"Name": "x"})))
 
 
 def test_template_reading() -> None:
@@ -576,7 +896,7 @@ def test_delegated_administrator_stack_is_refused_before_its_registration(
         others = [account for account in ACTIVE if account != DELEGATED]
         before = {account: world.organization.contacts(account) for account in others}
         stack = StackState(delegated.name, delegated.account, "us-east-1")
-        result = LocalCloudFormation(stack, world.session).deploy(Template(delegated.template))
+        result = LocalCloudFormation(stack, world.session).deploy(Template(delegated.template), rollback=False)
         failure = result.failure
         assert result.status == "CREATE_FAILED" and failure is not None
         assert f"{DELEGATED} is not the management or delegated administrator account" in failure.error
