@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import CfnElement, Duration, RemovalPolicy, Stack
+from aws_cdk import Aws, CfnElement, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -81,6 +81,13 @@ class OrgProvider(Construct):
         total_timeout: Duration | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        # CloudFormation's requests do not say when they roll a failed deploy back; the stack's
+        # status does, and the handler undoes what that deploy did.
+        on_event.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ReadOwnStackStatus", actions=["cloudformation:DescribeStacks"], resources=[Aws.STACK_ID]
+            )
+        )
         log_group = logs.LogGroup(self, "Logs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.RETAIN)
         self.provider = cr.Provider(
             self,

@@ -15,6 +15,8 @@
   ``AWS_REGION`` and ``AWS_LAMBDA_FUNCTION_NAME``. Every invocation is a cold start (module caches
   cleared). An asynchronous ``lambda:Invoke`` of a function of the stack (a job continuing in the
   background) is queued and run once the resource has its answer.
+- **CloudFormation**: ``DescribeStacks`` of the stack gives its status as it changes (a handler
+  reads it to tell a rollback's requests from others).
 - **Accounts**: everything a stack's deploy or destroy does (its buckets and tables, its handlers'
   calls) comes from the stack's own account: the simulated caller is switched to it
   (:func:`simulation.organization.acting_as`), so the delegated administrator's stack runs as the
@@ -731,8 +733,25 @@ class LocalCloudFormation:
             return contextlib.nullcontext()
         return acting_as(self.stack.account)
 
-    def _lambda_service(self) -> _Registration:
-        return _Registration(self._session(), "before-call.lambda.Invoke", self._invoke_asynchronously)
+    @contextlib.contextmanager
+    def _lambda_service(self) -> Iterator[None]:
+        """Lambda's asynchronous invocations, and CloudFormation's answer to the handlers' reading
+        of their own stack's status, for as long as the stack operation runs."""
+        session = self._session()
+        with (
+            _Registration(session, "before-call.lambda.Invoke", self._invoke_asynchronously),
+            _Registration(session, "before-call.cloudformation.DescribeStacks", self._describe_stack),
+        ):
+            yield
+
+    def _describe_stack(self, params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
+        """botocore hook: DescribeStacks of this stack (by ID or name) gives its current status."""
+        body = params.get("body")
+        name = body.get("StackName") if isinstance(body, dict) else None
+        if name not in (self.stack.stack_id, self.stack.name):
+            return None
+        stack = {"StackId": self.stack.stack_id, "StackName": self.stack.name, "StackStatus": self.stack.status}
+        return AWSResponse(str(params.get("url", "")), 200, {}, None), {"Stacks": [stack]}
 
     def _session(self) -> boto3.Session:
         if self.session is None:

@@ -12,7 +12,10 @@ simulated service's side, so that the handlers meet the same refusals they would
 - contact fields are checked against the service model's limits and patterns;
 - a member account's Organizations calls reach its organization (moto would give it an empty one
   of its own), so a delegated administrator reads the organization as in AWS; :func:`acting_as`
-  makes another account of the organization the caller.
+  makes another account of the organization the caller;
+- CloudFormation's ``DescribeStacks`` knows no stack (``ValidationError``, as AWS answers for a
+  stack that does not exist; moto's CloudFormation needs packages this project does not install):
+  the local deploy answers for the stack it deploys, ahead of this.
 
 It can also throttle chosen operations (``TooManyRequestsException``) and counts every call, so
 tests can assert on convergence and on the number of calls made.
@@ -30,6 +33,8 @@ from typing import Any
 from unittest import mock
 
 import boto3
+from botocore import handlers as botocore_handlers
+from botocore.awsrequest import AWSResponse
 from moto import mock_aws
 from moto.account import responses as account_responses
 from moto.core.exceptions import JsonRESTError
@@ -166,6 +171,35 @@ def _strict_register(original: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+_DESCRIBE_STACKS = "before-call.cloudformation.DescribeStacks"
+
+
+def _no_such_stack(params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+    body = params.get("body")
+    name = body.get("StackName", "") if isinstance(body, dict) else ""
+    error = {"Code": "ValidationError", "Message": f"Stack with id {name} does not exist", "Type": "Sender"}
+    return AWSResponse(str(params.get("url", "")), 400, {}, None), {
+        "Error": error,
+        "ResponseMetadata": {"HTTPStatusCode": 400},
+    }
+
+
+@contextlib.contextmanager
+def _answered_last(event: str, handler: Callable[..., Any]) -> Iterator[None]:
+    """``handler`` on every boto3 session, the default one and those made in the block, after any
+    other handler of ``event``."""
+    builtin = [*botocore_handlers.BUILTIN_HANDLERS, (event, handler, botocore_handlers.REGISTER_LAST)]
+    existing = boto3.DEFAULT_SESSION
+    if existing is not None:
+        existing.events.register_last(event, handler)
+    try:
+        with mock.patch.object(botocore_handlers, "BUILTIN_HANDLERS", builtin):
+            yield
+    finally:
+        if existing is not None:
+            existing.events.unregister(event, handler)
+
+
 @contextlib.contextmanager
 def strict_aws(log: ApiLog | None = None, management_account: str = DEFAULT_MANAGEMENT_ACCOUNT) -> Iterator[ApiLog]:
     """moto's ``mock_aws`` with the strictness above; the caller is ``management_account``."""
@@ -207,6 +241,7 @@ def strict_aws(log: ApiLog | None = None, management_account: str = DEFAULT_MANA
     with contextlib.ExitStack() as stack:
         for patch in patches:
             stack.enter_context(patch)
+        stack.enter_context(_answered_last(_DESCRIBE_STACKS, _no_such_stack))
         stack.enter_context(mock_aws())
         yield log
 

@@ -29,6 +29,7 @@ from local_deploy.template import Template, TemplateError, as_sent
 from local_deploy.views import plan_view
 from local_deploy.world import StateDir, open_world
 from org_bootstrap import alternate_contacts, clients, delegated_administrator
+from org_bootstrap.contact_spec import ContactSpec
 from org_bootstrap.pacing import Quota, RateLimits
 from org_bootstrap.reconcile import ContactsApi
 from simulation.organization import ApiLog, Organization, strict_aws
@@ -388,6 +389,58 @@ def test_failed_create_rolls_back_and_changes_nothing(tmp_path: Path, example_te
     created = run(state, example_template)  # cdk deploy creates a rolled-back stack anew
     assert created.result.status == "CREATE_COMPLETE", created.result.failure
     assert created.contacts(REFUSED) == EXAMPLE
+
+
+def test_failed_create_after_contacts_and_trusted_access_were_written_changes_nothing(
+    tmp_path: Path, example_template: dict[str, Any]
+) -> None:
+    # Trusted access off, and a delegated administrator that is not in the organization: trusted
+    # access is enabled and 30 contacts are written before the registration fails.
+    seed = tmp_path / "organization.toml"
+    seed.write_text(SEED.read_text().replace('trusted_access = ["account.amazonaws.com"]', "trusted_access = []"))
+    state = StateDir(tmp_path / "state")
+    with open_world(state, seed) as world:
+        seeded = world.organization.to_mapping()
+    failed = run(state, with_delegated_administrator(example_template, NOT_IN_ORGANIZATION), seed=seed)
+    assert failed.result.status == "ROLLBACK_COMPLETE" and failed.result.failure is not None
+    assert failed.result.failure.resource_type == "Custom::DelegatedAdministrator"
+    assert failed.writes["account:PutAlternateContact"] >= 30
+    assert failed.writes["organizations:EnableAWSServiceAccess"] == 1
+    # removal = "retain" keeps what a stack delete leaves; a rollback undoes what the failed deploy did.
+    assert failed.organization == seeded
+
+
+def without_contact_type(template: dict[str, Any], contact_type: str) -> dict[str, Any]:
+    """The template of the config without ``alternate_contacts.contacts.<contact_type>``."""
+    changed = copy.deepcopy(template)
+    for resource in changed["Resources"].values():
+        if resource["Type"] == "Custom::AlternateContacts":
+            spec = json.loads(resource["Properties"]["Spec"])
+            del spec["contacts"][contact_type]
+            resource["Properties"]["Spec"] = ContactSpec.parse(spec).to_json()
+    return changed
+
+
+def test_failed_update_after_the_contacts_changed_puts_them_back(
+    tmp_path: Path, example_template: dict[str, Any]
+) -> None:
+    state = StateDir(tmp_path / "state")
+    deployed = run(state, without_contact_type(example_template, "OPERATIONS"))  # removal = "retain"
+    assert deployed.stack is not None
+    before, record = deployed.organization, recorded(deployed.stack.resources)
+    # OPERATIONS is added and written everywhere; then the delegated administrator's change fails.
+    failed = run(state, with_delegated_administrator(example_template, NOT_IN_ORGANIZATION))
+    result = failed.result
+    assert result.status == "UPDATE_ROLLBACK_COMPLETE" and result.failure is not None
+    assert result.failure.resource_type == "Custom::DelegatedAdministrator"
+    (contacts,) = [op for op in result.operations if op.phase == "deploy" and op.custom and "Contacts" in op.logical_id]
+    assert contacts.ok and contacts.data["Changed"] == 10  # every ACTIVE account lacking that OPERATIONS contact
+    back = [op.resource_type for op in result.operations if op.phase == "rollback" and op.custom]
+    assert sorted(back) == ["Custom::AlternateContacts", "Custom::DelegatedAdministrator"]
+    # The rollback's Update puts back what was there before OPERATIONS was written, though the
+    # removal mode of a config that stops managing a type would leave it ("retain").
+    assert failed.organization == before
+    assert failed.stack is not None and recorded(failed.stack.resources) == record
 
 
 def test_no_rollback_keeps_the_failure_and_the_events_come_in_cloudformation_order(

@@ -8,13 +8,15 @@ Asynchronous by design (CDK Provider framework with is-complete polling):
   job until its time budget runs out and saves the cursor. When the job is done it writes the full
   report to S3 and answers with counts; failed accounts beyond the tolerance fail the resource.
 - CloudFormation's rollback (an Update back to the previous properties, whose
-  ``OldResourceProperties`` are the failed ones; a Delete of a failed Create) must succeed. Each
-  Create and Update records which job applied its spec; when the job that applied the properties
-  being left failed its request, this request undoes what that job wrote and nothing else, account
-  by account and type by type (putting back what was there, from the snapshots, where the
-  properties now in force do not want a type), so accounts it could not reach are not tried
-  again. ``OldResourceProperties`` that are not valid were never applied (every request validates
-  before any change), so that Update applies the current spec in full, as a Create.
+  ``OldResourceProperties`` are the failed ones; a Delete of what the failed deploy created) must
+  succeed and leave the organization as it was, whatever the removal mode: a request sent while
+  the stack rolls back puts back what the failed deploy wrote (a type the properties now in force
+  do not want gets what was there before, from the snapshots). Each Create and Update records
+  which job applied its spec; when the job that applied the properties being left failed its
+  request, only what that job wrote is undone, account by account and type by type, so accounts
+  it could not reach are not tried again. ``OldResourceProperties`` that are not valid were never
+  applied (every request validates before any change), so that Update applies the current spec in
+  full, as a Create.
 - An organization too big to finish inside the deploy's wait budget (CloudFormation waits at most
   an hour for a custom resource) is not a failed deploy: ``is_complete`` reports the resource
   complete with ``Complete=false`` and hands the rest to ``on_continue``, which carries on in
@@ -50,7 +52,7 @@ from org_bootstrap.contact_spec import ContactSpec
 from org_bootstrap.jobs import Job, JobStore, plan, summary
 from org_bootstrap.organization import list_accounts, management_account_id
 from org_bootstrap.reconcile import FAILED, ContactsApi
-from org_bootstrap.resource import log_event, old_properties, properties
+from org_bootstrap.resource import log_event, old_properties, properties, rolling_back
 from org_bootstrap.stores import DynamoDbSnapshots, S3JobStore
 from org_bootstrap.validation import InvalidInputError
 
@@ -98,9 +100,14 @@ def on_event(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     new = None if request == "Delete" else ContactSpec.from_json(new_text)  # raises before any change
     old = _applied(old_text, request) if request != "Create" else None
     deps = dependencies()
-    if old is not None and (undone := _failed_job(deps.jobs, event, old_text)) is not None:
-        LOG.warning("job %s failed: this %s undoes what it wrote, and nothing else", undone.id, request)
-        job = _plan(event, deps, new and _restoring(new), _restoring(old), only=undone.changed())
+    undone = _failed_job(deps.jobs, event, old_text) if old is not None else None
+    if old is not None and (undone is not None or rolling_back(event)):
+        # Undoing: what the failed deploy wrote goes back (a type no longer wanted: what was there);
+        # after a failed job, only what it wrote.
+        if undone is not None:
+            LOG.warning("job %s failed: this %s undoes what it wrote, and nothing else", undone.id, request)
+        only = undone.changed() if undone is not None else None
+        job = _plan(event, deps, new and _restoring(new), _restoring(old), only=only)
     elif new is None and (old is None or old.removal == "retain"):
         job = Job(event["RequestId"], {}, [])
     else:
