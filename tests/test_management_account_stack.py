@@ -97,7 +97,7 @@ def test_on_event_handlers_read_only_their_own_stack_status(template: Template) 
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]
         if statement.get("Sid") == "ReadOwnStackStatus"
     ]
-    assert len(found) == 3  # one per custom resource: its rollback requests are told by the stack's status
+    assert len(found) == 4  # one per custom resource: its rollback requests are told by the stack's status
     for name, statement in found:
         assert "OnEvent" in name or "Handler" in name, name
         assert statement["Action"] == "cloudformation:DescribeStacks"
@@ -114,7 +114,7 @@ def test_no_wildcard_actions_and_no_managed_policies_on_handler_roles(template: 
         for name, role in template.find_resources("AWS::IAM::Role").items()
         if role["Properties"].get("Description", "").startswith("Runs org_bootstrap.")
     }
-    assert len(handler_roles) == 4
+    assert len(handler_roles) == 5  # preflight, trusted access, delegated administrator, contacts x2
     assert all("ManagedPolicyArns" not in role["Properties"] for role in handler_roles.values())
 
 
