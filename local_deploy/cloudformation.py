@@ -183,10 +183,6 @@ class Result:
         return next((operation for operation in self.operations if not operation.ok), None)
 
     @property
-    def rolled_back(self) -> bool:
-        return "ROLLBACK" in self.status
-
-    @property
     def invocations(self) -> int:
         return sum(operation.invocations for operation in self.operations)
 
@@ -369,6 +365,9 @@ class LocalCloudFormation:
         except ResourceFailed as failure:
             operations.append(failure.operation)
             return self._finish("UPDATE_ROLLBACK_FAILED", operations, failure.operation)
+        for logical_id, state in before.items():  # the rest as the previous template has them
+            if logical_id not in attempt.updated:
+                self.stack.resources[logical_id] = state
         self._status("UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS")
         order = template.creation_order()
         doomed = sorted(created + replacements, key=lambda item: order.index(item[0]), reverse=True)

@@ -260,7 +260,10 @@ NOT_IN_ORGANIZATION = "555555555550"
 
 def recorded(resources: dict[str, Any]) -> dict[str, Any]:
     """What a stack record says of each resource, but the attributes (the rollback's answers)."""
-    return {lid: (state.physical_id, state.properties, state.depends_on) for lid, state in resources.items()}
+    return {
+        lid: (state.physical_id, state.properties, state.depends_on, state.definition)
+        for lid, state in resources.items()
+    }
 
 
 def stack_statuses(result: Result) -> list[str]:
