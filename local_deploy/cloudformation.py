@@ -13,8 +13,12 @@
   JSON copy of the event and a context whose remaining time counts down from its ``Timeout``, in
   its ``Environment`` (references resolved: the job bucket's and snapshot table's names) plus
   ``AWS_REGION`` and ``AWS_LAMBDA_FUNCTION_NAME``. Every invocation is a cold start (module caches
-  cleared). An asynchronous ``lambda:Invoke`` of a function of the stack (a job continuing in the
-  background) is queued and run once the resource has its answer.
+  cleared). An asynchronous ``lambda:Invoke`` of a function of the stack is queued and run once
+  the resource has its answer.
+- **Step Functions**: a ``StartExecution`` of a state machine of the stack (a contacts job
+  continuing in its workflow past the deploy wait) is queued and, once the resource has its
+  answer, its definition from the template is run (:mod:`simulation.workflow`: Retry, Catch,
+  Choice, Wait) with the real handlers, in simulated time: waits and retry delays take none.
 - **CloudFormation**: ``DescribeStacks`` of the stack gives its status as it changes (a handler
   reads it to tell a rollback's requests from others).
 - **Accounts**: everything a stack's deploy or destroy does (its buckets and tables, its handlers'
@@ -70,6 +74,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from local_deploy.stack import ResourceState, StackState
 from local_deploy.template import Template, TemplateError, Unresolved, as_sent, dependency_order, is_custom, resolve
 from simulation.organization import acting_as
+from simulation.workflow import Executions
 
 LOG = logging.getLogger("local_deploy.lambda")
 
@@ -133,7 +138,7 @@ class Operation:
     properties: dict[str, Any] = field(default_factory=dict, repr=False)  # what the request carried
     data: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
-    invocations: int = 0  # handler invocations: on-event, is-complete polls, background
+    invocations: int = 0  # handler invocations: on-event, is-complete polls, asynchronous, workflow steps
     error: str = ""
     notes: list[str] = field(default_factory=list)
 
@@ -257,6 +262,7 @@ class LocalCloudFormation:
         self.invocation_seconds = invocation_seconds
         self._background: list[tuple[ResourceState, dict[str, Any]]] = []
         self._events: list[StackEvent] = []
+        self.executions = Executions(self._state_machines)
 
     # -- what a deploy would do ---------------------------------------------------------------
 
@@ -734,14 +740,18 @@ class LocalCloudFormation:
 
     @contextlib.contextmanager
     def _lambda_service(self) -> Iterator[None]:
-        """Lambda's asynchronous invocations, and CloudFormation's answer to the handlers' reading
-        of their own stack's status, for as long as the stack operation runs."""
+        """Lambda's asynchronous invocations, Step Functions' executions, and CloudFormation's answer
+        to the handlers' reading of their own stack's status, for the handlers' clients."""
         session = self._session()
-        with (
-            _Registration(session, "before-call.lambda.Invoke", self._invoke_asynchronously),
-            _Registration(session, "before-call.cloudformation.DescribeStacks", self._describe_stack),
-        ):
-            yield
+        stop = self.executions.register(session)
+        try:
+            with (
+                _Registration(session, "before-call.lambda.Invoke", self._invoke_asynchronously),
+                _Registration(session, "before-call.cloudformation.DescribeStacks", self._describe_stack),
+            ):
+                yield
+        finally:
+            stop()
 
     def _describe_stack(self, params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
         """botocore hook: DescribeStacks of this stack (by ID or name) gives its current status."""
@@ -751,6 +761,13 @@ class LocalCloudFormation:
             return None
         stack = {"StackId": self.stack.stack_id, "StackName": self.stack.name, "StackStatus": self.stack.status}
         return AWSResponse(str(params.get("url", "")), 200, {}, None), {"Stacks": [stack]}
+
+    def _state_machines(self) -> dict[str, dict[str, Any]]:
+        return {
+            state.physical_id: json.loads(str(state.properties["DefinitionString"]))
+            for state in self.stack.resources.values()
+            if state.type == STATE_MACHINE and isinstance(state.properties.get("DefinitionString"), str)
+        }
 
     def _session(self) -> boto3.Session:
         if self.session is None:
@@ -786,6 +803,19 @@ class LocalCloudFormation:
                 operation.notes.append(f"background invocation {ran} failed: {error}")
         if ran:
             operation.notes.append(f"continued in the background: {ran} invocation(s)")
+        waited: list[float] = []
+
+        def invoke(arn: str, payload: dict[str, Any]) -> Any:
+            return self._invoke(self._function(arn, operation.logical_id), payload, operation)
+
+        for execution in self.executions.run_pending(invoke, sleep=waited.append):
+            outcome = execution.outcome
+            assert outcome is not None
+            batches = outcome.steps.count(outcome.steps[0])
+            note = f"continued in its workflow: execution {execution.name} {outcome.status} after {batches} batch(es)"
+            if outcome.error:
+                note += f" ({outcome.error}: {outcome.cause}; the alarm fires, the next deploy resumes the job)"
+            operation.notes.append(note + f", {sum(waited):.0f} s of waits and retry delays simulated")
 
     # -- names and simulated resources ------------------------------------------------------
 

@@ -26,7 +26,16 @@ from org_bootstrap.jobs import plan as plan_job
 from org_bootstrap.organization import Account, Tree, read_tree
 from org_bootstrap.preflight import RESOURCE_TYPE as PREFLIGHT_RESOURCE
 from org_bootstrap.preflight import ConfigIds, Findings, check
-from org_bootstrap.reconcile import FIELDS, RESTORE, Comparison, ContactsApi, Snapshots, Target, reconcile_account
+from org_bootstrap.reconcile import (
+    FIELDS,
+    RESTORE,
+    THROTTLED,
+    Comparison,
+    ContactsApi,
+    Snapshots,
+    Target,
+    reconcile_account,
+)
 from org_bootstrap.validation import InvalidInputError
 
 CONTACTS_RESOURCE = "Custom::AlternateContacts"
@@ -260,10 +269,23 @@ def _contact_lines(
 ) -> list[AccountLine]:
     # What the config manages, and what this deploy's event would do (nothing when the resource is
     # unchanged: CloudFormation sends no event, so a difference found then is drift).
-    full = plan_job("plan", accounts, new, None, apply=False, **scope) if new else Job("plan", {}, [])
+    caller, management = scope["caller_account_id"], scope["management_account_id"]
+    full = (
+        plan_job("plan", accounts, new, None, apply=False, caller_account_id=caller, management_account_id=management)
+        if new
+        else Job("plan", {}, [])
+    )
     deploy = Job("plan", {}, [])
     if action in (CREATE, UPDATE, DELETE) and (new or old):
-        deploy = plan_job("plan", accounts, new, old if action != CREATE else None, apply=False, **scope)
+        deploy = plan_job(
+            "plan",
+            accounts,
+            new,
+            old if action != CREATE else None,
+            apply=False,
+            caller_account_id=caller,
+            management_account_id=management,
+        )
     targets: dict[str, dict[str, Target]] = {}
     for job in (full, deploy):
         for account_id, key in job.items:
@@ -277,6 +299,8 @@ def _contact_lines(
 
     def read(account_id: str) -> AccountLine:
         outcome = reconcile_account(api, account_id, targets[account_id], snapshots=snapshots, apply=False)
+        while outcome.status == THROTTLED:  # never a failure: the pacing has slowed down, read again
+            outcome = reconcile_account(api, account_id, targets[account_id], snapshots=snapshots, apply=False)
         if on_account:
             on_account(account_id)
         line = AccountLine(by_id[account_id], failed=outcome.reason)
