@@ -173,14 +173,10 @@ DOCUMENTED_PATTERNS = {
             "serviceEventDetails": {"createAccountStatus": {"state": ["SUCCEEDED"]}},
         },
     },
-    "InvitationAccepted": {
+    "AccountJoined": {
         "source": ["aws.organizations"],
-        "detail-type": ["AWS API Call via CloudTrail"],
-        "detail": {
-            "eventSource": ["organizations.amazonaws.com"],
-            "eventName": ["AcceptHandshake"],
-            "errorCode": [{"exists": False}],
-        },
+        "detail-type": ["AWS Service Event via CloudTrail", "AWS API Call via CloudTrail"],
+        "detail": {"eventSource": ["organizations.amazonaws.com"], "eventName": ["AccountJoinedOrganization"]},
     },
     "AccountMoved": {
         "source": ["aws.organizations"],
@@ -233,7 +229,10 @@ def documented_events(management: str = MANAGEMENT) -> dict[str, list[dict[str, 
     account, ou = "777777777777", "ou-abcd-12345678"
     return {
         "AccountCreated": [samples.create_account_result(account, management)],
-        "InvitationAccepted": [samples.accept_handshake(account, management)],
+        "AccountJoined": [
+            samples.account_joined(account, management, method="INVITED"),
+            samples.account_joined(account, management, method="CREATED"),
+        ],
         "AccountMoved": [samples.move_account(account, "r-abcd", ou, management)],
         "ManagedAccountCreated": [samples.managed_account("CreateManagedAccount", account, ou, management)],
         "ManagedAccountUpdated": [samples.managed_account("UpdateManagedAccount", account, ou, management)],
@@ -248,6 +247,8 @@ def failed_events(management: str = MANAGEMENT) -> list[dict[str, Any]]:
         samples.managed_account("CreateManagedAccount", account, ou, management, state="FAILED"),
         samples.managed_account("UpdateManagedAccount", account, ou, management, state="FAILED"),
         samples.api_call("InviteAccountToOrganization", management, {}, {}, management),
+        # Logged in the invited account, never on this bus; AccountJoinedOrganization stands for it.
+        samples.accept_handshake(account, management),
     ]
 
 
