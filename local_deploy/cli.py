@@ -33,7 +33,7 @@ from rich.text import Text
 from local_deploy import ROOT
 from local_deploy.api_calls import ApiCalls, ReadOnlyViolation, writes
 from local_deploy.cloudformation import FUNCTION, NO_CHANGE, LocalCloudFormation, Result, simulated
-from local_deploy.organization_file import OrganizationFileError
+from local_deploy.organization_file import OrganizationFileError, load_organization_file
 from local_deploy.plan import Plan, PlanError, build_plan
 from local_deploy.stack import StackState
 from local_deploy.synth import SynthError, Synthesized, synthesize
@@ -44,7 +44,7 @@ from org_bootstrap import clients
 from org_bootstrap.organization import management_account_id
 from org_bootstrap.reconcile import ContactsApi
 from org_bootstrap.stores import DynamoDbSnapshots
-from stacks.config import DEFAULT_CONFIG, ConfigError
+from stacks.config import DEFAULT_CONFIG, ConfigError, load_config
 
 DEFAULT_ORGANIZATION = ROOT / "config" / "example-organization.toml"
 DEFAULT_STATE = ROOT / ".local-org"
@@ -137,7 +137,7 @@ def _parser() -> argparse.ArgumentParser:
         "deploy", parents=[common, config, lambda_time], help="deploy to the simulated organization"
     ).set_defaults(command=command_deploy)
     commands.add_parser(
-        "destroy", parents=[common, lambda_time], help="delete the stack from the simulated organization"
+        "destroy", parents=[common, config, lambda_time], help="delete the stack from the simulated organization"
     ).set_defaults(command=command_destroy)
     commands.add_parser("state", parents=[common, values], help="show the simulated organization").set_defaults(
         command=command_state
@@ -169,7 +169,15 @@ def command_deploy(session: Session, args: argparse.Namespace) -> None:
 
 
 def command_destroy(session: Session, args: argparse.Namespace) -> None:
+    # CloudFormation deletes what it recorded, not what a config says: the config is only checked
+    # (valid, and for this organization), so that `destroy` takes the options `deploy` takes.
+    config = load_config(args.config)
     with _world(session) as world:
+        if config.management_account_id != world.organization.management_account_id:
+            raise CommandFailed(
+                f"the config's management_account_id is {config.management_account_id}, but the organization's "
+                f"management account is {world.organization.management_account_id}"
+            )
         if not any(stack.resources for stack in world.stacks()):
             session.console.print("Nothing to destroy: the stack is not deployed.")
             return
@@ -195,6 +203,7 @@ def command_state(session: Session, args: argparse.Namespace) -> None:
 
 
 def command_reset(session: Session, args: argparse.Namespace) -> None:
+    load_organization_file(session.seed)  # the file the next command seeds from: a typo shows now
     forgotten = session.state.reset()
     session.console.print(f"{'Forgot' if forgotten else 'Nothing in'} {session.state.path}")
 
@@ -372,6 +381,9 @@ def _synthesize(session: Session, config: str) -> Synthesized:
 
 
 def _world(session: Session) -> Any:
+    # Read and checked even when the state directory already holds a world: a file named on the
+    # command line that is missing or wrong is an error, never silently ignored.
+    load_organization_file(session.seed)
     saved = session.state.seeded_from()
     if saved is not None and Path(saved).resolve() != Path(session.seed).resolve():
         session.console.print(

@@ -337,8 +337,8 @@ class LocalCloudFormation:
         with self._reported(operation):
             if state.retain:
                 operation.notes.append("DeletionPolicy Retain: left in place")
-            elif is_custom(state.type):
-                self._provider_request(operation, state.properties, physical_id=state.physical_id)
+            elif is_custom(state.type):  # the handler's answer (a contacts job's counts) is the result
+                _, operation.data = self._provider_request(operation, state.properties, physical_id=state.physical_id)
             elif state.type in SIMULATED:
                 self._deprovision(state)
         return operation

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any
@@ -15,7 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from local_deploy.api_calls import ApiCalls
-from local_deploy.cloudformation import DELETE, NO_CHANGE, Listener, Operation, Result, simulated
+from local_deploy.cloudformation import NO_CHANGE, Listener, Operation, Result, simulated
 from local_deploy.plan import (
     CREATE_CONTACT,
     DELETE_CONTACT,
@@ -30,6 +31,8 @@ from local_deploy.plan import (
 from local_deploy.stack import ResourceState, StackState
 from org_bootstrap.contact_spec import DELETE as DELETE_TARGET
 from org_bootstrap.jobs import Job
+from org_bootstrap.pacing import ACCOUNT_QUOTAS
+from org_bootstrap.reconcile import RESTORE
 from org_bootstrap.stores import S3JobStore
 from org_bootstrap.validation import CONTACT_TYPES, mask
 
@@ -49,6 +52,7 @@ ACTION_STYLE = {
 _FIELD_NAMES = {"Name": "name", "Title": "title", "EmailAddress": "e-mail", "PhoneNumber": "phone"}
 # Data keys a result table leaves out: long, or shown elsewhere.
 _HIDDEN_DATA = ("Job", "Report", "FailedAccounts", "FailureReasons", "Complete")
+PROGRESS_LINE_SECONDS = 5.0  # without a terminal (a log, a pipe): how often a paced job prints a line
 
 
 def make_console(*, stderr: bool = False) -> Console:
@@ -229,7 +233,7 @@ def _outcome(operation: Operation) -> Text:
     if operation.error:
         return Text(operation.error.splitlines()[0][:300], style="red")
     data = {key: value for key, value in operation.data.items() if key not in _HIDDEN_DATA and value != ""}
-    text = Text(", ".join(f"{key} {value}" for key, value in data.items()) if operation.action != DELETE else "")
+    text = Text(", ".join(f"{key} {value}" for key, value in data.items()))
     for note in operation.notes:
         text.append(("\n" if text else "") + note, style="dim")
     return text
@@ -315,7 +319,8 @@ class DeployProgress(Listener):
         self.calls, self.session = calls, session
         self.resources = self.progress.add_task("resources", total=resources)
         self.contacts: Any = None
-        self._written = 0
+        self._checked, self._written, self._last_line = 0, Counter[str](), time.monotonic()
+        self._total = 0
         self._lock = threading.Lock()
 
     def __enter__(self) -> DeployProgress:
@@ -345,22 +350,57 @@ class DeployProgress(Listener):
         if not bucket or not job_id:
             return
         job = Job.from_dict(S3JobStore(self.session.client("s3"), bucket).load(job_id))
-        checks = sum(len(job.contact_sets[key]) for _, key in job.items)
+        targets = [target for _, key in job.items for target in job.contact_sets[key].values()]
         if self.contacts is None:
-            self.contacts = self.progress.add_task("contact types checked", total=checks)
+            self.contacts = self.progress.add_task("contact types checked", total=len(targets))
         else:
-            self.progress.reset(self.contacts, total=checks)
+            self.progress.reset(self.contacts, total=len(targets))
+        self._checked, self._written, self._last_line = 0, Counter[str](), time.monotonic()
+        self._total = len(targets)
+        if targets:
+            self.progress.console.print(Text(_pacing_line(operation, job, targets), style="dim"))
 
     def _api_call(self, service: str, operation: str) -> None:
         if service != "account" or self.contacts is None:
             return
+        with self._lock:
+            if operation == "GetAlternateContact":
+                self._checked += 1
+            else:
+                self._written[_DONE.get(operation, operation)] += 1
+            description = "contact types checked" + "".join(
+                f", {count} {done}" for done, count in sorted(self._written.items())
+            )
+            due = not self.progress.console.is_terminal and time.monotonic() - self._last_line >= PROGRESS_LINE_SECONDS
+            if due:
+                self._last_line = time.monotonic()
         if operation == "GetAlternateContact":
             self.progress.advance(self.contacts)
-        else:
-            with self._lock:
-                self._written += 1
-                written = self._written
-            self.progress.update(self.contacts, description=f"contact types checked, {written} written")
+        self.progress.update(self.contacts, description=description)
+        if due:  # a log or a pipe shows no bar: a line now and then says the paced work goes on
+            self.progress.console.print(Text(f"  ... {self._checked} of {self._total} {description}", style="dim"))
+
+
+_DONE = {"PutAlternateContact": "put", "DeleteAlternateContact": "deleted"}
+_PACED = {"put": "PutAlternateContact", "delete": "DeleteAlternateContact"}
+
+
+def _pacing_line(operation: Operation, job: Job, targets: list[Any]) -> str:
+    """What a contacts job will do and the least time the published quotas allow for it, so that a
+    wait at 1 delete a second reads as pacing, not as a hang."""
+    deletes = sum(1 for target in targets if target == DELETE_TARGET)
+    restores = sum(1 for target in targets if target == RESTORE)
+    puts = len(targets) - deletes - restores
+    floor = len(targets) / ACCOUNT_QUOTAS["GetAlternateContact"].per_second
+    parts = [f"{operation.logical_id}: {len(targets)} contact types to check in {len(job.items)} accounts"]
+    for count, kind in ((puts, "put"), (deletes, "delete")):
+        if count:
+            quota = ACCOUNT_QUOTAS[_PACED[kind]]
+            floor = max(floor, count / quota.per_second)
+            parts.append(f"up to {count} {_PACED[kind]} at {quota.per_second:g}/s")
+    if restores:
+        parts.append(f"{restores} to restore (put or delete)")
+    return ", ".join(parts) + f": at least {floor:.0f} s at the published quotas"
 
 
 class AccountsProgress:
