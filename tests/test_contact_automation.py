@@ -19,9 +19,9 @@ from moto.events.models import EventPattern
 
 from constructs.contact_automation import ContactAutomation, spec_layer_folder
 from org_bootstrap.contact_spec import ContactSpec
+from simulation import cloudtrail as samples
 from stacks.app_builder import build_app
 from stacks.config import DEFAULT_CONFIG, AutomationConfig, BootstrapConfig, ConfigError
-from tests import test_account_events as samples
 
 ROOT = Path(__file__).resolve().parent.parent
 MANAGEMENT = "111111111111"
