@@ -16,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from local_deploy.api_calls import ApiCalls
+from local_deploy.automation import Delivery, DeliveryReport, DriftRun
 from local_deploy.cloudformation import NO_CHANGE, Listener, Operation, Result, simulated
 from local_deploy.plan import (
     CREATE_CONTACT,
@@ -249,9 +250,13 @@ def _writes_text(writes: Counter[str]) -> str:
 
 
 def state_view(
-    organization: Mapping[str, Any], stack: StackState | None, *, show_values: bool, seeded_from: str
+    organization: Mapping[str, Any],
+    stack: StackState | None,
+    *,
+    show_values: bool,
+    seeded_from: str,
+    history: list[dict[str, Any]] | None = None,
 ) -> RenderableType:
-    ous = {ou["id"]: ou for ou in organization["organizational_units"]}
     admins = organization.get("delegated_administrators", {})
     header = Text.assemble(
         (f"Simulated organization {organization['id']}", "bold"),
@@ -272,8 +277,17 @@ def state_view(
         parts.append(resources)
         if stack.status_reason:
             parts.append(Text(f"  last failure: {stack.status_reason}", style="red"))
+    parts.append(accounts_table(organization, show_values=show_values))
+    if history:
+        parts.append(history_table(history))
+    return Group(*parts)
+
+
+def accounts_table(organization: Mapping[str, Any], *, show_values: bool, title: str = "Alternate contacts") -> Table:
+    """The organization's accounts (those ``organization`` lists) with their OU and contacts."""
+    ous = {ou["id"]: ou for ou in organization["organizational_units"]}
     masked = "" if show_values else " (e-mail and phone masked; --show-values shows them)"
-    table = Table(box=box.SIMPLE_HEAD, title=f"Alternate contacts{masked}", title_justify="left")
+    table = Table(box=box.SIMPLE_HEAD, title=f"{title}{masked}", title_justify="left")
     for column in ("Account", "OU", *CONTACT_TYPES):
         table.add_column(column)
     for account in sorted(organization["accounts"], key=lambda item: item["id"]):
@@ -288,8 +302,7 @@ def state_view(
             *(contact_text(account["contacts"].get(t), show_values, lines=2) for t in CONTACT_TYPES),
             end_section=True,
         )
-    parts.append(table)
-    return Group(*parts)
+    return table
 
 
 def _ou_path(parent: str, ous: Mapping[str, Mapping[str, Any]]) -> str:
@@ -430,3 +443,112 @@ class AccountsProgress:
 
     def account(self, account_id: str) -> None:
         self.progress.advance(self.task)
+
+
+# -- day two ----------------------------------------------------------------------------------
+
+
+def short_id(logical_id: str) -> str:
+    """A logical ID without the hash CDK appends (``ContactAutomationAccountMoved1A2B3C4D``)."""
+    tail = logical_id[-8:]
+    return logical_id[:-8] if len(logical_id) > 8 and all(c in "0123456789ABCDEF" for c in tail) else logical_id
+
+
+def handled_text(delivery: Delivery) -> Text:
+    if delivery.dead_lettered:
+        return Text(f"failed {delivery.receives} times: moved to the dead-letter queue", style="red")
+    if not delivery.handled:
+        return Text("no rule matched" if not delivery.routes else "not handled", style="dim")
+    text = Text()
+    for handled in delivery.handled:
+        changes = ", ".join(f"{t} {a}" for t, a in sorted(handled.actions.items()))
+        style = {"changed": "green", "failed": "red", "unusable": "red"}.get(handled.status, "dim")
+        text.append(f"{handled.account or '—'} {handled.status}", style=style)
+        if changes:
+            text.append(f": {changes}")
+        if handled.reason:
+            text.append(f" ({handled.reason})", style="dim")
+    if delivery.receives > 1:
+        text.append(f"\nafter {delivery.receives} deliveries", style="yellow")
+    return text
+
+
+def delivery_view(summary: str, report: DeliveryReport, *, deployed: bool, management: str) -> RenderableType:
+    table = Table(box=box.SIMPLE_HEAD, title="Events (CloudTrail → EventBridge default bus)", title_justify="left")
+    for column in ("Event", "Bus of", "Rule → target", "The handler said"):
+        table.add_column(column, overflow="fold")
+    for delivery in report.deliveries:
+        source = str(delivery.event.get("source", ""))
+        bus = delivery.bus_account + ("" if delivery.bus_account == management else " (its own trail)")
+        routes = "\n".join(f"{short_id(route.rule)} → {short_id(route.target)}" for route in delivery.routes)
+        table.add_row(
+            Text.assemble(delivery.name, (f"\n{source}", "dim")),
+            bus,
+            Text(routes or "—", style="" if routes else "dim"),
+            handled_text(delivery),
+            end_section=True,
+        )
+    parts: list[RenderableType] = [Text(summary, style="bold"), table]
+    if not deployed:
+        parts.append(
+            Text(
+                "No automation is deployed (the config has no [automation] section): no rule matched, so no "
+                "handler ran. New and moved accounts wait for the next deploy; add [automation] and deploy.",
+                style="yellow",
+            )
+        )
+    for batch in report.batches:
+        failed = f", {batch.failed} reported failed" if batch.failed else ""
+        error = f" ({batch.error.splitlines()[0][:200]})" if batch.error else ""
+        parts.append(
+            Text(
+                f"  {short_id(batch.function)}: a batch of {batch.messages} from "
+                f"{short_id(batch.queue)}{failed}{error}",
+                style="dim",
+            )
+        )
+    parts += [Text(f"  {note}", style="dim") for note in report.notes]
+    return Group(*parts)
+
+
+def drift_view(run: DriftRun) -> RenderableType:
+    result = run.result
+    counts = ", ".join(
+        f"{key.removeprefix('Accounts').lower()} {result[key]}" for key in result if key.startswith("Accounts")
+    )
+    header = Text.assemble(
+        (f"Drift check ({run.mode} mode)", "bold"),
+        f" by the schedule's target {short_id(run.function)}: {counts or 'no counts'}",
+    )
+    table = Table(box=box.SIMPLE_HEAD, title="Accounts that differed from the config", title_justify="left")
+    for column in ("Account", "Status", "Contact types"):
+        table.add_column(column)
+    drifted = [outcome for outcome in run.outcomes if outcome.get("actions")]
+    for outcome in drifted:
+        actions = ", ".join(f"{t} {a}" for t, a in sorted(outcome["actions"].items()))
+        table.add_row(outcome["account"], outcome["status"], actions)
+    parts: list[RenderableType] = [
+        header,
+        table if drifted else Text("  every targeted account is in sync", style="dim"),
+    ]
+    parts += [Text(f"  notified the topic: {subject}", style="dim") for subject in run.notifications]
+    parts += [Text(f"  {note}", style="dim") for note in run.notes]
+    if result.get("Report"):
+        parts.append(Text(f"  Report: {result['Report']}", style="dim"))
+    return Group(*parts)
+
+
+def history_table(history: list[dict[str, Any]], *, last: int = 20) -> Table:
+    table = Table(box=box.SIMPLE_HEAD, title="What changed after the deploys, and why", title_justify="left")
+    for column in ("When", "Account", "Changes", "What happened", "Why"):
+        table.add_column(column, overflow="fold")
+    for entry in history[-last:]:
+        changes = ", ".join(f"{t} {a}" for t, a in sorted(entry.get("changes", {}).items()))
+        table.add_row(
+            str(entry.get("at", ""))[11:19],
+            entry.get("account", ""),
+            Text(changes or entry.get("status", ""), style="red" if entry.get("status") == "dead-lettered" else ""),
+            entry.get("what", ""),
+            Text(entry.get("why", ""), style="dim"),
+        )
+    return table
