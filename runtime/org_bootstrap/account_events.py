@@ -42,23 +42,20 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from org_bootstrap import clients
 from org_bootstrap.clients import error_code
 from org_bootstrap.contact_spec import ContactSpec
+from org_bootstrap.environment import HandlerEnvironment
 from org_bootstrap.jobs import managed_at, released, unchangeable
 from org_bootstrap.organization import describe_account, path_to
 from org_bootstrap.reconcile import FAILED, SKIPPED, ContactsApi, Outcome, Snapshots, reconcile_account
-from org_bootstrap.stores import DynamoDbSnapshots
 from org_bootstrap.validation import InvalidInputError, account_id_problem
 
 LOG = logging.getLogger()
@@ -171,17 +168,15 @@ class Dependencies:
     snapshots: Snapshots | None = None
 
     @classmethod
-    def from_environment(cls) -> Dependencies:
-        caller = os.environ["CALLER_ACCOUNT_ID"]
-        table = os.environ.get("SNAPSHOT_TABLE")
+    def from_environment(cls, environment: HandlerEnvironment | None = None) -> Dependencies:
+        env = environment or HandlerEnvironment()
         return cls(
-            organizations=clients.client("organizations"),
-            api=ContactsApi(clients.client("account"), caller),
-            # The spec deployed beside the function (a layer); validated again, naming any bad field.
-            spec=ContactSpec.from_json(Path(os.environ["SPEC_FILE"]).read_text(encoding="utf-8")),
-            management_account_id=os.environ["MANAGEMENT_ACCOUNT_ID"],
-            caller_account_id=caller,
-            snapshots=DynamoDbSnapshots(clients.client("dynamodb"), table) if table else None,
+            organizations=env.organizations,
+            api=env.contacts_api(),
+            spec=env.spec(),
+            management_account_id=env.management_account_id,
+            caller_account_id=env.caller_account_id,
+            snapshots=env.optional_snapshots(),
         )
 
 

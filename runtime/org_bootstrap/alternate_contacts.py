@@ -17,13 +17,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from org_bootstrap import clients
 from org_bootstrap.background import (
     CONTINUE_JOB,
     DEFAULT_BUDGET_SECONDS,
@@ -34,11 +32,12 @@ from org_bootstrap.background import (
     work,
 )
 from org_bootstrap.contact_spec import ContactSpec
+from org_bootstrap.environment import HandlerEnvironment
 from org_bootstrap.jobs import Job, JobStore, plan, summary
-from org_bootstrap.organization import list_accounts, management_account_id
+from org_bootstrap.organization import list_accounts
 from org_bootstrap.reconcile import FAILED, ContactsApi
 from org_bootstrap.resource import log_event, old_properties, properties
-from org_bootstrap.stores import DynamoDbSnapshots, S3JobStore
+from org_bootstrap.stores import DynamoDbSnapshots
 from org_bootstrap.validation import InvalidInputError
 
 LOG = logging.getLogger()
@@ -57,17 +56,16 @@ class Dependencies:
     concurrency: int
 
     @classmethod
-    def from_environment(cls) -> Dependencies:
-        organizations = clients.client("organizations")
-        management = management_account_id(organizations)
+    def from_environment(cls, environment: HandlerEnvironment | None = None) -> Dependencies:
+        env = environment or HandlerEnvironment()
         return cls(
-            organizations=organizations,
-            api=ContactsApi(clients.client("account"), os.environ.get("CALLER_ACCOUNT_ID") or management),
-            management_account_id=management,
-            jobs=S3JobStore(clients.client("s3"), os.environ["JOB_BUCKET"]),
-            snapshots=DynamoDbSnapshots(clients.client("dynamodb"), os.environ["SNAPSHOT_TABLE"]),
-            deploy_wait_seconds=float(os.environ.get("DEPLOY_WAIT_SECONDS", "2700")),
-            concurrency=int(os.environ.get("CONCURRENCY", "8")),
+            organizations=env.organizations,
+            api=env.contacts_api(),
+            management_account_id=env.management_account_id,
+            jobs=env.jobs(),
+            snapshots=env.snapshots(),
+            deploy_wait_seconds=env.seconds("DEPLOY_WAIT_SECONDS", 2700),
+            concurrency=env.concurrency(),
         )
 
 

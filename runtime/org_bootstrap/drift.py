@@ -17,16 +17,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 from typing import Any
 
-from org_bootstrap import clients
 from org_bootstrap.background import (
     CONTINUE_JOB,
     DEFAULT_BUDGET_SECONDS,
@@ -37,10 +34,10 @@ from org_bootstrap.background import (
     work,
 )
 from org_bootstrap.contact_spec import ContactSpec
+from org_bootstrap.environment import HandlerEnvironment
 from org_bootstrap.jobs import Job, JobStore, plan
 from org_bootstrap.organization import list_accounts
 from org_bootstrap.reconcile import CHANGED, DRIFTED, FAILED, SKIPPED, ContactsApi, Snapshots
-from org_bootstrap.stores import DynamoDbSnapshots, S3JobStore
 
 LOG = logging.getLogger()
 LOG.setLevel(logging.INFO)
@@ -141,23 +138,22 @@ class Dependencies:
     concurrency: int = 8
 
     @classmethod
-    def from_environment(cls) -> Dependencies:
-        caller = os.environ["CALLER_ACCOUNT_ID"]
-        table = os.environ.get("SNAPSHOT_TABLE")
+    def from_environment(cls, environment: HandlerEnvironment | None = None) -> Dependencies:
+        env = environment or HandlerEnvironment()
         return cls(
-            organizations=clients.client("organizations"),
-            api=ContactsApi(clients.client("account"), caller),
-            jobs=S3JobStore(clients.client("s3"), os.environ["JOB_BUCKET"]),
-            spec=ContactSpec.from_json(Path(os.environ["SPEC_FILE"]).read_text(encoding="utf-8")),
-            cloudwatch=clients.client("cloudwatch"),
-            sns=clients.client("sns"),
-            topic_arn=os.environ["TOPIC_ARN"],
-            management_account_id=os.environ["MANAGEMENT_ACCOUNT_ID"],
-            caller_account_id=caller,
-            report_only=os.environ.get("REPORT_ONLY", "false") == "true",
-            namespace=os.environ.get("METRIC_NAMESPACE", DEFAULT_NAMESPACE),
-            snapshots=DynamoDbSnapshots(clients.client("dynamodb"), table) if table else None,
-            concurrency=int(os.environ.get("CONCURRENCY", "8")),
+            organizations=env.organizations,
+            api=env.contacts_api(),
+            jobs=env.jobs(),
+            spec=env.spec(),
+            cloudwatch=env.client("cloudwatch"),
+            sns=env.client("sns"),
+            topic_arn=env.text("TOPIC_ARN"),
+            management_account_id=env.management_account_id,
+            caller_account_id=env.caller_account_id,
+            report_only=env.flag("REPORT_ONLY"),
+            namespace=env.text("METRIC_NAMESPACE", DEFAULT_NAMESPACE),
+            snapshots=env.optional_snapshots(),
+            concurrency=env.concurrency(),
         )
 
 
