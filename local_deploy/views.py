@@ -480,7 +480,10 @@ def delivery_view(summary: str, report: DeliveryReport, *, deployed: bool, manag
     for delivery in report.deliveries:
         source = str(delivery.event.get("source", ""))
         bus = delivery.bus_account + ("" if delivery.bus_account == management else " (its own trail)")
-        routes = "\n".join(f"{short_id(route.rule)} → {short_id(route.target)}" for route in delivery.routes)
+        routes = "\n".join(
+            f"{short_id(route.rule)} → {route.target if route.target.startswith('bus ') else short_id(route.target)}"
+            for route in delivery.routes
+        )
         table.add_row(
             Text.assemble(delivery.name, (f"\n{source}", "dim")),
             bus,

@@ -206,3 +206,24 @@ def test_the_demo_ends_with_a_joined_account_and_a_hand_edit_put_back(
         assert expected in out, expected
     assert contacts(state, "141414141414") == CONFIGURED
     assert contacts(state, PAYMENTS)["SECURITY"] == CONFIGURED["SECURITY"]
+
+
+def test_in_delegated_administrator_mode_the_management_account_forwards_the_events(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "delegated.toml"
+    example = (ROOT / "config" / "example.toml").read_text()
+    config.write_text('contacts_deployed_in = "delegated_administrator"\n' + example + "\n[automation]\n")
+    delegated = synthesize(config)
+    state = ["--state-dir", str(tmp_path / "state")]
+    assert main(["deploy", *state], synthesizer=lambda path: delegated) == 0
+    capsys.readouterr()
+    log = ApiLog()
+    strict = world_module.strict_aws
+    with mock.patch.object(world_module, "strict_aws", lambda **kwargs: strict(log, **kwargs)):
+        assert main(["invite", "141414141414", "Acquired Startup", *state]) == 0
+    out = capsys.readouterr().out
+    assert "ForwardOrganizationEventsAccountJoined → bus" in out and "ContactAutomationAccountJoined →" in out
+    assert contacts(state, "141414141414") == CONFIGURED
+    # The delegated administrator's handler made the calls, from its own account.
+    assert {caller for (operation, caller, _) in log.callers if operation == "PutAlternateContact"} == {"222222222222"}
