@@ -297,6 +297,7 @@ def accounts_table(organization: Mapping[str, Any], *, show_values: bool, title:
                 (account["id"], "bold"),
                 f"\n{account['name']}",
                 (f"\n{status}", "yellow") if status != "ACTIVE" else "",
+                ("".join(f"\n{key}={value}" for key, value in sorted(account.get("tags", {}).items())), "dim"),
             ),
             Text(_ou_path(account.get("parent", ""), ous), style="dim"),
             *(contact_text(account["contacts"].get(t), show_values, lines=2) for t in CONTACT_TYPES),

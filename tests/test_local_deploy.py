@@ -647,3 +647,17 @@ def test_a_missing_organization_file_is_an_error_even_once_the_world_exists(
         assert main([*command, "--organization", str(missing), *state]) == 2, command
         assert f"invalid organization file {missing}" in capsys.readouterr().err
     assert StateDir(tmp_path / "state").world_file.exists()
+
+
+def test_an_organization_file_may_tag_accounts_and_the_tags_are_checked(tmp_path: Path) -> None:
+    tagged = tmp_path / "tagged.toml"
+    tagged.write_text(
+        SEED.read_text().replace('name = "Data Platform"', 'name = "Data Platform"\ntags = { team = "data" }')
+    )
+    with open_world(StateDir(tmp_path / "state"), tagged) as world:
+        accounts = {a["id"]: a for a in world.organization.to_mapping()["accounts"]}
+    assert accounts["999999999999"]["tags"] == {"team": "data"}
+    bad = tmp_path / "bad.toml"
+    bad.write_text(SEED.read_text().replace('name = "Data Platform"', 'name = "Data Platform"\ntags = { team = 1 }'))
+    with pytest.raises(OrganizationFileError, match=r"accounts\[8\]\.tags: must be a table"):
+        load_organization_file(bad)

@@ -176,9 +176,10 @@ def test_suspending_and_tagging_log_events_no_rule_listens_for(
     for event in ("CloseAccount", "TagResource"):
         line = next(line for line in out.splitlines() if line.startswith(f"  {event} "))
         assert "no rule matched" in line
-    with open_world(StateDir(Path(state[1])), SEED) as world:
-        status = {a["id"]: a["status"] for a in world.organization.to_mapping()["accounts"]}
-    assert status["777777777777"] == "SUSPENDED"
+    with open_world(StateDir(Path(state[1])), SEED) as world:  # kept between invocations
+        accounts = {a["id"]: a for a in world.organization.to_mapping()["accounts"]}
+    assert accounts["777777777777"]["status"] == "SUSPENDED"
+    assert accounts["888888888888"]["tags"] == {"team": "orders"}
     assert main(["move", "777777777777", "--ou", "Nowhere", *state]) == 1
     assert "--ou 'Nowhere': no such OU" in capsys.readouterr().err
 
