@@ -117,8 +117,11 @@ class DriftRun:
 class Automation:
     """The deployed stacks' automation (rules, queues, mappings, schedule) in the simulated world."""
 
-    def __init__(self, stacks: list[StackState], session: boto3.Session, *, invocation_seconds: float | None = None):
-        self.stacks = [stack for stack in stacks if stack.template]
+    def __init__(
+        self, stacks: list[StackState], session: boto3.Session, *, invocation_seconds: float | None = None
+    ) -> None:
+        self.all_stacks = [stack for stack in stacks if stack.resources]
+        self.stacks = [stack for stack in self.all_stacks if stack.template]
         self.session = session
         self.invocation_seconds = invocation_seconds
 
@@ -137,8 +140,15 @@ class Automation:
         return found
 
     @property
-    def deployed(self) -> bool:
-        return any(self.rules(stack.account) for stack in self.stacks) or self._schedule() is not None
+    def missing(self) -> str | None:
+        """Why no automation runs here, or None when it is deployed."""
+        if not self.all_stacks:
+            return "the stack is not deployed (python -m local_deploy deploy first)"
+        if len(self.stacks) < len(self.all_stacks):
+            return "the stack's record keeps no template (it was deployed by an older local deploy): deploy again"
+        if not any(self.rules(stack.account) for stack in self.stacks) and self._schedule() is None:
+            return "no automation is deployed (the config has no [automation] section)"
+        return None
 
     # -- EventBridge ----------------------------------------------------------------------------
 
@@ -302,7 +312,7 @@ class Automation:
     def run_drift(self) -> DriftRun:
         found = self._schedule()
         if found is None:
-            raise AutomationError("no drift schedule is deployed: the config has no [automation] section")
+            raise AutomationError(f"no drift schedule to run: {self.missing or 'the stacks have none'}")
         stack, schedule, properties = found
         target = properties.get("Target", {})
         function = _get_att_target(target.get("Arn"))

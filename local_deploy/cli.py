@@ -438,9 +438,7 @@ def day_two(session: Session, act: Callable[[Any], actions.Action]) -> DeliveryR
                     }
                 )
         management = world.organization.management_account_id
-        session.console.print(
-            delivery_view(action.summary, report, deployed=automation.deployed, management=management)
-        )
+        session.console.print(delivery_view(action.summary, report, missing=automation.missing, management=management))
         touched = {action.account_id} | {h.account for d in report.deliveries for h in d.handled if h.account}
         _print_accounts(session, world, touched)
         return report

@@ -474,7 +474,7 @@ def handled_text(delivery: Delivery) -> Text:
     return text
 
 
-def delivery_view(summary: str, report: DeliveryReport, *, deployed: bool, management: str) -> RenderableType:
+def delivery_view(summary: str, report: DeliveryReport, *, missing: str | None, management: str) -> RenderableType:
     table = Table(box=box.SIMPLE_HEAD, title="Events (CloudTrail → EventBridge default bus)", title_justify="left")
     for column in ("Event", "Bus of", "Rule → target", "The handler said"):
         table.add_column(column, overflow="fold")
@@ -493,11 +493,11 @@ def delivery_view(summary: str, report: DeliveryReport, *, deployed: bool, manag
             end_section=True,
         )
     parts: list[RenderableType] = [Text(summary, style="bold"), table]
-    if not deployed:
+    if missing:
         parts.append(
             Text(
-                "No automation is deployed (the config has no [automation] section): no rule matched, so no "
-                "handler ran. New and moved accounts wait for the next deploy; add [automation] and deploy.",
+                f"No rule matched: {missing}. No handler ran; new and moved accounts wait for the next "
+                "deploy of a config with [automation].",
                 style="yellow",
             )
         )

@@ -192,9 +192,13 @@ def test_without_automation_it_says_no_rule_matched_and_no_check_is_deployed(
     capsys.readouterr()
     assert main(["move", "101010101010", "--ou", "Production", *state]) == 0
     out = capsys.readouterr().out
-    assert "no rule matched" in out and "No automation is deployed (the config has no [automation] section)" in out
+    assert "No rule matched: no automation is deployed (the config has no [automation] section)" in out
     assert main(["drift", *state]) == 1
-    assert "no drift schedule is deployed: the config has no [automation] section" in capsys.readouterr().err
+    error = capsys.readouterr().err
+    assert "no drift schedule to run: no automation is deployed (the config has no [automation] section)" in error
+    empty = ["--state-dir", str(tmp_path / "empty")]
+    assert main(["move", "101010101010", "--ou", "Production", *empty]) == 0
+    assert "No rule matched: the stack is not deployed" in capsys.readouterr().out
 
 
 def test_the_demo_ends_with_a_joined_account_and_a_hand_edit_put_back(
