@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from org_bootstrap.validation import CONTACT_TYPES, contact_problems
+from org_bootstrap.validation import CONTACT_TYPES, account_id_problem, contact_problems
 from simulation import cloudtrail
 from simulation.organization import Organization, acting_as
 
@@ -74,6 +74,7 @@ def _move(org: Organization, account_id: str, destination: str) -> dict[str, Any
 def create_account(
     org: Organization, name: str, ou: str, *, control_tower: bool = False, account_id: str | None = None
 ) -> Action:
+    _new_id(account_id)
     management = org.management_account_id
     destination = parent_id(org, ou)
     email = f"aws-{''.join(c if c.isalnum() else '-' for c in name.lower())}@example.com"
@@ -91,7 +92,14 @@ def create_account(
     return Action(f"Created account {new} ({name}) in {_where(org, destination)}, {how}", new, _to(events, management))
 
 
+def _new_id(account_id: str | None) -> None:
+    problem = account_id_problem("account ID", account_id) if account_id is not None else None
+    if problem:
+        raise ActionError(problem)
+
+
 def invite_account(org: Organization, account_id: str, name: str, ou: str | None) -> Action:
+    _new_id(account_id)
     management = org.management_account_id
     if any(account["id"] == account_id for account in org.to_mapping()["accounts"]):
         raise ActionError(f"account {account_id} is already in the organization")

@@ -182,6 +182,8 @@ def test_suspending_and_tagging_log_events_no_rule_listens_for(
     assert accounts["888888888888"]["tags"] == {"team": "orders"}
     assert main(["move", "777777777777", "--ou", "Nowhere", *state]) == 1
     assert "--ou 'Nowhere': no such OU" in capsys.readouterr().err
+    assert main(["invite", "42", "Typo", *state]) == 1
+    assert "account ID: '42' is not an AWS account ID" in capsys.readouterr().err
 
 
 def test_without_automation_it_says_no_rule_matched_and_no_check_is_deployed(
