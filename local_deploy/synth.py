@@ -35,6 +35,7 @@ class Synthesized:
     # With contacts_deployed_in = "delegated_administrator": the delegated administrator's stack,
     # deployed after the management account's (it depends on it), destroyed before it.
     delegated_administrator: AccountStack | None = None
+    assembly_directory: str = ""  # the cloud assembly: the assets (Lambda layers) are read from it
 
 
 def synthesize(config_path: str | Path) -> Synthesized:
@@ -61,7 +62,7 @@ def synthesize(config_path: str | Path) -> Synthesized:
         artifact = assembly.get_stack_by_name(DELEGATED_ADMINISTRATOR_STACK_NAME)
         delegated = AccountStack(DELEGATED_ADMINISTRATOR_STACK_NAME, account, artifact.template)
     seconds = time.monotonic() - started
-    return Synthesized(str(config_path), config, stack.stack_name, template, seconds, delegated)
+    return Synthesized(str(config_path), config, stack.stack_name, template, seconds, delegated, assembly.directory)
 
 
 class _WithoutNodeBanner:
