@@ -31,7 +31,6 @@ from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_scheduler_targets as scheduler_targets
 from aws_cdk import aws_sns as sns
-from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 
 from constructs import Construct
@@ -198,7 +197,14 @@ class ContactAutomation(Construct):
             )
         )
         if notification_email:
-            self.topic.add_subscription(subscriptions.EmailSubscription(notification_email))
+            # Named by its role: EmailSubscription would name the construct (so the logical ID) after the address.
+            sns.Subscription(
+                self.topic,
+                "NotificationEmail",
+                topic=self.topic,
+                protocol=sns.SubscriptionProtocol.EMAIL,
+                endpoint=notification_email,
+            )
         self.dead_letter_queue = sqs.Queue(
             self,
             "FailedEvents",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from aws_cdk import App, Environment, Validations
@@ -14,9 +15,22 @@ from stacks.pipeline import PIPELINE_STACK_NAME, ROOT, PipelineStack
 from stacks.pipeline_config import PipelineConfig
 from stacks.stages import add_org_stacks
 
+CDK_JSON = ROOT / "cdk.json"
+
+
+def feature_flags() -> dict[str, object]:
+    """cdk.json's context: the feature flags of the pinned aws-cdk-lib, which the CDK CLI passes to the app."""
+    return dict(json.loads(CDK_JSON.read_text(encoding="utf-8"))["context"])
+
+
+def new_app() -> App:
+    """An app with cdk.json's feature flags, so a synth in this process matches ``cdk synth``'s (context
+    the CLI passes, such as ``-c config=...``, still wins)."""
+    return App(context=feature_flags())
+
 
 def build_app(config: BootstrapConfig, app: App | None = None) -> tuple[App, ManagementAccountStack]:
-    app = app or App()
+    app = app or new_app()
     stacks = add_org_stacks(app, config=config)
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     management = next(stack for stack in stacks if isinstance(stack, ManagementAccountStack))

@@ -27,7 +27,14 @@ from cfnlint.api import ManualArgs, lint_file
 from org_bootstrap.validation import InvalidInputError
 from stacks.app_builder import build_app, build_pipeline, repository_path
 from stacks.config import BootstrapConfig, ConfigError
-from stacks.pipeline import APPROVAL_STEP, PIPELINE_STACK_NAME, RUNTIME_VERSIONS, PipelineStack, pinned_cdk_cli_version
+from stacks.pipeline import (
+    APPROVAL_STEP,
+    PIPELINE_STACK_NAME,
+    RUNTIME_VERSIONS,
+    PipelineStack,
+    pinned_cdk_assets_version,
+    pinned_cdk_cli_version,
+)
 from stacks.pipeline_config import (
     CodeCommitSource,
     CodeConnectionsSource,
@@ -95,7 +102,7 @@ class Synthesized:
 
 def synthesize(config: BootstrapConfig, pipeline_config: PipelineConfig) -> Synthesized:
     """The app as app.py builds it with a [pipeline] section; cdk-nag fails the synth on any finding."""
-    app, _management = build_app(config, App())
+    app, _management = build_app(config)
     pipeline = build_pipeline(
         app, config=config, pipeline_config=pipeline_config, config_file=ROOT / "config" / "example.toml"
     )
@@ -281,6 +288,27 @@ def test_self_mutation_installs_the_cli_version_package_json_pins(connection: Sy
     ]
 
 
+def test_asset_publishing_installs_the_cdk_assets_version_package_json_pins(
+    connection: Synthesized, s3: Synthesized
+) -> None:
+    """CDK Pipelines installs cdk-assets@latest unless told; the pin is package.json's (and its lock file's)."""
+    package = json.loads((ROOT / "package.json").read_text())
+    lock = json.loads((ROOT / "package-lock.json").read_text())
+    pinned = pinned_cdk_assets_version()
+    assert pinned == package["devDependencies"]["cdk-assets"] == lock["packages"]["node_modules/cdk-assets"]["version"]
+    for synthesized in (connection, s3):
+        projects = synthesized.template.find_resources("AWS::CodeBuild::Project").values()
+        texts = [join(project["Properties"]["Source"]["BuildSpec"]) for project in projects]
+        # A long buildspec (the asset project's) is written beside the template and named in its place.
+        directory = Path(synthesized.assembly.directory)
+        specs = [
+            json.loads((directory / text).read_text() if text.startswith("buildspec-") else text) for text in texts
+        ]
+        installs = [command for spec in specs for command in spec["phases"].get("install", {}).get("commands", [])]
+        assert f"npm install -g cdk-assets@{pinned}" in installs
+        assert not [command for command in installs if "@latest" in command], installs
+
+
 def test_self_mutation_can_be_turned_off(codecommit: Synthesized) -> None:
     assert "UpdatePipeline" not in [stage["Name"] for stage in codecommit.stages]
 
@@ -362,9 +390,15 @@ def test_cross_account_key_lets_the_target_deploy_roles_read_the_artifacts(conne
     (key,) = connection.template.find_resources("AWS::KMS::Key").values()
     assert key["Properties"]["EnableKeyRotation"] is True
     readers = {
-        join(statement["Principal"]["AWS"])
+        join(principal)
         for statement in key["Properties"]["KeyPolicy"]["Statement"]
         if "kms:Decrypt" in statement["Action"] and "AWS" in statement["Principal"]
+        # One principal, or several merged into a list (@aws-cdk/aws-iam:minimizePolicies).
+        for principal in (
+            statement["Principal"]["AWS"]
+            if isinstance(statement["Principal"]["AWS"], list)
+            else [statement["Principal"]["AWS"]]
+        )
     }
     assert {deploy_role(MANAGEMENT), deploy_role(DELEGATED)} <= readers
 
