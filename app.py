@@ -12,18 +12,15 @@ from stacks import silence_jsii_node_notices  # noqa: E402
 
 silence_jsii_node_notices()  # before aws_cdk, whose import starts jsii's Node process
 
-from stacks.app_builder import build_app, build_pipeline, new_app  # noqa: E402
-from stacks.config import DEFAULT_CONFIG, ConfigError, load_config  # noqa: E402
+from stacks.app_builder import build, new_app  # noqa: E402
+from stacks.config import DEFAULT_CONFIG, ConfigError, config_path, load_config  # noqa: E402
 
 
 def main() -> None:
     app = new_app()
-    path = app.node.try_get_context("config") or DEFAULT_CONFIG
+    path = config_path(app.node.try_get_context("config") or DEFAULT_CONFIG)
     try:
-        config = load_config(path)
-        build_app(config, app)
-        if config.pipeline is not None:
-            build_pipeline(app, config=config, pipeline_config=config.pipeline, config_file=path)
+        build(load_config(path), config_file=path, app=app)
     except ConfigError as error:
         sys.exit(str(error))
     app.synth()

@@ -25,7 +25,8 @@ from org_bootstrap.validation import (
 )
 from stacks.pipeline_config import PipelineConfig
 
-DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "example.toml"
+CONFIG_DIRECTORY = Path(__file__).resolve().parent.parent / "config"
+DEFAULT_CONFIG = CONFIG_DIRECTORY / "example.toml"
 _KEYS = (
     "management_account_id",
     "region",
@@ -241,12 +242,24 @@ def delegated_administrator_problems(spec: ContactSpec, management: str, delegat
     return problems
 
 
+def config_path(path: str | Path) -> Path:
+    """The config file a ``-c config=...`` value names: the path as given, or, for a bare file name
+    that is not in the working directory, that name in ``config/`` (where the README's
+    ``cp config/example.toml config/my-org.toml`` puts it)."""
+    given = Path(path)
+    if given.exists() or given.parent != Path("."):
+        return given
+    in_config_directory = CONFIG_DIRECTORY / given
+    return in_config_directory if in_config_directory.exists() else given
+
+
 def load_config(path: str | Path = DEFAULT_CONFIG) -> BootstrapConfig:
-    path = Path(path)
+    path = config_path(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError(str(path), ["the file does not exist"]) from None
+        where = f" (nor {CONFIG_DIRECTORY.name}/{path.name})" if path.parent == Path(".") else ""
+        raise ConfigError(str(path), [f"the file does not exist{where}"]) from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(str(path), [f"not valid TOML: {error}"]) from None
     return BootstrapConfig.from_mapping(data, str(path))

@@ -1,0 +1,69 @@
+"""The README's CDK commands work as written: every flag is one the pinned CLI's `--help` lists for
+that command, and every config file they name exists or is the copy the README tells you to make."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+from stacks.config import config_path
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def cdk_commands(markdown: str) -> list[list[str]]:
+    """Each `npx cdk ...` command, in code blocks (continued lines joined) and inline code alike."""
+    text = markdown.replace("\\\n", " ")
+    found = re.findall(r"npx cdk [^`\n#]*", text)
+    return [shlex.split(command.replace("<", "_").replace(">", "_")) for command in found]
+
+
+COMMANDS = cdk_commands(README)
+
+
+@cache
+def cli_help(command: str) -> str:
+    result = subprocess.run(
+        ["npx", "--no-install", "cdk", command, "--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    return result.stdout + result.stderr
+
+
+def test_the_readme_has_the_commands_a_deploy_needs() -> None:
+    assert {words[2] for words in COMMANDS} >= {"bootstrap", "diff", "deploy", "destroy", "synth"}
+
+
+@pytest.mark.parametrize("words", COMMANDS, ids=[" ".join(words[2:4]) for words in COMMANDS])
+def test_every_flag_is_one_the_pinned_cli_has(words: list[str]) -> None:
+    command, flags = words[2], [word.split("=", 1)[0] for word in words[3:] if word.startswith("-")]
+    shown = cli_help(command)
+    assert shown.startswith(f"cdk {command}"), shown[:200]
+    for flag in flags:
+        assert re.search(rf"(^|[\s,]){re.escape(flag)}([\s,]|$)", shown, re.MULTILINE), f"cdk {command} {flag}"
+
+
+def test_a_flag_the_pinned_cli_lacks_is_caught() -> None:
+    """The check above can fail: `cdk diff` has no --all (it diffs every stack when given none)."""
+    assert not re.search(r"(^|[\s,])--all([\s,]|$)", cli_help("diff"), re.MULTILINE)
+    assert re.search(r"(^|[\s,])--all([\s,]|$)", cli_help("deploy"), re.MULTILINE)
+
+
+def test_every_config_file_named_exists_or_is_the_copy_the_readme_makes() -> None:
+    copies = set(re.findall(r"cp config/example\.toml (\S+)", README))
+    named = {word.split("=", 1)[1] for words in COMMANDS for word in words if word.startswith("config=")}
+    assert named
+    for name in named:
+        resolved = config_path(ROOT / name) if "/" in name else config_path(name)
+        made = {str(Path(copy)) for copy in copies} | {Path(copy).name for copy in copies}
+        assert (ROOT / resolved).exists() or name in made, name
