@@ -162,8 +162,34 @@ class ContactAutomation(Construct):
             "CALLER_ACCOUNT_ID": Aws.ACCOUNT_ID,
         }
         contact_types = managed_contact_types(spec)
+        self._notifications(notification_email)
+        # Where failures end, whichever part failed: events, deliveries and drift checks.
+        self.dead_letter_queue = sqs.Queue(
+            self,
+            "FailedEvents",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        self._account_event_delivery(
+            event_bus=event_bus,
+            environment=common,
+            contact_types=contact_types,
+            management_account_id=management_account_id,
+        )
+        self._drift_schedule(
+            environment=common,
+            contact_types=contact_types,
+            management_account_id=management_account_id,
+            drift_interval=drift_interval or Duration.days(1),
+            report_only=report_only,
+            metric_namespace=metric_namespace,
+            concurrency=concurrency,
+        )
+        self._failure_alarms()
 
-        # -- where failures end, and who hears about it -----------------------------------------
+    def _notifications(self, notification_email: str | None) -> None:
+        """The encrypted SNS topic that drift reports and alarms go to, and its e-mail subscription."""
         self.topic_key = kms.Key(
             self,
             "TopicKey",
@@ -205,15 +231,16 @@ class ContactAutomation(Construct):
                 protocol=sns.SubscriptionProtocol.EMAIL,
                 endpoint=notification_email,
             )
-        self.dead_letter_queue = sqs.Queue(
-            self,
-            "FailedEvents",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-        )
 
-        # -- new and moved accounts --------------------------------------------------------------
+    def _account_event_delivery(
+        self,
+        *,
+        event_bus: events.IEventBus | None,
+        environment: dict[str, str],
+        contact_types: list[str],
+        management_account_id: str,
+    ) -> None:
+        """New and moved accounts: the rules put their events on a queue, which a function drains."""
         self.queue = sqs.Queue(
             self,
             "AccountEvents",
@@ -248,7 +275,7 @@ class ContactAutomation(Construct):
             handler="org_bootstrap.account_events.on_messages",
             description="Applies alternate contacts to accounts that are created, invited or moved",
             timeout=EVENT_HANDLER_TIMEOUT,
-            environment={**common, "SNAPSHOT_TABLE": self.state.table.table_name},
+            environment={**environment, "SNAPSHOT_TABLE": self.state.table.table_name},
         )
         self.account_events.function.add_layers(self.spec_layer)
         self.account_events.function.add_event_source(
@@ -260,31 +287,46 @@ class ContactAutomation(Construct):
                 max_concurrency=2,
             )
         )
-        events_role = self.account_events.role
-        events_role.add_to_principal_policy(
-            account_actions_statement(ACCOUNT_ACTIONS, contact_types, management_account_id)
-        )
-        events_role.add_to_principal_policy(
+        role = self.account_events.role
+        role.add_to_principal_policy(account_actions_statement(ACCOUNT_ACTIONS, contact_types, management_account_id))
+        role.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="DescribeOrganizationAccount",
                 actions=["organizations:DescribeAccount"],
                 resources=[f"arn:{Aws.PARTITION}:organizations::{management_account_id}:account/o-*/*"],
             )
         )
-        events_role.add_to_principal_policy(
+        role.add_to_principal_policy(
             iam.PolicyStatement(sid="ReadAccountParents", actions=["organizations:ListParents"], resources=["*"])
         )
-        self.state.grant_snapshots(events_role)
+        self.state.grant_snapshots(role)
         acknowledge(
-            events_role,
+            role,
             f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:organizations::{management_account_id}:account/o-*/*]",
             "DescribeAccount on the accounts of the organization whose management account is given "
             "(the organization ID is unknown at synth). Read only.",
         )
+        _acknowledge_member_accounts(role, management_account_id)
+        acknowledge(
+            role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "organizations:ListParents has no resource type (IAM accepts only '*'); it only reads.",
+        )
 
-        # -- drift -------------------------------------------------------------------------------
+    def _drift_schedule(
+        self,
+        *,
+        environment: dict[str, str],
+        contact_types: list[str],
+        management_account_id: str,
+        drift_interval: Duration,
+        report_only: bool,
+        metric_namespace: str,
+        concurrency: int,
+    ) -> None:
+        """Drift: a schedule runs the check of every targeted account, which fixes or only reports."""
         drift_environment = {
-            **common,
+            **environment,
             "JOB_BUCKET": self.state.bucket.bucket_name,
             "TOPIC_ARN": self.topic.topic_arn,
             "METRIC_NAMESPACE": metric_namespace,
@@ -303,13 +345,13 @@ class ContactAutomation(Construct):
             environment=drift_environment,
         )
         self.drift.function.add_layers(self.spec_layer)
-        drift_role = self.drift.role
-        drift_role.add_to_principal_policy(
+        role = self.drift.role
+        role.add_to_principal_policy(
             account_actions_statement(
                 ACCOUNT_ACTIONS[:1] if report_only else ACCOUNT_ACTIONS, contact_types, management_account_id
             )
         )
-        drift_role.add_to_principal_policy(
+        role.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="ListOrganization",
                 actions=[
@@ -320,7 +362,7 @@ class ContactAutomation(Construct):
                 resources=["*"],
             )
         )
-        drift_role.add_to_principal_policy(
+        role.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="PublishDriftMetrics",
                 actions=["cloudwatch:PutMetricData"],
@@ -328,24 +370,24 @@ class ContactAutomation(Construct):
                 conditions={"StringEquals": {"cloudwatch:namespace": metric_namespace}},
             )
         )
-        drift_role.add_to_principal_policy(
+        role.add_to_principal_policy(
             iam.PolicyStatement(sid="NotifyDrift", actions=["sns:Publish"], resources=[self.topic.topic_arn])
         )
-        drift_role.add_to_principal_policy(
+        role.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="EncryptNotifications",
                 actions=["kms:Decrypt", "kms:GenerateDataKey"],
                 resources=[self.topic_key.key_arn],
             )
         )
-        self.state.grant_jobs(drift_role)
+        self.state.grant_jobs(role)
         if not report_only:
-            self.state.grant_snapshots(drift_role)
+            self.state.grant_snapshots(role)
         # A separate policy, so that the function does not depend on a policy naming its own ARN.
         iam.Policy(
             self,
             "ContinueDriftCheckInBackground",
-            roles=[drift_role],
+            roles=[role],
             statements=[
                 iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[self.drift.function.function_arn])
             ],
@@ -357,28 +399,17 @@ class ContactAutomation(Construct):
             max_event_age=Duration.hours(6),
         )
         acknowledge(
-            drift_role,
+            role,
             "AwsSolutions-IAM5[Resource::*]",
             "Organizations' list actions and cloudwatch:PutMetricData have no resource type (IAM accepts only '*'); "
             "the lists only read, and PutMetricData is conditioned on cloudwatch:namespace.",
         )
         acknowledge(
-            drift_role,
+            role,
             f"AwsSolutions-IAM5[Resource::<{logical_id_of(self.state.bucket)}.Arn>/{JOB_PREFIX}/*]",
             "Drift jobs and reports: the objects under the app's own prefix of its own bucket.",
         )
-        for role in (events_role, drift_role):
-            acknowledge(
-                role,
-                f"AwsSolutions-IAM5[Resource::{member_accounts_finding(management_account_id)}]",
-                "Member accounts of the organization managed from this account (its ID is unknown at synth), "
-                "limited by account:AlternateContactTypes.",
-            )
-        acknowledge(
-            events_role,
-            "AwsSolutions-IAM5[Resource::*]",
-            "organizations:ListParents has no resource type (IAM accepts only '*'); it only reads.",
-        )
+        _acknowledge_member_accounts(role, management_account_id)
         # The schedule's own role, inside this construct: the one the target would make is a stack singleton.
         schedule_role = iam.Role(
             self,
@@ -396,7 +427,7 @@ class ContactAutomation(Construct):
         self.schedule = scheduler.Schedule(
             self,
             "DriftSchedule",
-            schedule=scheduler.ScheduleExpression.rate(drift_interval or Duration.days(1)),
+            schedule=scheduler.ScheduleExpression.rate(drift_interval),
             description="Checks every targeted account's alternate contacts against the config",
             target=scheduler_targets.LambdaInvoke(
                 self.drift.function,
@@ -410,7 +441,8 @@ class ContactAutomation(Construct):
             ),
         )
 
-        # -- alarms ------------------------------------------------------------------------------
+    def _failure_alarms(self) -> None:
+        """Notifications of what no report carries: failures after every retry, and events left waiting."""
         self.failed_events_alarm = cloudwatch.Alarm(
             self,
             "FailedEventsAlarm",
@@ -455,3 +487,12 @@ class ContactAutomation(Construct):
                 CfnRuleAssertion(assert_=Fn.condition_equals(Aws.REGION, EVENTS_REGION), assert_description=message)
             ],
         )
+
+
+def _acknowledge_member_accounts(role: iam.IRole, management_account_id: str) -> None:
+    acknowledge(
+        role,
+        f"AwsSolutions-IAM5[Resource::{member_accounts_finding(management_account_id)}]",
+        "Member accounts of the organization managed from this account (its ID is unknown at synth), "
+        "limited by account:AlternateContactTypes.",
+    )
