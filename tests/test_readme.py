@@ -3,14 +3,17 @@ that command, and every config file they name exists or is the copy the README t
 
 from __future__ import annotations
 
+import datetime
 import re
 import shlex
 import subprocess
 from functools import cache
 from pathlib import Path
 
+import jsii
 import pytest
 
+from stacks import JSII_NODE_NOTICES_SILENCED
 from stacks.config import config_path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,3 +70,31 @@ def test_every_config_file_named_exists_or_is_the_copy_the_readme_makes() -> Non
         resolved = config_path(ROOT / name) if "/" in name else config_path(name)
         made = {str(Path(copy)) for copy in copies} | {Path(copy).name for copy in copies}
         assert (ROOT / resolved).exists() or name in made, name
+
+
+def jsii_node_support() -> dict[int, datetime.date]:
+    """The last day jsii supports each Node.js release, from the installed jsii runtime's own table
+    (end of life plus its extended-support months, unless the table names a date)."""
+    runtime = (Path(jsii.__file__).parent / "_embedded" / "jsii" / "bin__jsii-runtime.js").read_text()
+    months = int(re.search(r"DEFAULT_EXTENDED_SUPPORT_MONTHS=(\d+)", runtime).group(1))  # type: ignore[union-attr]
+    support = {}
+    for major, end_of_life, end_of_support in re.findall(
+        r'new NodeRelease\((\d+),\{endOfLife:new Date\("([\d-]+)"\)(?:,endOfJsiiSupport:new Date\("([\d-]+)"\))?',
+        runtime,
+    ):
+        if end_of_support:
+            support[int(major)] = datetime.date.fromisoformat(end_of_support)
+        else:
+            end = datetime.date.fromisoformat(end_of_life)
+            month = end.month - 1 + months
+            support[int(major)] = end.replace(year=end.year + month // 12, month=month % 12 + 1)
+    return support
+
+
+def test_the_node_releases_the_readme_calls_supported_are_the_ones_jsii_supports() -> None:
+    claimed = re.search(r"Python 3\.11 or newer and Node\.js (\d+) or (\d+)", README)
+    assert claimed, "the Quick start names the supported Node.js releases"
+    support = jsii_node_support()
+    assert support[20] < datetime.date.today() <= min(support[int(major)] for major in claimed.groups())
+    silenced = JSII_NODE_NOTICES_SILENCED["JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION"]
+    assert f"end-of-life banner for Node.js {silenced}, and for no other release" in README.replace("\n", " ")
