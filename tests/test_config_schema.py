@@ -128,3 +128,21 @@ def test_the_schema_refuses_what_the_synth_refuses(path: str, value: Any) -> Non
     assert named, refused.value.problems
     errors = list(VALIDATOR.iter_errors(data))
     assert errors, f"the schema accepts {path} = {value!r}, which the synth refuses"
+
+
+def test_every_pattern_is_one_every_editor_reads() -> None:
+    """No lookarounds or Python-only named groups, which taplo's regex engine would not compile."""
+    patterns: list[str] = []
+
+    def collect(node: Any) -> None:
+        if isinstance(node, dict):
+            patterns.extend(value for key, value in node.items() if key == "pattern")
+            for value in node.values():
+                collect(value)
+        elif isinstance(node, list):
+            for value in node:
+                collect(value)
+
+    collect(SCHEMA)
+    assert len(patterns) > 15
+    assert [pattern for pattern in patterns if "(?" in pattern] == []

@@ -75,9 +75,10 @@ def field_names(fields: Iterable[Field]) -> tuple[str, ...]:
 
 
 def portable_pattern(pattern: re.Pattern[str]) -> str | None:
-    """A Python pattern as JSON Schema (ECMA-262) reads it, or None where the two dialects differ
-    (lookarounds and named groups): that rule is then checked at synth only."""
-    text = pattern.pattern
+    """A Python pattern as every editor's JSON Schema reads it, or None where the dialects part:
+    Python's named groups become plain groups; lookarounds, which some editors' regex engines lack
+    (taplo's), leave the rule to the synth alone."""
+    text = re.sub(r"\(\?P<\w+>", "(", pattern.pattern)
     return None if "(?" in text else text
 
 
