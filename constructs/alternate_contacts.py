@@ -56,6 +56,99 @@ def account_actions_statement(
     )
 
 
+WRITE_ACTIONS = ["account:PutAlternateContact", "account:DeleteAlternateContact"]
+ORG_PATHS = "account:AccountResourceOrgPaths"  # the member account's OU path: o-xxx/r-xxx/ou-xxx/.../
+
+
+def contact_actions_statements(
+    actions: list[str], spec: ContactSpec, management_account_id: str | None = None
+) -> list[iam.PolicyStatement]:
+    """Everything a role that reads or writes contacts gets: ``account_actions_statement`` for the
+    spec's contact types, and, as a second line of defence behind the engine's own targeting,
+    explicit denials of the writes the config rules out (:func:`contact_write_denials`)."""
+    statements = [account_actions_statement(actions, managed_contact_types(spec), management_account_id)]
+    if any(action in WRITE_ACTIONS for action in actions):
+        statements += contact_write_denials(spec, management_account_id)
+    return statements
+
+
+def contact_write_denials(spec: ContactSpec, management_account_id: str | None = None) -> list[iam.PolicyStatement]:
+    """Deny the contact writes the config says never to make, so that even a bug cannot make them:
+    in the excluded accounts and OUs, and outside the targeted accounts or OUs.
+
+    A member account is addressed as ``arn:<partition>:account::<management>:account/o-*/<id>`` and
+    carries its OU path in ``account:AccountResourceOrgPaths`` (``o-xxx/r-xxx/ou-xxx/.../``); the
+    calling account's own contacts (the management account's, called without AccountId) are
+    ``arn:<partition>:account::<id>:account``, which has no OU path: an excluded or untargeted
+    account is denied in both forms, an OU rule reaches member accounts only.
+    https://docs.aws.amazon.com/accounts/latest/reference/security_iam_service-with-iam.html
+
+    What the removal mode must still do is left allowed: ``delete`` deletes the managed types of
+    an account that is excluded or no longer targeted (so only PutAlternateContact is denied there),
+    and ``restore`` puts back earlier values (so nothing is denied beyond the contact types).
+    Overrides never widen the targets (an override outside them applies to no account), so they
+    add no permission.
+    """
+    denied = {"retain": WRITE_ACTIONS, "delete": WRITE_ACTIONS[:1]}.get(spec.removal, [])
+    if not denied:
+        return []
+    management = management_account_id or Aws.ACCOUNT_ID
+    members = f"arn:{Aws.PARTITION}:account::{management}:account/o-*"
+
+    def arns(account_ids: tuple[str, ...]) -> list[str]:
+        return [arn for a in account_ids for arn in (f"{members}/{a}", f"arn:{Aws.PARTITION}:account::{a}:account")]
+
+    statements: list[iam.PolicyStatement] = []
+    if spec.exclude_accounts:
+        statements.append(
+            iam.PolicyStatement(
+                sid="DenyContactWritesToExcludedAccounts",
+                effect=iam.Effect.DENY,
+                actions=denied,
+                resources=arns(spec.exclude_accounts),
+            )
+        )
+    if spec.exclude_organizational_units:
+        excluded = org_path_patterns(spec.exclude_organizational_units)
+        statements.append(
+            iam.PolicyStatement(
+                sid="DenyContactWritesInExcludedOrganizationalUnits",
+                effect=iam.Effect.DENY,
+                actions=denied,
+                resources=[f"{members}/*"],
+                conditions={"ForAnyValue:StringLike": {ORG_PATHS: excluded}},
+            )
+        )
+    if spec.organizational_units:
+        # Also when the key is absent (ForAllValues of nothing holds): a member account has a path.
+        targeted = org_path_patterns(spec.organizational_units)
+        statements.append(
+            iam.PolicyStatement(
+                sid="DenyContactWritesOutsideTargetedOrganizationalUnits",
+                effect=iam.Effect.DENY,
+                actions=denied,
+                resources=[f"{members}/*"],
+                conditions={"ForAllValues:StringNotLike": {ORG_PATHS: targeted}},
+            )
+        )
+    if spec.accounts:
+        statements.append(
+            iam.PolicyStatement(
+                sid="DenyContactWritesOutsideTargetedAccounts",
+                effect=iam.Effect.DENY,
+                actions=denied,
+                not_resources=arns(spec.accounts),
+            )
+        )
+    return statements
+
+
+def org_path_patterns(parents: tuple[str, ...]) -> list[str]:
+    """``account:AccountResourceOrgPaths`` patterns for the accounts anywhere under these OUs or roots
+    (IAM's ``*`` matches ``/`` too, so ``r-*`` also spans the OUs above a nested one)."""
+    return [f"o-*/{parent}/*" if parent.startswith("r-") else f"o-*/r-*/{parent}/*" for parent in parents]
+
+
 def member_accounts_finding(management_account_id: str | None) -> str:
     """How cdk-nag prints the member-accounts ARN of ``account_actions_statement``."""
     management = management_account_id or "<AWS::AccountId>"
@@ -162,7 +255,6 @@ class AlternateContacts(Construct):
             timeout=Duration.minutes(15),
             environment=environment,
         )
-        contact_types = managed_contact_types(spec)
         for function in (self.on_event, self.is_complete):
             function.role.add_to_policy(
                 iam.PolicyStatement(sid="ReadOrganization", actions=ORGANIZATIONS_READ_ACTIONS, resources=["*"])
@@ -178,13 +270,10 @@ class AlternateContacts(Construct):
                 f"AwsSolutions-IAM5[Resource::<{logical_id_of(self.state.bucket)}.Arn>/{JOB_PREFIX}/*]",
                 "Job state and reports: the objects under the app's own prefix of its own bucket.",
             )
-        self.is_complete.role.add_to_policy(
-            account_actions_statement(
-                ["account:GetAlternateContact", "account:PutAlternateContact", "account:DeleteAlternateContact"],
-                contact_types,
-                management_account_id,
-            )
-        )
+        for statement in contact_actions_statements(
+            ["account:GetAlternateContact", *WRITE_ACTIONS], spec, management_account_id
+        ):
+            self.is_complete.role.add_to_policy(statement)
         acknowledge(
             self.is_complete.role,
             f"AwsSolutions-IAM5[Resource::{member_accounts_finding(management_account_id)}]",

@@ -36,8 +36,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 from constructs.alternate_contacts import (
     ContactState,
-    account_actions_statement,
-    managed_contact_types,
+    contact_actions_statements,
     member_accounts_finding,
 )
 from constructs.nag_findings import acknowledge
@@ -161,7 +160,6 @@ class ContactAutomation(Construct):
             "MANAGEMENT_ACCOUNT_ID": management_account_id,
             "CALLER_ACCOUNT_ID": Aws.ACCOUNT_ID,
         }
-        contact_types = managed_contact_types(spec)
         self._notifications(notification_email)
         # Where failures end, whichever part failed: events, deliveries and drift checks.
         self.dead_letter_queue = sqs.Queue(
@@ -174,12 +172,12 @@ class ContactAutomation(Construct):
         self._account_event_delivery(
             event_bus=event_bus,
             environment=common,
-            contact_types=contact_types,
+            spec=spec,
             management_account_id=management_account_id,
         )
         self._drift_schedule(
             environment=common,
-            contact_types=contact_types,
+            spec=spec,
             management_account_id=management_account_id,
             drift_interval=drift_interval or Duration.days(1),
             report_only=report_only,
@@ -237,7 +235,7 @@ class ContactAutomation(Construct):
         *,
         event_bus: events.IEventBus | None,
         environment: dict[str, str],
-        contact_types: list[str],
+        spec: ContactSpec,
         management_account_id: str,
     ) -> None:
         """New and moved accounts: the rules put their events on a queue, which a function drains."""
@@ -288,7 +286,8 @@ class ContactAutomation(Construct):
             )
         )
         role = self.account_events.role
-        role.add_to_principal_policy(account_actions_statement(ACCOUNT_ACTIONS, contact_types, management_account_id))
+        for statement in contact_actions_statements(ACCOUNT_ACTIONS, spec, management_account_id):
+            role.add_to_principal_policy(statement)
         role.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="DescribeOrganizationAccount",
@@ -317,7 +316,7 @@ class ContactAutomation(Construct):
         self,
         *,
         environment: dict[str, str],
-        contact_types: list[str],
+        spec: ContactSpec,
         management_account_id: str,
         drift_interval: Duration,
         report_only: bool,
@@ -346,11 +345,9 @@ class ContactAutomation(Construct):
         )
         self.drift.function.add_layers(self.spec_layer)
         role = self.drift.role
-        role.add_to_principal_policy(
-            account_actions_statement(
-                ACCOUNT_ACTIONS[:1] if report_only else ACCOUNT_ACTIONS, contact_types, management_account_id
-            )
-        )
+        drift_actions = ACCOUNT_ACTIONS[:1] if report_only else ACCOUNT_ACTIONS
+        for statement in contact_actions_statements(drift_actions, spec, management_account_id):
+            role.add_to_principal_policy(statement)
         role.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="ListOrganization",

@@ -54,6 +54,14 @@ class DelegatedAdministrator(Construct):
         )
         handler.role.add_to_policy(
             iam.PolicyStatement(
+                # The new account is checked (a member, ACTIVE) before any registration changes.
+                sid="DescribeOrganizationAccount",
+                actions=["organizations:DescribeAccount"],
+                resources=[f"arn:{Aws.PARTITION}:organizations::{Aws.ACCOUNT_ID}:account/o-*/*"],
+            )
+        )
+        handler.role.add_to_policy(
+            iam.PolicyStatement(
                 sid="ReadOrganizationAndDelegatedAdministrators",
                 actions=["organizations:DescribeOrganization", "organizations:ListDelegatedAdministrators"],
                 resources=["*"],
@@ -62,8 +70,8 @@ class DelegatedAdministrator(Construct):
         acknowledge(
             handler.role,
             "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:organizations::<AWS::AccountId>:account/o-*/*]",
-            "Register/Deregister are limited to the accounts of the organization managed from this account "
-            "(its ID is unknown at synth) and conditioned on organizations:ServicePrincipal.",
+            "Register/Deregister (conditioned on organizations:ServicePrincipal) and DescribeAccount are limited to "
+            "the accounts of the organization managed from this account (its ID is unknown at synth).",
         )
         acknowledge(
             handler.role,

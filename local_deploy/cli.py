@@ -247,6 +247,7 @@ def plan_simulated(session: Session, synthesized: Synthesized) -> Plan:
         reads = world.calls.snapshot() - before
         session.console.print(plan_view(plan, stack, show_values=session.show_values, real=False))
         _print_reads(session.console, reads, world.api_log.writes())
+        _check_preflight(plan)
         return plan
 
 
@@ -261,7 +262,13 @@ def plan_real(session: Session, synthesized: Synthesized) -> Plan:
         plan = _plan(session, synthesized, stack, None)
     session.console.print(plan_view(plan, stack, show_values=session.show_values, real=True))
     _print_reads(session.console, calls.snapshot(), 0)
+    _check_preflight(plan)
     return plan
+
+
+def _check_preflight(plan: Plan) -> None:
+    if plan.problems:
+        raise CommandFailed(f"the deploy would fail at the preflight: {'; '.join(plan.problems)}")
 
 
 def _plan(session: Session, synthesized: Synthesized, stack: StackState, snapshots: DynamoDbSnapshots | None) -> Plan:

@@ -10,6 +10,7 @@ The calls are organizations ``Describe*``/``List*`` and ``account:GetAlternateCo
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -22,8 +23,11 @@ from local_deploy.template import Template
 from org_bootstrap.contact_spec import Contact, ContactSpec
 from org_bootstrap.jobs import Job
 from org_bootstrap.jobs import plan as plan_job
-from org_bootstrap.organization import Account, list_accounts
+from org_bootstrap.organization import Account, Tree, read_tree
+from org_bootstrap.preflight import RESOURCE_TYPE as PREFLIGHT_RESOURCE
+from org_bootstrap.preflight import ConfigIds, Findings, check
 from org_bootstrap.reconcile import FIELDS, RESTORE, Comparison, ContactsApi, Snapshots, Target, reconcile_account
+from org_bootstrap.validation import InvalidInputError
 
 CONTACTS_RESOURCE = "Custom::AlternateContacts"
 TRUSTED_ACCESS_RESOURCE = "Custom::TrustedServiceAccess"
@@ -48,6 +52,11 @@ class OrganizationFacts:
     delegated_administrators: Mapping[str, list[str]]  # per service principal the template names
     accounts: list[Account]
     ou_names: Mapping[str, str]
+    parents: frozenset[str] = frozenset()  # the roots and every OU, empty ones included
+
+    @property
+    def tree(self) -> Tree:
+        return Tree(self.accounts, self.parents)
 
     def path_names(self, account: Account) -> str:
         return " / ".join(self.ou_names.get(parent, parent) for parent in account.path[1:]) or "(root)"
@@ -102,6 +111,11 @@ class Plan:
     supporting: list[Change]  # changes to IAM, Lambda, logs and other resources around the handlers
     accounts: list[AccountLine]
     contacts_change: Change | None
+    preflight: Findings | None = None  # what the deploy's preflight would find (its problems fail it)
+
+    @property
+    def problems(self) -> list[str]:
+        return self.preflight.problems if self.preflight else []
 
     def totals(self) -> Totals:
         targeted = [line for line in self.accounts if line.targeted]
@@ -134,13 +148,16 @@ def read_organization(organizations: Any, principals: Iterable[str]) -> Organiza
     for principal in sorted(set(principals)):
         found = organizations.get_paginator("list_delegated_administrators").paginate(ServicePrincipal=principal)
         admins[principal] = sorted(admin["Id"] for page in found for admin in page.get("DelegatedAdministrators", []))
-    accounts = list_accounts(organizations)
+    tree = read_tree(organizations)
+    accounts = tree.accounts
     ou_ids = {parent for account in accounts for parent in account.path[1:]}
     ou_names = {
         ou_id: organizations.describe_organizational_unit(OrganizationalUnitId=ou_id)["OrganizationalUnit"]["Name"]
         for ou_id in sorted(ou_ids)
     }
-    return OrganizationFacts(description["Id"], description["MasterAccountId"], trusted, admins, accounts, ou_names)
+    return OrganizationFacts(
+        description["Id"], description["MasterAccountId"], trusted, admins, accounts, ou_names, tree.parents
+    )
 
 
 def build_plan(
@@ -171,6 +188,9 @@ def build_plan(
         for lid in [change.logical_id]
     ]
     supporting = [change for change in changes if not change.custom and change.action in (CREATE, UPDATE, DELETE)]
+    findings = _preflight(organizations, custom, new_properties, old_properties, facts)
+    if findings is not None and findings.problems:  # the deploy would stop there: nothing else runs
+        return Plan(facts, resources, supporting, [], None, findings)
     contacts = [change for change in custom if change.resource_type == CONTACTS_RESOURCE]
     if len(contacts) > 1:
         raise PlanError(f"the plan reads one {CONTACTS_RESOURCE} resource; the template has {len(contacts)}")
@@ -183,7 +203,26 @@ def build_plan(
         accounts = _contact_lines(
             facts.accounts, new, old, change.action, api, snapshots, scope, on_account, on_accounts
         )
-    return Plan(facts, resources, supporting, accounts, contacts[0] if contacts else None)
+    return Plan(facts, resources, supporting, accounts, contacts[0] if contacts else None, findings)
+
+
+def _preflight(
+    organizations: Any,
+    custom: list[Change],
+    new_properties: Mapping[str, Mapping[str, Any]],
+    old_properties: Mapping[str, Mapping[str, Any]],
+    facts: OrganizationFacts,
+) -> Findings | None:
+    """The deploy's first step, with the handler's own check: only when the deploy would run it."""
+    change = next((c for c in custom if c.resource_type == PREFLIGHT_RESOURCE and c.action in (CREATE, UPDATE)), None)
+    if change is None:
+        return None
+    ids = ConfigIds.from_properties(new_properties[change.logical_id])
+    accepted = None
+    if change.action == UPDATE:
+        with contextlib.suppress(InvalidInputError):
+            accepted = ConfigIds.from_properties(old_properties.get(change.logical_id, {}))
+    return check(organizations, ids, accepted=accepted, tree=facts.tree)
 
 
 def _describe(change: Change, properties: Mapping[str, Any], facts: OrganizationFacts) -> tuple[str, str]:
@@ -199,6 +238,8 @@ def _describe(change: Change, properties: Mapping[str, Any], facts: Organization
         return f"registered: {registered}", wanted
     if change.resource_type == CONTACTS_RESOURCE:
         return "alternate contacts", "see the contacts below"
+    if change.resource_type == PREFLIGHT_RESOURCE:
+        return f"organization {facts.organization_id}", "every ID the config names in it"
     return "", ""
 
 

@@ -110,9 +110,28 @@ def plan_view(plan: Plan, stack: StackState, *, show_values: bool, real: bool) -
         summary = ", ".join(f"{count} to {action.lower()}" for action, count in sorted(counted.items()))
         kinds = sorted({change.resource_type.split("::")[1] for change in plan.supporting})
         parts.append(Text(f"  + supporting resources: {summary} ({', '.join(kinds)})", style="dim"))
+    if plan.preflight is not None:
+        parts.append(preflight_text(plan))
     if plan.contacts_change is not None:
         parts += [contacts_table(plan, show_values=show_values), totals_text(plan)]
     return Group(*parts)
+
+
+def preflight_text(plan: Plan) -> Text:
+    """What the deploy's preflight would find: problems stop the deploy before anything changes."""
+    assert plan.preflight is not None
+    findings = plan.preflight
+    if findings.problems:
+        count = len(findings.problems)
+        text = Text(f"Preflight: the deploy would fail before changing anything ({count} problems):", style="bold red")
+    else:
+        where = findings.organization_id
+        text = Text(f"Preflight: every ID the config names is in organization {where}", style="green")
+    for problem in findings.problems:
+        text.append(f"\n  - {problem}", style="red")
+    for warning in findings.warnings:
+        text.append(f"\n  ! {warning}", style="yellow")
+    return text
 
 
 def contacts_table(plan: Plan, *, show_values: bool) -> Table:

@@ -4,7 +4,8 @@ moto 5.2 is laxer than AWS in ways that matter here; :func:`strict_aws` patches 
 simulated service's side, so that the handlers meet the same refusals they would meet in AWS:
 
 - ``account.amazonaws.com`` is accepted as a delegated-administrator service principal (moto
-  rejects it), but only once trusted access for it is enabled;
+  rejects it), but only once trusted access for it is enabled, for an ACTIVE account, one at a
+  time, and an account already registered is refused (``AccountAlreadyRegisteredException``);
 - the Account Management API with ``AccountId`` needs trusted access for ``account.amazonaws.com``
   and a caller that is the management account or the delegated administrator; the management
   account cannot name itself (it calls without ``AccountId``); a delegated administrator cannot
@@ -54,6 +55,8 @@ class ApiLog:
     # (operation, caller, target account) of every call, the target being the caller's own account
     # when the call names none: who changed which account
     callers: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    # accounts whose registration as delegated administrator fails (as an outage or a race would)
+    failing_registrations: set[str] = field(default_factory=set)
 
     def writes(self) -> int:
         return self.calls["PutAlternateContact"] + self.calls["DeleteAlternateContact"]
@@ -146,9 +149,11 @@ def _strict_account_operation(original: Callable[..., Any], operation: str, log:
     return wrapper
 
 
-def _strict_register(original: Callable[..., Any]) -> Callable[..., Any]:
+def _strict_register(original: Callable[..., Any], log: ApiLog) -> Callable[..., Any]:
     def wrapper(self: org_models.OrganizationsBackend, **kwargs: str) -> Any:
         principal = kwargs["ServicePrincipal"]
+        if kwargs["AccountId"] in log.failing_registrations:
+            raise org_models.ConstraintViolationException(f"simulated failure registering {kwargs['AccountId']}")
         if not _trusted(self, principal):
             raise org_models.ConstraintViolationException(
                 f"You must enable trusted access for {principal} before registering a delegated administrator."
@@ -156,6 +161,8 @@ def _strict_register(original: Callable[..., Any]) -> Callable[..., Any]:
         account = self.get_account_by_id(kwargs["AccountId"])
         if account.status != "ACTIVE":
             raise org_models.ConstraintViolationException(f"{account.id} is not ACTIVE")
+        if account.id in _delegated_admins(self, principal):
+            raise org_models.AccountAlreadyRegisteredException
         if principal == ACCOUNT_SERVICE_PRINCIPAL and _delegated_admins(self, principal) - {account.id}:
             # Account Management allows one delegated administrator at a time.
             raise org_models.ConstraintViolationException(
@@ -193,7 +200,7 @@ def strict_aws(log: ApiLog | None = None, management_account: str = DEFAULT_MANA
         mock.patch.object(
             org_models.OrganizationsBackend,
             "register_delegated_administrator",
-            _strict_register(org_models.OrganizationsBackend.register_delegated_administrator),
+            _strict_register(org_models.OrganizationsBackend.register_delegated_administrator, log),
         ),
     ]
     for method, operation in (

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from org_bootstrap.contact_spec import DELETE, SPEC_FIELDS, ContactSpec
+from org_bootstrap.preflight import ConfigIds
 from org_bootstrap.resource import REMOVAL_POLICIES
 from org_bootstrap.validation import (
     ACCOUNT_ID_SCHEMA,
@@ -25,7 +26,6 @@ from org_bootstrap.validation import (
     account_id_problem,
     choice_schema,
     field_names,
-    mask,
     region_problem,
     string_schema,
 )
@@ -136,8 +136,7 @@ class AutomationConfig:
         if email is not None and not (
             isinstance(email, str) and len(email) <= rule.max_length and rule.pattern and rule.pattern.match(email)
         ):
-            shown = mask("EmailAddress", email) if isinstance(email, str) else repr(email)
-            problems.append(f"{where}.notification_email: {shown!r} is not an e-mail address (such as ops@example.com)")
+            problems.append(f"{where}.notification_email: {email!r} is not an e-mail address (such as ops@example.com)")
         if problems:
             return None, problems
         return (
@@ -226,7 +225,8 @@ class BootstrapConfig:
         contacts = None
         if "alternate_contacts" in data:
             try:
-                contacts = ContactSpec.parse(data["alternate_contacts"])
+                # The user's own file: a bad e-mail address or phone number is shown as written.
+                contacts = ContactSpec.parse(data["alternate_contacts"], show_values=True)
             except InvalidInputError as error:
                 problems += error.problems
         pipeline = None
@@ -291,6 +291,15 @@ def delegated_administrator_problems(spec: ContactSpec, management: str, delegat
                 f"{delegated}, the account that runs the contacts automation in this mode; set them instead"
             )
     return problems
+
+
+def preflight_ids(config: BootstrapConfig) -> ConfigIds:
+    """Every account and OU ID the config names, under the field that names it."""
+    return ConfigIds.of(
+        management_account_id=config.management_account_id,
+        delegated_administrator_account_id=config.delegated_administrator_account_id,
+        spec=config.alternate_contacts,
+    )
 
 
 def config_path(path: str | Path) -> Path:

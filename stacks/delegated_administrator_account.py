@@ -15,7 +15,8 @@ from constructs import Construct
 from constructs.alternate_contacts import AlternateContacts
 from constructs.contact_automation import ContactAutomation
 from constructs.organization_event_forwarding import OrganizationEventReceiver
-from stacks.config import BootstrapConfig
+from constructs.organization_preflight import OrganizationPreflight
+from stacks.config import BootstrapConfig, preflight_ids
 
 
 class DelegatedAdministratorStack(Stack):
@@ -24,6 +25,8 @@ class DelegatedAdministratorStack(Stack):
         assert config.alternate_contacts is not None, "the config requires contacts in this mode"
         spec = config.alternate_contacts.scoped("member_accounts")
         management = config.management_account_id
+        # Checked here again: this stack can be deployed on its own, and its resources wait for it.
+        self.preflight = OrganizationPreflight(self, "Preflight", ids=preflight_ids(config))
         self.alternate_contacts = AlternateContacts(
             self, "AlternateContacts", spec=spec, management_account_id=management
         )

@@ -11,9 +11,10 @@ from constructs.alternate_contacts import AlternateContacts
 from constructs.contact_automation import ContactAutomation
 from constructs.delegated_administrator import DelegatedAdministrator
 from constructs.organization_event_forwarding import OrganizationEventForwarding
+from constructs.organization_preflight import OrganizationPreflight
 from constructs.trusted_service_access import TrustedServiceAccess
 from org_bootstrap.validation import ACCOUNT_SERVICE_PRINCIPAL
-from stacks.config import BootstrapConfig
+from stacks.config import BootstrapConfig, preflight_ids
 
 
 class ManagementAccountStack(Stack):
@@ -23,6 +24,8 @@ class ManagementAccountStack(Stack):
 
     def __init__(self, scope: Construct, construct_id: str, *, config: BootstrapConfig, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
+        # Every ID the config names (both stacks' in delegated-administrator mode), checked first.
+        self.preflight = OrganizationPreflight(self, "Preflight", ids=preflight_ids(config))
         self.trusted_access = TrustedServiceAccess(
             self, "TrustedAccess", service_principal=ACCOUNT_SERVICE_PRINCIPAL, removal=config.removal
         )

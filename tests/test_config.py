@@ -47,7 +47,11 @@ def test_delegated_administrator_is_optional_and_removal_defaults_to_retain() ->
             {"management_account_id": "1234"},
             "management_account_id: '1234' is not an AWS account ID (exactly 12 digits)",
         ),
-        ({"management_account_id": 111111111111}, "management_account_id: 111111111111 is not an AWS account ID"),
+        (
+            {"management_account_id": 111111111111},
+            'management_account_id: 111111111111 must be a quoted string ("111111111111")',
+        ),
+        ({"region": "us-fake-9"}, "region: 'us-fake-9' is not a Region of any AWS partition"),
         ({"delegated_administrator_account_id": "22222222222a"}, "delegated_administrator_account_id: '22222222222a'"),
         (
             {"delegated_administrator_account_id": "111111111111"},

@@ -265,7 +265,7 @@ def test_plan_reads_only_and_shows_every_account_and_type(tmp_path: Path, exampl
         "SECURITY": (UPDATE_CONTACT, ("Name", "EmailAddress", "PhoneNumber")),
     }
     assert next(line for line in plan.accounts if line.account.id == SUSPENDED).skipped == "SUSPENDED"
-    assert [line.change.action for line in plan.resources] == ["Create"] * 3
+    assert [line.change.action for line in plan.resources] == ["Create"] * 4
 
     def shown(show_values: bool) -> str:
         console = Console(record=True, width=200)
@@ -278,7 +278,7 @@ def test_plan_reads_only_and_shows_every_account_and_type(tmp_path: Path, exampl
     run(state, example_template)
     with open_world(state, SEED) as world:
         after = plan_of(world, example_template)
-    assert [line.change.action for line in after.resources] == ["No change"] * 3
+    assert [line.change.action for line in after.resources] == ["No change"] * 4
     assert after.totals().contacts == {IN_SYNC: 33}
 
 

@@ -100,7 +100,7 @@ def test_no_wildcard_actions_and_no_managed_policies_on_handler_roles(template: 
         for name, role in template.find_resources("AWS::IAM::Role").items()
         if role["Properties"].get("Description", "").startswith("Runs org_bootstrap.")
     }
-    assert len(handler_roles) == 4
+    assert len(handler_roles) == 5  # preflight, trusted access, delegated administrator, contacts x2
     assert all("ManagedPolicyArns" not in role["Properties"] for role in handler_roles.values())
 
 

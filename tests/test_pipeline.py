@@ -604,7 +604,7 @@ def test_full_section_is_typed() -> None:
     ("change", "expected"),
     [
         ({"account_id": "12345"}, "pipeline.account_id: '12345' is not an AWS account ID"),
-        ({"account_id": 333333333333}, "pipeline.account_id: 333333333333 is not an AWS account ID"),
+        ({"account_id": 333333333333}, "pipeline.account_id: 333333333333 must be a quoted string"),
         ({"region": "eu-west"}, "pipeline.region: 'eu-west' is not an AWS Region name"),
         ({"name": "org bootstrap"}, "pipeline.name: 'org bootstrap' is not a pipeline name"),
         ({"manual_approval": "yes"}, "pipeline.manual_approval: 'yes' must be true or false"),

@@ -136,13 +136,15 @@ class ContactSpec:
     # -- parsing ---------------------------------------------------------------------------
 
     @classmethod
-    def parse(cls, data: object, where: str = "alternate_contacts") -> ContactSpec:
-        """Validate a mapping and build the spec; raises InvalidInputError naming every bad field."""
+    def parse(cls, data: object, where: str = "alternate_contacts", *, show_values: bool = False) -> ContactSpec:
+        """Validate a mapping and build the spec; raises InvalidInputError naming every bad field.
+        ``show_values``: bad e-mail addresses and phone numbers appear in full (the user's own config
+        file, at synth), not masked as in a handler's log."""
         problems: list[str] = []
         if not isinstance(data, Mapping):
             raise InvalidInputError([f"{where}: must be a table"])
         problems += _unknown_keys(where, data, _TOP_KEYS)
-        contacts = _contact_set(f"{where}.contacts", data.get("contacts", {}), problems)
+        contacts = _contact_set(f"{where}.contacts", data.get("contacts", {}), problems, show_values)
         targets = data.get("targets", {})
         if not isinstance(targets, Mapping):
             problems.append(f"{where}.targets: must be a table")
@@ -153,7 +155,7 @@ class ContactSpec:
             problems.append(
                 f"{where}.targets: give accounts or organizational_units, not both (omit both for every account)"
             )
-        overrides = _overrides(f"{where}.overrides", data.get("overrides", []), problems)
+        overrides = _overrides(f"{where}.overrides", data.get("overrides", []), problems, show_values)
         removal = data.get("removal", "retain")
         if removal not in REMOVAL_MODES:
             problems.append(f"{where}.removal: {removal!r} is not one of {', '.join(REMOVAL_MODES)}")
@@ -261,7 +263,7 @@ def _id_list(where: str, value: object, problems: list[str]) -> tuple[str, ...]:
     return tuple(str(item) for item in value)
 
 
-def _contact_set(where: str, value: object, problems: list[str]) -> dict[str, Contact | str]:
+def _contact_set(where: str, value: object, problems: list[str], show_values: bool) -> dict[str, Contact | str]:
     if not isinstance(value, Mapping):
         problems.append(f"{where}: must be a table keyed by contact type ({', '.join(CONTACT_TYPES)})")
         return {}
@@ -275,14 +277,14 @@ def _contact_set(where: str, value: object, problems: list[str]) -> dict[str, Co
         elif isinstance(contact, Mapping) and "delete" in contact:
             problems.append(f"{at}.delete: must be true and alone, to delete this contact type")
         else:
-            found = contact_problems(at, contact)
+            found = contact_problems(at, contact, show_values=show_values)
             problems += found
             if not found and isinstance(contact, Mapping):
                 result[contact_type] = {key: str(contact[key]) for key in sorted(contact)}
     return result
 
 
-def _overrides(where: str, value: object, problems: list[str]) -> list[Override]:
+def _overrides(where: str, value: object, problems: list[str], show_values: bool) -> list[Override]:
     if not isinstance(value, list):
         problems.append(f"{where}: must be a list of tables")
         return []
@@ -309,7 +311,8 @@ def _overrides(where: str, value: object, problems: list[str]) -> list[Override]
         elif scope in seen:
             problems.append(f"{at}: a second override for {scope} (give one per account or unit)")
         seen.add(str(scope))
-        overrides.append(Override(ou, account, _contact_set(f"{at}.contacts", item.get("contacts", {}), problems)))
+        contacts = _contact_set(f"{at}.contacts", item.get("contacts", {}), problems, show_values)
+        overrides.append(Override(ou, account, contacts))
     return overrides
 
 

@@ -33,19 +33,34 @@ def _pages(organizations: Any, operation: str, key: str, **kwargs: str) -> Itera
         yield from page.get(key, [])
 
 
-def list_accounts(organizations: Any) -> list[Account]:
-    """Every account of the organization with its status and its path of parents."""
+@dataclass(frozen=True)
+class Tree:
+    """The whole organization: every account, and every parent (the roots and the OUs)."""
+
+    accounts: list[Account]
+    parents: frozenset[str]
+
+
+def read_tree(organizations: Any) -> Tree:
+    """Every account of the organization with its status and its path of parents, and every OU."""
     accounts: list[Account] = []
     pending: list[tuple[str, tuple[str, ...]]] = [
         (root["Id"], (root["Id"],)) for root in _pages(organizations, "list_roots", "Roots")
     ]
+    parents: set[str] = set()
     while pending:
         parent, path = pending.pop()
+        parents.add(parent)
         for item in _pages(organizations, "list_accounts_for_parent", "Accounts", ParentId=parent):
             accounts.append(Account(item["Id"], _status(item), path, item.get("Name", "")))
         for ou in _pages(organizations, "list_organizational_units_for_parent", "OrganizationalUnits", ParentId=parent):
             pending.append((ou["Id"], (*path, ou["Id"])))
-    return sorted(accounts, key=lambda account: account.id)
+    return Tree(sorted(accounts, key=lambda account: account.id), frozenset(parents))
+
+
+def list_accounts(organizations: Any) -> list[Account]:
+    """Every account of the organization with its status and its path of parents."""
+    return read_tree(organizations).accounts
 
 
 def describe_account(organizations: Any, account_id: str) -> Account:
@@ -60,6 +75,11 @@ def describe_account(organizations: Any, account_id: str) -> Account:
             break
         child = parent["Id"]
     return Account(item["Id"], _status(item), tuple(path), item.get("Name", ""))
+
+
+def account_of(item: dict[str, Any], path: tuple[str, ...] = ()) -> Account:
+    """An account as ``DescribeAccount`` or ``ListAccountsForParent`` returns it."""
+    return Account(item["Id"], _status(item), path, item.get("Name", ""))
 
 
 def _status(item: dict[str, Any]) -> str:

@@ -7,11 +7,16 @@ accepts.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from typing import Any
+
+import botocore
+import botocore.exceptions
+import botocore.loaders
 
 ACCOUNT_SERVICE_PRINCIPAL = "account.amazonaws.com"
 # Organizations is a global service: its CloudTrail events reach EventBridge only in us-east-1.
@@ -151,6 +156,10 @@ CONTACT_SCHEMA: Mapping[str, Any] = {
 
 
 def account_id_problem(field: str, value: object) -> str | None:
+    if value is None:
+        return f"{field}: is required (an AWS account ID: 12 digits, quoted)"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f'{field}: {value} must be a quoted string ("{value}"); unquoted, TOML reads it as a number'
     if not isinstance(value, str) or not _ACCOUNT_ID.match(value):
         return f"{field}: {value!r} is not an AWS account ID (exactly 12 digits)"
     return None
@@ -162,9 +171,32 @@ def ou_id_problem(field: str, value: object) -> str | None:
     return None
 
 
+@functools.cache
+def known_regions() -> frozenset[str]:
+    """Every Region of every AWS partition in botocore's endpoint data (partitions.json and
+    endpoints.json), without the partitions' ``*-global`` pseudo-Regions."""
+    loader = botocore.loaders.create_loader()
+    regions: set[str] = set()
+    for name in ("partitions", "endpoints"):
+        try:
+            data = loader.load_data(name)
+        except botocore.exceptions.DataNotFoundError:
+            continue
+        for partition in data.get("partitions", []):
+            regions.update(partition.get("regions", {}))
+    return frozenset(region for region in regions if not region.endswith("-global"))
+
+
 def region_problem(field: str, value: object) -> str | None:
+    if value is None:
+        return f"{field}: is required (an AWS Region name such as us-east-1)"
     if not isinstance(value, str) or not _REGION.match(value):
         return f"{field}: {value!r} is not an AWS Region name (such as us-east-1)"
+    if value not in known_regions():
+        return (
+            f"{field}: {value!r} is not a Region of any AWS partition (botocore {botocore.__version__}'s endpoint "
+            "data; for a Region newer than that, upgrade boto3)"
+        )
     return None
 
 
@@ -174,8 +206,10 @@ def service_principal_problem(field: str, value: object) -> str | None:
     return None
 
 
-def contact_problems(field: str, contact: object) -> list[str]:
-    """Check one alternate contact (Name, Title, EmailAddress, PhoneNumber) against the model."""
+def contact_problems(field: str, contact: object, *, show_values: bool = False) -> list[str]:
+    """Check one alternate contact (Name, Title, EmailAddress, PhoneNumber) against the model.
+    E-mail addresses and phone numbers are masked unless ``show_values`` (the user's own config file
+    at synth: they need to see which value is wrong; a handler's log masks them)."""
     if not isinstance(contact, Mapping):
         return [f"{field}: must be a table with {', '.join(CONTACT_FIELD_RULES)}"]
     problems = [
@@ -195,7 +229,8 @@ def contact_problems(field: str, contact: object) -> list[str]:
                 f"{where}: is {len(value)} characters long (must be {rule.min_length} to {rule.max_length})"
             )
         elif rule.pattern is not None and not rule.pattern.match(value):
-            problems.append(f"{where}: {mask(key, value)!r} is not valid ({rule.pattern_text})")
+            shown = value if show_values else mask(key, value)
+            problems.append(f"{where}: {shown!r} is not valid ({rule.pattern_text})")
     return problems
 
 
