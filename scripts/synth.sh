@@ -6,4 +6,4 @@ bash scripts/setup.sh
 config="${1:-config/example.toml}"
 npx --no-install cdk synth --quiet --no-notices -c config="$config"
 echo "Synthesized from $config into cdk.out/:"
-ls cdk.out/*.template.json
+find cdk.out -name "*.template.json" | sort  # with [pipeline], the stages' stacks are in cdk.out/assembly-*/
