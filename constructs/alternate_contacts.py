@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
-from aws_cdk import Aws, CustomResource, Duration, RemovalPolicy
+from aws_cdk import Aws, Duration, RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 
 from constructs import Construct
+from constructs.job_workflow import JobWorkflow
 from constructs.nag_findings import acknowledge
-from constructs.org_provider import OrgProvider, RuntimeFunction, logical_id_of
+from constructs.notifications import notification_topic
+from constructs.org_provider import ANSWER_MARGIN, MAX_SERVICE_TIMEOUT, OrgProvider, RuntimeFunction, logical_id_of
 from org_bootstrap.contact_spec import ContactSpec
 from org_bootstrap.stores import JOB_PREFIX
 from org_bootstrap.validation import CONTACT_TYPES
 
 RESOURCE_TYPE = "Custom::AlternateContacts"
 # CloudFormation waits at most an hour for a custom resource; work beyond this continues in the
-# background (see org_bootstrap.alternate_contacts).
+# job's workflow (see org_bootstrap.alternate_contacts).
 DEFAULT_DEPLOY_WAIT = Duration.minutes(45)
+# The Provider framework gives up (and answers FAILED) this long after the request: still
+# ANSWER_MARGIN before CloudFormation's limit.
+TOTAL_TIMEOUT = MAX_SERVICE_TIMEOUT.minus(ANSWER_MARGIN)
+# What the last batch may take past the deploy wait: accounts in flight finishing, the report, the answer.
+IN_FLIGHT_ALLOWANCE = Duration.minutes(5)
 ORGANIZATIONS_READ_ACTIONS = [
     "organizations:DescribeOrganization",
     "organizations:ListRoots",
@@ -214,8 +221,9 @@ class ContactState(Construct):
 class AlternateContacts(Construct):
     """Sets, modifies and deletes the BILLING, OPERATIONS and SECURITY contacts of the accounts the
     spec targets, through an asynchronous custom resource (Provider framework is-complete polling,
-    with background continuation past ``deploy_wait``). Depend on trusted access for
-    ``account.amazonaws.com``: ``contacts.node.add_dependency(trusted_access)``.
+    with a Step Functions workflow carrying a job past ``deploy_wait``, which alarms to
+    ``self.topic`` when it fails). Depend on trusted access for ``account.amazonaws.com``:
+    ``contacts.node.add_dependency(trusted_access)``.
     """
 
     def __init__(
@@ -228,8 +236,16 @@ class AlternateContacts(Construct):
         deploy_wait: Duration = DEFAULT_DEPLOY_WAIT,
         concurrency: int = 8,
         query_interval: Duration | None = None,
+        notification_email: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        query_interval = query_interval or Duration.seconds(30)
+        latest = TOTAL_TIMEOUT.to_seconds() - query_interval.to_seconds() - IN_FLIGHT_ALLOWANCE.to_seconds()
+        if deploy_wait.to_seconds() > latest:
+            raise ValueError(
+                f"AlternateContacts: deploy_wait is {deploy_wait.to_seconds():.0f} s; at most {latest:.0f} s, so that "
+                f"CloudFormation has its answer {ANSWER_MARGIN.to_minutes():.0f} minutes before its one-hour limit"
+            )
         self.state = ContactState(self, "State")
         environment = {
             "JOB_BUCKET": self.state.bucket.bucket_name,
@@ -281,29 +297,31 @@ class AlternateContacts(Construct):
             "unknown at synth), limited by account:AlternateContactTypes.",
         )
         self.state.grant_snapshots(self.is_complete.role)
-        # A separate policy, so that the function does not depend on a policy naming its own ARN.
-        iam.Policy(
+        self.topic_key, self.topic = notification_topic(
             self,
-            "ContinueInBackground",
-            roles=[self.is_complete.role],
-            statements=[
-                iam.PolicyStatement(
-                    actions=["lambda:InvokeFunction"], resources=[self.is_complete.function.function_arn]
-                )
-            ],
+            display_name="Alternate contacts jobs",
+            key_description="Encrypts the alternate-contacts job alarms topic",
+            notification_email=notification_email,
+        )
+        self.workflow = JobWorkflow(
+            self,
+            "Continuation",
+            function=self.is_complete,
+            name_suffix="ContactsJobs",
+            topic=self.topic,
+            description="Continues alternate-contacts deploy jobs past the deploy wait",
         )
         provider = OrgProvider(
             self,
             "Provider",
             on_event=self.on_event,
             is_complete=self.is_complete,
-            query_interval=query_interval or Duration.seconds(30),
-            total_timeout=Duration.hours(1),
+            query_interval=query_interval,
+            total_timeout=TOTAL_TIMEOUT,
         )
-        self.resource = CustomResource(
+        self.resource = provider.custom_resource(
             self,
             "Resource",
-            service_token=provider.service_token,
             resource_type=RESOURCE_TYPE,
             properties={"Spec": spec.to_json()},
         )

@@ -18,19 +18,17 @@ import hashlib
 import tempfile
 from pathlib import Path
 
-from aws_cdk import Aws, CfnRule, CfnRuleAssertion, Duration, Fn, RemovalPolicy, Stack, Token
+from aws_cdk import Aws, CfnRule, CfnRuleAssertion, Duration, Fn, Stack, Token
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as events_targets
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_scheduler_targets as scheduler_targets
-from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 
 from constructs import Construct
@@ -39,7 +37,9 @@ from constructs.alternate_contacts import (
     contact_actions_statements,
     member_accounts_finding,
 )
+from constructs.job_workflow import JobWorkflow
 from constructs.nag_findings import acknowledge
+from constructs.notifications import notification_topic
 from constructs.org_provider import PYTHON_RUNTIME, RuntimeFunction, logical_id_of
 from org_bootstrap.contact_spec import ContactSpec
 from org_bootstrap.drift import DEFAULT_NAMESPACE
@@ -188,47 +188,12 @@ class ContactAutomation(Construct):
 
     def _notifications(self, notification_email: str | None) -> None:
         """The encrypted SNS topic that drift reports and alarms go to, and its e-mail subscription."""
-        self.topic_key = kms.Key(
+        self.topic_key, self.topic = notification_topic(
             self,
-            "TopicKey",
-            description="Encrypts the alternate-contacts automation topic",
-            enable_key_rotation=True,
-            # It protects messages in flight only, none at rest: it goes with the topic.
-            removal_policy=RemovalPolicy.DESTROY,
-            pending_window=Duration.days(7),
+            display_name="Alternate contacts",
+            key_description="Encrypts the alternate-contacts automation topic",
+            notification_email=notification_email,
         )
-        # CloudWatch alarms publish to an encrypted topic only when the key and the topic let them
-        # (the AWS managed key aws/sns does not): https://repost.aws/knowledge-center/cloudwatch-configure-alarm-sns
-        self.topic_key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="CloudWatchAlarmsPublish",
-                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
-                actions=["kms:Decrypt", "kms:GenerateDataKey"],
-                resources=["*"],
-            )
-        )
-        self.topic = sns.Topic(
-            self, "Notifications", display_name="Alternate contacts", master_key=self.topic_key, enforce_ssl=True
-        )
-        alarms_of_this_account = f"arn:{Aws.PARTITION}:cloudwatch:{Aws.REGION}:{Aws.ACCOUNT_ID}:alarm:*"
-        self.topic.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="CloudWatchAlarmsPublish",
-                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
-                actions=["sns:Publish"],
-                resources=[self.topic.topic_arn],
-                conditions={"ArnLike": {"aws:SourceArn": alarms_of_this_account}},
-            )
-        )
-        if notification_email:
-            # Named by its role: EmailSubscription would name the construct (so the logical ID) after the address.
-            sns.Subscription(
-                self.topic,
-                "NotificationEmail",
-                topic=self.topic,
-                protocol=sns.SubscriptionProtocol.EMAIL,
-                endpoint=notification_email,
-            )
 
     def _account_event_delivery(
         self,
@@ -380,16 +345,15 @@ class ContactAutomation(Construct):
         self.state.grant_jobs(role)
         if not report_only:
             self.state.grant_snapshots(role)
-        # A separate policy, so that the function does not depend on a policy naming its own ARN.
-        iam.Policy(
+        self.workflow = JobWorkflow(
             self,
-            "ContinueDriftCheckInBackground",
-            roles=[role],
-            statements=[
-                iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[self.drift.function.function_arn])
-            ],
+            "DriftContinuation",
+            function=self.drift,
+            name_suffix="DriftChecks",
+            topic=self.topic,
+            description="Continues alternate-contacts drift checks too big for one invocation",
         )
-        # A check that fails even after Lambda's retries (the schedule's or a continuation's) is kept.
+        # A scheduled check that fails even after Lambda's retries is kept.
         self.drift.function.configure_async_invoke(
             on_failure=destinations.SqsDestination(self.dead_letter_queue),
             retry_attempts=2,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Aws, CustomResource
+from aws_cdk import Aws
 from aws_cdk import aws_iam as iam
 
 from constructs import Construct
@@ -80,10 +80,9 @@ class DelegatedAdministrator(Construct):
             "and only read.",
         )
         provider = OrgProvider(self, "Provider", on_event=handler)
-        self.resource = CustomResource(
+        self.resource = provider.custom_resource(
             self,
             "Resource",
-            service_token=provider.service_token,
             resource_type=RESOURCE_TYPE,
             properties={"ServicePrincipal": service_principal, "AccountId": account_id, "Removal": removal},
         )

@@ -2,14 +2,16 @@
 
 Every custom resource of this app is built here the same way: the newest Python runtime on
 arm64, a role with no managed policies (each construct grants exactly what its handler calls),
-a log group with a retention, and the Provider framework answering CloudFormation.
+a log group with a retention, the Provider framework answering CloudFormation, and a
+``ServiceTimeout`` that leaves the handler's answer at least ``ANSWER_MARGIN`` before it.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from aws_cdk import CfnElement, Duration, RemovalPolicy, Stack
+from aws_cdk import CfnElement, CustomResource, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -22,6 +24,10 @@ from constructs.nag_findings import acknowledge
 RUNTIME_ASSET = Path(__file__).resolve().parent.parent / "runtime"
 PYTHON_RUNTIME = lambda_.Runtime.PYTHON_3_14
 LOG_RETENTION = logs.RetentionDays.ONE_YEAR
+# CloudFormation's longest wait for a custom resource (ServiceTimeout is 1-3600 seconds).
+MAX_SERVICE_TIMEOUT = Duration.hours(1)
+# How long before CloudFormation's limit every answer arrives, at the latest.
+ANSWER_MARGIN = Duration.minutes(5)
 
 
 class RuntimeFunction(Construct):
@@ -45,6 +51,7 @@ class RuntimeFunction(Construct):
             description=f"Runs {handler}",
         )
         self.log_group = logs.LogGroup(self, "Logs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.RETAIN)
+        self.timeout = timeout or Duration.minutes(5)
         self.function = lambda_.Function(
             self,
             "Function",
@@ -53,7 +60,7 @@ class RuntimeFunction(Construct):
             code=lambda_.Code.from_asset(str(RUNTIME_ASSET), exclude=["**/__pycache__", "**/*.pyc"]),
             handler=handler,
             description=description,
-            timeout=timeout or Duration.minutes(5),
+            timeout=self.timeout,
             memory_size=256,
             role=self.role,
             log_group=self.log_group,
@@ -81,6 +88,12 @@ class OrgProvider(Construct):
         total_timeout: Duration | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        # A synchronous handler answers within its own timeout; an asynchronous one within the
+        # framework's total timeout (its handler keeps to it: see org_bootstrap.alternate_contacts).
+        answered_within = (total_timeout or MAX_SERVICE_TIMEOUT) if is_complete else on_event.timeout
+        self.service_timeout = Duration.seconds(
+            min(answered_within.to_seconds() + ANSWER_MARGIN.to_seconds(), MAX_SERVICE_TIMEOUT.to_seconds())
+        )
         log_group = logs.LogGroup(self, "Logs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.RETAIN)
         self.provider = cr.Provider(
             self,
@@ -131,6 +144,19 @@ class OrgProvider(Construct):
     @property
     def service_token(self) -> str:
         return self.provider.service_token
+
+    def custom_resource(
+        self, scope: Construct, construct_id: str, *, resource_type: str, properties: dict[str, Any]
+    ) -> CustomResource:
+        """The custom resource this provider answers for, with its ServiceTimeout."""
+        return CustomResource(
+            scope,
+            construct_id,
+            service_token=self.service_token,
+            resource_type=resource_type,
+            properties=properties,
+            service_timeout=self.service_timeout,
+        )
 
 
 def logical_id_of(construct: IConstruct) -> str:

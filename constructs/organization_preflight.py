@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import jsii
-from aws_cdk import Aspects, CfnResource, CustomResource, IAspect, Stack
+from aws_cdk import Aspects, CfnResource, IAspect, Stack
 from aws_cdk import aws_iam as iam
 
 from constructs import Construct, IConstruct
@@ -43,10 +43,9 @@ class OrganizationPreflight(Construct):
             "Organizations' describe and list actions have no resource type; IAM accepts only '*'. Read only.",
         )
         provider = OrgProvider(self, "Provider", on_event=handler)
-        self.resource = CustomResource(
+        self.resource = provider.custom_resource(
             self,
             "Resource",
-            service_token=provider.service_token,
             resource_type=RESOURCE_TYPE,
             properties=ids.to_properties(),
         )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from aws_cdk import CustomResource
 from aws_cdk import aws_iam as iam
 
 from constructs import Construct
@@ -61,10 +60,9 @@ class TrustedServiceAccess(Construct):
             "Enable/Disable are conditioned on organizations:ServicePrincipal, and the List actions only read.",
         )
         provider = OrgProvider(self, "Provider", on_event=handler)
-        self.resource = CustomResource(
+        self.resource = provider.custom_resource(
             self,
             "Resource",
-            service_token=provider.service_token,
             resource_type=RESOURCE_TYPE,
             properties={"ServicePrincipal": service_principal, "Removal": removal},
         )

@@ -13,8 +13,12 @@
   JSON copy of the event and a context whose remaining time counts down from its ``Timeout``, in
   its ``Environment`` (references resolved: the job bucket's and snapshot table's names) plus
   ``AWS_REGION`` and ``AWS_LAMBDA_FUNCTION_NAME``. Every invocation is a cold start (module caches
-  cleared). An asynchronous ``lambda:Invoke`` of a function of the stack (a job continuing in the
-  background) is queued and run once the resource has its answer.
+  cleared). An asynchronous ``lambda:Invoke`` of a function of the stack is queued and run once
+  the resource has its answer.
+- **Step Functions**: a ``StartExecution`` of a state machine of the stack (a contacts job
+  continuing in its workflow past the deploy wait) is queued and, once the resource has its
+  answer, its definition from the template is run (:mod:`simulation.workflow`: Retry, Catch,
+  Choice, Wait) with the real handlers, in simulated time: waits and retry delays take none.
 - **Accounts**: everything a stack's deploy or destroy does (its buckets and tables, its handlers'
   calls) comes from the stack's own account: the simulated caller is switched to it
   (:func:`simulation.organization.acting_as`), so the delegated administrator's stack runs as the
@@ -51,6 +55,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from local_deploy.stack import ResourceState, StackState
 from local_deploy.template import Template, TemplateError, Unresolved, as_sent, dependency_order, is_custom, resolve
 from simulation.organization import acting_as
+from simulation.workflow import Executions
 
 LOG = logging.getLogger("local_deploy.lambda")
 
@@ -107,7 +112,7 @@ class Operation:
     physical_id: str = ""
     data: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
-    invocations: int = 0  # handler invocations: on-event, is-complete polls, background
+    invocations: int = 0  # handler invocations: on-event, is-complete polls, asynchronous, workflow steps
     error: str = ""
     notes: list[str] = field(default_factory=list)
 
@@ -194,6 +199,7 @@ class LocalCloudFormation:
         self.listener = listener or Listener()
         self.invocation_seconds = invocation_seconds
         self._background: list[tuple[ResourceState, dict[str, Any]]] = []
+        self.executions = Executions(self._state_machines)
 
     # -- what a deploy would do ---------------------------------------------------------------
 
@@ -514,8 +520,22 @@ class LocalCloudFormation:
             return contextlib.nullcontext()
         return acting_as(self.stack.account)
 
-    def _lambda_service(self) -> _Registration:
-        return _Registration(self._session(), "before-call.lambda.Invoke", self._invoke_asynchronously)
+    @contextlib.contextmanager
+    def _lambda_service(self) -> Iterator[None]:
+        """Lambda's asynchronous invocations and Step Functions' executions, for the handlers' clients."""
+        stop = self.executions.register(self._session())
+        try:
+            with _Registration(self._session(), "before-call.lambda.Invoke", self._invoke_asynchronously):
+                yield
+        finally:
+            stop()
+
+    def _state_machines(self) -> dict[str, dict[str, Any]]:
+        return {
+            state.physical_id: json.loads(str(state.properties["DefinitionString"]))
+            for state in self.stack.resources.values()
+            if state.type == STATE_MACHINE and isinstance(state.properties.get("DefinitionString"), str)
+        }
 
     def _session(self) -> boto3.Session:
         if self.session is None:
@@ -551,6 +571,19 @@ class LocalCloudFormation:
                 operation.notes.append(f"background invocation {ran} failed: {error}")
         if ran:
             operation.notes.append(f"continued in the background: {ran} invocation(s)")
+        waited: list[float] = []
+
+        def invoke(arn: str, payload: dict[str, Any]) -> Any:
+            return self._invoke(self._function(arn, operation.logical_id), payload, operation)
+
+        for execution in self.executions.run_pending(invoke, sleep=waited.append):
+            outcome = execution.outcome
+            assert outcome is not None
+            batches = outcome.steps.count(outcome.steps[0])
+            note = f"continued in its workflow: execution {execution.name} {outcome.status} after {batches} batch(es)"
+            if outcome.error:
+                note += f" ({outcome.error}: {outcome.cause}; the alarm fires, the next deploy resumes the job)"
+            operation.notes.append(note + f", {sum(waited):.0f} s of waits and retry delays simulated")
 
     # -- names and simulated resources ------------------------------------------------------
 

@@ -260,10 +260,23 @@ def _contact_lines(
 ) -> list[AccountLine]:
     # What the config manages, and what this deploy's event would do (nothing when the resource is
     # unchanged: CloudFormation sends no event, so a difference found then is drift).
-    full = plan_job("plan", accounts, new, None, apply=False, **scope) if new else Job("plan", {}, [])
+    caller, management = scope["caller_account_id"], scope["management_account_id"]
+    full = (
+        plan_job("plan", accounts, new, None, apply=False, caller_account_id=caller, management_account_id=management)
+        if new
+        else Job("plan", {}, [])
+    )
     deploy = Job("plan", {}, [])
     if action in (CREATE, UPDATE, DELETE) and (new or old):
-        deploy = plan_job("plan", accounts, new, old if action != CREATE else None, apply=False, **scope)
+        deploy = plan_job(
+            "plan",
+            accounts,
+            new,
+            old if action != CREATE else None,
+            apply=False,
+            caller_account_id=caller,
+            management_account_id=management,
+        )
     targets: dict[str, dict[str, Target]] = {}
     for job in (full, deploy):
         for account_id, key in job.items:

@@ -11,6 +11,8 @@ simulated service's side, so that the handlers meet the same refusals they would
   account cannot name itself (it calls without ``AccountId``); a delegated administrator cannot
   change the management account; the target must be an ACTIVE account of the organization;
 - contact fields are checked against the service model's limits and patterns;
+- an S3 conditional write (``If-Match``, ``If-None-Match``) is checked and applied as one step,
+  as S3 does (moto checks, then writes: two racing writers could both pass the check);
 - a member account's Organizations calls reach its organization (moto would give it an empty one
   of its own), so a delegated administrator reads the organization as in AWS; :func:`acting_as`
   makes another account of the organization the caller.
@@ -22,8 +24,10 @@ tests can assert on convergence and on the number of calls made.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import random
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -36,6 +40,7 @@ from moto.account import responses as account_responses
 from moto.core.exceptions import JsonRESTError
 from moto.organizations import models as org_models
 from moto.organizations import responses as org_responses
+from moto.s3 import responses as s3_responses
 
 from org_bootstrap.validation import ACCOUNT_SERVICE_PRINCIPAL, CONTACT_FIELD_RULES
 
@@ -211,11 +216,26 @@ def strict_aws(log: ApiLog | None = None, management_account: str = DEFAULT_MANA
         patches.append(
             mock.patch.object(responses, method, _strict_account_operation(getattr(responses, method), operation, log))
         )
+    patches.append(
+        mock.patch.object(s3_responses.S3Response, "put_object", _atomic(s3_responses.S3Response.put_object))
+    )
     with contextlib.ExitStack() as stack:
         for patch in patches:
             stack.enter_context(patch)
         stack.enter_context(mock_aws())
         yield log
+
+
+def _atomic(put_object: Callable[..., Any]) -> Callable[..., Any]:
+    """S3 applies a conditional write atomically: one writer at a time through moto's check and write."""
+    lock = threading.Lock()
+
+    @functools.wraps(put_object)
+    def put(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with lock:
+            return put_object(self, *args, **kwargs)
+
+    return put
 
 
 class Organization:

@@ -28,7 +28,11 @@ class DelegatedAdministratorStack(Stack):
         # Checked here again: this stack can be deployed on its own, and its resources wait for it.
         self.preflight = OrganizationPreflight(self, "Preflight", ids=preflight_ids(config))
         self.alternate_contacts = AlternateContacts(
-            self, "AlternateContacts", spec=spec, management_account_id=management
+            self,
+            "AlternateContacts",
+            spec=spec,
+            management_account_id=management,
+            notification_email=config.automation.notification_email if config.automation is not None else None,
         )
         self.event_receiver: OrganizationEventReceiver | None = None
         self.contact_automation: ContactAutomation | None = None

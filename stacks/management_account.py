@@ -48,7 +48,10 @@ class ManagementAccountStack(Stack):
             # stack runs every other account's, and receives the account events from here.
             assert config.alternate_contacts is not None and config.delegated_administrator_account_id is not None
             self.alternate_contacts = AlternateContacts(
-                self, "AlternateContacts", spec=config.alternate_contacts.scoped("management_account")
+                self,
+                "AlternateContacts",
+                spec=config.alternate_contacts.scoped("management_account"),
+                notification_email=_notification_email(config),
             )
             self.alternate_contacts.node.add_dependency(self.trusted_access)
             if config.automation_enabled:
@@ -60,7 +63,12 @@ class ManagementAccountStack(Stack):
                 )
             return
         if config.alternate_contacts is not None:
-            self.alternate_contacts = AlternateContacts(self, "AlternateContacts", spec=config.alternate_contacts)
+            self.alternate_contacts = AlternateContacts(
+                self,
+                "AlternateContacts",
+                spec=config.alternate_contacts,
+                notification_email=_notification_email(config),
+            )
             # The Account Management API addresses member accounts only once trusted access is on.
             self.alternate_contacts.node.add_dependency(self.trusted_access)
         if config.automation is not None and config.automation.enabled:
@@ -79,3 +87,8 @@ class ManagementAccountStack(Stack):
             )
             # Account events and the drift check start after the deploy-time apply has finished.
             self.contact_automation.node.add_dependency(self.alternate_contacts)
+
+
+def _notification_email(config: BootstrapConfig) -> str | None:
+    """Whoever hears about drift also hears about a contacts job whose continuation failed."""
+    return config.automation.notification_email if config.automation is not None else None

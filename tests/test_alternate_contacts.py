@@ -39,7 +39,7 @@ class World:
     deps: Dependencies
     ids: dict[str, str]
     ous: dict[str, str]
-    continued: list[str]
+    workflow: Workflow
 
     def contacts(self, name: str) -> dict[str, dict[str, str]]:
         return self.org.contacts(self.ids[name])
@@ -53,6 +53,32 @@ class Context:
 
     def get_remaining_time_in_millis(self) -> int:
         return int(self.remaining * 1000)
+
+
+class Workflow:
+    """The continuation workflow's executions (in moto), and its loop run as the state machine runs it."""
+
+    ARN = "arn:aws:states:us-east-1:111111111111:stateMachine:OrgBootstrapManagement-ContactsJobs"
+
+    def __init__(self) -> None:
+        self.sfn = clients.client("stepfunctions")
+        self.sfn.create_state_machine(
+            name=self.ARN.rsplit(":", 1)[-1],
+            definition=json.dumps({"StartAt": "Work", "States": {"Work": {"Type": "Succeed"}}}),
+            roleArn="arn:aws:iam::111111111111:role/workflow",
+        )
+
+    def started(self) -> list[str]:
+        listed = self.sfn.list_executions(stateMachineArn=self.ARN)["executions"]
+        return sorted(execution["name"] for execution in listed)
+
+    def loop(self, job_id: str, context: Any) -> dict[str, Any]:
+        """Work -> (done? end : Work), with the handler the Task invokes."""
+        for _ in range(100):
+            answer = alternate_contacts.is_complete({"ContinueJob": job_id}, context)
+            if answer["Complete"]:
+                return answer
+        raise AssertionError("the workflow never finished the job")
 
 
 @pytest.fixture
@@ -88,13 +114,12 @@ def world(api_log: ApiLog) -> Iterator[World]:
         deploy_wait_seconds=3600,
         concurrency=4,
     )
-    continued: list[str] = []
     with (
         mock.patch.object(alternate_contacts, "dependencies", lambda: deps),
-        mock.patch.object(alternate_contacts, "_continue_in_background", continued.append),
+        mock.patch.dict("os.environ", {"JOB_WORKFLOW_ARN": Workflow.ARN}),
         mock.patch("botocore.endpoint.time.sleep"),  # botocore's retry backoff, in simulated time
     ):
-        yield World(org, api_log, deps, ids, ous, continued)
+        yield World(org, api_log, deps, ids, ous, Workflow())
 
 
 def spec(**overrides: Any) -> str:
@@ -323,7 +348,7 @@ def test_an_organization_needing_several_invocations(world: World) -> None:
         assert world.contacts(name) == DEFAULT, name
 
 
-def test_a_job_beyond_the_deploy_wait_continues_in_the_background(world: World) -> None:
+def test_a_job_beyond_the_deploy_wait_continues_in_its_workflow(world: World) -> None:
     world.deps.deploy_wait_seconds = 0
     slow = {op: Quota(50, 1) for op in FAST}
     world.deps.api = ContactsApi(world.deps.api.client, world.org.management_account_id, RateLimits(slow))
@@ -331,15 +356,13 @@ def test_a_job_beyond_the_deploy_wait_continues_in_the_background(world: World) 
     with mock.patch.object(alternate_contacts, "MIN_BATCH_SECONDS", 0.0):
         context = Context(alternate_contacts.SAFETY_MARGIN_SECONDS + 0.05)
         result = run(world, "Create", spec(), remaining=context.remaining)
-        assert result["Data"]["Status"] == "CONTINUING_IN_BACKGROUND"
+        assert result["Data"]["Status"] == "CONTINUING_IN_WORKFLOW"
         assert result["Data"]["Complete"] == "false"
-        # Each background invocation hands on to the next until the job is done.
-        for _ in range(100):
-            job_id = world.continued.pop()
-            answer = alternate_contacts.is_complete({"ContinueJob": job_id}, context)
-            if answer["Complete"]:
-                break
+        (execution,) = world.workflow.started()  # named after the job: one execution per job
+        assert world.contacts("management") == {}  # the deploy wait was over: no batch started
+        answer = world.workflow.loop(execution, context)
     assert answer["Report"].startswith("s3://jobs/")
+    assert (answer["Cursor"], answer["Of"], answer["FailedBeyondTolerance"]) == (6, 6, False)
     for name in ACTIVE_TARGETS:
         assert world.contacts(name) == DEFAULT, name
 

@@ -60,19 +60,146 @@ def test_asynchronous_wiring_provider_polls_is_complete(template: Template) -> N
         },
     )
     template.has_resource_properties("AWS::Lambda::Function", {"Handler": "org_bootstrap.alternate_contacts.on_event"})
-    machines = template.find_resources("AWS::StepFunctions::StateMachine")
-    assert len(machines) == 1, "the Provider framework's waiter polls is_complete"
-    (machine,) = machines.values()
-    definition = json.dumps(machine["Properties"]["DefinitionString"])
-    assert '\\"IntervalSeconds\\":30' in definition
-    # The is-complete function may invoke itself to continue a job in the background.
-    invoke = [
-        s
-        for p in template.find_resources("AWS::IAM::Policy").values()
-        for s in p["Properties"]["PolicyDocument"]["Statement"]
-        if s["Action"] == "lambda:InvokeFunction" and "Sid" not in s and "Fn::GetAtt" in json.dumps(s["Resource"])
+    waiters = [
+        machine
+        for machine in template.find_resources("AWS::StepFunctions::StateMachine").values()
+        if "framework-isComplete-task" in json.dumps(machine["Properties"]["DefinitionString"])
     ]
-    assert any("AlternateContactsIsComplete" in json.dumps(s["Resource"]) for s in invoke)
+    assert len(waiters) == 1, "the Provider framework's waiter polls is_complete"
+    definition = json.dumps(waiters[0]["Properties"]["DefinitionString"])
+    # Every 30 s for 55 minutes: the framework's own timeout answer comes 5 minutes before CloudFormation's limit.
+    assert '\\"IntervalSeconds\\":30,\\"MaxAttempts\\":110' in definition
+    # No self-invocation any more: a job past the deploy wait goes to its workflow.
+    own = [
+        statement
+        for policy in template.find_resources("AWS::IAM::Policy").values()
+        if "AlternateContactsIsCompleteRole" in json.dumps(policy["Properties"]["Roles"])
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    assert own and not [s for s in own if "lambda:InvokeFunction" in json.dumps(s["Action"])]
+
+
+def continuation_machine(template: Template) -> tuple[str, dict[str, Any]]:
+    found = template.find_resources(
+        "AWS::StepFunctions::StateMachine",
+        {"Properties": {"StateMachineName": {"Fn::Join": ["-", [{"Ref": "AWS::StackName"}, "ContactsJobs"]]}}},
+    )
+    assert len(found) == 1
+    ((logical_id, machine),) = found.items()
+    parts = machine["Properties"]["DefinitionString"]["Fn::Join"][1]
+    definition = json.loads("".join(part if isinstance(part, str) else "FUNCTION" for part in parts))
+    assert [p for p in parts if not isinstance(p, str)] == [
+        {"Fn::GetAtt": [logical_id_of_function(template, "org_bootstrap.alternate_contacts.is_complete"), "Arn"]}
+    ]
+    return logical_id, definition
+
+
+def logical_id_of_function(template: Template, handler: str) -> str:
+    (logical_id,) = template.find_resources("AWS::Lambda::Function", {"Properties": {"Handler": handler}})
+    return str(logical_id)
+
+
+def test_the_continuation_workflow_loops_over_batches_and_retries_every_error(template: Template) -> None:
+    _, definition = continuation_machine(template)
+    work = definition["States"]["Work"]
+    assert definition["StartAt"] == "Work" and work["Parameters"] == {"ContinueJob.$": "$.Job"}
+    assert work["Retry"] == [
+        {
+            "ErrorEquals": ["States.ALL"],
+            "IntervalSeconds": 30,
+            "MaxAttempts": 8,
+            "BackoffRate": 2,
+            "MaxDelaySeconds": 600,
+            "JitterStrategy": "FULL",
+        }
+    ]
+    assert work["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.Error", "Next": "RetriesExhausted"}]
+    assert definition["States"]["RetriesExhausted"]["Type"] == "Fail"
+    choice = definition["States"][work["Next"]]
+    assert choice["Default"] == "Work"  # not done: the next batch
+    assert [rule["Next"] for rule in choice["Choices"]] == ["OtherWorkerHoldsTheJob", "AccountsFailed", "Done"]
+    assert definition["States"]["OtherWorkerHoldsTheJob"] == {"Type": "Wait", "Seconds": 60, "Next": "Work"}
+    template.has_resource_properties(
+        "AWS::StepFunctions::StateMachine",
+        {
+            "StateMachineType": "STANDARD",
+            "StateMachineName": {"Fn::Join": ["-", [{"Ref": "AWS::StackName"}, "ContactsJobs"]]},
+            "TracingConfiguration": {"Enabled": True},
+            "LoggingConfiguration": Match.object_like({"Level": "ALL", "IncludeExecutionData": True}),
+        },
+    )
+
+
+def test_a_continuation_that_does_not_succeed_alarms_to_the_jobs_topic(template: Template) -> None:
+    machine, _ = continuation_machine(template)
+    (topic,) = template.find_resources("AWS::SNS::Topic", {"Properties": {"DisplayName": "Alternate contacts jobs"}})
+    alarms = template.find_resources(
+        "AWS::CloudWatch::Alarm", {"Properties": {"AlarmActions": [{"Ref": topic}]}}
+    ).values()
+    (alarm,) = alarms
+    props = alarm["Properties"]
+    assert (props["Threshold"], props["ComparisonOperator"]) == (1, "GreaterThanOrEqualToThreshold")
+    assert [m["Expression"] for m in props["Metrics"] if "Expression" in m] == ["failed + timedOut + aborted"]
+    named = {
+        m["MetricStat"]["Metric"]["MetricName"]: m["MetricStat"]["Metric"]["Dimensions"]
+        for m in props["Metrics"]
+        if "MetricStat" in m
+    }
+    assert sorted(named) == ["ExecutionsAborted", "ExecutionsFailed", "ExecutionsTimedOut"]
+    assert all(d == [{"Name": "StateMachineArn", "Value": {"Ref": machine}}] for d in named.values())
+
+
+def test_the_handler_may_start_only_its_own_workflow(template: Template) -> None:
+    own = [
+        statement
+        for policy in template.find_resources("AWS::IAM::Policy").values()
+        if "AlternateContactsIsCompleteRole" in json.dumps(policy["Properties"]["Roles"])
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    (start,) = [s for s in own if s.get("Sid") == "StartJobContinuation"]
+    assert start["Action"] == "states:StartExecution"
+    assert "stateMachine:" in json.dumps(start["Resource"]) and "ContactsJobs" in json.dumps(start["Resource"])
+    assert "*" not in json.dumps(start["Resource"])
+    (describe,) = [s for s in own if s.get("Sid") == "ReadJobContinuations"]
+    assert describe["Action"] == "states:DescribeExecution" and "execution:" in json.dumps(describe["Resource"])
+    # The workflow's role invokes the is-complete function, and nothing else.
+    (machine_role,) = [
+        policy
+        for policy in template.find_resources("AWS::IAM::Policy").values()
+        if "ContinuationStateMachineRole" in json.dumps(policy["Properties"]["Roles"])
+    ]
+    invoked = [
+        s for s in machine_role["Properties"]["PolicyDocument"]["Statement"] if s["Action"] == "lambda:InvokeFunction"
+    ]
+    assert "AlternateContactsIsComplete" in json.dumps(invoked) and "OnEvent" not in json.dumps(invoked)
+
+
+def test_every_custom_resource_has_a_service_timeout_with_room_for_the_answer(template: Template) -> None:
+    timeouts = {
+        resource["Type"]: resource["Properties"].get("ServiceTimeout")
+        for resource in template.to_json()["Resources"].values()
+        if resource["Type"].startswith("Custom::")
+    }
+    # Handlers that answer within their 5-minute timeout get 10 minutes (the preflight too); the contacts resource,
+    # whose waiter gives up after 55 minutes, gets CloudFormation's hour.
+    assert timeouts == {
+        "Custom::OrganizationPreflight": "600",
+        "Custom::TrustedServiceAccess": "600",
+        "Custom::DelegatedAdministrator": "600",
+        "Custom::AlternateContacts": "3600",
+    }
+
+
+def test_a_deploy_wait_that_leaves_no_room_for_the_answer_is_refused() -> None:
+    from aws_cdk import Duration
+
+    with pytest.raises(ValueError, match=r"deploy_wait is 3000 s; at most 2970 s"):
+        AlternateContacts(
+            Stack(App(), "S"),
+            "Contacts",
+            spec=ContactSpec.parse({"contacts": {"BILLING": {"delete": True}}}),
+            deploy_wait=Duration.minutes(50),
+        )
 
 
 def test_account_actions_scoped_to_organization_and_contact_types(template: Template) -> None:

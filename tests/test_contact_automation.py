@@ -50,6 +50,9 @@ def template(automation_app: tuple[Template, Any]) -> Template:
     return automation_app[0]
 
 
+AUTOMATION_KEY = "Encrypts the alternate-contacts automation topic"
+
+
 def resource(template: Template, resource_type: str, **properties: Any) -> tuple[str, Any]:
     found = template.find_resources(resource_type, {"Properties": Match.object_like(properties)})
     assert len(found) == 1, (resource_type, properties, list(found))
@@ -375,13 +378,13 @@ def test_the_drift_check_is_configured_for_fixing_and_publishing(template: Templ
 def test_the_topic_is_encrypted_refuses_plain_transport_and_mails_the_configured_address(
     template: Template,
 ) -> None:
-    key, key_resource = resource(template, "AWS::KMS::Key", EnableKeyRotation=True)
+    key, key_resource = resource(template, "AWS::KMS::Key", EnableKeyRotation=True, Description=AUTOMATION_KEY)
     topic, _ = resource(template, "AWS::SNS::Topic", KmsMasterKeyId={"Fn::GetAtt": [key, "Arn"]})
     template.has_resource_properties(
         "AWS::SNS::Subscription",
         {"Protocol": "email", "Endpoint": "aws-platform@example.com", "TopicArn": {"Ref": topic}},
     )
-    (policy,) = template.find_resources("AWS::SNS::TopicPolicy").values()
+    (policy,) = template.find_resources("AWS::SNS::TopicPolicy", {"Properties": {"Topics": [{"Ref": topic}]}}).values()
     deny, allow = policy["Properties"]["PolicyDocument"]["Statement"]
     assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     assert allow["Principal"] == {"Service": "cloudwatch.amazonaws.com"} and allow["Action"] == "sns:Publish"
@@ -399,7 +402,8 @@ def test_alarms_on_the_dead_letter_queue_depth_and_stuck_events_notify_the_topic
     topic, _ = resource(template, "AWS::SNS::Topic", DisplayName="Alternate contacts")
     dead_letter_queue, _ = resource(template, "AWS::SQS::Queue", MessageRetentionPeriod=1209600)
     queue, _ = resource(template, "AWS::SQS::Queue", VisibilityTimeout=720)
-    template.resource_count_is("AWS::CloudWatch::Alarm", 2)
+    # Two here, and one per continuation workflow (the deploy's and the drift check's).
+    template.resource_count_is("AWS::CloudWatch::Alarm", 4)
     template.has_resource_properties(
         "AWS::CloudWatch::Alarm",
         {
@@ -468,8 +472,28 @@ def test_the_drift_role_publishes_only_its_namespace_and_topic(template: Templat
         "organizations:ListOrganizationalUnitsForParent",
         "organizations:ListRoots",
     ]
-    key, _ = resource(template, "AWS::KMS::Key", EnableKeyRotation=True)
+    key, _ = resource(template, "AWS::KMS::Key", EnableKeyRotation=True, Description=AUTOMATION_KEY)
     assert by_sid(found, "EncryptNotifications")["Resource"] == {"Fn::GetAtt": [key, "Arn"]}
+
+
+def test_a_drift_check_too_big_for_one_invocation_goes_to_its_own_workflow(template: Template) -> None:
+    found = statements(template, "ContactAutomationDriftCheckRole")
+    start = by_sid(found, "StartJobContinuation")
+    assert start["Action"] == "states:StartExecution"
+    assert "DriftChecks" in json.dumps(start["Resource"]) and "*" not in json.dumps(start["Resource"])
+    assert "execution:" in json.dumps(by_sid(found, "ReadJobContinuations")["Resource"])
+    assert not [s for s in found if "lambda:InvokeFunction" in json.dumps(s["Action"])]  # no self-invocation
+    (drift,) = template.find_resources(
+        "AWS::Lambda::Function", {"Properties": {"Handler": "org_bootstrap.drift.on_schedule"}}
+    ).values()
+    assert "DriftChecks" in json.dumps(drift["Properties"]["Environment"]["Variables"]["JOB_WORKFLOW_ARN"])
+    topic, _ = resource(template, "AWS::SNS::Topic", DisplayName="Alternate contacts")
+    (alarm,) = [
+        alarm
+        for alarm in template.find_resources("AWS::CloudWatch::Alarm").values()
+        if "Continues alternate-contacts drift checks" in alarm["Properties"]["AlarmDescription"]
+    ]
+    assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic}]
 
 
 def test_no_wildcard_actions_and_no_managed_policies_anywhere(template: Template) -> None:

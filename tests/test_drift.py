@@ -24,6 +24,7 @@ from simulation.organization import ApiLog, Organization
 FAST = {op: Quota(10_000, 10_000) for op in ("PutAlternateContact", "GetAlternateContact", "DeleteAlternateContact")}
 NAMESPACE = "Test/AlternateContacts"
 SCHEDULED = {"Source": "drift-schedule", "ScheduledTime": "2026-11-21T00:00:00Z"}
+WORKFLOW = "arn:aws:states:us-east-1:111111111111:stateMachine:OrgBootstrapManagement-DriftChecks"
 
 
 def contact(name: str, email: str = "team@example.com") -> dict[str, str]:
@@ -50,16 +51,22 @@ class World:
     deps: Dependencies
     ids: dict[str, str]
     inbox: str  # an SQS queue subscribed to the notification topic
-    continued: list[str] = field(default_factory=list)
+    continued: list[str] = field(default_factory=list)  # executions of the continuation workflow run so far
 
     def run(self, context: Context | None = None) -> dict[str, Any]:
-        """A scheduled check, and its background continuations until it is done."""
+        """A scheduled check, and its continuation workflow's batches until it is done."""
         answer = drift.on_schedule(SCHEDULED, context)
+        if not answer["Complete"]:
+            names = self.executions()
+            assert names and names[-1] not in self.continued, "an incomplete check must start its workflow"
+            self.continued.append(names[-1])
         while not answer["Complete"]:
-            assert self.continued, "an incomplete check must continue in the background"
-            answer = drift.on_schedule({"ContinueJob": self.continued.pop()}, context)
-        assert not self.continued
+            answer = drift.on_schedule({"ContinueJob": answer["Job"]}, context)
         return answer
+
+    def executions(self) -> list[str]:
+        listed = clients.client("stepfunctions").list_executions(stateMachineArn=WORKFLOW)["executions"]
+        return [execution["name"] for execution in sorted(listed, key=lambda e: e["startDate"])]
 
     def notifications(self) -> list[dict[str, str]]:
         sqs = clients.client("sqs")
@@ -119,10 +126,15 @@ def world(api_log: ApiLog) -> Iterator[World]:
         namespace=NAMESPACE,
         concurrency=2,
     )
+    clients.client("stepfunctions").create_state_machine(
+        name=WORKFLOW.rsplit(":", 1)[-1],
+        definition=json.dumps({"StartAt": "Work", "States": {"Work": {"Type": "Succeed"}}}),
+        roleArn="arn:aws:iam::111111111111:role/workflow",
+    )
     world = World(org, api_log, deps, ids, inbox)
     with (
         mock.patch.object(drift, "dependencies", lambda: deps),
-        mock.patch.object(drift, "_continue_in_background", world.continued.append),
+        mock.patch.dict(os.environ, {"JOB_WORKFLOW_ARN": WORKFLOW}),
         mock.patch("botocore.endpoint.time.sleep"),
     ):
         yield world
@@ -247,7 +259,7 @@ def test_a_failing_account_is_counted_and_reported_and_the_rest_are_fixed(world:
     assert f"{denied}: AccessDeniedException" in notification["Message"]
 
 
-def test_a_check_too_big_for_one_invocation_continues_in_the_background(world: World) -> None:
+def test_a_check_too_big_for_one_invocation_continues_in_its_workflow(world: World) -> None:
     converged(world)
     for name in CHECKED:
         world.org.put_contact(world.ids[name], "SECURITY", EDITED)
@@ -266,6 +278,7 @@ def test_a_check_too_big_for_one_invocation_continues_in_the_background(world: W
     assert len(invocations) == 4
     assert [sorted(event) for event in invocations[1:]] == [["ContinueJob"]] * 3
     assert answer["Complete"] is True
+    assert world.continued == [answer["Job"]]  # one execution, named after the job
     for name in CHECKED:
         assert world.org.contacts(world.ids[name]) == DEFAULT, name
     assert world.metric("AccountsFixed") == [4, 4]  # one data point per finished check, not per invocation

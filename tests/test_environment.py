@@ -40,7 +40,7 @@ def test_the_contacts_handler_reads_the_management_account_from_the_organization
 
     assert deps.management_account_id == org.management_account_id
     assert deps.api.own_account_id == org.management_account_id  # no CALLER_ACCOUNT_ID: the management account
-    assert deps.jobs.bucket == "jobs"  # type: ignore[attr-defined]
+    assert deps.jobs.bucket == "jobs"
     assert deps.snapshots.table == "snapshots"
     assert (deps.deploy_wait_seconds, deps.concurrency) == (2700, 8)
 

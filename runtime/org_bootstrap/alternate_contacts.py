@@ -3,14 +3,17 @@
 Asynchronous by design (CDK Provider framework with is-complete polling):
 
 - ``on_event`` validates the spec (nothing changes if any field is bad), lists the organization,
-  plans the work the request implies and stores the job in S3. It returns at once.
+  plans the work the request implies and stores the job in S3. A Create or Update also plans the
+  accounts the resource's previous job left failed or unfinished (found through the resource's
+  pointer to its last job), and the new job supersedes that one. It returns at once.
 - ``is_complete`` is invoked by the framework every query interval; each call works through the
-  job until its time budget runs out and saves the cursor. When the job is done it writes the full
-  report to S3 and answers with counts; failed accounts beyond the tolerance fail the resource.
-- An organization too big to finish inside the deploy's wait budget (CloudFormation waits at most
-  an hour for a custom resource) is not a failed deploy: ``is_complete`` reports the resource
-  complete with ``Complete=false`` and hands the rest to ``on_continue``, which carries on in
-  background invocations of this same function until the job is done.
+  job under its lease until its time budget runs out or the deploy wait is over, whichever comes
+  first, and saves the cursor. When the job is done it writes the full report to S3 and answers
+  with counts; failed accounts beyond the tolerance fail the resource.
+- An organization too big to finish inside the deploy wait (CloudFormation waits at most an hour
+  for a custom resource) is not a failed deploy: ``is_complete`` reports the resource complete with
+  ``Complete=false`` and starts the job's continuation workflow, whose steps invoke
+  ``on_continue`` (:mod:`org_bootstrap.continuation`).
 """
 
 from __future__ import annotations
@@ -18,26 +21,30 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from org_bootstrap.background import (
+from org_bootstrap.contact_spec import ContactSpec
+from org_bootstrap.continuation import (
     CONTINUE_JOB,
     DEFAULT_BUDGET_SECONDS,
     MIN_BATCH_SECONDS,
     SAFETY_MARGIN_SECONDS,
-    continue_in_background,
-    deadline,
+    Budget,
+    busy,
+    continue_in_workflow,
+    progress,
+    supersede,
     work,
 )
-from org_bootstrap.contact_spec import ContactSpec
 from org_bootstrap.environment import HandlerEnvironment
-from org_bootstrap.jobs import Job, JobStore, plan, summary
+from org_bootstrap.jobs import Job, plan, summary
 from org_bootstrap.organization import list_accounts
 from org_bootstrap.reconcile import FAILED, ContactsApi
 from org_bootstrap.resource import log_event, old_properties, properties
-from org_bootstrap.stores import DynamoDbSnapshots
+from org_bootstrap.stores import DynamoDbSnapshots, S3JobStore
 from org_bootstrap.validation import InvalidInputError
 
 LOG = logging.getLogger()
@@ -50,10 +57,11 @@ class Dependencies:
     organizations: Any
     api: ContactsApi  # addressed from the calling account (its own contacts go without AccountId)
     management_account_id: str
-    jobs: JobStore
+    jobs: S3JobStore
     snapshots: DynamoDbSnapshots
-    deploy_wait_seconds: float
+    deploy_wait_seconds: float  # after this, from the job's start, the rest goes to the workflow
     concurrency: int
+    clock: Callable[[], float] = field(default=time.time)  # the wall clock: deadlines and leases
 
     @classmethod
     def from_environment(cls, environment: HandlerEnvironment | None = None) -> Dependencies:
@@ -88,6 +96,10 @@ def on_event(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         new = ContactSpec.from_json(properties(event).get("Spec", ""))  # raises before any change
         old = ContactSpec.from_json(old_properties(event)["Spec"]) if request == "Update" else None
     deps = dependencies()
+    last = deps.jobs.last_job(event["LogicalResourceId"])
+    previous = Job.from_dict(last) if last else None
+    # Accounts the previous job failed or did not reach are worked again by a Create or Update.
+    unfinished = previous.unfinished() if previous is not None and request != "Delete" else None
     if new is None and (old is None or old.removal == "retain"):
         job = Job(event["RequestId"], {}, [])
     else:
@@ -98,9 +110,23 @@ def on_event(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
             old,
             caller_account_id=deps.api.own_account_id,
             management_account_id=deps.management_account_id,
+            unfinished=unfinished,
         )
+    job.started_at = deps.clock()
+    job.previous = previous.id if previous is not None and not previous.done else ""
     deps.jobs.save(job.id, job.to_dict())
-    LOG.info(json.dumps({"job": job.id, "accounts_to_reconcile": len(job.items), "skipped": len(job.skipped)}))
+    deps.jobs.set_last_job(event["LogicalResourceId"], job.id)
+    LOG.info(
+        json.dumps(
+            {
+                "job": job.id,
+                "accounts_to_reconcile": len(job.items),
+                "skipped": len(job.skipped),
+                "previous_job": previous.id if previous else None,
+                "healed": len(unfinished or {}),
+            }
+        )
+    )
     return {"PhysicalResourceId": PHYSICAL_ID, "Data": {"Job": job.id}}
 
 
@@ -108,15 +134,44 @@ def is_complete(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     if CONTINUE_JOB in event:
         return on_continue(event, context)
     deps = dependencies()
-    job = Job.from_dict(deps.jobs.load(event["RequestId"]))
-    _work(job, deps, context)
-    if not job.done:
-        if time.time() - job.started_at < deps.deploy_wait_seconds:
+    job_id = event["RequestId"]
+    job = Job.from_dict(deps.jobs.load(job_id))
+    wait_ends = job.started_at + deps.deploy_wait_seconds
+    # No account starts after the deploy wait: the batch deadline is the earlier of the two.
+    budget = _budget(context, deps, not_after=wait_ends)
+    if not job.done and wait_ends - deps.clock() >= MIN_BATCH_SECONDS:  # time for a batch before the wait ends
+        worked = _work(job, deps, budget, context)
+        if worked is None and deps.clock() < wait_ends:
+            return {"IsComplete": False}  # another worker holds the job: poll again
+        job = worked or Job.from_dict(deps.jobs.load(job_id))
+        if not job.done and deps.clock() < wait_ends - MIN_BATCH_SECONDS:
             return {"IsComplete": False}
-        _continue_in_background(job.id)
-        data = summary(job, "(in progress)")
-        LOG.warning("job %s continues in the background after %d of %d accounts", job.id, job.cursor, len(job.items))
-        return {"IsComplete": True, "Data": {**data, "Status": "CONTINUING_IN_BACKGROUND"}}
+    if job.done:
+        return _complete(job, deps)
+    continue_in_workflow(job.id)
+    LOG.warning("job %s continues in its workflow after %d of %d accounts", job.id, job.cursor, len(job.items))
+    data = summary(job, "(in progress)")
+    return {"IsComplete": True, "Data": {**data, "Status": "CONTINUING_IN_WORKFLOW"}}
+
+
+def on_continue(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    """A step of the continuation workflow: one batch of a job that outlived the deploy wait."""
+    deps = dependencies()
+    job_id = event[CONTINUE_JOB]
+    job = _work(Job.from_dict(deps.jobs.load(job_id)), deps, _budget(context, deps), context)
+    if job is None:
+        return busy(job_id)
+    if not job.done:
+        return progress(job)
+    location = deps.jobs.save_report(job.id, job.report())
+    counts = job.counts()
+    beyond = counts[FAILED] > job.failure_tolerance
+    level = logging.ERROR if beyond else logging.INFO
+    LOG.log(level, json.dumps({"job": job.id, "finished_in_workflow": True, "counts": counts, "report": location}))
+    return progress(job, Report=location, Failed=counts[FAILED], FailedBeyondTolerance=beyond)
+
+
+def _complete(job: Job, deps: Dependencies) -> dict[str, Any]:
     location = deps.jobs.save_report(job.id, job.report())
     data = summary(job, location)
     failed = data["Failed"]
@@ -128,31 +183,30 @@ def is_complete(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     return {"IsComplete": True, "Data": {**data, "Status": "COMPLETE"}}
 
 
-def on_continue(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-    """Background continuation of a job that outlived the deploy's wait budget."""
-    deps = dependencies()
-    job = Job.from_dict(deps.jobs.load(event[CONTINUE_JOB]))
-    _work(job, deps, context)
-    if not job.done:
-        _continue_in_background(job.id)
-        return {"Complete": False}
-    location = deps.jobs.save_report(job.id, job.report())
-    counts = job.counts()
-    level = logging.ERROR if counts[FAILED] > job.failure_tolerance else logging.INFO
-    LOG.log(level, json.dumps({"job": job.id, "finished_in_background": True, "counts": counts, "report": location}))
-    return {"Complete": True, "Report": location}
-
-
-def _work(job: Job, deps: Dependencies, context: Any) -> None:
+def _budget(context: Any, deps: Dependencies, *, not_after: float | None = None) -> Budget:
     # The budget's constants are read here, at call time, so that they can be tuned per module.
-    until = deadline(
+    return Budget.of(
         context,
+        clock=deps.clock,
         safety_margin=SAFETY_MARGIN_SECONDS,
         min_batch=MIN_BATCH_SECONDS,
         default_budget=DEFAULT_BUDGET_SECONDS,
+        not_after=not_after,
     )
-    work(job, deps.api, deps.jobs, snapshots=deps.snapshots, concurrency=deps.concurrency, until=until)
 
 
-def _continue_in_background(job_id: str) -> None:
-    continue_in_background(job_id)
+def _work(job: Job, deps: Dependencies, budget: Budget, context: Any) -> Job | None:
+    """A batch of ``job`` (as read) under its lease, after closing the job it supersedes; None while
+    either is busy. The batch works the job as the lease reads it, never the copy given."""
+    if job.previous and not supersede(deps.jobs, job.previous, job.id, until=budget.ends, now=deps.clock()):
+        return None
+    return work(
+        job.id,
+        deps.api,
+        deps.jobs,
+        snapshots=deps.snapshots,
+        concurrency=deps.concurrency,
+        budget=budget,
+        clock=deps.clock,
+        owner=getattr(context, "aws_request_id", None),
+    )

@@ -6,8 +6,10 @@ the contact types the config manages there), and works through it with
 :func:`org_bootstrap.jobs.run_batch`, that is :func:`org_bootstrap.reconcile.reconcile_account` at the
 Account Management quotas. In report-only mode the job reads and compares but writes nothing.
 
-An organization too big for one invocation is carried on by background invocations of this same
-function (:mod:`org_bootstrap.background`). When the job is done the full report goes to S3, the
+An organization too big for one invocation is carried on by the check's continuation workflow,
+whose steps invoke this same function (:mod:`org_bootstrap.continuation`); a scheduled run that
+finds the last check unfinished and its workflow failed resumes it instead of starting another,
+and waits while it still runs. When the job is done the full report goes to S3, the
 counts go to CloudWatch (``AccountsChecked``, ``AccountsDrifted``, ``AccountsFixed``,
 ``AccountsFailed``) and, when any account drifted or failed, a summary goes to the SNS topic:
 account IDs and contact types only, never the contacts themselves.
@@ -24,20 +26,24 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from org_bootstrap.background import (
+from org_bootstrap.contact_spec import ContactSpec
+from org_bootstrap.continuation import (
     CONTINUE_JOB,
     DEFAULT_BUDGET_SECONDS,
     MIN_BATCH_SECONDS,
     SAFETY_MARGIN_SECONDS,
-    continue_in_background,
-    deadline,
+    Budget,
+    busy,
+    continue_in_workflow,
+    progress,
+    resume,
     work,
 )
-from org_bootstrap.contact_spec import ContactSpec
 from org_bootstrap.environment import HandlerEnvironment
-from org_bootstrap.jobs import Job, JobStore, plan
+from org_bootstrap.jobs import Job, plan
 from org_bootstrap.organization import list_accounts
 from org_bootstrap.reconcile import CHANGED, DRIFTED, FAILED, SKIPPED, ContactsApi, Snapshots
+from org_bootstrap.stores import S3JobStore
 
 LOG = logging.getLogger()
 LOG.setLevel(logging.INFO)
@@ -45,6 +51,7 @@ LOG.setLevel(logging.INFO)
 METRIC_NAMES = ("AccountsChecked", "AccountsDrifted", "AccountsFixed", "AccountsFailed")
 DEFAULT_NAMESPACE = "OrgBootstrap/AlternateContacts"
 LISTED = 50  # accounts named in a notification; the report in S3 has all of them
+LAST_JOB = "drift"  # the name of the drift check's pointer to its last job
 
 
 @dataclass(frozen=True)
@@ -125,7 +132,7 @@ class DriftResult:
 class Dependencies:
     organizations: Any
     api: ContactsApi  # addressed from the calling account (its own contacts go without AccountId)
-    jobs: JobStore
+    jobs: S3JobStore
     spec: ContactSpec
     cloudwatch: Any
     sns: Any
@@ -175,6 +182,7 @@ def start(deps: Dependencies, job_id: str | None = None, scheduled_time: str | N
         management_account_id=deps.management_account_id,
     )
     deps.jobs.save(job.id, job.to_dict())
+    deps.jobs.set_last_job(LAST_JOB, job.id)
     LOG.info(
         json.dumps(
             {"job": job.id, "scheduled": scheduled_time, "report_only": deps.report_only, "accounts": len(job.items)}
@@ -201,25 +209,47 @@ def finish(job: Job, deps: Dependencies) -> DriftResult:
 
 
 def on_schedule(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
-    """The schedule's target, and the background continuation of a check too big for one invocation."""
+    """The schedule's target, and each step of the continuation workflow of a check too big for one
+    invocation (``{"ContinueJob": <job id>}``)."""
     deps = dependencies()
-    if CONTINUE_JOB in event:
-        job = Job.from_dict(deps.jobs.load(event[CONTINUE_JOB]))
-    else:
-        job = start(deps, scheduled_time=event.get("ScheduledTime"))
-    until = deadline(
+    budget = Budget.of(
         context,
         safety_margin=SAFETY_MARGIN_SECONDS,
         min_batch=MIN_BATCH_SECONDS,
         default_budget=DEFAULT_BUDGET_SECONDS,
     )
-    work(job, deps.api, deps.jobs, snapshots=deps.snapshots, concurrency=deps.concurrency, until=until)
+    owner = getattr(context, "aws_request_id", None)
+    if CONTINUE_JOB in event:
+        job_id = event[CONTINUE_JOB]
+    else:
+        unfinished = _unfinished_check(deps)
+        if unfinished is not None:
+            execution = resume(unfinished.id)
+            status = "RESUMED" if execution else "PREVIOUS_CHECK_RUNNING"
+            LOG.warning(json.dumps({"job": unfinished.id, "status": status, "execution": execution}))
+            return {"Job": unfinished.id, "Complete": False, "Status": status}
+        job_id = start(deps, scheduled_time=event.get("ScheduledTime")).id
+    job = work(
+        job_id,
+        deps.api,
+        deps.jobs,
+        snapshots=deps.snapshots,
+        concurrency=deps.concurrency,
+        budget=budget,
+        owner=owner,
+    )
+    if job is None:
+        return busy(job_id)
     if not job.done:
-        _continue_in_background(job.id)
-        LOG.info("job %s continues in the background after %d of %d accounts", job.id, job.cursor, len(job.items))
-        return {"Job": job.id, "Complete": False}
-    return finish(job, deps).to_dict()
+        if CONTINUE_JOB not in event:  # the first batch did not finish: the workflow carries the rest
+            continue_in_workflow(job.id)
+            LOG.info("job %s continues in its workflow after %d of %d accounts", job.id, job.cursor, len(job.items))
+        return progress(job)
+    return {**progress(job), **finish(job, deps).to_dict()}
 
 
-def _continue_in_background(job_id: str) -> None:
-    continue_in_background(job_id)
+def _unfinished_check(deps: Dependencies) -> Job | None:
+    """The last check, when it has not finished (its workflow failed, or still runs)."""
+    last = deps.jobs.last_job(LAST_JOB)
+    job = Job.from_dict(last) if last else None
+    return job if job is not None and not job.done else None

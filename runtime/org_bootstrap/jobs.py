@@ -47,7 +47,7 @@ STATUSES = (CHANGED, UNCHANGED, DRIFTED, SKIPPED, FAILED)
 class JobStore(Protocol):
     def load(self, job_id: str) -> dict[str, Any]: ...
 
-    def save(self, job_id: str, data: dict[str, Any]) -> None: ...
+    def save(self, job_id: str, data: dict[str, Any]) -> str | None: ...
 
     def save_report(self, job_id: str, report: dict[str, Any]) -> str:
         """Store the full report; return where an operator reads it."""
@@ -64,10 +64,21 @@ class Job:
     started_at: float = field(default_factory=time.time)
     failure_tolerance: int = 0
     apply: bool = True
+    previous: str = ""  # the job this one took over: its failed and unfinished accounts are planned here too
+    superseded_by: str = ""  # the job that took over what this one had not finished
 
     @property
     def done(self) -> bool:
-        return self.cursor >= len(self.items)
+        return self.cursor >= len(self.items) or bool(self.superseded_by)
+
+    def unfinished(self) -> dict[str, dict[str, Any]]:
+        """The targets of the accounts this job failed or has not reached, by account."""
+        failed = {outcome["account"] for outcome in self.outcomes if outcome["status"] == FAILED}
+        return {
+            account: self.contact_sets[key]
+            for index, (account, key) in enumerate(self.items)
+            if (index >= self.cursor and not self.superseded_by) or account in failed
+        }
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -80,6 +91,8 @@ class Job:
             "started_at": self.started_at,
             "failure_tolerance": self.failure_tolerance,
             "apply": self.apply,
+            "previous": self.previous,
+            "superseded_by": self.superseded_by,
         }
 
     @classmethod
@@ -94,6 +107,8 @@ class Job:
             started_at=data["started_at"],
             failure_tolerance=data["failure_tolerance"],
             apply=data.get("apply", True),
+            previous=data.get("previous", ""),
+            superseded_by=data.get("superseded_by", ""),
         )
 
     # -- results -----------------------------------------------------------------------------
@@ -111,6 +126,7 @@ class Job:
             "job": self.id,
             "started_at": self.started_at,
             "complete": self.done,
+            "superseded_by": self.superseded_by or None,
             "accounts": len(self.items) + len(self.skipped),
             "counts": self.counts(),
             "failed": self.failures(),
@@ -148,6 +164,7 @@ def plan(
     apply: bool = True,
     caller_account_id: str | None = None,
     management_account_id: str | None = None,
+    unfinished: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Job:
     """The work a change implies, account by account.
 
@@ -155,6 +172,10 @@ def plan(
     the stack stops managing (released by the removal mode). Delete: ``new`` is None and every
     managed type is released. Accounts that are not ACTIVE, and the management account when the
     caller is a delegated administrator, are skipped and reported.
+
+    ``unfinished`` (:meth:`Job.unfinished` of the previous job) heals: those accounts get
+    everything the new config wants there, as a Create would, plus what the previous job was
+    still releasing there (when the removal mode still releases).
     """
     mode = new or old
     assert mode is not None
@@ -170,6 +191,10 @@ def plan(
         targets: dict[str, Target] = {t: c for t, c in wanted.items() if had.get(t) != c}
         if release is not None:
             targets.update({t: release for t in had if t not in wanted})
+        if unfinished and account.id in unfinished:
+            left = unfinished[account.id]
+            releasing = {t: c for t, c in left.items() if release is not None and c in (DELETE, RESTORE)}
+            targets = {**releasing, **wanted, **targets}
         if not targets:
             continue
         if not account.active:

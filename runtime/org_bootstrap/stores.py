@@ -16,9 +16,22 @@ from org_bootstrap.contact_spec import Contact
 
 ABSENT = "ABSENT"  # the account had no contact of this type
 JOB_PREFIX = "alternate-contacts"  # the only key prefix the handlers' role may read and write
+# S3 refuses a conditional write whose condition no longer holds (412), or one that races another
+# conditional write to the same key (409): https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html
+_STALE_CODES = frozenset({"PreconditionFailed", "ConditionalRequestConflict"})
+
+
+class StaleWrite(Exception):
+    """The object changed since it was read (someone else wrote it): nothing was written."""
 
 
 class S3JobStore:
+    """Jobs, their reports, and per-resource pointers to the last job, under one key prefix.
+
+    Every write of a job can be conditional on the ETag it was read with (``if_match``), which
+    is what makes a job's lease (:mod:`org_bootstrap.continuation`) safe between invocations.
+    """
+
     def __init__(self, s3: Any, bucket: str, prefix: str = JOB_PREFIX) -> None:
         self.s3 = s3
         self.bucket = bucket
@@ -28,14 +41,46 @@ class S3JobStore:
         return f"{self.prefix}/{kind}/{job_id}.json"
 
     def load(self, job_id: str) -> dict[str, Any]:
-        body = self.s3.get_object(Bucket=self.bucket, Key=self._key("jobs", job_id))["Body"].read()
-        return json.loads(body)
+        return self.load_versioned(job_id)[0]
 
-    def save(self, job_id: str, data: dict[str, Any]) -> None:
+    def load_versioned(self, job_id: str) -> tuple[dict[str, Any], str]:
+        """The job and the ETag to make the next write conditional on."""
+        found = self.s3.get_object(Bucket=self.bucket, Key=self._key("jobs", job_id))
+        return json.loads(found["Body"].read()), str(found["ETag"])
+
+    def save(self, job_id: str, data: dict[str, Any], *, if_match: str | None = None) -> str:
+        """Write the job (only if it still has the ETag ``if_match``); return its new ETag."""
+        condition = {"IfMatch": if_match} if if_match else {}
+        try:
+            written = self.s3.put_object(
+                Bucket=self.bucket,
+                Key=self._key("jobs", job_id),
+                Body=json.dumps(data).encode(),
+                ContentType="application/json",
+                **condition,
+            )
+        except ClientError as error:
+            if error_code(error) in _STALE_CODES:
+                raise StaleWrite(job_id) from None
+            raise
+        return str(written["ETag"])
+
+    def last_job(self, name: str) -> dict[str, Any] | None:
+        """The last job started for ``name`` (a custom resource, the drift check): None if there was
+        none, or if it has expired from the bucket (its lifecycle rule)."""
+        try:
+            pointer = self.s3.get_object(Bucket=self.bucket, Key=self._key("last-job", name))
+            return self.load(str(json.loads(pointer["Body"].read())["job"]))
+        except ClientError as error:
+            if error_code(error) in ("NoSuchKey", "404"):
+                return None
+            raise
+
+    def set_last_job(self, name: str, job_id: str) -> None:
         self.s3.put_object(
             Bucket=self.bucket,
-            Key=self._key("jobs", job_id),
-            Body=json.dumps(data).encode(),
+            Key=self._key("last-job", name),
+            Body=json.dumps({"job": job_id}).encode(),
             ContentType="application/json",
         )
 
