@@ -26,7 +26,16 @@ from org_bootstrap.jobs import plan as plan_job
 from org_bootstrap.organization import Account, Tree, read_tree
 from org_bootstrap.preflight import RESOURCE_TYPE as PREFLIGHT_RESOURCE
 from org_bootstrap.preflight import ConfigIds, Findings, check
-from org_bootstrap.reconcile import FIELDS, RESTORE, Comparison, ContactsApi, Snapshots, Target, reconcile_account
+from org_bootstrap.reconcile import (
+    FIELDS,
+    RESTORE,
+    THROTTLED,
+    Comparison,
+    ContactsApi,
+    Snapshots,
+    Target,
+    reconcile_account,
+)
 from org_bootstrap.validation import InvalidInputError
 
 CONTACTS_RESOURCE = "Custom::AlternateContacts"
@@ -290,6 +299,8 @@ def _contact_lines(
 
     def read(account_id: str) -> AccountLine:
         outcome = reconcile_account(api, account_id, targets[account_id], snapshots=snapshots, apply=False)
+        while outcome.status == THROTTLED:  # never a failure: the pacing has slowed down, read again
+            outcome = reconcile_account(api, account_id, targets[account_id], snapshots=snapshots, apply=False)
         if on_account:
             on_account(account_id)
         line = AccountLine(by_id[account_id], failed=outcome.reason)

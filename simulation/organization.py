@@ -17,8 +17,20 @@ simulated service's side, so that the handlers meet the same refusals they would
   of its own), so a delegated administrator reads the organization as in AWS; :func:`acting_as`
   makes another account of the organization the caller.
 
-It can also throttle chosen operations (``TooManyRequestsException``) and counts every call, so
-tests can assert on convergence and on the number of calls made.
+It can also refuse calls the way a busy service does, and counts every call, so tests can assert
+on convergence and on the number of calls made:
+
+- ``ApiLog.capacity``: the service's own token bucket per operation, at a rate of your choosing
+  (for example a quarter of the published quota, the rest taken by another caller); a call that
+  finds it empty is throttled;
+- ``ApiLog.storms``: :class:`Storm` refuses a fraction of the calls of chosen operations (Account
+  Management or Organizations), for a duration on the simulation's clock or for a number of calls,
+  with ``TooManyRequestsException`` or another code (``ConcurrentModificationException``);
+- ``ApiLog.throttle_rate``: a fraction of an operation's calls throttled, for as long as it is set.
+
+Which call is refused is drawn from the log's seeded random generator and the simulation's clock,
+after the request has reached the service, and the error is the one the service returns: the
+handlers see only what they would see from AWS.
 """
 
 from __future__ import annotations
@@ -28,6 +40,7 @@ import functools
 import os
 import random
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -42,20 +55,67 @@ from moto.organizations import models as org_models
 from moto.organizations import responses as org_responses
 from moto.s3 import responses as s3_responses
 
+from org_bootstrap.pacing import Quota
 from org_bootstrap.validation import ACCOUNT_SERVICE_PRINCIPAL, CONTACT_FIELD_RULES
 
 DEFAULT_MANAGEMENT_ACCOUNT = "111111111111"
 PARTITION = "aws"
 
 
+THROTTLED = "TooManyRequestsException"
+
+
+@dataclass
+class Storm:
+    """Refuse ``fraction`` of the calls to ``operations`` with ``code``: for ``seconds`` from when the
+    storm is added to the log (by the log's clock), for the next ``calls`` calls, or, with neither,
+    until it is removed."""
+
+    operations: frozenset[str] | set[str]
+    fraction: float = 1.0
+    seconds: float | None = None
+    calls: int | None = None
+    code: str = THROTTLED
+    message: str = "Rate exceeded"
+    started: float | None = None  # set by ApiLog.add_storm
+
+    def active(self, now: float) -> bool:
+        if self.calls is not None and self.calls <= 0:
+            return False
+        return self.seconds is None or self.started is None or now < self.started + self.seconds
+
+
+class _ServiceBucket:
+    """The service's token bucket for one operation; the caller holds the log's lock."""
+
+    def __init__(self, quota: Quota, now: float) -> None:
+        self.rate = float(quota.per_second)
+        self.capacity = float(quota.burst)
+        self.tokens = self.capacity
+        self.updated = now
+
+    def take(self, now: float) -> bool:
+        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
+
+
 @dataclass
 class ApiLog:
-    """Calls seen by the simulated Account Management API, and throttling to inject."""
+    """Calls seen by the simulated Account Management and Organizations APIs, and faults to inject."""
 
-    calls: Counter[str] = field(default_factory=Counter)
+    calls: Counter[str] = field(default_factory=Counter)  # Account Management calls that reached the service
     throttle_rate: Mapping[str, float] = field(default_factory=dict)
     rng: random.Random = field(default_factory=lambda: random.Random(7))
     throttled: Counter[str] = field(default_factory=Counter)
+    capacity: Mapping[str, Quota] = field(default_factory=dict)  # the service's rate per operation
+    storms: list[Storm] = field(default_factory=list)
+    clock: Callable[[], float] = time.monotonic
+    organizations_calls: Counter[str] = field(default_factory=Counter)
+    faults: Counter[tuple[str, str]] = field(default_factory=Counter)  # (operation, code) refused
     denied_accounts: set[str] = field(default_factory=set)  # refuse every call that targets these
     # (operation, caller, target account) of every call, the target being the caller's own account
     # when the call names none: who changed which account
@@ -63,8 +123,48 @@ class ApiLog:
     # accounts whose registration as delegated administrator fails (as an outage or a race would)
     failing_registrations: set[str] = field(default_factory=set)
 
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._buckets: dict[str, _ServiceBucket] = {}
+
     def writes(self) -> int:
         return self.calls["PutAlternateContact"] + self.calls["DeleteAlternateContact"]
+
+    def add_storm(self, storm: Storm) -> Storm:
+        storm.started = self.clock()
+        self.storms.append(storm)
+        return storm
+
+    def refusal(self, operation: str) -> tuple[str, str] | None:
+        """The (code, message) this call is refused with, or None: capacity first, then storms."""
+        with self._lock:
+            now = self.clock()
+            quota = self.capacity.get(operation)
+            if quota is not None:
+                bucket = self._buckets.get(operation)
+                if bucket is None or (bucket.rate, bucket.capacity) != (quota.per_second, quota.burst):
+                    bucket = self._buckets[operation] = _ServiceBucket(quota, now)
+                if not bucket.take(now):
+                    return THROTTLED, "Rate exceeded"
+            if self.rng.random() < self.throttle_rate.get(operation, 0.0):
+                return THROTTLED, "Rate exceeded"
+            for storm in self.storms:
+                if operation in storm.operations and storm.active(now):
+                    if storm.calls is not None:
+                        storm.calls -= 1
+                    if self.rng.random() < storm.fraction:
+                        return storm.code, storm.message
+        return None
+
+    def _refuse(self, operation: str) -> None:
+        refused = self.refusal(operation)
+        if refused is None:
+            return
+        code, message = refused
+        self.faults[operation, code] += 1
+        if code == THROTTLED:
+            self.throttled[operation] += 1
+        raise _error(code, message)
 
 
 def _org_backend() -> org_models.OrganizationsBackend:
@@ -106,9 +206,7 @@ def _error(kind: str, message: str) -> JsonRESTError:
 
 def _check_account_call(response: Any, operation: str, log: ApiLog) -> None:
     log.calls[operation] += 1
-    if log.rng.random() < log.throttle_rate.get(operation, 0.0):
-        log.throttled[operation] += 1
-        raise _error("TooManyRequestsException", "Rate exceeded")
+    log._refuse(operation)
     caller = response.current_account
     target = response._get_param("AccountId")
     log.callers[operation, caller, target or caller] += 1
@@ -149,6 +247,16 @@ def _check_account_call(response: Any, operation: str, log: ApiLog) -> None:
 def _strict_account_operation(original: Callable[..., Any], operation: str, log: ApiLog) -> Callable[..., Any]:
     def wrapper(self: Any) -> Any:
         _check_account_call(self, operation, log)
+        return original(self)
+
+    return wrapper
+
+
+def _faulty_organizations_operation(original: Callable[..., Any], log: ApiLog) -> Callable[..., Any]:
+    def wrapper(self: Any) -> Any:
+        operation = self._get_action()
+        log.organizations_calls[operation] += 1
+        log._refuse(operation)
         return original(self)
 
     return wrapper
@@ -216,6 +324,13 @@ def strict_aws(log: ApiLog | None = None, management_account: str = DEFAULT_MANA
         patches.append(
             mock.patch.object(responses, method, _strict_account_operation(getattr(responses, method), operation, log))
         )
+    for name, method in vars(org_responses.OrganizationsResponse).items():
+        if callable(method) and not name.startswith("_"):
+            patches.append(
+                mock.patch.object(
+                    org_responses.OrganizationsResponse, name, _faulty_organizations_operation(method, log)
+                )
+            )
     patches.append(
         mock.patch.object(s3_responses.S3Response, "put_object", _atomic(s3_responses.S3Response.put_object))
     )

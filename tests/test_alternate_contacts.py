@@ -106,7 +106,7 @@ def world(api_log: ApiLog) -> Iterator[World]:
     create_snapshot_table("snapshots")
     deps = Dependencies(
         organizations=org.organizations,
-        # The handler's own clients: botocore's standard retry mode is part of what is tested.
+        # The handler's own clients: their retry policy (clients.py) is part of what is tested.
         api=ContactsApi(clients.client("account"), org.management_account_id, RateLimits(FAST)),
         management_account_id=org.management_account_id,
         jobs=S3JobStore(s3, "jobs"),

@@ -57,7 +57,7 @@ PAYMENTS_BILLING = contact("Payments Finance", "payments-finance@example.com", "
 @pytest.fixture(autouse=True)
 def published_quotas_lifted() -> Iterator[None]:
     """The handlers pace themselves at the Account Management quotas; the simulation needs no pacing."""
-    with mock.patch("org_bootstrap.reconcile.RateLimits", lambda: RateLimits(FAST)):
+    with mock.patch("org_bootstrap.reconcile.shared_limits", lambda caller: RateLimits(FAST)):
         yield
 
 

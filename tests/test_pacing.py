@@ -45,3 +45,100 @@ def test_client_burst_stays_below_every_published_burst() -> None:
         bucket = limits._buckets[operation]
         assert bucket.per_second == quota.per_second
         assert bucket.capacity < quota.burst
+
+
+# -- adaptive rate (AIMD) ------------------------------------------------------------------------
+
+
+class Service:
+    """The service's own bucket at ``rate`` per second (burst ``burst``), on the test's clock."""
+
+    def __init__(self, clock: LateClock, rate: float, burst: float) -> None:
+        self.clock, self.rate, self.burst = clock, rate, burst
+        self.tokens, self.updated = burst, clock()
+
+    def accepts(self) -> bool:
+        now = self.clock()
+        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
+
+
+def call_for(seconds: float, bucket: TokenBucket, service: Service, clock: LateClock) -> tuple[int, int]:
+    """Calls through ``bucket`` for ``seconds`` of simulated time, each 50 ms long: (accepted, throttled)."""
+    accepted = throttled = 0
+    end = clock() + seconds
+    while clock() < end:
+        bucket.acquire()
+        ok = service.accepts()
+        clock.now += 0.05
+        if ok:
+            accepted += 1
+            bucket.succeeded()
+        else:
+            throttled += 1
+            bucket.throttled()
+    return accepted, throttled
+
+
+def test_the_rate_slows_on_throttles_to_the_capacity_left_and_recovers_when_they_stop() -> None:
+    clock = LateClock()
+    bucket = TokenBucket(5, 2, clock=clock, sleep=clock.sleep)
+    busy = Service(clock, rate=1.25, burst=2)  # a quarter of the quota left
+
+    call_for(30, bucket, busy, clock)  # settle
+    accepted, throttled = call_for(300, bucket, busy, clock)
+
+    assert throttled > 0
+    # It backs off instead of hammering: a client that kept to the quota would see 75% refused.
+    assert throttled < 0.2 * (accepted + throttled)
+    assert accepted >= 0.85 * 1.25 * 300  # and still uses most of what is left
+    assert 0.5 < bucket.per_second < 2.0  # around 1.25, far below the quota of 5
+
+    free = Service(clock, rate=5, burst=8)  # the other caller is gone
+    accepted, throttled = call_for(60, bucket, free, clock)
+    assert throttled == 0
+    assert bucket.per_second == 5  # back at the quota, never above it
+    assert accepted >= 0.8 * 5 * 60
+
+
+def test_one_congestion_signal_cuts_the_rate_once_and_never_below_the_floor() -> None:
+    clock = LateClock()
+    bucket = TokenBucket(10, 2, clock=clock, sleep=clock.sleep)
+    for _ in range(8):  # the calls that were in flight together all come back throttled
+        bucket.throttled()
+    assert bucket.per_second == 10 * bucket.adaptation.decrease
+
+    for _ in range(1000):  # a storm that refuses everything, for a long time
+        clock.now += bucket.adaptation.hold
+        bucket.throttled()
+    assert bucket.per_second == 10 * bucket.adaptation.floor
+
+
+def test_processes_sharing_one_quota_converge_to_fair_shares() -> None:
+    # Chiu and Jain (1989): additive increase, multiplicative decrease moves any starting rates
+    # toward equal shares whose sum is the capacity.
+    clock = LateClock()
+    service = Service(clock, rate=5, burst=8)
+    buckets = [TokenBucket(5, 2, clock=clock, sleep=clock.sleep) for _ in range(3)]
+    buckets[0].per_second = 0.2  # one process starts far below the others
+    accepted = [0, 0, 0]
+    due = [0.0, 0.0, 0.0]  # when each process's next token is free
+    for _ in range(30_000):
+        index = min(range(3), key=lambda i: due[i])
+        clock.now = max(clock.now, due[index])
+        bucket = buckets[index]
+        bucket.acquire()
+        if service.accepts():
+            bucket.succeeded()
+            accepted[index] += 1 if clock.now > 300 else 0
+        else:
+            bucket.throttled()
+        due[index] = clock.now + 1 / bucket.per_second
+    assert clock.now > 600
+    total = sum(accepted)
+    assert total >= 0.85 * 5 * (clock.now - 300)
+    assert all(share > 0.25 * total for share in accepted), accepted

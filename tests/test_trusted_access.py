@@ -10,7 +10,7 @@ from botocore.exceptions import ClientError
 
 from org_bootstrap import trusted_access
 from org_bootstrap.validation import InvalidInputError
-from simulation.organization import Organization
+from simulation.organization import ApiLog, Organization, Storm
 from tests.conftest import cfn_event
 
 PRINCIPAL = "account.amazonaws.com"
@@ -97,28 +97,13 @@ def test_bad_input_fails_before_any_change(org: Organization) -> None:
     assert org.trusted_principals() == set()
 
 
-def test_concurrent_modification_is_retried(org: Organization) -> None:
-    calls = {"n": 0}
-
-    def flaky(client: Any) -> Any:
-        real = client.enable_aws_service_access
-
-        def enable(**kwargs: str) -> Any:
-            calls["n"] += 1
-            if calls["n"] < 3:
-                raise ClientError({"Error": {"Code": "ConcurrentModificationException", "Message": "busy"}}, "Enable")
-            return real(**kwargs)
-
-        client.enable_aws_service_access = enable
-        return client
-
-    real_client = trusted_access.clients.client
-    with (
-        mock.patch.object(trusted_access.clients, "client", lambda service: flaky(real_client(service))),
-        mock.patch("time.sleep"),
-    ):
+def test_concurrent_modification_is_retried(org: Organization, api_log: ApiLog) -> None:
+    api_log.add_storm(Storm({"EnableAWSServiceAccess"}, calls=2, code="ConcurrentModificationException"))
+    with mock.patch("botocore.endpoint.time.sleep") as slept:
         create()
-    assert calls["n"] == 3
+    assert api_log.faults["EnableAWSServiceAccess", "ConcurrentModificationException"] == 2
+    assert api_log.organizations_calls["EnableAWSServiceAccess"] == 3
+    assert slept.call_count == 2
     assert PRINCIPAL in org.trusted_principals()
 
 

@@ -36,8 +36,9 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any
 
@@ -48,7 +49,7 @@ from org_bootstrap.contact_spec import ContactSpec
 from org_bootstrap.environment import HandlerEnvironment
 from org_bootstrap.jobs import unchangeable
 from org_bootstrap.organization import describe_account
-from org_bootstrap.reconcile import FAILED, SKIPPED, ContactsApi, Outcome, Snapshots, reconcile_account
+from org_bootstrap.reconcile import FAILED, SKIPPED, THROTTLED, ContactsApi, Outcome, Snapshots, reconcile_account
 from org_bootstrap.validation import InvalidInputError, account_id_problem
 
 LOG = logging.getLogger()
@@ -60,6 +61,9 @@ API_CALL = "AWS API Call via CloudTrail"
 SERVICE_EVENT = "AWS Service Event via CloudTrail"
 SUCCEEDED = "SUCCEEDED"
 IGNORED = "ignored"  # an event this handler does not act on (a failed creation, another handshake)
+# Left of the Lambda timeout when the batch stops starting records: one account's six paced calls
+# fit in it with room for throttled retries, and the answer still leaves before the timeout.
+BATCH_SAFETY_MARGIN_SECONDS = 30.0
 
 
 class UnrecognizedEventError(ValueError):
@@ -199,9 +203,29 @@ def on_messages(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]
 
     https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html#services-sqs-batchfailurereporting
     """
-    deps = dependencies()
+    seconds_left = None if context is None else (lambda: context.get_remaining_time_in_millis() / 1000)
+    return handle_batch(event.get("Records", []), dependencies(), seconds_left=seconds_left)
+
+
+def handle_batch(
+    records: Iterable[Mapping[str, Any]],
+    deps: Dependencies,
+    *,
+    seconds_left: Callable[[], float] | None = None,
+    margin: float = BATCH_SAFETY_MARGIN_SECONDS,
+) -> dict[str, Any]:
+    """Work the records to a deadline: a record whose account was throttled goes to the back of the
+    batch and is tried again (the pacing has slowed down by then); no record starts with less than
+    ``margin`` seconds left (``seconds_left``: the Lambda's remaining time), and every record not
+    finished by then is answered as a batch item failure, for SQS to deliver again, instead of the
+    whole batch timing out. The record in flight stops waiting for the pacing at half the margin."""
+    if seconds_left is not None:
+        limits = deps.api.limits
+        deps = replace(deps, api=deps.api.until(limits.clock() + seconds_left() - margin / 2))
     failures: list[dict[str, str]] = []
-    for record in event.get("Records", []):
+    waiting: deque[Mapping[str, Any]] = deque(records)
+    while waiting and (seconds_left is None or seconds_left() >= margin):
+        record = waiting.popleft()
         message_id = record["messageId"]
         try:
             outcome = handle(json.loads(record["body"]), deps)
@@ -213,8 +237,13 @@ def on_messages(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]
             LOG.exception("message %s failed", message_id)
             failures.append({"itemIdentifier": message_id})
             continue
-        if outcome.status == FAILED:
+        if outcome.status == THROTTLED:
+            waiting.append(record)
+        elif outcome.status == FAILED:
             failures.append({"itemIdentifier": message_id})
+    if waiting:
+        LOG.warning(json.dumps({"out_of_time": [record["messageId"] for record in waiting]}))
+        failures += [{"itemIdentifier": record["messageId"]} for record in waiting]
     if failures:
         LOG.warning(json.dumps({"retrying": [f["itemIdentifier"] for f in failures]}))
     return {"batchItemFailures": failures}

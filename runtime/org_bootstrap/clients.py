@@ -1,60 +1,108 @@
-"""boto3 clients with one retry policy, and the retry for errors botocore does not retry.
+"""boto3 clients with one retry policy, for every handler.
 
-botocore's ``standard`` retry mode already retries throttling (``TooManyRequestsException``,
-``ThrottlingException``) and transient errors with exponential backoff and jitter. Organizations'
-``ConcurrentModificationException`` is not in its list, so :func:`retry_concurrent_modification`
-covers it the same way.
+Every client :func:`client` makes carries one ``needs-retry`` handler (botocore's event for "should
+this attempt be retried, and after how long"), so every call, paginated reads included, is
+retried the same way: transient errors (5xx, timeouts, dropped connections), errors the service
+model marks retryable, throttling, and Organizations' ``ConcurrentModificationException``, with
+full-jitter exponential backoff (https://aws.amazon.com/blogs/architecture/exponential-backoff-and-jitter/).
+
+botocore's own retries are switched off (one attempt): its standard mode shares one retry quota
+among all threads of a client, which drains under sustained throttling, after which every throttle
+fails at once. Throttles of the paced services (:data:`PACED_SERVICES`) are not retried here but
+returned to the caller, whose adaptive pacing (:mod:`org_bootstrap.pacing`) must see each one to
+slow down, and which retries the call itself.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import random
-import time
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from botocore.retries import standard
 
 LOG = logging.getLogger(__name__)
-T = TypeVar("T")
 
 # botocore's DEBUG records carry request bodies, which hold contacts (people's data): never
 # let them through, whatever level the function's log configuration asks for.
 for _name in ("botocore", "boto3", "urllib3"):
     logging.getLogger(_name).setLevel(logging.INFO)
 
-RETRY_CONFIG = Config(retries={"mode": "standard", "max_attempts": 10}, user_agent_extra="org-bootstrap")
-_RETRIED_CODES = frozenset({"ConcurrentModificationException"})
+# botocore retries nothing itself; _needs_retry below decides.
+CLIENT_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 1}, user_agent_extra="org-bootstrap")
+MAX_ATTEMPTS = 10
+BASE_DELAY_SECONDS = 0.5
+MAX_DELAY_SECONDS = 20.0
+PACED_SERVICES = frozenset({"account"})  # their throttles go back to org_bootstrap.pacing's callers
+THROTTLING_CODES = frozenset(
+    {
+        "TooManyRequestsException",
+        "ThrottlingException",
+        "Throttling",
+        "ThrottledException",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "RequestLimitExceeded",
+        "SlowDown",
+        "ProvisionedThroughputExceededException",
+        "TransactionInProgressException",
+        "BandwidthLimitExceeded",
+        "LimitExceededException",
+        "EC2ThrottledException",
+    }
+)
+RETRIED_CODES = frozenset({"ConcurrentModificationException"})  # Organizations: another change is in progress
+
+_ADAPTER = standard.RetryEventAdapter()
+_TRANSIENT = standard.TransientRetryableChecker()
+_THROTTLING_STATUS = standard.ThrottlingStatusCodeChecker()  # a 429 without a modeled error
+_MODELED = standard.ModeledRetryErrorDetector()
 
 
 def client(service: str, region_name: str | None = None) -> Any:
-    return boto3.client(service, region_name=region_name, config=RETRY_CONFIG)
+    made = boto3.client(service, region_name=region_name, config=CLIENT_CONFIG)
+    event = made.meta.service_model.service_id.hyphenize()
+    made.meta.events.register(f"needs-retry.{event}", _needs_retry, unique_id="org-bootstrap-retry")
+    return made
 
 
 def error_code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
 
 
-def retry_concurrent_modification(
-    call: Callable[..., T], *, attempts: int = 6, base_delay: float = 1.0, sleep: Callable[[float], None] = time.sleep
-) -> Callable[..., T]:
-    """Wrap an Organizations call so that ``ConcurrentModificationException`` is retried with backoff."""
+def is_throttle(error: ClientError) -> bool:
+    return error_code(error) in THROTTLING_CODES
 
-    @functools.wraps(call)
-    def wrapper(*args: Any, **kwargs: Any) -> T:
-        for attempt in range(1, attempts + 1):
-            try:
-                return call(*args, **kwargs)
-            except ClientError as error:
-                if error_code(error) not in _RETRIED_CODES or attempt == attempts:
-                    raise
-                delay = random.uniform(0, base_delay * 2 ** (attempt - 1))  # full jitter
-                LOG.warning("%s, retrying in %.1fs (attempt %d of %d)", error_code(error), delay, attempt, attempts)
-                sleep(delay)
-        raise AssertionError("unreachable")
 
-    return wrapper
+def backoff(attempt: int, *, base: float = BASE_DELAY_SECONDS, cap: float = MAX_DELAY_SECONDS) -> float:
+    """Full jitter: a uniform draw up to the exponential bound of the ``attempt``-th retry (1-based)."""
+    return random.uniform(0, min(cap, base * 2 ** (attempt - 1)))
+
+
+def _needs_retry(**kwargs: Any) -> float | None:
+    """botocore's ``needs-retry`` event: the seconds to wait before the next attempt, or None."""
+    context = _ADAPTER.create_retry_context(**kwargs)
+    attempts = context.attempt_number
+    if attempts >= MAX_ATTEMPTS:
+        return None
+    code = context.get_error_code() or ""
+    service = context.operation_model.service_model.service_id.hyphenize()
+    modeled = _MODELED.detect_error_type(context) if code else None
+    throttled = (
+        code in THROTTLING_CODES or modeled == _MODELED.THROTTLING_ERROR or _THROTTLING_STATUS.is_retryable(context)
+    )
+    retried = (
+        code in RETRIED_CODES
+        or (throttled and service not in PACED_SERVICES)
+        or (not throttled and (modeled == _MODELED.TRANSIENT_ERROR or _TRANSIENT.is_retryable(context)))
+    )
+    if not retried:
+        return None
+    delay = backoff(attempts)
+    reason = code or type(context.caught_exception).__name__
+    operation = context.operation_model.name
+    LOG.warning("%s on %s, retrying in %.1fs (attempt %d of %d)", reason, operation, delay, attempts, MAX_ATTEMPTS)
+    return delay

@@ -134,9 +134,7 @@ def _account(organizations: Any, account_id: str) -> Account | None:
 
 
 def _register(organizations: Any, principal: str, account_id: str) -> None:
-    clients.retry_concurrent_modification(organizations.register_delegated_administrator)(
-        AccountId=account_id, ServicePrincipal=principal
-    )
+    organizations.register_delegated_administrator(AccountId=account_id, ServicePrincipal=principal)
     LOG.info("registered %s as delegated administrator for %s", account_id, principal)
 
 
@@ -155,9 +153,7 @@ def _register_again(organizations: Any, principal: str, previous: list[str], fai
 
 
 def _deregister(organizations: Any, principal: str, account_id: str) -> None:
-    clients.retry_concurrent_modification(organizations.deregister_delegated_administrator)(
-        AccountId=account_id, ServicePrincipal=principal
-    )
+    organizations.deregister_delegated_administrator(AccountId=account_id, ServicePrincipal=principal)
     LOG.info("deregistered %s as delegated administrator for %s", account_id, principal)
 
 

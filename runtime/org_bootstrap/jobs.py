@@ -6,6 +6,11 @@ and worked through in batches: each invocation reconciles accounts with bounded 
 its time budget runs out, then saves its cursor. A 10,000-account organization needs about 100
 minutes at the PutAlternateContact quota; no single invocation, and no single CloudFormation
 wait, has to hold all of it.
+
+Throttling never fails an account: an account the service throttled (however long the throttling
+lasts) goes to the job's ``retrying`` list, stored with the job, and is worked again later in the
+same batch or in the next one, until the job's own ``deadline_at``. Only when that deadline passes
+are the accounts still unfinished reported failed, with the reason.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from org_bootstrap.reconcile import (
     FAILED,
     RESTORE,
     SKIPPED,
+    THROTTLED,
     UNCHANGED,
     ContactsApi,
     Outcome,
@@ -42,6 +48,13 @@ DEFAULT_CONCURRENCY = 8
 CHECKPOINT_EVERY = 250  # accounts between saves of the job's progress within one invocation
 MANAGEMENT_ACCOUNT = "MANAGEMENT_ACCOUNT"  # skipped: a delegated administrator cannot change it
 STATUSES = (CHANGED, UNCHANGED, DRIFTED, SKIPPED, FAILED)
+# How long a job may keep retrying throttled accounts. A day: 10,000 accounts need ~100 minutes at
+# the full PutAlternateContact quota and ~7 hours with a quarter of it left.
+DEFAULT_DEADLINE_SECONDS = 24 * 3600.0
+DEADLINE_REACHED = "JobDeadlineReached"
+# After a batch's deadline, how long the accounts already started may still wait for the pacing
+# before they are handed back unfinished; inside continuation.SAFETY_MARGIN_SECONDS.
+IN_FLIGHT_GRACE_SECONDS = 20.0
 
 
 class JobStore(Protocol):
@@ -64,21 +77,42 @@ class Job:
     started_at: float = field(default_factory=time.time)
     failure_tolerance: int = 0
     apply: bool = True
+    retrying: list[tuple[str, str]] = field(default_factory=list)  # throttled (account ID, contact-set key)
+    throttles: dict[str, int] = field(default_factory=dict)  # account ID -> times it was handed back throttled
+    deadline_at: float | None = None  # time.time() after which nothing is retried; None: the default
     previous: str = ""  # the job this one took over: its failed and unfinished accounts are planned here too
     superseded_by: str = ""  # the job that took over what this one had not finished
 
+    def __post_init__(self) -> None:
+        if self.deadline_at is None:
+            self.deadline_at = self.started_at + DEFAULT_DEADLINE_SECONDS
+
     @property
     def done(self) -> bool:
-        return self.cursor >= len(self.items) or bool(self.superseded_by)
+        return (self.cursor >= len(self.items) and not self.retrying) or bool(self.superseded_by)
 
     def unfinished(self) -> dict[str, dict[str, Any]]:
-        """The targets of the accounts this job failed or has not reached, by account."""
+        """The targets of the accounts this job failed or has not finished (not reached, or
+        throttled and waiting for a retry), by account."""
         failed = {outcome["account"] for outcome in self.outcomes if outcome["status"] == FAILED}
+        retrying = {account for account, _ in self.retrying}
         return {
             account: self.contact_sets[key]
             for index, (account, key) in enumerate(self.items)
-            if (index >= self.cursor and not self.superseded_by) or account in failed
+            if ((index >= self.cursor or account in retrying) and not self.superseded_by) or account in failed
         }
+
+    def expire(self) -> None:
+        """The job's deadline has passed: every account not yet finished is failed, with why."""
+        assert self.deadline_at is not None
+        hours = (self.deadline_at - self.started_at) / 3600
+        for account_id, _ in [*self.retrying, *self.items[self.cursor :]]:
+            tries = self.throttles.get(account_id, 0)
+            why = f"still throttled after {tries} tries" if tries else "not reached"
+            reason = f"{DEADLINE_REACHED}: {why} when the job's deadline passed ({hours:g} h after it started)"
+            self.outcomes.append(Outcome(account_id, FAILED, reason=reason).to_dict())
+        self.retrying = []
+        self.cursor = len(self.items)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -91,6 +125,9 @@ class Job:
             "started_at": self.started_at,
             "failure_tolerance": self.failure_tolerance,
             "apply": self.apply,
+            "retrying": self.retrying,
+            "throttles": self.throttles,
+            "deadline_at": self.deadline_at,
             "previous": self.previous,
             "superseded_by": self.superseded_by,
         }
@@ -107,6 +144,9 @@ class Job:
             started_at=data["started_at"],
             failure_tolerance=data["failure_tolerance"],
             apply=data.get("apply", True),
+            retrying=[tuple(item) for item in data.get("retrying", [])],
+            throttles=dict(data.get("throttles", {})),
+            deadline_at=data.get("deadline_at"),
             previous=data.get("previous", ""),
             superseded_by=data.get("superseded_by", ""),
         )
@@ -129,6 +169,9 @@ class Job:
             "superseded_by": self.superseded_by or None,
             "accounts": len(self.items) + len(self.skipped),
             "counts": self.counts(),
+            "retrying": [account for account, _ in self.retrying],
+            "throttled_accounts": len(self.throttles),
+            "deadline_at": self.deadline_at,
             "failed": self.failures(),
             "skipped": [{"account": account, "status": status} for account, status in self.skipped],
             "outcomes": self.outcomes,
@@ -219,46 +262,108 @@ def run_batch(
     snapshots: Snapshots | None,
     deadline: float,
     clock: Callable[[], float] = time.monotonic,
+    now: Callable[[], float] = time.time,
     concurrency: int = DEFAULT_CONCURRENCY,
     checkpoint: Callable[[Job], None] | None = None,
     checkpoint_every: int = CHECKPOINT_EVERY,
+    grace: float | None = None,
 ) -> None:
-    """Reconcile accounts from the cursor on until done or ``deadline`` (by ``clock``).
+    """Reconcile accounts from the cursor on, and the throttled ones again, until done or
+    ``deadline`` (by ``clock``).
 
-    No new account starts after the deadline; accounts in flight finish, so the cursor always
-    marks a clean boundary. One failing account never stops the others. ``checkpoint`` is called
-    every ``checkpoint_every`` accounts with the job advanced to the last account finished in
-    order, so an invocation cut short (a Lambda timeout) loses at most that much work.
+    New accounts go first, in order; an account handed back THROTTLED joins ``job.retrying`` and is
+    started again once the new accounts are all started (the pacing has slowed down by then).
+    No new work starts after the deadline; work in flight finishes, so the stored job always
+    describes a clean boundary: an account in flight is still in ``items[cursor:]`` or
+    ``retrying``; one that would wait for the pacing more than ``grace`` seconds past the deadline
+    is handed back THROTTLED and retried in the next batch (``grace``: :data:`IN_FLIGHT_GRACE_SECONDS`).
+    One failing account never stops the others. When the job's own deadline
+    (``job.deadline_at``, by ``now``) has passed, the accounts not finished are failed with the
+    reason (:meth:`Job.expire`). ``checkpoint`` is called every ``checkpoint_every`` accounts
+    finished, so an invocation cut short (a Lambda timeout) loses at most that much work.
     """
-    start = job.cursor
+    finished_before = len(job.outcomes)
+    assert job.deadline_at is not None
+    grace = IN_FLIGHT_GRACE_SECONDS if grace is None else grace
+    # Work in flight gives up waiting for the pacing at the batch's deadline plus the grace, or at
+    # the job's deadline, whichever comes first, read on the pacing's own clock.
+    paced = api.until(api.limits.clock() + min(deadline - clock() + grace, job.deadline_at - now()))
     # A short queue, so that "stop at the deadline" takes effect within a few accounts.
     queue = threading.BoundedSemaphore(concurrency * 2)
-    pending: deque[Future[Outcome]] = deque()
+    pending: deque[tuple[Future[Outcome], tuple[str, str], bool]] = deque()  # (future, item, is a retry)
+    to_retry: deque[tuple[str, str]] = deque(job.retrying)  # not started yet in this batch
+    next_new = job.cursor
+    submitted = 0
     since_checkpoint = 0
 
-    def collect(block: bool) -> None:
+    def collect(block: bool, limit: int | None = None) -> None:
         nonlocal since_checkpoint
-        while pending and (block or pending[0].done()):
-            job.outcomes.append(pending.popleft().result().to_dict())
-            job.cursor += 1
-            since_checkpoint += 1
+        taken = 0
+        while pending and (block or pending[0][0].done()) and (limit is None or taken < limit):
+            future, item, retry = pending.popleft()
+            taken += 1
+            outcome = future.result()
+            if retry:
+                job.retrying.remove(item)
+            else:
+                job.cursor += 1
+            if outcome.status == THROTTLED:
+                job.throttles[item[0]] = job.throttles.get(item[0], 0) + 1
+                job.retrying.append(item)
+                to_retry.append(item)
+            else:
+                job.outcomes.append(outcome.to_dict())
+                since_checkpoint += 1
         if checkpoint is not None and since_checkpoint >= checkpoint_every:
             checkpoint(job)
             since_checkpoint = 0
 
+    def expired() -> bool:
+        assert job.deadline_at is not None
+        return now() >= job.deadline_at
+
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        for account_id, key in job.items[start:]:
+        while not expired():
             queue.acquire()
-            first = job.cursor == start and not pending
-            if not first and clock() >= deadline:  # the first account always runs: every batch progresses
+            if submitted and clock() >= deadline:  # the first account always runs: every batch progresses
                 queue.release()
                 break
-            future = pool.submit(_reconcile, api, account_id, job.contact_sets[key], snapshots, job.apply)
+            if next_new < len(job.items):
+                item, retry = job.items[next_new], False
+                next_new += 1
+            elif to_retry:
+                item, retry = to_retry.popleft(), True
+            else:
+                queue.release()
+                if not pending:
+                    break  # everything is finished
+                collect(block=True, limit=1)  # it may hand an account back for a retry
+                continue
+            account_id, key = item
+            future = pool.submit(_reconcile, paced, account_id, job.contact_sets[key], snapshots, job.apply)
             future.add_done_callback(lambda _: queue.release())
-            pending.append(future)
+            pending.append((future, item, retry))
+            submitted += 1
             collect(block=False)
         collect(block=True)
-    LOG.info(json.dumps({"job": job.id, "processed": job.cursor - start, "cursor": job.cursor, "of": len(job.items)}))
+    if expired() and not job.done:
+        LOG.warning(json.dumps({"job": job.id, "deadline_reached": job.deadline_at, "unfinished": _unfinished(job)}))
+        job.expire()
+    LOG.info(
+        json.dumps(
+            {
+                "job": job.id,
+                "processed": len(job.outcomes) - finished_before,
+                "cursor": job.cursor,
+                "of": len(job.items),
+                "retrying": len(job.retrying),
+            }
+        )
+    )
+
+
+def _unfinished(job: Job) -> int:
+    return len(job.items) - job.cursor + len(job.retrying)
 
 
 def _reconcile(

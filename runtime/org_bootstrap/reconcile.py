@@ -13,9 +13,9 @@ from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
-from org_bootstrap.clients import error_code
+from org_bootstrap.clients import error_code, is_throttle
 from org_bootstrap.contact_spec import DELETE, Contact
-from org_bootstrap.pacing import RateLimits
+from org_bootstrap.pacing import RateLimits, shared_limits
 from org_bootstrap.validation import mask
 
 LOG = logging.getLogger(__name__)
@@ -27,6 +27,10 @@ FIELDS = ("Name", "Title", "EmailAddress", "PhoneNumber")
 Target = Contact | str
 
 CHANGED, UNCHANGED, DRIFTED, SKIPPED, FAILED = "changed", "unchanged", "drifted", "skipped", "failed"
+# Not an end state: the service throttled the account's calls, or the pacing, slowed down by
+# throttles, had no token before the caller's deadline. Whoever holds the work retries it later.
+THROTTLED = "throttled"
+THROTTLE_ATTEMPTS = 3  # tries of one call, paced, before the account is handed back as THROTTLED
 
 
 class Snapshots(Protocol):
@@ -44,20 +48,64 @@ class Snapshots(Protocol):
 class ContactsApi:
     """The Account Management calls, paced per operation and addressed the way the API demands:
     the calling account's own contacts are set without ``AccountId`` (the management account
-    cannot name itself), every other account's with it."""
+    cannot name itself), every other account's with it.
 
-    def __init__(self, client: Any, own_account_id: str, limits: RateLimits | None = None) -> None:
+    Every answer feeds the pacing (:mod:`org_bootstrap.pacing`): a throttle slows the operation
+    down, a success lets it speed back up. A throttled call is tried again, paced at the slower
+    rate, ``attempts`` times in all; after that the throttle is raised for the caller to retry the
+    account later (the clients leave throttles of this API to this class: see ``clients``).
+    A ContactsApi made by :meth:`until` raises :class:`OutOfTime` instead of waiting for a token
+    past its deadline, so a batch's work in flight ends in time however slow the pacing has become.
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        own_account_id: str,
+        limits: RateLimits | None = None,
+        *,
+        attempts: int = THROTTLE_ATTEMPTS,
+        deadline: float | None = None,
+    ) -> None:
         self.client = client
         self.own_account_id = own_account_id
-        self.limits = limits or RateLimits()
+        self.limits = limits or shared_limits(own_account_id)
+        self.attempts = attempts
+        self.deadline = deadline
+
+    def until(self, deadline: float) -> ContactsApi:
+        """The same calls and pacing, giving up at ``deadline`` (on the pacing's clock)."""
+        return ContactsApi(self.client, self.own_account_id, self.limits, attempts=self.attempts, deadline=deadline)
 
     def _address(self, account_id: str) -> dict[str, str]:
         return {} if account_id == self.own_account_id else {"AccountId": account_id}
 
+    def _call(self, operation: str, call: Any, **kwargs: Any) -> Any:
+        for attempt in range(1, self.attempts + 1):
+            if not self.limits.acquire(operation, self.deadline):
+                raise OutOfTime(f"no {operation} token before the deadline (the pacing has slowed down)")
+            try:
+                answer = call(**kwargs)
+            except ClientError as error:
+                if is_throttle(error):
+                    self.limits.throttled(operation)
+                    if attempt < self.attempts:
+                        continue
+                else:
+                    self.limits.succeeded(operation)  # the service answered: not a congestion signal
+                raise
+            self.limits.succeeded(operation)
+            return answer
+        raise AssertionError("unreachable")
+
     def get(self, account_id: str, contact_type: str) -> Contact | None:
-        self.limits.acquire("GetAlternateContact")
         try:
-            found = self.client.get_alternate_contact(AlternateContactType=contact_type, **self._address(account_id))
+            found = self._call(
+                "GetAlternateContact",
+                self.client.get_alternate_contact,
+                AlternateContactType=contact_type,
+                **self._address(account_id),
+            )
         except ClientError as error:
             if error_code(error) == "ResourceNotFoundException":
                 return None
@@ -65,16 +113,29 @@ class ContactsApi:
         return {key: found["AlternateContact"][key] for key in FIELDS}
 
     def put(self, account_id: str, contact_type: str, contact: Contact) -> None:
-        self.limits.acquire("PutAlternateContact")
-        self.client.put_alternate_contact(AlternateContactType=contact_type, **self._address(account_id), **contact)
+        self._call(
+            "PutAlternateContact",
+            self.client.put_alternate_contact,
+            AlternateContactType=contact_type,
+            **self._address(account_id),
+            **contact,
+        )
 
     def delete(self, account_id: str, contact_type: str) -> None:
-        self.limits.acquire("DeleteAlternateContact")
         try:
-            self.client.delete_alternate_contact(AlternateContactType=contact_type, **self._address(account_id))
+            self._call(
+                "DeleteAlternateContact",
+                self.client.delete_alternate_contact,
+                AlternateContactType=contact_type,
+                **self._address(account_id),
+            )
         except ClientError as error:
             if error_code(error) != "ResourceNotFoundException":
                 raise
+
+
+class OutOfTime(Exception):
+    """The pacing had no token for the call before the caller's deadline."""
 
 
 @dataclass(frozen=True)
@@ -122,6 +183,9 @@ def reconcile_account(
 ) -> Outcome:
     """Bring each contact type in ``targets`` to its target; never raises for a service error.
 
+    A throttle the pacing could not wait out is no failure: the outcome is THROTTLED, for the
+    caller to retry the account later (reconciling is idempotent: the retry reads again). Only
+    errors a retry cannot fix (access denied, validation, an account that is not ACTIVE) fail it.
     With ``apply=False`` nothing is written and an account that differs is reported ``drifted``.
     ``Outcome.compared`` has what was read and compared, type by type.
     """
@@ -165,8 +229,13 @@ def reconcile_account(
                 snapshots.forget(account_id, contact_type)
     except ClientError as error:
         reason = f"{error_code(error)}: {error.response.get('Error', {}).get('Message', '')}".strip()
+        if is_throttle(error):
+            LOG.info("account %s throttled, to be retried: %s", account_id, reason)
+            return Outcome(account_id, THROTTLED, actions, reason, compared=compared)
         LOG.warning("account %s failed: %s", account_id, reason)
         return Outcome(account_id, FAILED, actions, reason, compared=compared)
+    except OutOfTime as error:
+        return Outcome(account_id, THROTTLED, actions, f"OutOfTime: {error}", compared=compared)
     if not actions:
         return Outcome(account_id, UNCHANGED, compared=compared)
     return Outcome(account_id, CHANGED if apply else DRIFTED, actions, compared=compared)

@@ -56,7 +56,7 @@ def ensure_enabled(organizations: Any, principal: str, current: Ownership | None
         origin = current.origin if current is not None and current.key == (principal,) else ADOPTED
         LOG.info("trusted access for %s is already enabled (%s)", principal, origin)
     else:
-        clients.retry_concurrent_modification(organizations.enable_aws_service_access)(ServicePrincipal=principal)
+        organizations.enable_aws_service_access(ServicePrincipal=principal)
         origin = CREATED
         LOG.info("enabled trusted access for %s", principal)
     ownership = Ownership(KIND, (principal,), origin)
@@ -84,6 +84,6 @@ def delete(organizations: Any, physical_id: str, *, removal: str) -> dict[str, A
                 ", ".join(remaining),
             )
         else:
-            clients.retry_concurrent_modification(organizations.disable_aws_service_access)(ServicePrincipal=principal)
+            organizations.disable_aws_service_access(ServicePrincipal=principal)
             LOG.info("disabled trusted access for %s", principal)
     return {"PhysicalResourceId": physical_id}
