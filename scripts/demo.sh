@@ -8,5 +8,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION=1
 .venv/bin/python -m local_deploy demo --config config/example.toml --organization config/example-organization.toml "$@"

@@ -438,10 +438,10 @@ def test_alarms_on_the_dead_letter_queue_depth_and_stuck_events_notify_the_topic
 def test_the_event_handler_role_has_exactly_what_it_calls(template: Template) -> None:
     found = statements(template, "ContactAutomationAccountEventsHandlerRole")
     contacts = by_sid(found, "AlternateContactsOfOrganizationAccounts")
-    assert contacts["Action"] == [
+    assert sorted(contacts["Action"]) == [
+        "account:DeleteAlternateContact",
         "account:GetAlternateContact",
         "account:PutAlternateContact",
-        "account:DeleteAlternateContact",
     ]
     assert contacts["Condition"] == {
         "ForAllValues:StringEquals": {"account:AlternateContactTypes": ["BILLING", "OPERATIONS", "SECURITY"]}
