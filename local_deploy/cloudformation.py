@@ -59,10 +59,12 @@ import logging
 import os
 import re
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from unittest import mock
 from urllib.parse import unquote
@@ -408,6 +410,16 @@ class LocalCloudFormation:
                 del self.stack.resources[logical_id]
         return self._finish("DELETE_COMPLETE", operations)
 
+    def invoke(self, logical_id: str, payload: dict[str, Any], *, trigger: str) -> tuple[Any, Operation]:
+        """Run one function of the stack as its trigger would (an SQS batch, a schedule), outside any
+        deploy: in the stack's account, then whatever it queued to run in the background.
+        Raises :class:`ResourceError` when the invocation fails (what the trigger would retry)."""
+        operation = Operation("Invoke", logical_id, FUNCTION, trigger, self.stack.resources[logical_id].physical_id)
+        with self._in_stack_account(), self._lambda_service():
+            result = self._invoke(self.stack.resources[logical_id], payload, operation)
+            self._run_background(operation)
+        return result, operation
+
     def _status(self, status: str, reason: str = "") -> None:
         self.stack.status = status
         self._events.append(StackEvent(self.stack.name, STACK_TYPE, status, reason, self.stack.stack_id))
@@ -541,8 +553,8 @@ class LocalCloudFormation:
         with self._reported(operation):
             if state.retain:
                 operation.notes.append("DeletionPolicy Retain: left in place")
-            elif is_custom(state.type):
-                self._provider_request(operation, state.properties, physical_id=state.physical_id)
+            elif is_custom(state.type):  # the handler's answer (a contacts job's counts) is the result
+                _, operation.data = self._provider_request(operation, state.properties, physical_id=state.physical_id)
             elif state.type in SIMULATED:
                 self._deprovision(state)
         return operation
@@ -694,6 +706,7 @@ class LocalCloudFormation:
         seconds = min(timeout, self.invocation_seconds) if self.invocation_seconds else timeout
         memory = int(properties.get("MemorySize", 128))
         variables = {key: str(value) for key, value in properties.get("Environment", {}).get("Variables", {}).items()}
+        variables = self._with_layers(function, variables)
         environment = {
             **variables,
             "AWS_LAMBDA_FUNCTION_NAME": function.physical_id,
@@ -731,6 +744,26 @@ class LocalCloudFormation:
             return json.loads(json.dumps(result))
         except (TypeError, ValueError) as error:
             raise ResourceError(f"Runtime.MarshalError: the handler's result is not JSON ({error})") from error
+
+    def _with_layers(self, function: ResourceState, variables: dict[str, str]) -> dict[str, str]:
+        """Lambda mounts a function's layers at /opt: here their recorded files go to a folder of
+        their own, and the environment's /opt paths point there."""
+        names = {str(name) for name in function.properties.get("Layers", [])}
+        layers = [
+            files
+            for logical_id, files in self.stack.layers.items()
+            if self.stack.resources.get(logical_id) and self.stack.resources[logical_id].physical_id in names
+        ]
+        if not layers:
+            return variables
+        content = json.dumps(layers, sort_keys=True)
+        folder = Path(tempfile.gettempdir()) / f"local-deploy-opt-{hashlib.sha256(content.encode()).hexdigest()[:16]}"
+        for files in layers:
+            for relative, text in files.items():
+                (folder / relative).parent.mkdir(parents=True, exist_ok=True)
+                (folder / relative).write_text(text, encoding="utf-8")
+        mounted = str(folder)
+        return {key: mounted + value[4:] if value.startswith("/opt/") else value for key, value in variables.items()}
 
     def _in_stack_account(self) -> contextlib.AbstractContextManager[Any]:
         """The simulated caller becomes the stack's account (a no-op outside the simulation)."""
@@ -876,6 +909,9 @@ class LocalCloudFormation:
             return name, {"Arn": f"arn:{partition}:dynamodb:{region}:{account}:table/{name}"}
         if resource_type == "AWS::IAM::Role":
             return name, {"Arn": f"arn:{partition}:iam::{account}:role/{name}", "RoleId": f"AROA{suffix}"}
+        if resource_type == "AWS::SNS::Topic":  # Ref of a topic is its ARN
+            arn = f"arn:{partition}:sns:{region}:{account}:{name}"
+            return arn, {"TopicArn": arn, "TopicName": name}
         if resource_type == "AWS::Logs::LogGroup":
             return name, {"Arn": f"arn:{partition}:logs:{region}:{account}:log-group:{name}:*"}
         service = resource_type.split("::")[1].lower()

@@ -29,7 +29,7 @@ KEYS = (
     "accounts",
 )
 OU_KEYS = ("id", "name", "parent")
-ACCOUNT_KEYS = ("id", "name", "email", "parent", "status", "contacts")
+ACCOUNT_KEYS = ("id", "name", "email", "parent", "status", "contacts", "tags")
 STATUSES = ("ACTIVE", "SUSPENDED", "PENDING_CLOSURE")
 _ORGANIZATION_ID = re.compile(r"^o-[a-z0-9]{10,32}$")
 _ROOT_ID = re.compile(r"^r-[0-9a-z]{4,32}$")
@@ -122,6 +122,9 @@ def _account_problems(where: str, account: Mapping[str, Any], parents: set[Any])
         problems.append(f"{where}.parent: {account['parent']!r} is neither the root nor an OU of this file")
     if account.get("status", "ACTIVE") not in STATUSES:
         problems.append(f"{where}.status: {account.get('status')!r} is not one of {', '.join(STATUSES)}")
+    tags = account.get("tags", {})
+    if not isinstance(tags, Mapping) or not all(isinstance(v, str) for v in tags.values()):
+        problems.append(f'{where}.tags: must be a table of key = "value" strings')
     contacts = account.get("contacts", {})
     if not isinstance(contacts, Mapping):
         return [*problems, f"{where}.contacts: must be a table keyed by contact type"]

@@ -478,7 +478,7 @@ class Organization:
         ``id``, ``root_id``, ``management_account_id``, ``trusted_access`` (principals),
         ``delegated_administrators`` (principal -> account IDs), ``organizational_units`` (``id``,
         ``name``, ``parent``) and ``accounts`` (``id``, ``name``, ``email``, ``parent``, ``status``,
-        ``contacts``). IDs are kept; a missing parent is the root. Run inside :func:`strict_aws`
+        ``contacts``, ``tags``). IDs are kept; a missing parent is the root. Run inside :func:`strict_aws`
         with ``management_account`` set to the organization's management account."""
         org = cls(organization_id=data.get("id"), root_id=data.get("root_id"))
         expected = data.get("management_account_id", org.management_account_id)
@@ -511,6 +511,9 @@ class Organization:
                 org.register_delegated_administrator(account_id, principal)
         for account in accounts:  # last: the API refuses to register an account that is not ACTIVE
             org.set_contacts(account["id"], account.get("contacts", {}))
+            if account.get("tags"):
+                tags = [{"Key": key, "Value": value} for key, value in account["tags"].items()]
+                org.organizations.tag_resource(ResourceId=account["id"], Tags=tags)
             if account.get("status", "ACTIVE") != "ACTIVE":
                 org.set_status(account["id"], account["status"])
         return org
@@ -540,6 +543,7 @@ class Organization:
                     "parent": account.parent_id,
                     "status": account.state,
                     "contacts": self.contacts(account.id),
+                    **({"tags": dict(account.tags)} if account.tags else {}),
                 }
                 for account in backend.accounts
             ],

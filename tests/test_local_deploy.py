@@ -17,6 +17,7 @@ import boto3
 import pytest
 from rich.console import Console
 
+from local_deploy import views
 from local_deploy import world as world_module
 from local_deploy.api_calls import ApiCalls, ReadOnlyViolation, writes
 from local_deploy.cli import main
@@ -967,3 +968,79 @@ def test_delegated_administrator_stack_is_refused_before_its_registration(
         # Only its own account (named by no AccountId) was open to it; every other account refused it.
         assert {target for (operation, _, target) in log.callers if operation == "PutAlternateContact"} <= {DELEGATED}
         assert {account: world.organization.contacts(account) for account in others} == before
+
+
+# -- what a newcomer tripped on ----------------------------------------------------------------
+
+
+def with_contacts_removal(template: dict[str, Any], removal: str) -> dict[str, Any]:
+    """The template with the contacts resource's removal mode changed (its Spec is a JSON string)."""
+    changed = copy.deepcopy(template)
+    for resource in changed["Resources"].values():
+        if resource["Type"] == "Custom::AlternateContacts":
+            spec = json.loads(resource["Properties"]["Spec"])
+            resource["Properties"]["Spec"] = json.dumps({**spec, "removal": removal})
+    return changed
+
+
+def test_destroy_takes_the_config_says_how_it_paces_and_reports_the_contacts_result(
+    tmp_path: Path, example_template: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = ["--state-dir", str(tmp_path / "state")]
+    assert main(["deploy", *state], synthesizer=synthesized(with_contacts_removal(example_template, "delete"))) == 0
+    capsys.readouterr()
+
+    with mock.patch.object(views, "PROGRESS_LINE_SECONDS", 0.0):
+        assert main(["destroy", "--config", str(ROOT / "config" / "example.toml"), *state]) == 0
+    out = capsys.readouterr().out
+
+    # Before the paced deletes: what they are and how long the quota makes them take at least.
+    assert "33 contact types to check in 11 accounts, up to 33 DeleteAlternateContact at 1/s" in out
+    assert "at least 33 s at the published quotas" in out
+    # Without a terminal (as here) a line now and then, since no bar shows.
+    assert "... 33 of 33 contact types checked, 33 deleted" in out
+    # The contacts resource's result: the job's counts, as for a deploy.
+    row = out[out.index("Delete (destroy)") : out.index("DELETE_COMPLETE")]
+    assert "Changed 11" in row and "Skipped 1" in row and "Failed 0" in row
+    assert out.index("contact types to check") < out.index("Delete (destroy)")
+
+
+def test_destroy_refuses_a_config_of_another_organization(
+    tmp_path: Path, example_template: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = ["--state-dir", str(tmp_path / "state")]
+    assert main(["deploy", *state], synthesizer=synthesized(example_template)) == 0
+    other = tmp_path / "other.toml"
+    other.write_text((ROOT / "config" / "example.toml").read_text().replace('"111111111111"', '"999999999998"'))
+    capsys.readouterr()
+    assert main(["destroy", "--config", str(other), *state]) == 1
+    assert "management_account_id is 999999999998" in capsys.readouterr().err
+    with open_world(StateDir(tmp_path / "state"), SEED) as world:
+        assert world.stack is not None and world.stack.status == "CREATE_COMPLETE"  # nothing deleted
+
+
+def test_a_missing_organization_file_is_an_error_even_once_the_world_exists(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = ["--state-dir", str(tmp_path / "state")]
+    assert main(["state", *state]) == 0  # seeds the world
+    capsys.readouterr()
+    missing = tmp_path / "my-org.toml"
+    for command in (["state"], ["destroy"], ["reset"]):
+        assert main([*command, "--organization", str(missing), *state]) == 2, command
+        assert f"invalid organization file {missing}" in capsys.readouterr().err
+    assert StateDir(tmp_path / "state").world_file.exists()
+
+
+def test_an_organization_file_may_tag_accounts_and_the_tags_are_checked(tmp_path: Path) -> None:
+    tagged = tmp_path / "tagged.toml"
+    tagged.write_text(
+        SEED.read_text().replace('name = "Data Platform"', 'name = "Data Platform"\ntags = { team = "data" }')
+    )
+    with open_world(StateDir(tmp_path / "state"), tagged) as world:
+        accounts = {a["id"]: a for a in world.organization.to_mapping()["accounts"]}
+    assert accounts["999999999999"]["tags"] == {"team": "data"}
+    bad = tmp_path / "bad.toml"
+    bad.write_text(SEED.read_text().replace('name = "Data Platform"', 'name = "Data Platform"\ntags = { team = 1 }'))
+    with pytest.raises(OrganizationFileError, match=r"accounts\[8\]\.tags: must be a table"):
+        load_organization_file(bad)

@@ -196,6 +196,26 @@ def _release(spec: ContactSpec) -> Target | None:
     return {"delete": DELETE, "restore": RESTORE}.get(spec.removal)
 
 
+def managed_at(
+    spec: ContactSpec | None, account_id: str, path: tuple[str, ...], management_account_id: str | None
+) -> dict[str, Target]:
+    """The contact types ``spec`` manages for this account when it sits at ``path``, with their
+    targets: none where the spec does not target it (outside its OUs, or excluded)."""
+    if spec is None or not spec.targets(account_id, path, management_account_id):
+        return {}
+    return dict(spec.desired(account_id, path))
+
+
+def released(had: Mapping[str, Target], wanted: Mapping[str, Target], mode: ContactSpec) -> dict[str, Target]:
+    """The types managed before (``had``) and no longer (``wanted``), each with what the removal
+    mode does to it: nothing (retain), DELETE or RESTORE. A config change and an account moved out
+    of the targets release types the same way."""
+    release = _release(mode)
+    if release is None:
+        return {}
+    return {contact_type: release for contact_type in had if contact_type not in wanted}
+
+
 def unchangeable(account_id: str, *, caller_account_id: str | None, management_account_id: str | None) -> str | None:
     """Why the caller may not change this account's contacts, or None.
 
@@ -239,12 +259,10 @@ def plan(
     items: list[tuple[str, str]] = []
     skipped: list[tuple[str, str]] = []
     for account in accounts:
-        place = (account.id, account.path)
-        wanted = new.desired(*place) if new and new.targets(*place, management_account_id) else {}
-        had = old.desired(*place) if old and old.targets(*place, management_account_id) else {}
+        wanted = managed_at(new, account.id, account.path, management_account_id)
+        had = managed_at(old, account.id, account.path, management_account_id)
         targets: dict[str, Target] = {t: c for t, c in wanted.items() if had.get(t) != c}
-        if release is not None:
-            targets.update({t: release for t in had if t not in wanted})
+        targets.update(released(had, wanted, mode))
         if unfinished and account.id in unfinished:
             left = unfinished[account.id]
             releasing = {t: c for t, c in left.items() if release is not None and c in (DELETE, RESTORE)}
