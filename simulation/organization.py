@@ -127,6 +127,9 @@ class ApiLog:
     callers: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     # accounts whose registration as delegated administrator fails (as an outage or a race would)
     failing_registrations: set[str] = field(default_factory=set)
+    # the status DescribeStacks answers for any stack (None: no such stack), for handlers that ask
+    # whether CloudFormation is rolling back
+    stack_status: str | None = None
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -294,14 +297,21 @@ def _strict_register(original: Callable[..., Any], log: ApiLog) -> Callable[...,
 _DESCRIBE_STACKS = "before-call.cloudformation.DescribeStacks"
 
 
-def _no_such_stack(params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
-    body = params.get("body")
-    name = body.get("StackName", "") if isinstance(body, dict) else ""
-    error = {"Code": "ValidationError", "Message": f"Stack with id {name} does not exist", "Type": "Sender"}
-    return AWSResponse(str(params.get("url", "")), 400, {}, None), {
-        "Error": error,
-        "ResponseMetadata": {"HTTPStatusCode": 400},
-    }
+def _describe_stacks(log: ApiLog) -> Callable[..., tuple[AWSResponse, dict[str, Any]]]:
+    """DescribeStacks answered from ``log.stack_status``: that status for any stack, or no such stack."""
+
+    def answer(params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        body = params.get("body")
+        name = body.get("StackName", "") if isinstance(body, dict) else ""
+        url = str(params.get("url", ""))
+        if log.stack_status is not None:
+            stack = {"StackId": name, "StackName": name.split("/")[1] if "/" in name else name}
+            stack |= {"StackStatus": log.stack_status, "CreationTime": "2026-01-01T00:00:00Z"}
+            return AWSResponse(url, 200, {}, None), {"Stacks": [stack], "ResponseMetadata": {"HTTPStatusCode": 200}}
+        error = {"Code": "ValidationError", "Message": f"Stack with id {name} does not exist", "Type": "Sender"}
+        return AWSResponse(url, 400, {}, None), {"Error": error, "ResponseMetadata": {"HTTPStatusCode": 400}}
+
+    return answer
 
 
 @contextlib.contextmanager
@@ -371,7 +381,7 @@ def strict_aws(log: ApiLog | None = None, management_account: str = DEFAULT_MANA
     with contextlib.ExitStack() as stack:
         for patch in patches:
             stack.enter_context(patch)
-        stack.enter_context(_answered_last(_DESCRIBE_STACKS, _no_such_stack))
+        stack.enter_context(_answered_last(_DESCRIBE_STACKS, _describe_stacks(log)))
         stack.enter_context(mock_aws())
         yield log
 

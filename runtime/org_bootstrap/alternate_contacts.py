@@ -109,14 +109,22 @@ def on_event(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     last = deps.jobs.last_job(event["LogicalResourceId"])
     previous = Job.from_dict(last) if last else None
     undone = _failed_job(deps.jobs, event, old_text) if old is not None else None
+    rollback = old is not None and rolling_back(event)
     unfinished = None
-    if old is not None and (undone is not None or rolling_back(event)):
+    # A forward Update after a failed one (kept with --no-rollback) applies its own spec in full
+    # below; only CloudFormation's rollback, or a Delete leaving a failed job, undoes that job.
+    if old is not None and (rollback or (request == "Delete" and undone is not None)):
         # Undoing: what the failed deploy wrote goes back (a type no longer wanted: what was there);
         # after a failed job, only what it wrote, and nothing healed.
         if undone is not None:
             LOG.warning("job %s failed: this %s undoes what it wrote, and nothing else", undone.id, request)
         only = undone.changed() if undone is not None else None
         job = _plan(event, deps, new and _restoring(new), _restoring(old), only=only)
+        if rollback:
+            # A failed rollback strands the stack in UPDATE_ROLLBACK_FAILED (or ROLLBACK_FAILED), which
+            # is worse than what it could not put back; an account the rolled-back role may no longer
+            # write (the previous config excluded it) is reported in the answer and the report instead.
+            job.failure_tolerance = len(job.items)
     elif new is None and (old is None or old.removal == "retain"):
         job = Job(event["RequestId"], {}, [])
     else:
