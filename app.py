@@ -8,20 +8,19 @@ ROOT = Path(__file__).resolve().parent
 # The Lambda runtime package is shared with the app for input validation (one set of rules).
 sys.path[:0] = [str(ROOT), str(ROOT / "runtime")]
 
-from aws_cdk import App  # noqa: E402
+from stacks import silence_jsii_node_notices  # noqa: E402
 
-from stacks.app_builder import build_app, build_pipeline  # noqa: E402
-from stacks.config import DEFAULT_CONFIG, ConfigError, load_config  # noqa: E402
+silence_jsii_node_notices()  # before aws_cdk, whose import starts jsii's Node process
+
+from stacks.app_builder import build, new_app  # noqa: E402
+from stacks.config import DEFAULT_CONFIG, ConfigError, config_path, load_config  # noqa: E402
 
 
 def main() -> None:
-    app = App()
-    path = app.node.try_get_context("config") or DEFAULT_CONFIG
+    app = new_app()
+    path = config_path(app.node.try_get_context("config") or DEFAULT_CONFIG)
     try:
-        config = load_config(path)
-        build_app(config, app)
-        if config.pipeline is not None:
-            build_pipeline(app, config=config, pipeline_config=config.pipeline, config_file=path)
+        build(load_config(path), config_file=path, app=app)
     except ConfigError as error:
         sys.exit(str(error))
     app.synth()

@@ -3,9 +3,10 @@
 Two paths lead to the same engine (:func:`org_bootstrap.reconcile.reconcile_account`):
 
 - **New and moved accounts**: EventBridge rules for Organizations' ``CreateAccountResult``,
-  ``AcceptHandshake`` and ``MoveAccount`` and Control Tower's ``CreateManagedAccount`` and
-  ``UpdateManagedAccount`` put the events on an SQS queue; a Lambda function reads it in batches
-  (partial batch failures) and applies the configured contacts to the one account each event names.
+  ``AccountJoinedOrganization`` (created and invited accounts) and ``MoveAccount`` and Control
+  Tower's ``CreateManagedAccount`` and ``UpdateManagedAccount`` put the events on an SQS queue; a
+  Lambda function reads it in batches (partial batch failures) and applies the configured contacts
+  to the one account each event names (a move out of the targets applies the removal mode).
   A message that keeps failing moves to a dead-letter queue, which raises an alarm.
 - **Drift**: an EventBridge Scheduler schedule runs a check of every targeted account that fixes
   what drifted (or, report-only, just reports it), publishes CloudWatch metrics and notifies an SNS
@@ -77,10 +78,14 @@ def account_event_patterns() -> dict[str, events.EventPattern]:
                 "serviceEventDetails": {"createAccountStatus": {"state": SUCCEEDED}},
             },
         ),
-        "InvitationAccepted": events.EventPattern(
+        # Logged in the management account for created and invited accounts; the docs name its
+        # fields (joinedMethod, joinedTime), not its CloudTrail category, so the rule takes either.
+        # https://docs.aws.amazon.com/organizations/latest/APIReference/API_AcceptHandshake.html
+        # (AcceptHandshake itself is logged in the invited account: no rule here would ever see it.)
+        "AccountJoined": events.EventPattern(
             source=[ORGANIZATIONS],
-            detail_type=[API_CALL],
-            detail={**organizations, "eventName": ["AcceptHandshake"], **api_call_succeeded},
+            detail_type=[SERVICE_EVENT, API_CALL],
+            detail={**organizations, "eventName": ["AccountJoinedOrganization"]},
         ),
         "AccountMoved": events.EventPattern(
             source=[ORGANIZATIONS],

@@ -6,7 +6,6 @@ from aws_cdk import Aws, Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
-from aws_cdk import aws_sns_subscriptions as subscriptions
 
 from constructs import Construct
 
@@ -52,5 +51,12 @@ def notification_topic(
         )
     )
     if notification_email:
-        topic.add_subscription(subscriptions.EmailSubscription(notification_email))
+        # Named by its role: EmailSubscription would name the construct (so the logical ID) after the address.
+        sns.Subscription(
+            topic,
+            "NotificationEmail",
+            topic=topic,
+            protocol=sns.SubscriptionProtocol.EMAIL,
+            endpoint=notification_email,
+        )
     return key, topic

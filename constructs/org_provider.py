@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import CfnElement, CustomResource, Duration, RemovalPolicy, Stack
+from aws_cdk import Aws, CfnElement, CustomResource, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -88,6 +88,13 @@ class OrgProvider(Construct):
         total_timeout: Duration | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        # CloudFormation's requests do not say when they roll a failed deploy back; the stack's
+        # status does, and the handler undoes what that deploy did.
+        on_event.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ReadOwnStackStatus", actions=["cloudformation:DescribeStacks"], resources=[Aws.STACK_ID]
+            )
+        )
         # A synchronous handler answers within its own timeout; an asynchronous one within the
         # framework's total timeout (its handler keeps to it: see org_bootstrap.alternate_contacts).
         answered_within = (total_timeout or MAX_SERVICE_TIMEOUT) if is_complete else on_event.timeout

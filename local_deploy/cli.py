@@ -3,12 +3,26 @@
     plan     what a deploy would change, account by account and contact type by type (read-only);
              with --aws, against the real organization of the current AWS credentials
     deploy   synthesize the app and do what CloudFormation would do, with the real handlers; in
-             delegated-administrator mode, then the delegated administrator's stack, as that account
+             delegated-administrator mode, then the delegated administrator's stack, as that account;
+             a failure is rolled back as cdk deploy does (--no-rollback keeps it)
     destroy  delete the stacks' resources in reverse order (the removal policies apply); the
              delegated administrator's stack first
-    state    the simulated organization and the stack as they are now
+    state    the simulated organization and the stack as they are now, and what changed since, and why
     reset    forget the simulated world (the next command seeds it again)
-    demo     reset, then plan, deploy, deploy again (nothing changes), and show the state
+    demo     reset, then plan, deploy, deploy again (nothing changes), then day two: a new account
+             joins and gets its contacts, a contact edited by hand is put back by the drift check
+
+Day two, on the deployed stacks (each logs the events AWS documents, matched against the deployed
+rules and delivered through the deployed queue to the real handler):
+
+    create-account NAME --ou OU [--control-tower]   as Organizations (or Control Tower) creates one
+    invite ACCOUNT_ID NAME [--ou OU]                an invited account accepts and joins
+    move ACCOUNT_ID --ou OU                         MoveAccount
+    suspend ACCOUNT_ID                              CloseAccount: SUSPENDED
+    tag ACCOUNT_ID KEY=VALUE                        TagResource
+    edit-contact ACCOUNT_ID TYPE [--name ...]       a person changes a contact in the account itself
+    drift                                           the scheduled drift check, now (fix or report-only,
+                                                    as deployed)
 
 Exit status: 0 on success, 1 when a command fails (the reason on one line), 2 for a bad config
 or organization file (each problem on its own line).
@@ -17,6 +31,7 @@ or organization file (each problem on its own line).
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -31,20 +46,34 @@ from rich.rule import Rule
 from rich.text import Text
 
 from local_deploy import ROOT
+from local_deploy import organization_actions as actions
 from local_deploy.api_calls import ApiCalls, ReadOnlyViolation, writes
-from local_deploy.cloudformation import FUNCTION, NO_CHANGE, LocalCloudFormation, Result, simulated
-from local_deploy.organization_file import OrganizationFileError
+from local_deploy.automation import Automation, AutomationError, DeliveryReport, DriftRun
+from local_deploy.cloudformation import FUNCTION, NO_CHANGE, LocalCloudFormation, ResourceError, Result, simulated
+from local_deploy.organization_file import OrganizationFileError, load_organization_file
 from local_deploy.plan import Plan, PlanError, build_plan
 from local_deploy.stack import StackState
 from local_deploy.synth import SynthError, Synthesized, synthesize
 from local_deploy.template import Template, TemplateError
-from local_deploy.views import AccountsProgress, DeployProgress, make_console, plan_view, result_view, state_view
+from local_deploy.views import (
+    AccountsProgress,
+    DeployProgress,
+    accounts_table,
+    delivery_view,
+    drift_view,
+    make_console,
+    plan_view,
+    result_view,
+    short_id,
+    state_view,
+)
 from local_deploy.world import StateDir, StateDirError, World, open_world
 from org_bootstrap import clients
 from org_bootstrap.organization import management_account_id
-from org_bootstrap.reconcile import ContactsApi
+from org_bootstrap.reconcile import FIELDS, ContactsApi
 from org_bootstrap.stores import DynamoDbSnapshots
-from stacks.config import DEFAULT_CONFIG, ConfigError
+from org_bootstrap.validation import CONTACT_TYPES
+from stacks.config import DEFAULT_CONFIG, ConfigError, load_config
 
 DEFAULT_ORGANIZATION = ROOT / "config" / "example-organization.toml"
 DEFAULT_STATE = ROOT / ".local-org"
@@ -133,11 +162,19 @@ def _parser() -> argparse.ArgumentParser:
         help="plan against the real organization of the current AWS credentials (read-only)",
     )
     plan.set_defaults(command=command_plan)
-    commands.add_parser(
+    deploy = commands.add_parser(
         "deploy", parents=[common, config, lambda_time], help="deploy to the simulated organization"
-    ).set_defaults(command=command_deploy)
+    )
+    deploy.add_argument(
+        "--no-rollback",
+        dest="rollback",
+        action="store_false",
+        help="on a failure, stop and keep what was done (CREATE_FAILED, UPDATE_FAILED) instead of rolling back, "
+        "as cdk deploy --no-rollback",
+    )
+    deploy.set_defaults(command=command_deploy)
     commands.add_parser(
-        "destroy", parents=[common, lambda_time], help="delete the stack from the simulated organization"
+        "destroy", parents=[common, config, lambda_time], help="delete the stack from the simulated organization"
     ).set_defaults(command=command_destroy)
     commands.add_parser("state", parents=[common, values], help="show the simulated organization").set_defaults(
         command=command_state
@@ -146,8 +183,45 @@ def _parser() -> argparse.ArgumentParser:
         command=command_reset
     )
     commands.add_parser(
-        "demo", parents=[common, config, values, lambda_time], help="plan, deploy, deploy again, state"
+        "demo", parents=[common, config, values, lambda_time], help="plan, deploy, deploy again, day two, state"
     ).set_defaults(command=command_demo)
+    day_two = [common, values, lambda_time]
+    create = commands.add_parser("create-account", parents=day_two, help="create an account in an OU")
+    create.add_argument("name", help="the account's name")
+    create.add_argument("--ou", required=True, help="the OU (name or ID) it is created in, or root")
+    create.add_argument("--control-tower", action="store_true", help="as Control Tower's Account Factory")
+    create.add_argument("--account-id", help="the new account's ID (default: a random one)")
+    create.set_defaults(command=command_create_account)
+    invite = commands.add_parser("invite", parents=day_two, help="invite an account, which accepts and joins")
+    invite.add_argument("account_id")
+    invite.add_argument("name")
+    invite.add_argument("--ou", help="move it into this OU (name or ID) once it has joined")
+    invite.set_defaults(command=command_invite)
+    move = commands.add_parser("move", parents=day_two, help="move an account to another OU")
+    move.add_argument("account_id")
+    move.add_argument("--ou", required=True, help="the destination OU (name or ID), or root")
+    move.set_defaults(command=command_move)
+    suspend = commands.add_parser("suspend", parents=day_two, help="close an account (SUSPENDED)")
+    suspend.add_argument("account_id")
+    suspend.set_defaults(command=command_suspend)
+    tag = commands.add_parser("tag", parents=day_two, help="tag an account")
+    tag.add_argument("account_id")
+    tag.add_argument("tag", metavar="KEY=VALUE")
+    tag.set_defaults(command=command_tag)
+    edit = commands.add_parser("edit-contact", parents=day_two, help="change a contact by hand, in the account")
+    edit.add_argument("account_id")
+    edit.add_argument("contact_type", choices=CONTACT_TYPES)
+    for field_name, flag in (
+        ("Name", "--name"),
+        ("Title", "--title"),
+        ("EmailAddress", "--email"),
+        ("PhoneNumber", "--phone"),
+    ):
+        edit.add_argument(flag, dest=field_name, help=f"the new {field_name}")
+    edit.set_defaults(command=command_edit_contact)
+    commands.add_parser("drift", parents=day_two, help="run the scheduled drift check now").set_defaults(
+        command=command_drift
+    )
     return parser
 
 
@@ -163,13 +237,21 @@ def command_plan(session: Session, args: argparse.Namespace) -> None:
 
 
 def command_deploy(session: Session, args: argparse.Namespace) -> None:
-    result, _ = deploy(session, _synthesize(session, args.config))
+    result, _ = deploy(session, _synthesize(session, args.config), rollback=args.rollback)
     if not result.ok:
         raise CommandFailed(_failure(result))
 
 
 def command_destroy(session: Session, args: argparse.Namespace) -> None:
+    # CloudFormation deletes what it recorded, not what a config says: the config is only checked
+    # (valid, and for this organization), so that `destroy` takes the options `deploy` takes.
+    config = load_config(args.config)
     with _world(session) as world:
+        if config.management_account_id != world.organization.management_account_id:
+            raise CommandFailed(
+                f"the config's management_account_id is {config.management_account_id}, but the organization's "
+                f"management account is {world.organization.management_account_id}"
+            )
         if not any(stack.resources for stack in world.stacks()):
             session.console.print("Nothing to destroy: the stack is not deployed.")
             return
@@ -195,6 +277,7 @@ def command_state(session: Session, args: argparse.Namespace) -> None:
 
 
 def command_reset(session: Session, args: argparse.Namespace) -> None:
+    load_organization_file(session.seed)  # the file the next command seeds from: a typo shows now
     forgotten = session.state.reset()
     session.console.print(f"{'Forgot' if forgotten else 'Nothing in'} {session.state.path}")
 
@@ -210,7 +293,7 @@ def command_demo(session: Session, args: argparse.Namespace) -> None:
             f"state in {_shown(session.state.path)}/ (reset)",
         )
     )
-    synthesized = _synthesize(session, args.config)
+    synthesized = _synthesize(session, _with_automation(session, args.config))
     console.print(Rule("1. Plan: what the first deploy would change (read-only)"))
     plan_simulated(session, synthesized)
     console.print(Rule("2. Deploy"))
@@ -224,18 +307,187 @@ def command_demo(session: Session, args: argparse.Namespace) -> None:
             f"the second deploy was not a no-op: {len(second.operations)} resource operations, "
             f"{sum(organization_writes.values())} writes"
         )
-    console.print(Rule("4. The organization now"))
+    console.print(Rule("4. Day two: an invited account accepts, joins the organization and is moved to an OU"))
+    joined = day_two(session, lambda org: actions.invite_account(org, DEMO_ACCOUNT, "Acquired Startup", DEMO_OU))
+    console.print(Rule("5. Someone changes a contact by hand, in the account itself"))
+    edited = day_two(
+        session,
+        lambda org: actions.edit_contact(
+            org, DEMO_EDITED, "SECURITY", {"Name": "Former Payments Lead", "EmailAddress": "lead@example.com"}
+        ),
+    )
+    if synthesized.config.automation_enabled:
+        console.print(Rule("6. The scheduled drift check, run now"))
+        checked = drift(session)
+        _check_day_two(joined, edited, checked)
+    console.print(Rule("7. The organization now, and what changed after the deploys"))
     show_state(session)
     console.print(
         Text.assemble(
             ("Demo complete", "bold green"),
-            f" in {time.monotonic() - started:.1f} s. Try: python -m local_deploy plan | deploy | destroy | state "
-            "(--help for options); edit the config and deploy again to see an Update.",
+            f" in {time.monotonic() - started:.1f} s. Try: python -m local_deploy plan | deploy | destroy | state | "
+            "create-account | invite | move | suspend | tag | edit-contact | drift (--help for options); "
+            "edit the config and deploy again to see an Update.",
         )
     )
 
 
+DEMO_ACCOUNT, DEMO_OU, DEMO_EDITED = "141414141414", "Development", "555555555555"
+
+
+def _with_automation(session: Session, config: str) -> str:
+    """The demo's config: the one given, with an [automation] section (defaults) if it has none,
+    so that day two has rules, a queue and a drift schedule to show."""
+    if load_config(config).automation is not None:
+        return config
+    path = Path(tempfile.gettempdir()) / f"local-deploy-demo-{Path(config).stem}-with-automation.toml"
+    path.write_text(Path(config).read_text(encoding="utf-8") + "\n[automation]\n", encoding="utf-8")
+    session.console.print(
+        Text(f"{config} has no [automation] section: the demo adds one with its defaults ({_shown(path)})", style="dim")
+    )
+    return str(path)
+
+
+def _check_day_two(joined: DeliveryReport, edited: DeliveryReport, checked: DriftRun) -> None:
+    """The demo's day two did what it shows: the joined account got contacts from its event, the
+    hand edit matched no rule, and the drift check put it back."""
+    if not any(h.actions for d in joined.deliveries if d.name == "AccountJoinedOrganization" for h in d.handled):
+        raise CommandFailed(f"day two: the AccountJoinedOrganization event did not give {DEMO_ACCOUNT} its contacts")
+    if any(delivery.routes for delivery in edited.deliveries):
+        raise CommandFailed("day two: a rule matched the hand edit, which no rule should")
+    if not any(o["account"] == DEMO_EDITED and o.get("actions") for o in checked.outcomes):
+        raise CommandFailed(f"day two: the drift check did not put back the contact edited in {DEMO_EDITED}")
+
+
+def command_create_account(session: Session, args: argparse.Namespace) -> None:
+    day_two(
+        session,
+        lambda org: actions.create_account(
+            org, args.name, args.ou, control_tower=args.control_tower, account_id=args.account_id
+        ),
+    )
+
+
+def command_invite(session: Session, args: argparse.Namespace) -> None:
+    day_two(session, lambda org: actions.invite_account(org, args.account_id, args.name, args.ou))
+
+
+def command_move(session: Session, args: argparse.Namespace) -> None:
+    day_two(session, lambda org: actions.move_account(org, args.account_id, args.ou))
+
+
+def command_suspend(session: Session, args: argparse.Namespace) -> None:
+    day_two(session, lambda org: actions.suspend_account(org, args.account_id))
+
+
+def command_tag(session: Session, args: argparse.Namespace) -> None:
+    key, separator, value = args.tag.partition("=")
+    if not separator or not key:
+        raise CommandFailed(f"tag {args.tag!r}: write KEY=VALUE")
+    day_two(session, lambda org: actions.tag_account(org, args.account_id, key, value))
+
+
+def command_edit_contact(session: Session, args: argparse.Namespace) -> None:
+    fields = {name: getattr(args, name) for name in FIELDS if getattr(args, name) is not None}
+    if not fields:
+        raise CommandFailed("edit-contact: give at least one of --name, --title, --email, --phone")
+    day_two(session, lambda org: actions.edit_contact(org, args.account_id, args.contact_type, fields))
+
+
+def command_drift(session: Session, args: argparse.Namespace) -> None:
+    drift(session)
+
+
 # -- the steps, shared by the commands and the demo -------------------------------------------
+
+
+def day_two(session: Session, act: Callable[[Any], actions.Action]) -> DeliveryReport:
+    """Do something to the organization, then deliver the events it logs to the deployed automation."""
+    with _world(session) as world:
+        automation = Automation(world.stacks(), world.session, invocation_seconds=session.invocation_seconds)
+        try:
+            action = act(world.organization)
+        except (actions.ActionError, ClientError) as error:
+            raise CommandFailed(str(error)) from error
+        at = _now()
+        for contact_type, what in action.by_hand.items():
+            world.history.append(
+                {
+                    "at": at,
+                    "account": action.account_id,
+                    "changes": {contact_type: what},
+                    "what": action.summary,
+                    "why": "by hand: no deploy, event or check made this change",
+                }
+            )
+        report = automation.deliver(action.events)
+        for delivery in report.deliveries:
+            rules = ", ".join(short_id(route.rule) for route in delivery.routes if not route.target.startswith("bus "))
+            why = f"{delivery.name} event, rule {rules}"
+            for handled in delivery.handled:
+                if handled.actions:
+                    world.history.append(
+                        {
+                            "at": at,
+                            "account": handled.account,
+                            "changes": handled.actions,
+                            "what": action.summary,
+                            "why": why,
+                        }
+                    )
+            if delivery.dead_lettered:
+                world.history.append(
+                    {
+                        "at": at,
+                        "account": action.account_id,
+                        "changes": {},
+                        "status": "dead-lettered",
+                        "what": action.summary,
+                        "why": f"{why}: failed every delivery",
+                    }
+                )
+        management = world.organization.management_account_id
+        session.console.print(delivery_view(action.summary, report, missing=automation.missing, management=management))
+        touched = {action.account_id} | {h.account for d in report.deliveries for h in d.handled if h.account}
+        _print_accounts(session, world, touched)
+        return report
+
+
+def drift(session: Session) -> DriftRun:
+    with _world(session) as world:
+        automation = Automation(world.stacks(), world.session, invocation_seconds=session.invocation_seconds)
+        try:
+            run = automation.run_drift()
+        except AutomationError as error:
+            raise CommandFailed(str(error)) from error
+        except ResourceError as error:
+            raise CommandFailed(f"the drift check failed: {error}") from error
+        at = _now()
+        for outcome in run.outcomes:
+            if outcome.get("actions"):
+                world.history.append(
+                    {
+                        "at": at,
+                        "account": outcome["account"],
+                        "changes": outcome["actions"],
+                        "what": f"drift check: {outcome['status']}",
+                        "why": f"drift check ({run.mode} mode), job {run.result.get('Job')}",
+                    }
+                )
+        session.console.print(drift_view(run))
+        _print_accounts(session, world, {o["account"] for o in run.outcomes if o.get("actions")})
+        return run
+
+
+def _print_accounts(session: Session, world: World, accounts: set[str]) -> None:
+    organization = world.organization.to_mapping()
+    shown = {**organization, "accounts": [a for a in organization["accounts"] if a["id"] in accounts]}
+    if shown["accounts"]:
+        session.console.print(accounts_table(shown, show_values=session.show_values, title="The accounts now"))
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 def plan_simulated(session: Session, synthesized: Synthesized) -> Plan:
@@ -287,10 +539,10 @@ def _plan(session: Session, synthesized: Synthesized, stack: StackState, snapsho
         )
 
 
-def deploy(session: Session, synthesized: Synthesized) -> tuple[Result, Counter[str]]:
+def deploy(session: Session, synthesized: Synthesized, *, rollback: bool = True) -> tuple[Result, Counter[str]]:
     """Deploy the management account's stack, then (delegated-administrator mode) the delegated
     administrator's, as that account; the result (every stack's operations) and the writes made to
-    the organization (``service:Operation`` counts)."""
+    the organization (``service:Operation`` counts). A failed stack is rolled back unless not ``rollback``."""
     delegated = synthesized.delegated_administrator
     with _world(session) as world:
         _check_management_account(synthesized, world.organization.management_account_id)
@@ -298,21 +550,41 @@ def deploy(session: Session, synthesized: Synthesized) -> tuple[Result, Counter[
         _check_stack(stack, synthesized.stack_name)
         world.stack = stack
         before = world.calls.snapshot()
-        result = _deploy(session, world, stack, Template(synthesized.template))
+        result = _deploy(session, world, stack, Template(synthesized.template), rollback)
+        if result.ok:
+            _record(stack, synthesized.template, synthesized.assembly_directory)
         if result.ok and delegated is not None:
             other = world.delegated_stack or StackState(delegated.name, delegated.account, synthesized.config.region)
             _check_stack(other, delegated.name)
             world.delegated_stack = other
-            second = _deploy(session, world, other, Template(delegated.template))
-            result = Result(second.status, result.operations + second.operations)
+            second = _deploy(session, world, other, Template(delegated.template), rollback)
+            if second.ok:
+                _record(other, delegated.template, synthesized.assembly_directory)
+            result = Result(second.status, result.operations + second.operations, result.events + second.events)
         return result, writes(world.calls.snapshot() - before)
 
 
-def _deploy(session: Session, world: World, stack: StackState, template: Template) -> Result:
+def _deploy(session: Session, world: World, stack: StackState, template: Template, rollback: bool) -> Result:
     engine = LocalCloudFormation(stack, world.session, invocation_seconds=session.invocation_seconds)
     changes = engine.change_set(template)
     total = sum(1 for change in changes if change.action != NO_CHANGE and simulated(change.resource_type))
-    return _run(session, world, stack, engine, total, lambda: engine.deploy(template))
+    return _run(session, world, stack, engine, total, lambda: engine.deploy(template, rollback=rollback))
+
+
+def _record(stack: StackState, template: dict[str, Any], assembly_directory: str) -> None:
+    """What a complete deploy leaves for the day-two commands: the template, and the files of its
+    Lambda layers (from the cloud assembly's assets), which Lambda would mount at /opt."""
+    stack.template = template
+    stack.layers = {}
+    for logical_id, resource in template.get("Resources", {}).items():
+        key = str(resource.get("Properties", {}).get("Content", {}).get("S3Key", ""))
+        folder = Path(assembly_directory) / f"asset.{key.removesuffix('.zip')}"
+        if resource.get("Type") == "AWS::Lambda::LayerVersion" and assembly_directory and folder.is_dir():
+            stack.layers[logical_id] = {
+                str(path.relative_to(folder)): path.read_text(encoding="utf-8")
+                for path in sorted(folder.rglob("*"))
+                if path.is_file()
+            }
 
 
 def _check_stack(stack: StackState, name: str) -> None:
@@ -350,6 +622,7 @@ def show_state(session: Session) -> None:
                 world.stack,
                 show_values=session.show_values,
                 seeded_from=_shown(Path(world.seeded_from)),
+                history=world.history,
             )
         )
 
@@ -379,6 +652,9 @@ def _synthesize(session: Session, config: str) -> Synthesized:
 
 
 def _world(session: Session) -> Any:
+    # Read and checked even when the state directory already holds a world: a file named on the
+    # command line that is missing or wrong is an error, never silently ignored.
+    load_organization_file(session.seed)
     saved = session.state.seeded_from()
     if saved is not None and Path(saved).resolve() != Path(session.seed).resolve():
         session.console.print(

@@ -19,6 +19,8 @@
   continuing in its workflow past the deploy wait) is queued and, once the resource has its
   answer, its definition from the template is run (:mod:`simulation.workflow`: Retry, Catch,
   Choice, Wait) with the real handlers, in simulated time: waits and retry delays take none.
+- **CloudFormation**: ``DescribeStacks`` of the stack gives its status as it changes (a handler
+  reads it to tell a rollback's requests from others).
 - **Accounts**: everything a stack's deploy or destroy does (its buckets and tables, its handlers'
   calls) comes from the stack's own account: the simulated caller is switched to it
   (:func:`simulation.organization.acting_as`), so the delegated administrator's stack runs as the
@@ -26,13 +28,30 @@
 - **Simulated resources**: S3 buckets and DynamoDB tables are created in the simulated account;
   IAM, logs and the other supporting resources are recorded with names and ARNs, not simulated.
 
-A failure stops the run and leaves what was done (``cdk deploy --no-rollback``); the next deploy
-picks up from there. Updates of buckets and tables are recorded, never replacements.
+**Rollback** (the default, as ``cdk deploy``): a failed Create (``ROLLBACK_IN_PROGRESS``) deletes
+what was created, in reverse dependency order, the failed resource too (``ROLLBACK_COMPLETE``). A
+failed Update (``UPDATE_ROLLBACK_IN_PROGRESS``) is an update back to the previous template, in its
+dependency order: each resource changed in place, the failed one too, gets an Update whose
+``ResourceProperties`` are its previous properties and ``OldResourceProperties`` the attempted ones,
+with the physical ID it has; a replaced resource goes back to its previous physical ID without a
+request. Then ``UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS`` deletes what the update created (new
+resources, new physical IDs), and the stack record is the previous one again
+(``UPDATE_ROLLBACK_COMPLETE``). A failed rollback step stops there: ``ROLLBACK_FAILED`` or
+``UPDATE_ROLLBACK_FAILED``, after which, as in CloudFormation, the stack can only be destroyed; a
+failed cleanup delete is left behind (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/using-cfn-describing-stacks.html).
+The FAILED answer of the Provider framework keeps the request's physical ID, or on a failed Create
+of on-event its marker, whose rollback Delete the framework answers without calling the handler.
+
+Without rollback (``cdk deploy --no-rollback``), a failure stops the run and leaves what was done
+(``CREATE_FAILED``, ``UPDATE_FAILED``); the next deploy picks up from there. Updates of buckets and
+tables are recorded, never replacements.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
+import dataclasses
 import hashlib
 import importlib
 import json
@@ -40,10 +59,12 @@ import logging
 import os
 import re
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from unittest import mock
 from urllib.parse import unquote
@@ -66,6 +87,12 @@ WAITER = "WAITER_STATE_MACHINE_ARN"
 DEFAULT_MAX_POLLS = 360  # the Provider framework's defaults: 30 minutes, polled every 5 seconds
 RESPONSE_LIMIT_BYTES = 4096  # CloudFormation refuses a larger custom-resource response
 RESPONSE_URL = "https://local-deploy.invalid/cloudformation-response"  # never called: the framework answers
+# The physical ID of the Provider framework's FAILED answer to a Create whose on-event failed; the
+# framework answers the rollback's Delete of it without calling the handler.
+CREATE_FAILED_MARKER = "AWSCDK::CustomResourceProviderFramework::CREATE_FAILED"
+STACK_TYPE = "AWS::CloudFormation::Stack"
+DEPLOY, CLEANUP, ROLLBACK, ROLLBACK_CLEANUP, DESTROY = "deploy", "cleanup", "rollback", "rollback cleanup", "destroy"
+_VERB = {CREATE: "CREATE", UPDATE: "UPDATE", DELETE: "DELETE"}
 
 BUCKET, TABLE, GLOBAL_TABLE = "AWS::S3::Bucket", "AWS::DynamoDB::Table", "AWS::DynamoDB::GlobalTable"
 FUNCTION, STATE_MACHINE = "AWS::Lambda::Function", "AWS::StepFunctions::StateMachine"
@@ -108,8 +135,9 @@ class Operation:
     action: str  # Create | Update | Delete | Retain
     logical_id: str
     resource_type: str
-    phase: str  # deploy | cleanup | destroy
-    physical_id: str = ""
+    phase: str  # deploy | cleanup | rollback | rollback cleanup | destroy
+    physical_id: str = ""  # when failed: the one CloudFormation records from the FAILED answer
+    properties: dict[str, Any] = field(default_factory=dict, repr=False)  # what the request carried
     data: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
     invocations: int = 0  # handler invocations: on-event, is-complete polls, asynchronous, workflow steps
@@ -130,9 +158,27 @@ class Operation:
 
 
 @dataclass
+class StackEvent:
+    """One line of the stack's events, as CloudFormation writes them: the stack's status changes and
+    each resource's ``<ACTION>_IN_PROGRESS`` and ``<ACTION>_COMPLETE`` (or ``_FAILED``, ``DELETE_SKIPPED``)."""
+
+    logical_id: str
+    resource_type: str
+    status: str
+    reason: str = ""
+    physical_id: str = ""
+    operation: Operation | None = field(default=None, repr=False, compare=False)  # a resource's
+
+    @property
+    def of_stack(self) -> bool:
+        return self.resource_type == STACK_TYPE
+
+
+@dataclass
 class Result:
     status: str
     operations: list[Operation]
+    events: list[StackEvent] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -140,11 +186,16 @@ class Result:
 
     @property
     def failure(self) -> Operation | None:
+        """The failure that stopped the deploy (a rollback's own failure comes after it)."""
         return next((operation for operation in self.operations if not operation.ok), None)
 
     @property
     def invocations(self) -> int:
         return sum(operation.invocations for operation in self.operations)
+
+
+class StackStateError(TemplateError):
+    """The stack is in a state CloudFormation refuses the operation in."""
 
 
 class ResourceFailed(Exception):
@@ -163,6 +214,19 @@ class Listener:
     def polled(self, operation: Operation, polls: int) -> None: ...
 
     def on_event_returned(self, operation: Operation, function: ResourceState, result: dict[str, Any]) -> None: ...
+
+    def stack_status(self, status: str, reason: str) -> None: ...
+
+
+@dataclass
+class _Attempt:
+    """What a deploy changed, for its cleanup phase or its rollback."""
+
+    before: dict[str, ResourceState]  # the stack's resources as the deploy found them
+    old_order: list[str]  # their deletion order
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)  # in place
+    replaced: list[str] = field(default_factory=list)  # a new physical ID; the old one is still there
 
 
 class LambdaContext:
@@ -199,6 +263,7 @@ class LocalCloudFormation:
         self.listener = listener or Listener()
         self.invocation_seconds = invocation_seconds
         self._background: list[tuple[ResourceState, dict[str, Any]]] = []
+        self._events: list[StackEvent] = []
         self.executions = Executions(self._state_machines)
 
     # -- what a deploy would do ---------------------------------------------------------------
@@ -215,54 +280,155 @@ class LocalCloudFormation:
 
     # -- doing it -----------------------------------------------------------------------------
 
-    def deploy(self, template: Template) -> Result:
-        prefix = "UPDATE" if self.stack.deployed else "CREATE"
-        old_order = self._deletion_order()
-        old = dict(self.stack.resources)
-        replaced: list[tuple[str, ResourceState]] = []
+    def deploy(self, template: Template, *, rollback: bool = True) -> Result:
+        """Create or update the stack to ``template``; a failure is rolled back unless ``rollback``
+        is False (``cdk deploy --no-rollback``)."""
+        if self.stack.status in ("ROLLBACK_FAILED", "UPDATE_ROLLBACK_FAILED"):
+            reason = (self.stack.status_reason.splitlines() or [""])[0]
+            raise StackStateError(
+                f"stack {self.stack.name} is {self.stack.status} ({reason}) and cannot be updated; "
+                "as in CloudFormation, destroy it (python -m local_deploy destroy) and deploy again"
+            )
+        self._events = []
+        if all(change.action == NO_CHANGE for change in self.change_set(template)):
+            for logical_id in template.creation_order():
+                self.stack.resources[logical_id] = self._refreshed(template, logical_id)
+            return Result(self.stack.status, [])  # CloudFormation: "No updates are to be performed"
+        creating = not self.stack.deployed
+        if creating and self.stack.status == "ROLLBACK_COMPLETE":
+            self.stack.new_stack_id()  # cdk deploy deletes a rolled-back stack and creates it again
+        prefix = "CREATE" if creating else "UPDATE"
+        attempt = _Attempt(copy.deepcopy(self.stack.resources), self._deletion_order())
         operations: list[Operation] = []
         with self._in_stack_account(), self._lambda_service():
+            self._status(f"{prefix}_IN_PROGRESS", "User Initiated")
             try:
                 for logical_id in template.creation_order():
                     action, _ = self._compare(template, logical_id)
                     if action == NO_CHANGE:
                         self.stack.resources[logical_id] = self._refreshed(template, logical_id)
                     else:
-                        operations.append(self._apply(template, logical_id, action, replaced))
+                        operations.append(self._apply(template, logical_id, action, attempt))
             except ResourceFailed as failure:
                 operations.append(failure.operation)
-                return self._finish(f"{prefix}_FAILED", operations, failure.operation)
+                if not rollback:
+                    return self._finish(f"{prefix}_FAILED", operations, failure.operation)
+                self._status(
+                    f"{'' if creating else 'UPDATE_'}ROLLBACK_IN_PROGRESS",
+                    f"The following resource(s) failed to {_VERB[failure.operation.action].lower()}: "
+                    f"[{failure.operation.logical_id}].",
+                )
+                if creating:
+                    return self._roll_back_create(template, operations, failure.operation)
+                return self._roll_back_update(template, attempt, operations, failure.operation)
             # Cleanup: replaced physical resources and removed ones, in reverse dependency order.
-            # CloudFormation completes the update even when a cleanup delete fails.
-            cleanup = replaced + [(lid, old[lid]) for lid in old_order if lid not in template.resources]
-            for logical_id, state in sorted(cleanup, key=lambda item: old_order.index(item[0])):
-                try:
-                    operations.append(self._delete(logical_id, state, "cleanup"))
-                except ResourceFailed as failure:
-                    failure.operation.notes.append("CloudFormation completes the update and leaves it behind")
-                    operations.append(failure.operation)
+            if not creating:
+                self._status("UPDATE_COMPLETE_CLEANUP_IN_PROGRESS")
+            old = attempt.before
+            cleanup = [(lid, old[lid]) for lid in attempt.replaced]
+            cleanup += [(lid, old[lid]) for lid in attempt.old_order if lid not in template.resources]
+            operations += self._clean_up(sorted(cleanup, key=lambda item: attempt.old_order.index(item[0])), CLEANUP)
+            for logical_id in old:
                 if logical_id not in template.resources:
                     del self.stack.resources[logical_id]
-        if not operations:  # CloudFormation: "No updates are to be performed"; the stack is as it was
-            return Result(self.stack.status, operations)
         return self._finish(f"{prefix}_COMPLETE", operations)
 
+    def _roll_back_create(self, template: Template, operations: list[Operation], failed: Operation) -> Result:
+        """Delete what was created, the failed resource too, in reverse dependency order."""
+        doomed = dict(self.stack.resources)
+        if failed.custom:  # CloudFormation sends it a Delete with the physical ID of the FAILED answer
+            doomed[failed.logical_id] = self._state(template, failed)
+        for logical_id in reversed(template.creation_order()):
+            if logical_id not in doomed:
+                continue
+            try:
+                operations.append(self._delete(logical_id, doomed[logical_id], ROLLBACK))
+            except ResourceFailed as failure:
+                operations.append(failure.operation)
+                return self._finish("ROLLBACK_FAILED", operations, failure.operation)
+            self.stack.resources.pop(logical_id, None)
+        return self._finish("ROLLBACK_COMPLETE", operations, failed)
+
+    def _roll_back_update(
+        self, template: Template, attempt: _Attempt, operations: list[Operation], failed: Operation
+    ) -> Result:
+        """Update back to the previous template, then delete what the update created."""
+        before, lid = attempt.before, failed.logical_id
+        created = [(name, self.stack.resources[name]) for name in attempt.created]
+        replacements = [(name, self.stack.resources[name]) for name in attempt.replaced]
+        if failed.action == CREATE and failed.custom:
+            created.append((lid, self._state(template, failed)))
+        elif failed.action == UPDATE and failed.physical_id != before[lid].physical_id:
+            replacements.append((lid, self._state(template, failed)))  # the FAILED answer named a new one
+        elif failed.action == UPDATE:
+            self.stack.resources[lid] = self._state(template, failed)  # the attempted properties
+            attempt.updated.append(lid)
+        leftovers: list[tuple[str, ResourceState]] = []
+        try:
+            for logical_id in reversed(attempt.old_order):  # the previous template's dependency order
+                if logical_id in attempt.updated:
+                    operations.append(self._restore(logical_id, before[logical_id], leftovers))
+                elif logical_id in attempt.replaced:
+                    self.stack.resources[logical_id] = before[logical_id]  # the old one is still there
+        except ResourceFailed as failure:
+            operations.append(failure.operation)
+            return self._finish("UPDATE_ROLLBACK_FAILED", operations, failure.operation)
+        for logical_id, state in before.items():  # the rest as the previous template has them
+            if logical_id not in attempt.updated:
+                self.stack.resources[logical_id] = state
+        self._status("UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS")
+        order = template.creation_order()
+        doomed = sorted(created + replacements, key=lambda item: order.index(item[0]), reverse=True)
+        operations += self._clean_up([*leftovers, *doomed], ROLLBACK_CLEANUP)
+        for logical_id, _ in created:
+            self.stack.resources.pop(logical_id, None)
+        return self._finish("UPDATE_ROLLBACK_COMPLETE", operations, failed)
+
+    def _clean_up(self, doomed: list[tuple[str, ResourceState]], phase: str) -> list[Operation]:
+        """Deletes of a cleanup phase. CloudFormation completes the update (or its rollback) even
+        when one fails, and leaves that physical resource behind."""
+        operations = []
+        for logical_id, state in doomed:
+            try:
+                operations.append(self._delete(logical_id, state, phase))
+            except ResourceFailed as failure:
+                failure.operation.notes.append("CloudFormation completes the stack operation and leaves it behind")
+                operations.append(failure.operation)
+        return operations
+
     def destroy(self) -> Result:
+        self._events = []
         operations: list[Operation] = []
         with self._in_stack_account(), self._lambda_service():
+            self._status("DELETE_IN_PROGRESS", "User Initiated")
             for logical_id in self._deletion_order():
                 try:
-                    operations.append(self._delete(logical_id, self.stack.resources[logical_id], "destroy"))
+                    operations.append(self._delete(logical_id, self.stack.resources[logical_id], DESTROY))
                 except ResourceFailed as failure:
                     operations.append(failure.operation)
                     return self._finish("DELETE_FAILED", operations, failure.operation)
                 del self.stack.resources[logical_id]
         return self._finish("DELETE_COMPLETE", operations)
 
-    def _finish(self, status: str, operations: list[Operation], failed: Operation | None = None) -> Result:
+    def invoke(self, logical_id: str, payload: dict[str, Any], *, trigger: str) -> tuple[Any, Operation]:
+        """Run one function of the stack as its trigger would (an SQS batch, a schedule), outside any
+        deploy: in the stack's account, then whatever it queued to run in the background.
+        Raises :class:`ResourceError` when the invocation fails (what the trigger would retry)."""
+        operation = Operation("Invoke", logical_id, FUNCTION, trigger, self.stack.resources[logical_id].physical_id)
+        with self._in_stack_account(), self._lambda_service():
+            result = self._invoke(self.stack.resources[logical_id], payload, operation)
+            self._run_background(operation)
+        return result, operation
+
+    def _status(self, status: str, reason: str = "") -> None:
         self.stack.status = status
+        self._events.append(StackEvent(self.stack.name, STACK_TYPE, status, reason, self.stack.stack_id))
+        self.listener.stack_status(status, reason)
+
+    def _finish(self, status: str, operations: list[Operation], failed: Operation | None = None) -> Result:
+        self._status(status)
         self.stack.status_reason = f"{failed.logical_id}: {failed.error}" if failed else ""
-        return Result(status, operations)
+        return Result(status, operations, list(self._events))
 
     # -- one resource -------------------------------------------------------------------------
 
@@ -296,15 +462,14 @@ class LocalCloudFormation:
         state.definition = _definition(template, logical_id)
         return state
 
-    def _apply(
-        self, template: Template, logical_id: str, action: str, replaced: list[tuple[str, ResourceState]]
-    ) -> Operation:
+    def _apply(self, template: Template, logical_id: str, action: str, attempt: _Attempt) -> Operation:
         resource_type = template.type_of(logical_id)
-        operation = Operation(action, logical_id, resource_type, "deploy")
         old = self.stack.resources.get(logical_id)
+        operation = Operation(action, logical_id, resource_type, DEPLOY, old.physical_id if old else "")
         with self._reported(operation):
             kept = is_custom(resource_type) or resource_type in RESOLVED
             properties = self._properties(template, logical_id) if kept else {}
+            operation.properties = properties
             if is_custom(resource_type):
                 if old is None:
                     physical_id, attributes = self._provider_request(operation, properties)
@@ -315,7 +480,6 @@ class LocalCloudFormation:
                         operation, properties, physical_id=old.physical_id, old_properties=old.properties
                     )
                     if physical_id != old.physical_id:
-                        replaced.append((logical_id, old))
                         operation.notes.append("a new physical ID: the old one is deleted in the cleanup phase")
             elif old is None:
                 physical_id, attributes = self._name(
@@ -336,22 +500,72 @@ class LocalCloudFormation:
                 retain=template.retained(logical_id),
                 definition=_definition(template, logical_id),
             )
+        if old is None:
+            attempt.created.append(logical_id)
+        elif operation.physical_id != old.physical_id:
+            attempt.replaced.append(logical_id)
+        else:
+            attempt.updated.append(logical_id)
+        return operation
+
+    def _state(self, template: Template, failed: Operation) -> ResourceState:
+        """What CloudFormation records of a resource whose request failed: the physical ID of the
+        FAILED answer, and the properties the request carried."""
+        logical_id = failed.logical_id
+        previous = self.stack.resources.get(logical_id)
+        return ResourceState(
+            type=failed.resource_type,
+            physical_id=failed.physical_id,
+            properties=failed.properties,
+            attributes=previous.attributes if previous and previous.physical_id == failed.physical_id else {},
+            depends_on=sorted(template.dependencies(logical_id)),
+            retain=template.retained(logical_id),
+            definition=_definition(template, logical_id),
+        )
+
+    def _restore(
+        self, logical_id: str, previous: ResourceState, leftovers: list[tuple[str, ResourceState]]
+    ) -> Operation:
+        """Update a resource back to its previous properties (a custom resource: an Update event
+        whose OldResourceProperties are the attempted ones, with the physical ID it has)."""
+        current = self.stack.resources[logical_id]
+        operation = Operation(UPDATE, logical_id, previous.type, ROLLBACK, current.physical_id)
+        with self._reported(operation):
+            physical_id, attributes = previous.physical_id, previous.attributes
+            if is_custom(previous.type):
+                operation.properties = previous.properties
+                physical_id, attributes = self._provider_request(
+                    operation, previous.properties, physical_id=current.physical_id, old_properties=current.properties
+                )
+                operation.data = attributes
+                if physical_id != current.physical_id:  # a replacement, in the rollback: the other one goes
+                    leftovers.append((logical_id, current))
+                    operation.notes.append("a new physical ID: the one it had is deleted in the cleanup phase")
+            operation.physical_id = physical_id
+            self.stack.resources[logical_id] = dataclasses.replace(
+                previous, physical_id=physical_id, attributes=attributes
+            )
         return operation
 
     def _delete(self, logical_id: str, state: ResourceState, phase: str) -> Operation:
         operation = Operation(RETAIN if state.retain else DELETE, logical_id, state.type, phase, state.physical_id)
+        operation.properties = state.properties
         with self._reported(operation):
             if state.retain:
                 operation.notes.append("DeletionPolicy Retain: left in place")
-            elif is_custom(state.type):
-                self._provider_request(operation, state.properties, physical_id=state.physical_id)
+            elif is_custom(state.type):  # the handler's answer (a contacts job's counts) is the result
+                _, operation.data = self._provider_request(operation, state.properties, physical_id=state.physical_id)
             elif state.type in SIMULATED:
                 self._deprovision(state)
         return operation
 
     @contextlib.contextmanager
     def _reported(self, operation: Operation) -> Iterator[None]:
-        """Tell the listener an operation started and finished, timing it; a failure fails the resource."""
+        """Tell the listener an operation started and finished, timing it, and write its events; a
+        failure fails the resource."""
+        verb = "DELETE_SKIPPED" if operation.action == RETAIN else _VERB[operation.action]
+        if operation.action != RETAIN:
+            self._event(operation, f"{verb}_IN_PROGRESS")
         self.listener.started(operation)
         started = time.monotonic()
         try:
@@ -361,7 +575,17 @@ class LocalCloudFormation:
             raise ResourceFailed(operation) from error
         finally:
             operation.seconds = time.monotonic() - started
+            if operation.action == RETAIN:
+                self._event(operation, verb)
+            else:
+                self._event(operation, f"{verb}_FAILED" if operation.error else f"{verb}_COMPLETE")
             self.listener.finished(operation)
+
+    def _event(self, operation: Operation, status: str) -> None:
+        reason = operation.error.splitlines()[0] if operation.error and status.endswith("_FAILED") else ""
+        self._events.append(
+            StackEvent(operation.logical_id, operation.resource_type, status, reason, operation.physical_id, operation)
+        )
 
     # -- the Provider framework ---------------------------------------------------------------
 
@@ -374,6 +598,11 @@ class LocalCloudFormation:
         old_properties: dict[str, Any] | None = None,
     ) -> tuple[str, dict[str, Any]]:
         request = operation.action
+        # A FAILED answer carries the request's physical ID, or (a Create) the framework's marker.
+        operation.physical_id = physical_id if physical_id is not None else CREATE_FAILED_MARKER
+        if request == DELETE and physical_id == CREATE_FAILED_MARKER:
+            operation.notes.append("the Provider framework answers the Delete of a failed Create without the handler")
+            return physical_id, {}
         framework = self._function(properties.get("ServiceToken"), operation.logical_id)
         if framework.properties.get("Handler") != PROVIDER_ON_EVENT:
             raise ResourceError(
@@ -409,6 +638,7 @@ class LocalCloudFormation:
                 f'DELETE: cannot change the physical resource ID from "{physical_id}" to "{new_id}" during deletion'
             )
         response = {**event, **result, "PhysicalResourceId": new_id}
+        operation.physical_id = str(new_id)  # is-complete's events (and a FAILED answer) carry it from now on
         if is_complete is not None:
             response = self._wait(operation, is_complete, response, self._max_polls(variables.get(WAITER)))
         self._run_background(operation)
@@ -476,6 +706,7 @@ class LocalCloudFormation:
         seconds = min(timeout, self.invocation_seconds) if self.invocation_seconds else timeout
         memory = int(properties.get("MemorySize", 128))
         variables = {key: str(value) for key, value in properties.get("Environment", {}).get("Variables", {}).items()}
+        variables = self._with_layers(function, variables)
         environment = {
             **variables,
             "AWS_LAMBDA_FUNCTION_NAME": function.physical_id,
@@ -514,6 +745,26 @@ class LocalCloudFormation:
         except (TypeError, ValueError) as error:
             raise ResourceError(f"Runtime.MarshalError: the handler's result is not JSON ({error})") from error
 
+    def _with_layers(self, function: ResourceState, variables: dict[str, str]) -> dict[str, str]:
+        """Lambda mounts a function's layers at /opt: here their recorded files go to a folder of
+        their own, and the environment's /opt paths point there."""
+        names = {str(name) for name in function.properties.get("Layers", [])}
+        layers = [
+            files
+            for logical_id, files in self.stack.layers.items()
+            if self.stack.resources.get(logical_id) and self.stack.resources[logical_id].physical_id in names
+        ]
+        if not layers:
+            return variables
+        content = json.dumps(layers, sort_keys=True)
+        folder = Path(tempfile.gettempdir()) / f"local-deploy-opt-{hashlib.sha256(content.encode()).hexdigest()[:16]}"
+        for files in layers:
+            for relative, text in files.items():
+                (folder / relative).parent.mkdir(parents=True, exist_ok=True)
+                (folder / relative).write_text(text, encoding="utf-8")
+        mounted = str(folder)
+        return {key: mounted + value[4:] if value.startswith("/opt/") else value for key, value in variables.items()}
+
     def _in_stack_account(self) -> contextlib.AbstractContextManager[Any]:
         """The simulated caller becomes the stack's account (a no-op outside the simulation)."""
         if "MOTO_ACCOUNT_ID" not in os.environ:
@@ -522,13 +773,27 @@ class LocalCloudFormation:
 
     @contextlib.contextmanager
     def _lambda_service(self) -> Iterator[None]:
-        """Lambda's asynchronous invocations and Step Functions' executions, for the handlers' clients."""
-        stop = self.executions.register(self._session())
+        """Lambda's asynchronous invocations, Step Functions' executions, and CloudFormation's answer
+        to the handlers' reading of their own stack's status, for the handlers' clients."""
+        session = self._session()
+        stop = self.executions.register(session)
         try:
-            with _Registration(self._session(), "before-call.lambda.Invoke", self._invoke_asynchronously):
+            with (
+                _Registration(session, "before-call.lambda.Invoke", self._invoke_asynchronously),
+                _Registration(session, "before-call.cloudformation.DescribeStacks", self._describe_stack),
+            ):
                 yield
         finally:
             stop()
+
+    def _describe_stack(self, params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
+        """botocore hook: DescribeStacks of this stack (by ID or name) gives its current status."""
+        body = params.get("body")
+        name = body.get("StackName") if isinstance(body, dict) else None
+        if name not in (self.stack.stack_id, self.stack.name):
+            return None
+        stack = {"StackId": self.stack.stack_id, "StackName": self.stack.name, "StackStatus": self.stack.status}
+        return AWSResponse(str(params.get("url", "")), 200, {}, None), {"Stacks": [stack]}
 
     def _state_machines(self) -> dict[str, dict[str, Any]]:
         return {
@@ -644,6 +909,9 @@ class LocalCloudFormation:
             return name, {"Arn": f"arn:{partition}:dynamodb:{region}:{account}:table/{name}"}
         if resource_type == "AWS::IAM::Role":
             return name, {"Arn": f"arn:{partition}:iam::{account}:role/{name}", "RoleId": f"AROA{suffix}"}
+        if resource_type == "AWS::SNS::Topic":  # Ref of a topic is its ARN
+            arn = f"arn:{partition}:sns:{region}:{account}:{name}"
+            return arn, {"TopicArn": arn, "TopicName": name}
         if resource_type == "AWS::Logs::LogGroup":
             return name, {"Arn": f"arn:{partition}:logs:{region}:{account}:log-group:{name}:*"}
         service = resource_type.split("::")[1].lower()

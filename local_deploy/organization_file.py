@@ -31,7 +31,7 @@ KEYS = (
     "accounts",
 )
 OU_KEYS = ("id", "name", "parent")
-ACCOUNT_KEYS = ("id", "name", "email", "parent", "status", "contacts", "primary_contact", "regions")
+ACCOUNT_KEYS = ("id", "name", "email", "parent", "status", "contacts", "primary_contact", "regions", "tags")
 # The statuses an opt-in Region of a seeded account can start in (DISABLED is the default).
 REGION_STATUSES = ("ENABLED", "ENABLING", "DISABLING", "DISABLED")
 STATUSES = ("ACTIVE", "SUSPENDED", "PENDING_CLOSURE")
@@ -136,6 +136,9 @@ def _account_problems(where: str, account: Mapping[str, Any], parents: set[Any])
         problems += _some(partitions.opt_in_region_problem(f"{where}.regions.{region}", region, partitions.COMMERCIAL))
         if status not in REGION_STATUSES:
             problems.append(f"{where}.regions.{region}: {status!r} is not one of {', '.join(REGION_STATUSES)}")
+    tags = account.get("tags", {})
+    if not isinstance(tags, Mapping) or not all(isinstance(v, str) for v in tags.values()):
+        problems.append(f'{where}.tags: must be a table of key = "value" strings')
     contacts = account.get("contacts", {})
     if not isinstance(contacts, Mapping):
         return [*problems, f"{where}.contacts: must be a table keyed by contact type"]

@@ -279,7 +279,7 @@ def _contact_lines(
     action: str,
     api: ContactsApi,
     snapshots: Snapshots | None,
-    scope: Mapping[str, str],
+    scope: Mapping[str, Any],  # who calls: caller and management account IDs
     on_account: Callable[[str], None] | None,
     on_accounts: Callable[[int], None] | None,
 ) -> list[AccountLine]:

@@ -34,6 +34,10 @@ class StackState:
     status: str = "REVIEW_IN_PROGRESS"  # CloudFormation's status of a stack that was never deployed
     status_reason: str = ""
     resources: dict[str, ResourceState] = field(default_factory=dict)
+    # The template of the last complete deploy (the day-two commands read its rules, queues and
+    # schedule), and its Lambda layers' files by layer logical ID (what Lambda mounts at /opt).
+    template: dict[str, Any] = field(default_factory=dict)
+    layers: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.stack_id:
@@ -44,6 +48,11 @@ class StackState:
     @property
     def deployed(self) -> bool:
         return bool(self.resources)
+
+    def new_stack_id(self) -> None:
+        """A stack of the same name created again (the previous one was deleted)."""
+        self.stack_id = ""
+        self.__post_init__()
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO, cast
+from typing import Any
 
+from stacks import silence_jsii_node_notices
 from stacks.config import BootstrapConfig, load_config
 
 
@@ -35,14 +34,14 @@ class Synthesized:
     # With contacts_deployed_in = "delegated_administrator": the delegated administrator's stack,
     # deployed after the management account's (it depends on it), destroyed before it.
     delegated_administrator: AccountStack | None = None
+    assembly_directory: str = ""  # the cloud assembly: the assets (Lambda layers) are read from it
 
 
 def synthesize(config_path: str | Path) -> Synthesized:
     """Load and validate the config (raises ``ConfigError`` with its lines), then synthesize."""
     config = load_config(config_path)
     started = time.monotonic()
-    os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
-    _hide_node_version_banner()
+    silence_jsii_node_notices()
     from stacks.app_builder import build_app  # imports aws-cdk-lib, which starts jsii's Node process
 
     try:
@@ -61,31 +60,4 @@ def synthesize(config_path: str | Path) -> Synthesized:
         artifact = assembly.get_stack_by_name(DELEGATED_ADMINISTRATOR_STACK_NAME)
         delegated = AccountStack(DELEGATED_ADMINISTRATOR_STACK_NAME, account, artifact.template)
     seconds = time.monotonic() - started
-    return Synthesized(str(config_path), config, stack.stack_name, template, seconds, delegated)
-
-
-class _WithoutNodeBanner:
-    """jsii relays its Node process's stderr line by line (``print(line)`` from a thread); Node 20's
-    end-of-life banner, harmless, arrives as ``b'!!...'`` lines. Everything else passes through."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self.stream = stream
-        self._dropped = False
-
-    def write(self, text: str) -> int:
-        if text.startswith(("b'!!", 'b"!!')) or (self._dropped and text == "\n"):
-            self._dropped = not self._dropped or text != "\n"
-            return len(text)
-        self._dropped = False
-        return self.stream.write(text)
-
-    def flush(self) -> None:
-        self.stream.flush()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.stream, name)
-
-
-def _hide_node_version_banner() -> None:
-    if not isinstance(sys.stderr, _WithoutNodeBanner):
-        sys.stderr = cast(TextIO, _WithoutNodeBanner(sys.stderr))
+    return Synthesized(str(config_path), config, stack.stack_name, template, seconds, delegated, assembly.directory)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any
@@ -15,7 +16,8 @@ from rich.table import Table
 from rich.text import Text
 
 from local_deploy.api_calls import ApiCalls
-from local_deploy.cloudformation import DELETE, NO_CHANGE, Listener, Operation, Result, simulated
+from local_deploy.automation import Delivery, DeliveryReport, DriftRun
+from local_deploy.cloudformation import NO_CHANGE, Listener, Operation, Result, StackEvent, simulated
 from local_deploy.plan import (
     CREATE_CONTACT,
     DELETE_CONTACT,
@@ -33,6 +35,8 @@ from local_deploy.plan import (
 from local_deploy.stack import ResourceState, StackState
 from org_bootstrap.contact_spec import DELETE as DELETE_TARGET
 from org_bootstrap.jobs import Job
+from org_bootstrap.pacing import ACCOUNT_QUOTAS
+from org_bootstrap.reconcile import RESTORE
 from org_bootstrap.stores import S3JobStore
 from org_bootstrap.validation import CONTACT_TYPES, mask
 
@@ -54,6 +58,7 @@ ACTION_STYLE = {
 _FIELD_NAMES = {"Name": "name", "Title": "title", "EmailAddress": "e-mail", "PhoneNumber": "phone"}
 # Data keys a result table leaves out: long, or shown elsewhere.
 _HIDDEN_DATA = ("Job", "Report", "FailedAccounts", "FailureReasons", "Complete")
+PROGRESS_LINE_SECONDS = 5.0  # without a terminal (a log, a pipe): how often a paced job prints a line
 
 
 def make_console(*, stderr: bool = False) -> Console:
@@ -240,7 +245,18 @@ def result_view(result: Result, stack: StackState, *, writes: Counter[str], seco
     table.add_column("Result", overflow="fold")
     table.add_column("Calls", justify="right")
     table.add_column("Time", justify="right")
-    for operation in shown:
+    for row in _rows(result):
+        if isinstance(row, StackEvent):
+            table.add_row(
+                Text(row.status, style=_status_style(row.status)),
+                Text.assemble(stack.name, (f" · {row.resource_type}", "dim")),
+                Text(row.reason, style="dim"),
+                "",
+                "",
+                end_section=True,
+            )
+            continue
+        operation = row
         phase = "" if operation.phase == "deploy" else f" ({operation.phase})"
         table.add_row(
             Text(operation.action + phase, style=ACTION_STYLE.get(operation.action, "")),
@@ -262,7 +278,7 @@ def result_view(result: Result, stack: StackState, *, writes: Counter[str], seco
         parts.append(Text(f"  + supporting resources recorded, not simulated: {summary}", style="dim"))
     reports = [op.data["Report"] for op in shown if str(op.data.get("Report", "")).startswith("s3://")]
     parts += [Text(f"Report: {report}", style="dim") for report in reports]
-    style = "bold green" if result.ok else "bold red"
+    style = "bold green" if result.ok else "bold yellow" if result.status.endswith("ROLLBACK_COMPLETE") else "bold red"
     parts.append(
         Text.assemble(
             (f"{stack.name}: {result.status}", style),
@@ -273,11 +289,34 @@ def result_view(result: Result, stack: StackState, *, writes: Counter[str], seco
     return Group(*parts)
 
 
+def _rows(result: Result) -> list[Operation | StackEvent]:
+    """The operations of simulated resources and the stack's status changes, in the order of the
+    stack's events (as the CloudFormation console lists them, oldest first); the final status is the
+    summary line."""
+    if not result.events:
+        return [operation for operation in result.operations if operation.simulated]
+    rows: list[Operation | StackEvent] = []
+    for event in result.events[:-1]:
+        if event.of_stack:
+            rows.append(event)
+        elif event.operation is not None and event.operation.simulated and not event.status.endswith("_IN_PROGRESS"):
+            rows.append(event.operation)
+    return rows
+
+
+def _status_style(status: str) -> str:
+    if "FAILED" in status:
+        return "bold red"
+    if "ROLLBACK" in status:
+        return "bold yellow"
+    return "bold green" if status.endswith("_COMPLETE") else "bold"
+
+
 def _outcome(operation: Operation) -> Text:
     if operation.error:
         return Text(operation.error.splitlines()[0][:300], style="red")
     data = {key: value for key, value in operation.data.items() if key not in _HIDDEN_DATA and value != ""}
-    text = Text(", ".join(f"{key} {value}" for key, value in data.items()) if operation.action != DELETE else "")
+    text = Text(", ".join(f"{key} {value}" for key, value in data.items()))
     for note in operation.notes:
         text.append(("\n" if text else "") + note, style="dim")
     return text
@@ -293,9 +332,13 @@ def _writes_text(writes: Counter[str]) -> str:
 
 
 def state_view(
-    organization: Mapping[str, Any], stack: StackState | None, *, show_values: bool, seeded_from: str
+    organization: Mapping[str, Any],
+    stack: StackState | None,
+    *,
+    show_values: bool,
+    seeded_from: str,
+    history: list[dict[str, Any]] | None = None,
 ) -> RenderableType:
-    ous = {ou["id"]: ou for ou in organization["organizational_units"]}
     admins = organization.get("delegated_administrators", {})
     header = Text.assemble(
         (f"Simulated organization {organization['id']}", "bold"),
@@ -316,8 +359,17 @@ def state_view(
         parts.append(resources)
         if stack.status_reason:
             parts.append(Text(f"  last failure: {stack.status_reason}", style="red"))
+    parts.append(accounts_table(organization, show_values=show_values))
+    if history:
+        parts.append(history_table(history))
+    return Group(*parts)
+
+
+def accounts_table(organization: Mapping[str, Any], *, show_values: bool, title: str = "Alternate contacts") -> Table:
+    """The organization's accounts (those ``organization`` lists) with their OU and contacts."""
+    ous = {ou["id"]: ou for ou in organization["organizational_units"]}
     masked = "" if show_values else " (e-mail and phone masked; --show-values shows them)"
-    table = Table(box=box.SIMPLE_HEAD, title=f"Account settings{masked}", title_justify="left")
+    table = Table(box=box.SIMPLE_HEAD, title=f"{title}{masked}", title_justify="left")
     for column in ("Account", "OU", *CONTACT_TYPES, "Primary contact", "Opt-in Regions"):
         table.add_column(column)
     for account in sorted(organization["accounts"], key=lambda item: item["id"]):
@@ -327,6 +379,7 @@ def state_view(
                 (account["id"], "bold"),
                 f"\n{account['name']}",
                 (f"\n{status}", "yellow") if status != "ACTIVE" else "",
+                ("".join(f"\n{key}={value}" for key, value in sorted(account.get("tags", {}).items())), "dim"),
             ),
             Text(_ou_path(account.get("parent", ""), ous), style="dim"),
             *(contact_text(account["contacts"].get(t), show_values, lines=2) for t in CONTACT_TYPES),
@@ -336,8 +389,7 @@ def state_view(
             else Text("—", style="dim"),
             end_section=True,
         )
-    parts.append(table)
-    return Group(*parts)
+    return table
 
 
 def _ou_path(parent: str, ous: Mapping[str, Mapping[str, Any]]) -> str:
@@ -367,7 +419,8 @@ class DeployProgress(Listener):
         self.calls, self.session = calls, session
         self.resources = self.progress.add_task("resources", total=resources)
         self.contacts: Any = None
-        self._written = 0
+        self._checked, self._written, self._last_line = 0, Counter[str](), time.monotonic()
+        self._total = 0
         self._lock = threading.Lock()
 
     def __enter__(self) -> DeployProgress:
@@ -388,6 +441,11 @@ class DeployProgress(Listener):
         if operation.simulated:
             self.progress.advance(self.resources)
 
+    def stack_status(self, status: str, reason: str) -> None:
+        if "ROLLBACK" in status:  # its steps come on top of the change set's: no known total
+            self.progress.update(self.resources, total=None)
+        self.progress.update(self.resources, description=status)
+
     def polled(self, operation: Operation, polls: int) -> None:
         self.progress.update(self.resources, description=f"{operation.action} {operation.logical_id} (poll {polls})")
 
@@ -397,22 +455,57 @@ class DeployProgress(Listener):
         if not bucket or not job_id:
             return
         job = Job.from_dict(S3JobStore(self.session.client("s3"), bucket).load(job_id))
-        checks = sum(len(job.contact_sets[key]) for _, key in job.items)
+        targets = [target for _, key in job.items for target in job.contact_sets[key].values()]
         if self.contacts is None:
-            self.contacts = self.progress.add_task("contact types checked", total=checks)
+            self.contacts = self.progress.add_task("contact types checked", total=len(targets))
         else:
-            self.progress.reset(self.contacts, total=checks)
+            self.progress.reset(self.contacts, total=len(targets))
+        self._checked, self._written, self._last_line = 0, Counter[str](), time.monotonic()
+        self._total = len(targets)
+        if targets:
+            self.progress.console.print(Text(_pacing_line(operation, job, targets), style="dim"))
 
     def _api_call(self, service: str, operation: str) -> None:
         if service != "account" or self.contacts is None:
             return
+        with self._lock:
+            if operation == "GetAlternateContact":
+                self._checked += 1
+            else:
+                self._written[_DONE.get(operation, operation)] += 1
+            description = "contact types checked" + "".join(
+                f", {count} {done}" for done, count in sorted(self._written.items())
+            )
+            due = not self.progress.console.is_terminal and time.monotonic() - self._last_line >= PROGRESS_LINE_SECONDS
+            if due:
+                self._last_line = time.monotonic()
         if operation == "GetAlternateContact":
             self.progress.advance(self.contacts)
-        else:
-            with self._lock:
-                self._written += 1
-                written = self._written
-            self.progress.update(self.contacts, description=f"contact types checked, {written} written")
+        self.progress.update(self.contacts, description=description)
+        if due:  # a log or a pipe shows no bar: a line now and then says the paced work goes on
+            self.progress.console.print(Text(f"  ... {self._checked} of {self._total} {description}", style="dim"))
+
+
+_DONE = {"PutAlternateContact": "put", "DeleteAlternateContact": "deleted"}
+_PACED = {"put": "PutAlternateContact", "delete": "DeleteAlternateContact"}
+
+
+def _pacing_line(operation: Operation, job: Job, targets: list[Any]) -> str:
+    """What a contacts job will do and the least time the published quotas allow for it, so that a
+    wait at 1 delete a second reads as pacing, not as a hang."""
+    deletes = sum(1 for target in targets if target == DELETE_TARGET)
+    restores = sum(1 for target in targets if target == RESTORE)
+    puts = len(targets) - deletes - restores
+    floor = len(targets) / ACCOUNT_QUOTAS["GetAlternateContact"].per_second
+    parts = [f"{operation.logical_id}: {len(targets)} contact types to check in {len(job.items)} accounts"]
+    for count, kind in ((puts, "put"), (deletes, "delete")):
+        if count:
+            quota = ACCOUNT_QUOTAS[_PACED[kind]]
+            floor = max(floor, count / quota.per_second)
+            parts.append(f"up to {count} {_PACED[kind]} at {quota.per_second:g}/s")
+    if restores:
+        parts.append(f"{restores} to restore (put or delete)")
+    return ", ".join(parts) + f": at least {floor:.0f} s at the published quotas"
 
 
 class AccountsProgress:
@@ -442,3 +535,115 @@ class AccountsProgress:
 
     def account(self, account_id: str) -> None:
         self.progress.advance(self.task)
+
+
+# -- day two ----------------------------------------------------------------------------------
+
+
+def short_id(logical_id: str) -> str:
+    """A logical ID without the hash CDK appends (``ContactAutomationAccountMoved1A2B3C4D``)."""
+    tail = logical_id[-8:]
+    return logical_id[:-8] if len(logical_id) > 8 and all(c in "0123456789ABCDEF" for c in tail) else logical_id
+
+
+def handled_text(delivery: Delivery) -> Text:
+    if delivery.dead_lettered:
+        return Text(f"failed {delivery.receives} times: moved to the dead-letter queue", style="red")
+    if not delivery.handled:
+        return Text("no rule matched" if not delivery.routes else "not handled", style="dim")
+    text = Text()
+    for handled in delivery.handled:
+        changes = ", ".join(f"{t} {a}" for t, a in sorted(handled.actions.items()))
+        style = {"changed": "green", "failed": "red", "unusable": "red"}.get(handled.status, "dim")
+        text.append(f"{handled.account or '—'} {handled.status}", style=style)
+        if changes:
+            text.append(f": {changes}")
+        if handled.reason:
+            text.append(f" ({handled.reason})", style="dim")
+    if delivery.receives > 1:
+        text.append(f"\nafter {delivery.receives} deliveries", style="yellow")
+    return text
+
+
+def delivery_view(summary: str, report: DeliveryReport, *, missing: str | None, management: str) -> RenderableType:
+    table = Table(box=box.SIMPLE_HEAD, title="Events (CloudTrail → EventBridge default bus)", title_justify="left")
+    for column in ("Event", "Bus of", "Rule → target", "The handler said"):
+        table.add_column(column, overflow="fold")
+    for delivery in report.deliveries:
+        source = str(delivery.event.get("source", ""))
+        bus = delivery.bus_account + ("" if delivery.bus_account == management else " (its own trail)")
+        routes = "\n".join(
+            f"{short_id(route.rule)} → {route.target if route.target.startswith('bus ') else short_id(route.target)}"
+            for route in delivery.routes
+        )
+        table.add_row(
+            Text.assemble(delivery.name, (f"\n{source}", "dim")),
+            bus,
+            Text(routes or "—", style="" if routes else "dim"),
+            handled_text(delivery),
+            end_section=True,
+        )
+    parts: list[RenderableType] = [Text(summary, style="bold"), table]
+    if missing:
+        parts.append(
+            Text(
+                f"No rule matched: {missing}. No handler ran; new and moved accounts wait for the next "
+                "deploy of a config with [automation].",
+                style="yellow",
+            )
+        )
+    for batch in report.batches:
+        failed = f", {batch.failed} reported failed" if batch.failed else ""
+        error = f" ({batch.error.splitlines()[0][:200]})" if batch.error else ""
+        parts.append(
+            Text(
+                f"  {short_id(batch.function)}: a batch of {batch.messages} from "
+                f"{short_id(batch.queue)}{failed}{error}",
+                style="dim",
+            )
+        )
+    parts += [Text(f"  {note}", style="dim") for note in report.notes]
+    return Group(*parts)
+
+
+def drift_view(run: DriftRun) -> RenderableType:
+    result = run.result
+    counts = ", ".join(
+        f"{key.removeprefix('Accounts').lower()} {result[key]}" for key in result if key.startswith("Accounts")
+    )
+    header = Text.assemble(
+        (f"Drift check ({run.mode} mode)", "bold"),
+        f" by the schedule's target {short_id(run.function)}: {counts or 'no counts'}",
+    )
+    table = Table(box=box.SIMPLE_HEAD, title="Accounts that differed from the config", title_justify="left")
+    for column in ("Account", "Status", "Contact types"):
+        table.add_column(column)
+    drifted = [outcome for outcome in run.outcomes if outcome.get("actions")]
+    for outcome in drifted:
+        actions = ", ".join(f"{t} {a}" for t, a in sorted(outcome["actions"].items()))
+        table.add_row(outcome["account"], outcome["status"], actions)
+    parts: list[RenderableType] = [
+        header,
+        table if drifted else Text("  every targeted account is in sync", style="dim"),
+    ]
+    parts += [Text(f"  notified the topic: {subject}", style="dim") for subject in run.notifications]
+    parts += [Text(f"  {note}", style="dim") for note in run.notes]
+    if result.get("Report"):
+        parts.append(Text(f"  Report: {result['Report']}", style="dim"))
+    return Group(*parts)
+
+
+def history_table(history: list[dict[str, Any]], *, last: int = 20) -> Table:
+    table = Table(box=box.SIMPLE_HEAD, title="What changed after the deploys, and why", title_justify="left")
+    for column in ("When", "Account", "Changes", "What happened", "Why"):
+        table.add_column(column, overflow="fold")
+    for entry in history[-last:]:
+        changes = ", ".join(f"{t} {a}" for t, a in sorted(entry.get("changes", {}).items()))
+        table.add_row(
+            str(entry.get("at", ""))[11:19],
+            entry.get("account", ""),
+            Text(changes or entry.get("status", ""), style="red" if entry.get("status") == "dead-lettered" else ""),
+            entry.get("what", ""),
+            Text(entry.get("why", ""), style="dim"),
+        )
+    return table

@@ -5,8 +5,9 @@ directory (``.local-org/`` by default, git-ignored), runs, and writes it back, e
 fails half-way, so that the organization and the stack's record always agree:
 
 - ``world.json``: the organization (in the organization file's format, with every ID: OUs, accounts
-  and their status, trusted access, delegated administrators, contacts) and the S3 objects and
-  DynamoDB items of the stack's bucket and table (contact jobs, reports, pre-change snapshots);
+  and their status, trusted access, delegated administrators, contacts), the S3 objects and
+  DynamoDB items of the stack's bucket and table (contact jobs, reports, pre-change snapshots), and
+  the history of what changed after the deploys and why (day-two events, drift checks);
 - ``stack.json``: what CloudFormation remembers of the stack (:class:`local_deploy.stack.StackState`);
 - ``stack-delegated-administrator.json``: the same for the delegated administrator's stack, in
   delegated-administrator mode (its bucket and table are in that account, and kept as such);
@@ -23,7 +24,7 @@ import json
 import logging
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +90,9 @@ class World:
     seeded_from: str
     state: StateDir
     delegated_stack: StackState | None = None  # the delegated administrator's, in its account
+    # What changed in the organization after the deploys, and why (an event, a check, a person),
+    # oldest first: {"at", "what", "why", "account", "changes"}
+    history: list[dict[str, Any]] = field(default_factory=list)
 
     def stacks(self) -> list[StackState]:
         """The deployed stacks in deployment order: the management account's first."""
@@ -117,6 +121,7 @@ def open_world(state: StateDir, seed: str | Path) -> Iterator[World]:
         organization = Organization.from_mapping(organization_data, api_log)
         _restore_storage(session, saved, organization.management_account_id)
         world = World(organization, api_log, session, ApiCalls(session), stack, seeded_from, state, delegated_stack)
+        world.history = list(saved.get("history", []))
         try:
             yield world
         finally:
@@ -132,6 +137,7 @@ def open_world(state: StateDir, seed: str | Path) -> Iterator[World]:
                     "format": FORMAT,
                     "seeded_from": seeded_from,
                     "organization": organization.to_mapping(api_log),
+                    "history": world.history,
                     **_storage_snapshot(session, sorted(accounts), regions),
                 },
             )

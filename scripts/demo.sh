@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The app end to end on a simulated AWS Organization, on this machine, no AWS account needed:
-# set up, then plan, deploy, deploy again (nothing changes) and show the organization, on the
-# example organization (config/example-organization.toml) with the example config.
+# set up, then plan, deploy, deploy again (nothing changes), day two (an invited account joins and
+# gets its contacts; a contact edited by hand is put back by the drift check) and show the
+# organization, on the example organization (config/example-organization.toml) with the example
+# config (plus an [automation] section with its defaults).
 # The simulated world is kept in .local-org/ afterwards: try `python -m local_deploy --help`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION=1
 .venv/bin/python -m local_deploy demo --config config/example.toml --organization config/example-organization.toml "$@"

@@ -3,8 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION=1
 config="${1:-config/example.toml}"
 npx --no-install cdk synth --quiet --no-notices -c config="$config"
 echo "Synthesized from $config into cdk.out/:"
-ls cdk.out/*.template.json
+find cdk.out -name "*.template.json" | sort  # with [pipeline], the stages' stacks are in cdk.out/assembly-*/

@@ -23,7 +23,10 @@ simulated service's side, so that the handlers meet the same refusals they would
   as S3 does (moto checks, then writes: two racing writers could both pass the check);
 - a member account's Organizations calls reach its organization (moto would give it an empty one
   of its own), so a delegated administrator reads the organization as in AWS; :func:`acting_as`
-  makes another account of the organization the caller.
+  makes another account of the organization the caller;
+- CloudFormation's ``DescribeStacks`` knows no stack (``ValidationError``, as AWS answers for a
+  stack that does not exist; moto's CloudFormation needs packages this project does not install):
+  the local deploy answers for the stack it deploys, ahead of this.
 
 It can also refuse calls the way a busy service does, and counts every call, so tests can assert
 on convergence and on the number of calls made:
@@ -56,6 +59,8 @@ from typing import Any
 from unittest import mock
 
 import boto3
+from botocore import handlers as botocore_handlers
+from botocore.awsrequest import AWSResponse
 from moto import mock_aws
 from moto.account import responses as account_responses
 from moto.account import urls as account_urls
@@ -162,6 +167,9 @@ class ApiLog:
     region_lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     # accounts whose registration as delegated administrator fails (as an outage or a race would)
     failing_registrations: set[str] = field(default_factory=set)
+    # the status DescribeStacks answers for any stack (None: no such stack), for handlers that ask
+    # whether CloudFormation is rolling back
+    stack_status: str | None = None
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -505,6 +513,42 @@ def _strict_register(original: Callable[..., Any], log: ApiLog) -> Callable[...,
     return wrapper
 
 
+_DESCRIBE_STACKS = "before-call.cloudformation.DescribeStacks"
+
+
+def _describe_stacks(log: ApiLog) -> Callable[..., tuple[AWSResponse, dict[str, Any]]]:
+    """DescribeStacks answered from ``log.stack_status``: that status for any stack, or no such stack."""
+
+    def answer(params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        body = params.get("body")
+        name = body.get("StackName", "") if isinstance(body, dict) else ""
+        url = str(params.get("url", ""))
+        if log.stack_status is not None:
+            stack = {"StackId": name, "StackName": name.split("/")[1] if "/" in name else name}
+            stack |= {"StackStatus": log.stack_status, "CreationTime": "2026-01-01T00:00:00Z"}
+            return AWSResponse(url, 200, {}, None), {"Stacks": [stack], "ResponseMetadata": {"HTTPStatusCode": 200}}
+        error = {"Code": "ValidationError", "Message": f"Stack with id {name} does not exist", "Type": "Sender"}
+        return AWSResponse(url, 400, {}, None), {"Error": error, "ResponseMetadata": {"HTTPStatusCode": 400}}
+
+    return answer
+
+
+@contextlib.contextmanager
+def _answered_last(event: str, handler: Callable[..., Any]) -> Iterator[None]:
+    """``handler`` on every boto3 session, the default one and those made in the block, after any
+    other handler of ``event``."""
+    builtin = [*botocore_handlers.BUILTIN_HANDLERS, (event, handler, botocore_handlers.REGISTER_LAST)]
+    existing = boto3.DEFAULT_SESSION
+    if existing is not None:
+        existing.events.register_last(event, handler)
+    try:
+        with mock.patch.object(botocore_handlers, "BUILTIN_HANDLERS", builtin):
+            yield
+    finally:
+        if existing is not None:
+            existing.events.unregister(event, handler)
+
+
 @contextlib.contextmanager
 def strict_aws(log: ApiLog | None = None, management_account: str = DEFAULT_MANAGEMENT_ACCOUNT) -> Iterator[ApiLog]:
     """moto's ``mock_aws`` with the strictness above; the caller is ``management_account``."""
@@ -570,6 +614,7 @@ def strict_aws(log: ApiLog | None = None, management_account: str = DEFAULT_MANA
     with contextlib.ExitStack() as stack:
         for patch in patches:
             stack.enter_context(patch)
+        stack.enter_context(_answered_last(_DESCRIBE_STACKS, _describe_stacks(log)))
         stack.enter_context(mock_aws())
         _ACTIVE_LOGS.append(log)
         stack.callback(_ACTIVE_LOGS.pop)
@@ -702,7 +747,7 @@ class Organization:
         ``id``, ``root_id``, ``management_account_id``, ``trusted_access`` (principals),
         ``delegated_administrators`` (principal -> account IDs), ``organizational_units`` (``id``,
         ``name``, ``parent``) and ``accounts`` (``id``, ``name``, ``email``, ``parent``, ``status``,
-        ``contacts``, ``primary_contact``, ``regions``: opt-in Region -> status). IDs are kept; a
+        ``contacts``, ``tags``, ``primary_contact``, ``regions``: opt-in Region -> status). IDs are kept; a
         missing parent is the root. Run inside :func:`strict_aws` with ``management_account`` set to
         the organization's management account; ``log``: the one it yields (by default)."""
         org = cls(organization_id=data.get("id"), root_id=data.get("root_id"))
@@ -739,6 +784,9 @@ class Organization:
             org.set_primary_contact(account["id"], account.get("primary_contact"))
             if account.get("regions"):
                 org.set_regions(account["id"], account["regions"], log or _ACTIVE_LOGS[-1])
+            if account.get("tags"):
+                tags = [{"Key": key, "Value": value} for key, value in account["tags"].items()]
+                org.organizations.tag_resource(ResourceId=account["id"], Tags=tags)
             if account.get("status", "ACTIVE") != "ACTIVE":
                 org.set_status(account["id"], account["status"])
         return org
@@ -771,6 +819,7 @@ class Organization:
                     "contacts": self.contacts(account.id),
                     **_present("primary_contact", self.primary_contact(account.id)),
                     **_present("regions", self.regions(account.id, log or _ACTIVE_LOGS[-1])),
+                    **({"tags": dict(account.tags)} if account.tags else {}),
                 }
                 for account in backend.accounts
             ],

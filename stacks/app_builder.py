@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from aws_cdk import App, Environment, Validations
@@ -14,9 +15,42 @@ from stacks.pipeline import PIPELINE_STACK_NAME, ROOT, PipelineStack
 from stacks.pipeline_config import PipelineConfig
 from stacks.stages import add_org_stacks
 
+CDK_JSON = ROOT / "cdk.json"
+
+
+def feature_flags() -> dict[str, object]:
+    """cdk.json's context: the feature flags of the pinned aws-cdk-lib, which the CDK CLI passes to the app."""
+    return dict(json.loads(CDK_JSON.read_text(encoding="utf-8"))["context"])
+
+
+def new_app() -> App:
+    """An app with cdk.json's feature flags, so a synth in this process matches ``cdk synth``'s (context
+    the CLI passes, such as ``-c config=...``, still wins)."""
+    return App(context=feature_flags())
+
+
+def build(config: BootstrapConfig, *, config_file: str | Path, app: App | None = None) -> App:
+    """The app as ``cdk synth`` sees it (``app.py``): the account stacks, or with a ``[pipeline]``
+    section only the pipeline, whose stages hold them.
+
+    Each CloudFormation stack is built once, at one construct path, however it is deployed: with a
+    pipeline, ``cdk deploy --all`` deploys the pipeline alone, and a deploy by hand names the staged
+    stack (``OrgBootstrapPipeline/Management/OrgBootstrapManagement``), the same construct the
+    pipeline deploys. Top-level copies beside the pipeline would carry other construct paths, so
+    the names CDK derives from them (statement IDs, descriptions, one logical ID) would flip with
+    every deploy made the other way.
+    """
+    if config.pipeline is None:
+        return build_app(config, app)[0]
+    app = app or new_app()
+    build_pipeline(app, config=config, pipeline_config=config.pipeline, config_file=config_file)
+    Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    return app
+
 
 def build_app(config: BootstrapConfig, app: App | None = None) -> tuple[App, ManagementAccountStack]:
-    app = app or App()
+    """The account stacks at the top level, for ``cdk deploy`` (a ``[pipeline]`` section is ignored)."""
+    app = app or new_app()
     stacks = add_org_stacks(app, config=config)
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     management = next(stack for stack in stacks if isinstance(stack, ManagementAccountStack))

@@ -15,41 +15,170 @@ from pathlib import Path
 from typing import Any
 
 from org_bootstrap.account_settings import SETTINGS
-from org_bootstrap.contact_spec import DELETE, ContactSpec
-from org_bootstrap.partitions import COMMERCIAL, partition_of
+from org_bootstrap.contact_spec import DELETE, SPEC_FIELDS, TARGET_FIELDS, ContactSpec
+from org_bootstrap.partitions import COMMERCIAL, opt_in_regions, partition_of
 from org_bootstrap.preflight import ConfigIds
 from org_bootstrap.primary_contact_spec import PrimaryContactSpec
 from org_bootstrap.region_spec import RegionSpec
 from org_bootstrap.resource import REMOVAL_POLICIES
 from org_bootstrap.targeting import SettingSpec
 from org_bootstrap.validation import (
+    ACCOUNT_ID_SCHEMA,
     CONTACT_FIELD_RULES,
     EVENTS_REGION,
+    OU_ID_SCHEMA,
+    PRIMARY_CONTACT_FIELD_RULES,
+    REGION_SCHEMA,
+    Field,
     InvalidInputError,
     account_id_problem,
+    choice_schema,
+    field_names,
     region_problem,
+    string_schema,
 )
-from stacks.pipeline_config import PipelineConfig
+from stacks.pipeline_config import PIPELINE_FIELDS, PipelineConfig
 
-DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "example.toml"
-# The top-level keys: these, and one section per account setting (alternate_contacts,
-# primary_contact, regions: org_bootstrap.account_settings).
-_KEYS = (
-    "management_account_id",
-    "region",
-    "delegated_administrator_account_id",
-    "removal",
-    "contacts_deployed_in",
-    *(setting.name for setting in SETTINGS),
-    "automation",
-    "pipeline",
-)
+CONFIG_DIRECTORY = Path(__file__).resolve().parent.parent / "config"
+DEFAULT_CONFIG = CONFIG_DIRECTORY / "example.toml"
 # Where the member accounts' contacts and their automation are deployed.
 MANAGEMENT_ACCOUNT_MODE = "management_account"
 DELEGATED_ADMINISTRATOR_MODE = "delegated_administrator"
 DEPLOYMENT_MODES = (MANAGEMENT_ACCOUNT_MODE, DELEGATED_ADMINISTRATOR_MODE)
-_AUTOMATION_KEYS = ("enabled", "drift_schedule", "report_only", "notification_email")
 _RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
+AUTOMATION_FIELDS = (
+    Field(
+        "enabled",
+        "Keep contacts correct after the deploy (needs [alternate_contacts] and region us-east-1)",
+        {"type": "boolean"},
+    ),
+    Field(
+        "drift_schedule",
+        "How often every targeted account is compared with the config: rate(N minutes|hours|days), "
+        "singular for 1, at least rate(1 hour)",
+        string_schema(_RATE),
+    ),
+    Field("report_only", "true: the drift check only reports; its role can only read contacts", {"type": "boolean"}),
+    Field(
+        "notification_email",
+        "Subscribed to the topic that gets drift summaries and alarms",
+        CONTACT_FIELD_RULES["EmailAddress"].schema(),
+    ),
+)
+# The primary contact and Regions sections, for the editor schema (their validators: the specs').
+PRIMARY_CONTACT_SCHEMA: Mapping[str, Any] = {
+    "type": "object",
+    "properties": {key: {**rule.schema(), "description": key} for key, rule in PRIMARY_CONTACT_FIELD_RULES.items()},
+    "required": [key for key, rule in PRIMARY_CONTACT_FIELD_RULES.items() if rule.required],
+    "additionalProperties": False,
+}
+_REGION_LIST: Mapping[str, Any] = {"type": "array", "items": {"enum": sorted(opt_in_regions(COMMERCIAL))}}
+_OVERRIDE_PLACE = (
+    Field("organizational_unit", "The OU (or root) whose accounts, nested OUs included, this applies to", OU_ID_SCHEMA),
+    Field("account", "The account this applies to", ACCOUNT_ID_SCHEMA),
+)
+CONFIG_FIELDS = (
+    Field(
+        "management_account_id",
+        "The organization's management account (12 digits, quoted); the stack deploys here",
+        ACCOUNT_ID_SCHEMA,
+        required=True,
+    ),
+    Field("region", "Where the stack and its Lambda functions live", REGION_SCHEMA, required=True),
+    Field(
+        "delegated_administrator_account_id",
+        "Registered as delegated administrator for account.amazonaws.com (not the management account)",
+        ACCOUNT_ID_SCHEMA,
+    ),
+    Field(
+        "removal",
+        "On delete: retain leaves trusted access and the registration; undo reverts what the stack did",
+        choice_schema(REMOVAL_POLICIES),
+    ),
+    Field(
+        "contacts_deployed_in",
+        "Where the member accounts' contacts and their automation run",
+        choice_schema(DEPLOYMENT_MODES),
+    ),
+    Field(
+        "alternate_contacts",
+        "The BILLING, OPERATIONS and SECURITY contacts of the organization's accounts",
+        fields=SPEC_FIELDS,
+    ),
+    Field(
+        "primary_contact",
+        "The primary contact (company address and phone) of the organization's accounts",
+        fields=(
+            Field("contact", "The primary contact of every targeted account", PRIMARY_CONTACT_SCHEMA),
+            Field("targets", "Which accounts (default: all, the management account included)", fields=TARGET_FIELDS),
+            Field(
+                "overrides",
+                "The primary contact of an OU or one account",
+                fields=(*_OVERRIDE_PLACE, Field("contact", "The primary contact there", PRIMARY_CONTACT_SCHEMA)),
+                many=True,
+            ),
+            Field(
+                "removal",
+                "On removal: retain, or restore the one from before the stack",
+                choice_schema(("retain", "restore")),
+            ),
+            Field(
+                "failure_tolerance",
+                "How many accounts may fail before the deploy fails",
+                {"type": "integer", "minimum": 0},
+            ),
+            Field(
+                "scope",
+                "Which side of the organization a stack covers (set by the app)",
+                {"type": "string"},
+                internal=True,
+            ),
+        ),
+    ),
+    Field(
+        "regions",
+        "Opt-in Regions of the organization's accounts: enabled, or disabled where listed",
+        fields=(
+            Field("enable", "Opt-in Regions to enable", _REGION_LIST),
+            Field("disable", "Opt-in Regions to disable (removes all IAM access to resources there)", _REGION_LIST),
+            Field("targets", "Which accounts (default: all, the management account included)", fields=TARGET_FIELDS),
+            Field(
+                "overrides",
+                "Regions of an OU or one account",
+                fields=(
+                    *_OVERRIDE_PLACE,
+                    Field("enable", "Opt-in Regions to enable there", _REGION_LIST),
+                    Field("disable", "Opt-in Regions to disable there", _REGION_LIST),
+                ),
+                many=True,
+            ),
+            Field(
+                "removal",
+                "On removal: retain, or restore each Region's state from before the stack",
+                choice_schema(("retain", "restore")),
+            ),
+            Field(
+                "failure_tolerance",
+                "How many accounts may fail before the deploy fails",
+                {"type": "integer", "minimum": 0},
+            ),
+            Field(
+                "scope",
+                "Which side of the organization a stack covers (set by the app)",
+                {"type": "string"},
+                internal=True,
+            ),
+        ),
+    ),
+    Field(
+        "automation",
+        "Keep contacts correct after the deploy: new and moved accounts, and a drift check",
+        fields=AUTOMATION_FIELDS,
+    ),
+    Field("pipeline", "A CDK Pipelines pipeline that deploys the app (docs/pipeline.md)", fields=PIPELINE_FIELDS),
+)
+_KEYS = field_names(CONFIG_FIELDS)
+_AUTOMATION_KEYS = field_names(AUTOMATION_FIELDS)
 _MINUTES = {"minute": 1, "hour": 60, "day": 1440}
 # A full drift check reads every targeted account's contacts at the GetAlternateContact quota
 # (10 per second): 10,000 accounts take about 50 minutes, so checks never run closer than this.
@@ -306,12 +435,24 @@ def preflight_ids(config: BootstrapConfig) -> ConfigIds:
     )
 
 
+def config_path(path: str | Path) -> Path:
+    """The config file a ``-c config=...`` value names: the path as given, or, for a bare file name
+    that is not in the working directory, that name in ``config/`` (where the README's
+    ``cp config/example.toml config/my-org.toml`` puts it)."""
+    given = Path(path)
+    if given.exists() or given.parent != Path("."):
+        return given
+    in_config_directory = CONFIG_DIRECTORY / given
+    return in_config_directory if in_config_directory.exists() else given
+
+
 def load_config(path: str | Path = DEFAULT_CONFIG) -> BootstrapConfig:
-    path = Path(path)
+    path = config_path(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError(str(path), ["the file does not exist"]) from None
+        where = f" (nor {CONFIG_DIRECTORY.name}/{path.name})" if path.parent == Path(".") else ""
+        raise ConfigError(str(path), [f"the file does not exist{where}"]) from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(str(path), [f"not valid TOML: {error}"]) from None
     return BootstrapConfig.from_mapping(data, str(path))

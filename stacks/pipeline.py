@@ -17,7 +17,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import Duration, RemovalPolicy, Stack, pipelines
+from aws_cdk import Duration, RemovalPolicy, Stack, Token, pipelines
 from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_codecommit as codecommit
 from aws_cdk import aws_codepipeline as codepipeline
@@ -44,10 +44,20 @@ ACCESS_LOG_RETENTION = Duration.days(365)
 ACCESS_LOG_PREFIX = "artifacts/"
 
 
+def pinned_npm_version(package_name: str) -> str:
+    """The version package.json pins for one of the CDK's command-line tools."""
+    package = json.loads((ROOT / "package.json").read_text(encoding="utf-8"))
+    return str(package["devDependencies"][package_name])
+
+
 def pinned_cdk_cli_version() -> str:
     """The CDK CLI version package.json pins: the synth runs it (npm ci), self-mutation installs it."""
-    package = json.loads((ROOT / "package.json").read_text(encoding="utf-8"))
-    return str(package["devDependencies"]["aws-cdk"])
+    return pinned_npm_version("aws-cdk")
+
+
+def pinned_cdk_assets_version() -> str:
+    """The cdk-assets version package.json pins: the asset project installs it (CDK Pipelines' default is latest)."""
+    return pinned_npm_version("cdk-assets")
 
 
 def synth_install_commands() -> list[str]:
@@ -96,6 +106,7 @@ class PipelineStack(Stack):
             pipeline_type=codepipeline.PipelineType.V2,
             self_mutation=pipeline_config.self_mutation,
             cli_version=pinned_cdk_cli_version(),
+            cdk_assets_cli_version=pinned_cdk_assets_version(),
             # One asset project instead of one per asset: fewer resources, same publishing roles.
             publish_assets_in_parallel=False,
             code_build_defaults=pipelines.CodeBuildOptions(
@@ -186,6 +197,9 @@ class PipelineStack(Stack):
                 "CDK's key grant for the artifact bucket's KMS key: the statement's resource is that one key.",
             )
         pipeline = self.pipeline.pipeline
+        # The ARNs CDK writes itself carry the partition as a literal where the stack's region is known
+        # (@aws-cdk/core:enablePartitionLiterals), and cdk-nag names them as written.
+        partition = "<AWS::Partition>" if Token.is_unresolved(self.partition) else self.partition
         replication_regions = self._replication_regions()
         for region, support in replication_regions.items():
             # The replication bucket has a generated physical name, which this stack sees as a literal.
@@ -193,7 +207,7 @@ class PipelineStack(Stack):
             assert isinstance(replication, str), replication
             acknowledge(
                 pipeline.role,
-                f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::{replication}/*]",
+                f"AwsSolutions-IAM5[Resource::arn:{partition}:s3:::{replication}/*]",
                 f"CDK's grant_read_write on CodePipeline's replication bucket for {region}: the objects of that "
                 "one bucket.",
             )
@@ -206,7 +220,7 @@ class PipelineStack(Stack):
                 "another region's support stack, so CDK writes the grant on '*'. Only codepipeline.amazonaws.com "
                 "assumes this role; keep the pipeline in the stacks' region to avoid it.",
             )
-        prefix = f"arn:<AWS::Partition>:{{service}}:{self.region}:{self.account}"
+        prefix = f"arn:{partition}:{{service}}:{self.region}:{self.account}"
         for project in self.pipeline.node.find_all():
             if isinstance(project, codebuild.CfnProject):
                 name = logical_id_of(project)

@@ -25,26 +25,22 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from org_bootstrap.validation import REGION_PATTERN, InvalidInputError, account_id_problem, region_problem
+from org_bootstrap.validation import (
+    ACCOUNT_ID_SCHEMA,
+    REGION_PATTERN,
+    REGION_SCHEMA,
+    Field,
+    InvalidInputError,
+    account_id_problem,
+    choice_schema,
+    field_names,
+    region_problem,
+    string_schema,
+)
 
 DEFAULT_PIPELINE_NAME = "OrgBootstrap"
 S3_TRIGGERS = ("poll", "events")
 
-_KEYS = (
-    "name",
-    "account_id",
-    "region",
-    "manual_approval",
-    "approval_topic_arn",
-    "self_mutation",
-    "codeconnections",
-    "codecommit",
-    "s3",
-)
-_SOURCE_KEYS = ("codeconnections", "codecommit", "s3")
-_CODECONNECTIONS_KEYS = ("connection_arn", "repository", "branch")
-_CODECOMMIT_KEYS = ("repository", "branch")
-_S3_KEYS = ("bucket", "object_key", "trigger")
 
 _PARTITION = r"aws(-cn|-us-gov|-iso|-iso-[a-z])?"
 # https://docs.aws.amazon.com/codepipeline/latest/APIReference/API_PipelineDeclaration.html (name)
@@ -63,6 +59,71 @@ _BRANCH = re.compile(r"^(?![/.-])(?!.*(\.\.|//|@\{|/\.))[^\s~^:?*\[\\\x00-\x1f\x
 # https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html
 _BUCKET = re.compile(r"^(?!xn--)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _TOPIC_ARN = re.compile(rf"^arn:{_PARTITION}:sns:{REGION_PATTERN}:\d{{12}}:[A-Za-z0-9_-]{{1,256}}(\.fifo)?$")
+
+
+_BRANCH_FIELD = Field(
+    "branch", "The branch the pipeline deploys", string_schema(_BRANCH, minLength=1, maxLength=255), required=True
+)
+CODECONNECTIONS_FIELDS = (
+    Field(
+        "connection_arn",
+        "An AVAILABLE CodeConnections connection of the pipeline's own account",
+        string_schema(_CONNECTION_ARN),
+        required=True,
+    ),
+    Field(
+        "repository",
+        "The repository as owner/name (GitLab: group/subgroup/name)",
+        string_schema(_FULL_REPOSITORY),
+        required=True,
+    ),
+    _BRANCH_FIELD,
+)
+CODECOMMIT_FIELDS = (
+    Field(
+        "repository",
+        "A CodeCommit repository of the pipeline's account and region",
+        string_schema(_CODECOMMIT_REPOSITORY),
+        required=True,
+    ),
+    _BRANCH_FIELD,
+)
+S3_FIELDS = (
+    Field("bucket", "A versioned bucket of the pipeline's account and region", string_schema(_BUCKET), required=True),
+    Field(
+        "object_key",
+        "The key of a .zip of the repository",
+        string_schema(None, minLength=1, maxLength=1024),
+        required=True,
+    ),
+    Field(
+        "trigger", "poll, or events (needs a CloudTrail trail logging the bucket's writes)", choice_schema(S3_TRIGGERS)
+    ),
+)
+PIPELINE_FIELDS = (
+    Field("name", "The CodePipeline pipeline's name", string_schema(_PIPELINE_NAME)),
+    Field("account_id", "The pipeline's account (default: management_account_id)", ACCOUNT_ID_SCHEMA),
+    Field("region", "The pipeline's Region (default: region)", REGION_SCHEMA),
+    Field("manual_approval", "Approve before any change reaches the organization", {"type": "boolean"}),
+    Field(
+        "approval_topic_arn",
+        "An SNS topic notified of each approval (needs manual_approval)",
+        string_schema(_TOPIC_ARN),
+    ),
+    Field("self_mutation", "The pipeline updates itself from the commit", {"type": "boolean"}),
+    Field(
+        "codeconnections",
+        "Source: GitHub, GitLab or Bitbucket through AWS CodeConnections (exactly one source)",
+        fields=CODECONNECTIONS_FIELDS,
+    ),
+    Field("codecommit", "Source: a CodeCommit repository (exactly one source)", fields=CODECOMMIT_FIELDS),
+    Field("s3", "Source: a .zip of the repository in S3 (exactly one source)", fields=S3_FIELDS),
+)
+_KEYS = field_names(PIPELINE_FIELDS)
+_SOURCE_KEYS = ("codeconnections", "codecommit", "s3")
+_CODECONNECTIONS_KEYS = field_names(CODECONNECTIONS_FIELDS)
+_CODECOMMIT_KEYS = field_names(CODECOMMIT_FIELDS)
+_S3_KEYS = field_names(S3_FIELDS)
 
 
 @dataclass(frozen=True)

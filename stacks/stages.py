@@ -79,7 +79,7 @@ def add_org_stacks(scope: Construct, *, config: BootstrapConfig) -> list[Stack]:
     delegated = [build(scope) for build in delegated_administrator_stacks(config)]
     for stack in delegated:
         for first in management:
-            stack.add_dependency(first, "the delegated administrator must be registered first")
+            stack.add_stack_dependency(first, "the delegated administrator must be registered first")
     return management + delegated
 
 

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+from stacks import silence_jsii_node_notices
 
-from simulation.organization import ApiLog, Organization, strict_aws
+silence_jsii_node_notices()  # before anything imports aws_cdk
+
+from simulation.organization import ApiLog, Organization, strict_aws  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 

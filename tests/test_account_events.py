@@ -4,7 +4,6 @@ handler, against the strict simulated organization; the account's contacts are c
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -18,11 +17,17 @@ from org_bootstrap.contact_spec import ContactSpec
 from org_bootstrap.pacing import Quota, RateLimits
 from org_bootstrap.reconcile import CHANGED, SKIPPED, UNCHANGED, ContactsApi
 from org_bootstrap.stores import DynamoDbSnapshots
+from simulation.cloudtrail import (
+    account_joined,
+    create_account_result,
+    envelope,
+    managed_account,
+    move_account,
+)
 from simulation.organization import ApiLog, Organization
 from tests.conftest import create_snapshot_table
 
 FAST = {op: Quota(10_000, 10_000) for op in ("PutAlternateContact", "GetAlternateContact", "DeleteAlternateContact")}
-ORG_ID = "o-aa111bb222"
 
 
 def contact(name: str, email: str = "team@example.com") -> dict[str, str]:
@@ -32,151 +37,6 @@ def contact(name: str, email: str = "team@example.com") -> dict[str, str]:
 BILLING, OPERATIONS, SECURITY = contact("Billing"), contact("Operations"), contact("Security")
 PROD_SECURITY = contact("Prod Security", "prod-security@example.com")
 DEFAULT = {"BILLING": BILLING, "OPERATIONS": OPERATIONS, "SECURITY": SECURITY}
-
-
-# -- events as AWS documents them --------------------------------------------------------------
-# Organizations: https://docs.aws.amazon.com/organizations/latest/userguide/orgs_cloudtrail-integration.html
-# Control Tower: https://docs.aws.amazon.com/controltower/latest/userguide/lifecycle-events.html
-# The EventBridge envelope: https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-service-event-cloudtrail.html
-
-
-def envelope(source: str, detail_type: str, detail: dict[str, Any], management: str) -> dict[str, Any]:
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": detail_type,
-        "source": source,
-        "account": management,
-        "time": "2026-11-20T21:20:53Z",
-        "region": "us-east-1",
-        "resources": [],
-        "detail": detail,
-    }
-
-
-def create_account_result(account_id: str | None, management: str, state: str = "SUCCEEDED") -> dict[str, Any]:
-    status: dict[str, Any] = {
-        "id": "car-examplecreateaccountrequestid111",
-        "state": state,
-        "accountName": "****",
-        "requestedTimestamp": "Sep 16, 2020 9:20:50 PM",
-        "completedTimestamp": "Sep 16, 2020 9:20:53 PM",
-    }
-    if state == "SUCCEEDED":
-        status["accountId"] = account_id
-    else:
-        status["failureReason"] = "EMAIL_ALREADY_EXISTS"
-    detail = {
-        "eventVersion": "1.05",
-        "userIdentity": {"accountId": management, "invokedBy": "AWS Internal"},
-        "eventTime": "2020-09-16T21:20:53Z",
-        "eventSource": "organizations.amazonaws.com",
-        "eventName": "CreateAccountResult",
-        "awsRegion": "us-east-1",
-        "sourceIPAddress": "AWS Internal",
-        "userAgent": "AWS Internal",
-        "requestParameters": None,
-        "responseElements": None,
-        "eventID": "EXAMPLE8-90ab-cdef-fedc-ba987EXAMPLE",
-        "readOnly": False,
-        "eventType": "AwsServiceEvent",
-        "recipientAccountId": management,
-        "serviceEventDetails": {"createAccountStatus": status},
-    }
-    return envelope("aws.organizations", "AWS Service Event via CloudTrail", detail, management)
-
-
-def api_call(name: str, caller: str, request: Any, response: Any, management: str, **extra: Any) -> dict[str, Any]:
-    detail = {
-        "eventVersion": "1.08",
-        "userIdentity": {
-            "type": "AssumedRole",
-            "principalId": "AROAEXAMPLE:platform",
-            "arn": f"arn:aws:sts::{caller}:assumed-role/platform/platform",
-            "accountId": caller,
-        },
-        "eventTime": "2026-11-20T21:20:53Z",
-        "eventSource": "organizations.amazonaws.com",
-        "eventName": name,
-        "awsRegion": "us-east-1",
-        "sourceIPAddress": "192.0.2.0",
-        "userAgent": "aws-cli/2.15.0",
-        "requestParameters": request,
-        "responseElements": response,
-        "requestID": "EXAMPLE8-90ab-cdef-fedc-ba987EXAMPLE",
-        "eventID": "EXAMPLE8-90ab-cdef-fedc-ba987EXAMPLE",
-        "readOnly": False,
-        "eventType": "AwsApiCall",
-        "managementEvent": True,
-        "recipientAccountId": caller,
-        "eventCategory": "Management",
-        **extra,
-    }
-    return envelope("aws.organizations", "AWS API Call via CloudTrail", detail, management)
-
-
-def accept_handshake(account_id: str, management: str, action: str = "invite") -> dict[str, Any]:
-    handshake = {
-        "id": "h-examplehandshakeid111",
-        "arn": f"arn:aws:organizations::{management}:handshake/{ORG_ID}/invite/h-examplehandshakeid111",
-        "parties": [{"type": "ORGANIZATION", "id": ORG_ID}, {"type": "ACCOUNT", "id": account_id}],
-        "state": "ACCEPTED",
-        "action": action,
-        "requestedTimestamp": "Nov 18, 2026 9:41:16 PM",
-        "expirationTimestamp": "Dec 2, 2026 9:41:16 PM",
-        "resources": [
-            {
-                "type": "ORGANIZATION",
-                "value": ORG_ID,
-                "resources": [{"type": "ORGANIZATION_FEATURE_SET", "value": "ALL"}],
-            },
-            {"type": "ACCOUNT", "value": account_id},
-        ],
-    }
-    return api_call(
-        "AcceptHandshake",
-        account_id,
-        {"handshakeId": "h-examplehandshakeid111"},
-        {"handshake": handshake},
-        management,
-    )
-
-
-def move_account(account_id: str, source: str, destination: str, management: str, **extra: Any) -> dict[str, Any]:
-    request = {"accountId": account_id, "sourceParentId": source, "destinationParentId": destination}
-    return api_call("MoveAccount", management, request, None, management, **extra)
-
-
-def managed_account(
-    name: str, account_id: str, ou_id: str, management: str, state: str = "SUCCEEDED"
-) -> dict[str, Any]:
-    key = "createManagedAccountStatus" if name == "CreateManagedAccount" else "updateManagedAccountStatus"
-    detail = {
-        "eventVersion": "1.05",
-        "userIdentity": {"accountId": management, "invokedBy": "AWS Internal"},
-        "eventTime": "2026-11-20T20:30:00Z",
-        "eventSource": "controltower.amazonaws.com",
-        "eventName": name,
-        "awsRegion": "us-east-1",
-        "sourceIPAddress": "AWS Internal",
-        "userAgent": "AWS Internal",
-        "eventID": "aaaabbbb-1111-2222-3333-444455556666",
-        "readOnly": False,
-        "eventType": "AwsServiceEvent",
-        "serviceEventDetails": {
-            key: {
-                "organizationalUnit": {"organizationalUnitName": "Prod", "organizationalUnitId": ou_id},
-                "account": {"accountName": "TestAccount", "accountId": account_id},
-                "state": state,
-                "message": "AWS Control Tower successfully created a managed account."
-                if state == "SUCCEEDED"
-                else "AWS Control Tower failed to create a managed account.",
-                "requestedTimestamp": "2026-11-20T20:00:00Z",
-                "completedTimestamp": "2026-11-20T20:30:00Z",
-            }
-        },
-    }
-    return envelope("aws.controltower", "AWS Service Event via CloudTrail", detail, management)
 
 
 def sqs_batch(*events: dict[str, Any]) -> dict[str, Any]:
@@ -259,7 +119,7 @@ EventFactory = Callable[[World, str], dict[str, Any]]
 DOCUMENTED_EVENTS: dict[str, tuple[str | None, EventFactory]] = {
     # event name: (the OU the account sits in, the event naming it)
     "CreateAccountResult": (None, lambda w, a: create_account_result(a, w.management)),
-    "AcceptHandshake": (None, lambda w, a: accept_handshake(a, w.management)),
+    "AccountJoinedOrganization": (None, lambda w, a: account_joined(a, w.management)),
     "MoveAccount": ("prod", lambda w, a: move_account(a, w.org.root_id, w.ous["prod"], w.management)),
     "CreateManagedAccount": (
         "prod",
@@ -299,6 +159,104 @@ def test_a_moved_account_follows_the_overrides_of_its_new_ou(world: World) -> No
     assert world.log.writes() == 3 + 1  # only the SECURITY contact changed on the move
 
 
+def test_an_invited_account_gets_its_contacts_when_it_joins_not_at_the_next_drift_check(world: World) -> None:
+    invited = world.org.create_account("invited", parent_id=world.ous["prod"], account_id="777777777777")
+    assert account_events.parse_event(account_joined(invited, world.management)).account_id == invited
+    world.deliver(account_joined(invited, world.management))
+    assert world.contacts(invited) == PROD_CONTACTS
+    # The account is also found from the ARN in resources, where a service event names its subject.
+    event = account_joined("888888888888", world.management, method="CREATED")
+    del event["detail"]["serviceEventDetails"]["accountId"]
+    assert account_events.parse_event(event).account_id == "888888888888"
+
+
+# -- moves out of the targets: the removal mode, as when a config change releases the account ------
+
+BEFORE = contact("Before", "before@example.com")
+
+
+def with_snapshots(world: World, removal: str, **spec: Any) -> None:
+    create_snapshot_table("snapshots")
+    world.deps.snapshots = DynamoDbSnapshots(clients.client("dynamodb"), "snapshots")
+    world.deps.spec = make_spec(world.ous, removal=removal, **spec)
+
+
+def configured_account(world: World, ou: str) -> str:
+    """An account in ``ou`` that had a BILLING contact of its own before the config gave it all three."""
+    account = world.org.create_account("mover", parent_id=world.ous[ou], account_id="777777777777")
+    world.org.put_contact(account, "BILLING", BEFORE)
+    world.deliver(create_account_result(account, world.management))
+    return account
+
+
+def move(world: World, account: str, source: str, destination: str) -> Any:
+    world.org.organizations.move_account(
+        AccountId=account, SourceParentId=world.ous[source], DestinationParentId=world.ous[destination]
+    )
+    return account_events.handle(
+        move_account(account, world.ous[source], world.ous[destination], world.management), world.deps
+    )
+
+
+AFTER_RELEASE = {"retain": DEFAULT, "delete": {}, "restore": {"BILLING": BEFORE}}
+
+
+@pytest.mark.parametrize("removal", sorted(AFTER_RELEASE))
+def test_a_move_into_an_excluded_ou_applies_the_removal_mode(world: World, removal: str) -> None:
+    with_snapshots(world, removal)
+    account = configured_account(world, "workloads")
+    assert world.contacts(account) == DEFAULT
+
+    outcome = move(world, account, "workloads", "excluded")
+
+    assert world.contacts(account) == AFTER_RELEASE[removal]
+    if removal == "retain":
+        assert outcome.status == SKIPPED and "removal retain" in outcome.reason
+    else:
+        assert outcome.status == CHANGED
+        assert outcome.actions == (
+            {"BILLING": "delete", "OPERATIONS": "delete", "SECURITY": "delete"}
+            if removal == "delete"
+            else {"BILLING": "put", "OPERATIONS": "delete", "SECURITY": "delete"}
+        )
+
+
+@pytest.mark.parametrize("removal", sorted(AFTER_RELEASE))
+def test_a_move_out_of_the_targeted_ous_applies_the_removal_mode(world: World, removal: str) -> None:
+    with_snapshots(world, removal, targets={"organizational_units": [world.ous["workloads"]]})
+    account = configured_account(world, "prod")  # nested in Workloads: targeted, with the override
+    assert world.contacts(account) == {**PROD_CONTACTS}
+
+    move(world, account, "prod", "sandbox")
+
+    expected = AFTER_RELEASE[removal]
+    assert world.contacts(account) == ({**DEFAULT, "SECURITY": PROD_SECURITY} if removal == "retain" else expected)
+
+
+def test_a_move_between_targeted_ous_releases_nothing_and_follows_the_new_overrides(world: World) -> None:
+    with_snapshots(world, "delete")
+    account = configured_account(world, "prod")
+    outcome = move(world, account, "prod", "workloads")
+    assert outcome.actions == {"SECURITY": "put"}
+    assert world.contacts(account) == DEFAULT
+
+
+def test_a_move_between_untargeted_ous_touches_nothing(world: World) -> None:
+    with_snapshots(world, "delete", targets={"organizational_units": [world.ous["workloads"]]})
+    account = world.org.create_account("outside", parent_id=world.ous["sandbox"], account_id="777777777777")
+    world.org.put_contact(account, "BILLING", BEFORE)
+    world.log.calls.clear()
+    outcome = move(world, account, "sandbox", "excluded")
+    assert outcome.status == SKIPPED and outcome.reason == "not targeted by the config"
+    assert world.log.calls == {} and world.contacts(account) == {"BILLING": BEFORE}
+
+
+def test_a_move_naming_a_malformed_source_is_refused_for_the_dead_letter_queue(world: World) -> None:
+    event = move_account("777777777777", "not-a-parent", world.ous["prod"], world.management)
+    assert world.deliver(event) == {"batchItemFailures": [{"itemIdentifier": "message-0"}]}
+    assert world.log.calls == {}
+
+
 def test_a_repeated_event_changes_nothing(world: World) -> None:
     account = world.org.create_account("new", account_id="777777777777")
     event = create_account_result(account, world.management)
@@ -325,7 +283,6 @@ def test_a_repeated_event_changes_nothing(world: World) -> None:
             lambda w, a: managed_account("CreateManagedAccount", a, w.ous["prod"], w.management, state="FAILED"),
             id="control-tower-failed",
         ),
-        pytest.param(lambda w, a: accept_handshake(a, w.management, action="APPROVE_ALL_FEATURES"), id="not-invite"),
     ],
 )
 def test_events_that_change_no_membership_are_acknowledged_without_a_call(world: World, make_event: Any) -> None:

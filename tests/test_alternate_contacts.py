@@ -128,8 +128,20 @@ def spec(**overrides: Any) -> str:
     return ContactSpec.parse(data).to_json()
 
 
-def run(world: World, request: str, new: str, old: str | None = None, *, remaining: float = 900) -> dict[str, Any]:
-    """What the Provider framework does: on_event, then is_complete until complete."""
+def run(
+    world: World, request: str, new: str, old: str | None = None, *, remaining: float = 900, rollback: bool = False
+) -> dict[str, Any]:
+    """What the Provider framework does: on_event, then is_complete until complete. ``rollback``: the
+    stack's status says CloudFormation is rolling back a failed deploy."""
+    if rollback:
+        world.log.stack_status = "UPDATE_ROLLBACK_IN_PROGRESS" if request == "Update" else "ROLLBACK_IN_PROGRESS"
+    try:
+        return _run(world, request, new, old, remaining=remaining)
+    finally:
+        world.log.stack_status = None
+
+
+def _run(world: World, request: str, new: str, old: str | None, *, remaining: float) -> dict[str, Any]:
     event = cfn_event(
         request,
         {"Spec": new},
@@ -387,3 +399,95 @@ def test_logs_never_carry_full_email_addresses_or_phone_numbers(world: World, ca
     assert "put SECURITY contact of 444444444444" in text, "the log is there, masked"
     for secret in ("team@example.com", "before.person@example.com", "+1 206 555 0100", "206 555"):
         assert secret not in text
+
+
+# -- CloudFormation's rollback ----------------------------------------------------------------
+
+
+def everyone(world: World) -> dict[str, dict[str, dict[str, str]]]:
+    return {name: world.contacts(name) for name in world.ids}
+
+
+def test_rollback_update_whose_old_properties_are_invalid_applies_the_current_spec(world: World) -> None:
+    deployed = spec()
+    run(world, "Create", deployed)
+    before = everyone(world)
+    bad = json.dumps({"contacts": {**DEFAULT, "SECURITY": {**SECURITY, "EmailAddress": "not-an-address"}}})
+    with pytest.raises(InvalidInputError, match=r"SECURITY\.EmailAddress"):
+        run(world, "Update", bad, deployed)  # validated before any change
+    world.log.calls.clear()
+    # CloudFormation rolls back: the old properties again, the failed ones as OldResourceProperties.
+    result = run(world, "Update", deployed, bad, rollback=True)
+    assert result["Data"]["Failed"] == 0 and world.log.writes() == 0
+    assert world.log.calls["GetAlternateContact"] == 18, "every targeted type read, as a Create does"
+    assert everyone(world) == before
+
+
+def test_rollback_of_a_failed_update_undoes_only_what_it_wrote(world: World) -> None:
+    original = contact("Original operations")
+    world.org.put_contact(world.ids["prod-b"], "OPERATIONS", original)
+    deployed = spec(contacts={"BILLING": BILLING, "SECURITY": SECURITY})
+    run(world, "Create", deployed)
+    before = everyone(world)
+    world.log.denied_accounts = {world.ids["prod-a"]}  # an SCP, say: every call for it is refused
+    changed = spec(contacts={**DEFAULT, "SECURITY": contact("New security")})
+    with pytest.raises(RuntimeError, match=r"1 account\(s\) failed.*444444444444"):
+        run(world, "Update", changed, deployed)
+    assert world.contacts("prod-b")["OPERATIONS"] == OPERATIONS, "written by the failed update"
+    world.log.callers.clear()
+    result = run(world, "Update", deployed, changed, rollback=True)  # the rollback, with prod-a still refused
+    assert result["Data"]["Failed"] == 0
+    assert everyone(world) == before, "SECURITY back, and OPERATIONS back to what it was (or none)"
+    assert world.contacts("prod-b")["OPERATIONS"] == original
+    assert not any(target == world.ids["prod-a"] for (_, _, target) in world.log.callers), "never tried again"
+
+
+def test_an_update_after_a_failed_update_kept_without_rollback_applies_its_own_spec_in_full(world: World) -> None:
+    deployed = spec(contacts={"BILLING": BILLING})
+    run(world, "Create", deployed)
+    world.log.denied_accounts = {world.ids["prod-a"]}
+    failed = spec(contacts={"BILLING": BILLING, "OPERATIONS": OPERATIONS})
+    with pytest.raises(RuntimeError, match=r"1 account\(s\) failed"):
+        run(world, "Update", failed, deployed)  # kept as it failed: cdk deploy --no-rollback
+    world.log.denied_accounts = set()
+    fixed = spec(contacts={"BILLING": BILLING, "OPERATIONS": OPERATIONS, "SECURITY": SECURITY})
+    result = run(world, "Update", fixed, failed)  # the user's next deploy, not a rollback
+    assert result["Data"]["Failed"] == 0
+    for name in ACTIVE_TARGETS:
+        assert world.contacts(name) == DEFAULT, f"{name}: the new spec everywhere, not only where the failed job wrote"
+
+
+def test_a_rollback_that_cannot_put_an_account_back_completes_and_names_it(world: World) -> None:
+    deployed = spec(contacts={"BILLING": BILLING})
+    run(world, "Create", deployed)
+    before = everyone(world)
+    world.log.denied_accounts = {world.ids["prod-a"]}
+    changed = spec(contacts={"BILLING": BILLING, "OPERATIONS": OPERATIONS})
+    with pytest.raises(RuntimeError, match=r"1 account\(s\) failed"):
+        run(world, "Update", changed, deployed)
+    assert world.contacts("prod-b")["OPERATIONS"] == OPERATIONS
+    # The rolled-back role may not write prod-b any more (say, the previous config excluded it).
+    world.log.denied_accounts = {world.ids["prod-b"]}
+    result = run(world, "Update", deployed, changed, rollback=True)
+    assert result["Data"]["Status"] == "COMPLETE", "the rollback itself never fails"
+    assert result["Data"]["Failed"] == 1 and world.ids["prod-b"] in result["Data"]["FailedAccounts"]
+    assert world.contacts("prod-b")["OPERATIONS"] == OPERATIONS, "left as the failed deploy wrote it, and reported"
+    others = {name: value for name, value in everyone(world).items() if name != "prod-b"}
+    assert others == {name: value for name, value in before.items() if name != "prod-b"}
+
+
+def test_delete_of_a_failed_create_undoes_what_it_wrote_whatever_the_removal_mode(world: World) -> None:
+    original = contact("Original security")
+    world.org.put_contact(world.ids["prod-b"], "SECURITY", original)
+    before = everyone(world)
+    world.log.denied_accounts = {world.ids["prod-a"]}
+    failed = spec()  # removal = "retain": a stack delete would leave the contacts
+    with pytest.raises(RuntimeError, match=r"1 account\(s\) failed"):
+        run(world, "Create", failed)
+    assert world.contacts("prod-b") == DEFAULT
+    run(world, "Delete", failed, rollback=True)  # CloudFormation's rollback of the failed Create
+    assert everyone(world) == before
+    world.log.denied_accounts = set()
+    run(world, "Create", failed)  # a Create that succeeds: its Delete keeps the removal mode
+    run(world, "Delete", failed)
+    assert world.contacts("prod-b") == DEFAULT

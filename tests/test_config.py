@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from stacks.config import DEFAULT_CONFIG, BootstrapConfig, ConfigError, load_config
+from stacks.config import DEFAULT_CONFIG, BootstrapConfig, ConfigError, config_path, load_config
 
 VALID = {
     "management_account_id": "111111111111",
@@ -79,6 +79,20 @@ def test_missing_file_and_bad_toml_are_config_errors(tmp_path: Path) -> None:
     bad.write_text("management_account_id = ", encoding="utf-8")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(bad)
+
+
+def test_a_bare_file_name_is_found_in_the_config_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`cp config/example.toml config/my-org.toml` then `npx cdk synth -c config=my-org.toml` finds it."""
+    monkeypatch.chdir(tmp_path)
+    assert config_path("example.toml") == DEFAULT_CONFIG
+    assert load_config("example.toml") == load_config(DEFAULT_CONFIG)
+    (tmp_path / "example.toml").write_text('management_account_id = "999999999999"\nregion = "eu-west-1"\n')
+    assert config_path("example.toml") == Path("example.toml")  # the working directory's file wins
+    assert load_config("example.toml").management_account_id == "999999999999"
+    with pytest.raises(ConfigError, match=r"the file does not exist \(nor config/my-org.toml\)"):
+        load_config("my-org.toml")
+    with pytest.raises(ConfigError, match=r"the file does not exist$"):
+        load_config("elsewhere/example.toml")  # a path with a directory is taken as given
 
 
 def test_app_refuses_to_synth_a_bad_config(tmp_path: Path) -> None:

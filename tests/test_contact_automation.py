@@ -19,13 +19,18 @@ from moto.events.models import EventPattern
 
 from constructs.contact_automation import ContactAutomation, spec_layer_folder
 from org_bootstrap.contact_spec import ContactSpec
+from simulation import cloudtrail as samples
 from stacks.app_builder import build_app
 from stacks.config import DEFAULT_CONFIG, AutomationConfig, BootstrapConfig, ConfigError
-from tests import test_account_events as samples
 
 ROOT = Path(__file__).resolve().parent.parent
 MANAGEMENT = "111111111111"
-EXAMPLE = tomllib.loads(DEFAULT_CONFIG.read_text(encoding="utf-8"))
+# The example without its [primary_contact] and [regions]: the automation covers alternate contacts only.
+EXAMPLE = {
+    key: value
+    for key, value in tomllib.loads(DEFAULT_CONFIG.read_text(encoding="utf-8")).items()
+    if key not in ("primary_contact", "regions")
+}
 SPEC = ContactSpec.parse(EXAMPLE["alternate_contacts"])
 
 
@@ -176,14 +181,10 @@ DOCUMENTED_PATTERNS = {
             "serviceEventDetails": {"createAccountStatus": {"state": ["SUCCEEDED"]}},
         },
     },
-    "InvitationAccepted": {
+    "AccountJoined": {
         "source": ["aws.organizations"],
-        "detail-type": ["AWS API Call via CloudTrail"],
-        "detail": {
-            "eventSource": ["organizations.amazonaws.com"],
-            "eventName": ["AcceptHandshake"],
-            "errorCode": [{"exists": False}],
-        },
+        "detail-type": ["AWS Service Event via CloudTrail", "AWS API Call via CloudTrail"],
+        "detail": {"eventSource": ["organizations.amazonaws.com"], "eventName": ["AccountJoinedOrganization"]},
     },
     "AccountMoved": {
         "source": ["aws.organizations"],
@@ -236,7 +237,10 @@ def documented_events(management: str = MANAGEMENT) -> dict[str, list[dict[str, 
     account, ou = "777777777777", "ou-abcd-12345678"
     return {
         "AccountCreated": [samples.create_account_result(account, management)],
-        "InvitationAccepted": [samples.accept_handshake(account, management)],
+        "AccountJoined": [
+            samples.account_joined(account, management, method="INVITED"),
+            samples.account_joined(account, management, method="CREATED"),
+        ],
         "AccountMoved": [samples.move_account(account, "r-abcd", ou, management)],
         "ManagedAccountCreated": [samples.managed_account("CreateManagedAccount", account, ou, management)],
         "ManagedAccountUpdated": [samples.managed_account("UpdateManagedAccount", account, ou, management)],
@@ -251,6 +255,8 @@ def failed_events(management: str = MANAGEMENT) -> list[dict[str, Any]]:
         samples.managed_account("CreateManagedAccount", account, ou, management, state="FAILED"),
         samples.managed_account("UpdateManagedAccount", account, ou, management, state="FAILED"),
         samples.api_call("InviteAccountToOrganization", management, {}, {}, management),
+        # Logged in the invited account, never on this bus; AccountJoinedOrganization stands for it.
+        samples.accept_handshake(account, management),
     ]
 
 
@@ -437,10 +443,10 @@ def test_alarms_on_the_dead_letter_queue_depth_and_stuck_events_notify_the_topic
 def test_the_event_handler_role_has_exactly_what_it_calls(template: Template) -> None:
     found = statements(template, "ContactAutomationAccountEventsHandlerRole")
     contacts = by_sid(found, "AlternateContactsOfOrganizationAccounts")
-    assert contacts["Action"] == [
+    assert sorted(contacts["Action"]) == [
+        "account:DeleteAlternateContact",
         "account:GetAlternateContact",
         "account:PutAlternateContact",
-        "account:DeleteAlternateContact",
     ]
     assert contacts["Condition"] == {
         "ForAllValues:StringEquals": {"account:AlternateContactTypes": ["BILLING", "OPERATIONS", "SECURITY"]}

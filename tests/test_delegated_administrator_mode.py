@@ -102,6 +102,25 @@ def test_delegated_administrator_bus_accepts_the_management_account_only(synthes
     )
 
 
+def test_cdk_nag_still_checks_the_bus_policy_statement_for_open_access() -> None:
+    """StatementBusPolicy answers cdk-nag's read of the deprecated ``principal`` itself; EVB1 must still
+    see the statement's principal and fail an open one."""
+    from aws_cdk import App, Stack, Validations
+    from aws_cdk import aws_events as events
+    from cdk_nag import AwsSolutionsChecks
+
+    from constructs.organization_event_forwarding import StatementBusPolicy
+
+    app = App()
+    stack = Stack(app, "OpenBus")
+    statement = {"Effect": "Allow", "Principal": "*", "Action": "events:PutEvents", "Resource": "*"}
+    policy = StatementBusPolicy(stack, "Open", event_bus_name="default", statement_id="Open", statement=statement)
+    assert isinstance(policy, events.CfnEventBusPolicy) and policy.principal is None
+    Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    with pytest.raises(RuntimeError, match="AwsSolutions-EVB1"):
+        app.synth()
+
+
 def test_member_account_arns_carry_the_management_account_id(synthesized: dict[str, Any]) -> None:
     delegated: Template = synthesized["delegated"]
     statements = [

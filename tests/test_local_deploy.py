@@ -7,7 +7,7 @@ from __future__ import annotations
 import copy
 import json
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ import boto3
 import pytest
 from rich.console import Console
 
+from local_deploy import views
 from local_deploy import world as world_module
 from local_deploy.api_calls import ApiCalls, ReadOnlyViolation, writes
 from local_deploy.cli import main
@@ -29,6 +30,7 @@ from local_deploy.template import Template, TemplateError, as_sent
 from local_deploy.views import plan_view
 from local_deploy.world import StateDir, open_world
 from org_bootstrap import alternate_contacts, clients, delegated_administrator, jobs
+from org_bootstrap.contact_spec import ContactSpec
 from org_bootstrap.pacing import Quota, RateLimits
 from org_bootstrap.reconcile import ContactsApi
 from simulation.organization import ApiLog, Organization, strict_aws
@@ -101,14 +103,24 @@ class Run:
         return [op for op in self.result.operations if op.action == action and op.resource_type == resource_type]
 
 
-def run(state: StateDir, template: dict[str, Any] | None, *, seed: Path = SEED, **options: Any) -> Run:
-    """One CLI invocation's worth: restore the world, deploy (or destroy with no template), save."""
+def run(
+    state: StateDir,
+    template: dict[str, Any] | None,
+    *,
+    seed: Path = SEED,
+    denied: Collection[str] = (),
+    rollback: bool = True,
+    **options: Any,
+) -> Run:
+    """One CLI invocation's worth: restore the world, deploy (or destroy with no template), save.
+    ``denied``: accounts whose every Account Management call is refused (as by an SCP)."""
     with open_world(state, seed) as world:
+        world.api_log.denied_accounts = set(denied)
         stack = world.stack or StackState(STACK, MANAGEMENT, "us-east-1")
         world.stack = stack
         before = world.calls.snapshot()
         engine = LocalCloudFormation(stack, world.session, **options)
-        result = engine.deploy(Template(template)) if template is not None else engine.destroy()
+        result = engine.deploy(Template(template), rollback=rollback) if template is not None else engine.destroy()
         if template is None and result.ok:
             world.stack = None
         return Run(result, world.organization.to_mapping(), world.stack, writes(world.calls.snapshot() - before))
@@ -222,11 +234,13 @@ def test_wrong_ordering_fails_the_deploy(
 
     assert main(argv, synthesizer=synthesized(broken)) == 1
     error = capsys.readouterr().err.strip()
-    assert error.startswith("error: CREATE_FAILED: DelegatedAdministrator")
+    assert error.startswith("error: ROLLBACK_COMPLETE: DelegatedAdministrator")
     assert "enable trusted access" in error and "\n" not in error
     with open_world(StateDir(state), seed) as world:
         assert world.organization.delegated_administrators() == set()
-        assert world.stack is not None and world.stack.status == "CREATE_FAILED"
+        assert world.organization.trusted_principals() == set()
+        assert world.stack is not None and world.stack.status == "ROLLBACK_COMPLETE"
+        assert world.stack.resources == {}  # rolled back: the supporting resources deleted too
 
     # The same organization with the template as synthesized: trusted access first, then the rest.
     fine = tmp_path / "fine"
@@ -242,6 +256,243 @@ def test_wrong_ordering_fails_the_deploy(
         assert world.stack is not None
         trusted = [r for r in world.stack.resources.values() if r.type == "Custom::TrustedServiceAccess"]
         assert trusted[0].physical_id.endswith("/created")
+
+
+# -- rollback, with the real handlers -----------------------------------------------------------
+
+REFUSED = "555555555555"  # a Production account; fault injection refuses its every contact call
+NOT_IN_ORGANIZATION = "555555555550"
+
+
+def recorded(resources: dict[str, Any]) -> dict[str, Any]:
+    """What a stack record says of each resource, but the attributes (the rollback's answers)."""
+    return {
+        lid: (state.physical_id, state.properties, state.depends_on, state.definition)
+        for lid, state in resources.items()
+    }
+
+
+def stack_statuses(result: Result) -> list[str]:
+    return [event.status for event in result.events if event.of_stack]
+
+
+def with_delegated_administrator(template: dict[str, Any], account_id: str) -> dict[str, Any]:
+    """The template with the delegated administrator's ``AccountId`` changed, but not the
+    preflight's (which would refuse an unknown account before anything changes): the registration
+    fails after the resources before it have changed, as when the account leaves the organization
+    during the deploy."""
+    changed = copy.deepcopy(template)
+    for resource in changed["Resources"].values():
+        if resource["Type"] == "Custom::DelegatedAdministrator":
+            resource["Properties"]["AccountId"] = account_id
+    return changed
+
+
+def test_failed_update_rolls_back_trusted_access_and_contacts(
+    tmp_path: Path, example_template: dict[str, Any], changed_template: dict[str, Any]
+) -> None:
+    state = StateDir(tmp_path / "state")
+    deployed = run(state, example_template)
+    assert deployed.result.ok and deployed.stack is not None
+    before, record = deployed.organization, recorded(deployed.stack.resources)
+
+    # The changed config (trusted access's removal, every kind of contact change, another delegated
+    # administrator) meets an account that refuses every call: the contacts' Update fails.
+    failed = run(state, changed_template, denied={REFUSED})
+    result = failed.result
+    assert result.status == "UPDATE_ROLLBACK_COMPLETE" and result.failure is not None
+    assert result.failure.resource_type == "Custom::AlternateContacts" and REFUSED in result.failure.error
+    assert stack_statuses(result) == [
+        "UPDATE_IN_PROGRESS",
+        "UPDATE_ROLLBACK_IN_PROGRESS",
+        "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS",
+        "UPDATE_ROLLBACK_COMPLETE",
+    ]
+    back = [(op.action, op.resource_type) for op in result.operations if op.phase == "rollback" and op.custom]
+    assert back == [
+        ("Update", "Custom::OrganizationPreflight"),  # it checked the new delegated administrator
+        ("Update", "Custom::TrustedServiceAccess"),
+        ("Update", "Custom::AlternateContacts"),
+    ]
+    assert all(op.ok for op in result.operations if op.phase != "deploy")
+    assert failed.writes["account:PutAlternateContact"] > 0  # the failed update wrote, the rollback undid it
+    assert failed.organization == before  # trusted access, delegated administrators, every contact
+    assert failed.stack is not None and recorded(failed.stack.resources) == record
+    assert failed.stack.status == "UPDATE_ROLLBACK_COMPLETE"
+
+    again = run(state, changed_template)  # the account reachable again: the change goes through
+    assert again.result.status == "UPDATE_COMPLETE", again.result.failure
+    assert again.organization["delegated_administrators"] == {"account.amazonaws.com": ["333333333333"]}
+    assert again.contacts("222222222222")["SECURITY"] == NEW_SECURITY
+
+
+def test_failed_delegated_administrator_update_rolls_back(tmp_path: Path, example_template: dict[str, Any]) -> None:
+    state = StateDir(tmp_path / "state")
+    deployed = run(state, example_template)
+    assert deployed.stack is not None
+    before, record = deployed.organization, recorded(deployed.stack.resources)
+    spy = mock.patch.object(delegated_administrator, "on_event", wraps=delegated_administrator.on_event)
+    with spy as on_event:
+        failed = run(state, with_delegated_administrator(example_template, NOT_IN_ORGANIZATION))
+    assert failed.result.status == "UPDATE_ROLLBACK_COMPLETE" and failed.result.failure is not None
+    assert failed.result.failure.resource_type == "Custom::DelegatedAdministrator"
+    forth, back = [call.args[0] for call in on_event.call_args_list]
+    assert back["RequestType"] == "Update" and back["PhysicalResourceId"] == forth["PhysicalResourceId"]
+    assert back["ResourceProperties"]["AccountId"] == DELEGATED
+    assert back["OldResourceProperties"]["AccountId"] == NOT_IN_ORGANIZATION
+    assert failed.organization == before  # 222222222222 is the delegated administrator again
+    assert failed.stack is not None and recorded(failed.stack.resources) == record  # .../created, as it was
+
+
+def adopted_delegated_administrator(tmp_path: Path, example_template: dict[str, Any]) -> tuple[Run, Run]:
+    """222222222222 registered before the stack (adopted), then a change to an unknown account."""
+    seed = tmp_path / "organization.toml"
+    trusted = 'trusted_access = ["account.amazonaws.com"]'
+    registered = f'{trusted}\ndelegated_administrators = {{"account.amazonaws.com" = ["{DELEGATED}"]}}'
+    seed.write_text(SEED.read_text().replace(trusted, registered))
+    state = StateDir(tmp_path / "state")
+    deployed = run(state, example_template, seed=seed)
+    assert deployed.stack is not None
+    (adopted,) = [
+        r.physical_id for r in deployed.stack.resources.values() if r.type == "Custom::DelegatedAdministrator"
+    ]
+    assert adopted.endswith("/222222222222/adopted")
+    return deployed, run(state, with_delegated_administrator(example_template, NOT_IN_ORGANIZATION), seed=seed)
+
+
+def test_failed_update_of_an_adopted_delegated_administrator_rolls_back(
+    tmp_path: Path, example_template: dict[str, Any]
+) -> None:
+    deployed, failed = adopted_delegated_administrator(tmp_path, example_template)
+    assert failed.result.status == "UPDATE_ROLLBACK_COMPLETE"
+    assert failed.organization == deployed.organization
+
+
+def test_rollback_keeps_an_adopted_delegated_administrator_adopted(
+    tmp_path: Path, example_template: dict[str, Any]
+) -> None:
+    deployed, failed = adopted_delegated_administrator(tmp_path, example_template)
+    assert deployed.stack is not None and failed.stack is not None
+    assert recorded(failed.stack.resources) == recorded(deployed.stack.resources)  # still .../adopted
+
+
+def test_failed_create_rolls_back_and_changes_nothing(tmp_path: Path, example_template: dict[str, Any]) -> None:
+    state = StateDir(tmp_path / "state")
+    with open_world(state, SEED) as world:
+        seeded = world.organization.to_mapping()
+    failed = run(state, example_template, denied={REFUSED})
+    result = failed.result
+    assert result.status == "ROLLBACK_COMPLETE" and result.failure is not None
+    assert result.failure.resource_type == "Custom::AlternateContacts"
+    assert failed.writes["account:PutAlternateContact"] >= 27  # written, then put back
+    assert undeletable_left(failed.organization, seeded) == seeded
+    assert failed.stack is not None and failed.stack.resources == {} and failed.stack.status == "ROLLBACK_COMPLETE"
+    custom = [(op.action, op.resource_type, op.phase) for op in result.operations if op.custom]
+    assert custom == [
+        ("Create", "Custom::OrganizationPreflight", "deploy"),
+        ("Create", "Custom::TrustedServiceAccess", "deploy"),
+        ("Create", "Custom::AlternateContacts", "deploy"),
+        ("Delete", "Custom::AlternateContacts", "rollback"),
+        ("Delete", "Custom::TrustedServiceAccess", "rollback"),
+        ("Delete", "Custom::OrganizationPreflight", "rollback"),
+    ]
+    kept = {op.resource_type for op in result.operations if op.action == "Retain"}
+    assert {"AWS::S3::Bucket", "AWS::DynamoDB::GlobalTable"} <= kept  # DeletionPolicy Retain, as in CloudFormation
+
+    created = run(state, example_template)  # cdk deploy creates a rolled-back stack anew
+    assert created.result.status == "CREATE_COMPLETE", created.result.failure
+    assert created.contacts(REFUSED) == EXAMPLE
+
+
+def test_failed_create_after_contacts_and_trusted_access_were_written_changes_nothing(
+    tmp_path: Path, example_template: dict[str, Any]
+) -> None:
+    # Trusted access off, and a delegated administrator that is not in the organization: trusted
+    # access is enabled and 30 contacts are written before the registration fails.
+    seed = tmp_path / "organization.toml"
+    seed.write_text(SEED.read_text().replace('trusted_access = ["account.amazonaws.com"]', "trusted_access = []"))
+    state = StateDir(tmp_path / "state")
+    with open_world(state, seed) as world:
+        seeded = world.organization.to_mapping()
+    failed = run(state, with_delegated_administrator(example_template, NOT_IN_ORGANIZATION), seed=seed)
+    assert failed.result.status == "ROLLBACK_COMPLETE" and failed.result.failure is not None
+    assert failed.result.failure.resource_type == "Custom::DelegatedAdministrator"
+    assert failed.writes["account:PutAlternateContact"] >= 30
+    assert failed.writes["organizations:EnableAWSServiceAccess"] == 1
+    # removal = "retain" keeps what a stack delete leaves; a rollback undoes what the failed deploy did.
+    assert undeletable_left(failed.organization, seeded) == seeded
+
+
+def without_contact_type(template: dict[str, Any], contact_type: str) -> dict[str, Any]:
+    """The template of the config without ``alternate_contacts.contacts.<contact_type>``."""
+    changed = copy.deepcopy(template)
+    for resource in changed["Resources"].values():
+        if resource["Type"] == "Custom::AlternateContacts":
+            spec = json.loads(resource["Properties"]["Spec"])
+            del spec["contacts"][contact_type]
+            resource["Properties"]["Spec"] = ContactSpec.parse(spec).to_json()
+    return changed
+
+
+def test_failed_update_after_the_contacts_changed_puts_them_back(
+    tmp_path: Path, example_template: dict[str, Any]
+) -> None:
+    state = StateDir(tmp_path / "state")
+    deployed = run(state, without_contact_type(example_template, "OPERATIONS"))  # removal = "retain"
+    assert deployed.stack is not None
+    before, record = deployed.organization, recorded(deployed.stack.resources)
+    # OPERATIONS is added and written everywhere; then the delegated administrator's change fails.
+    failed = run(state, with_delegated_administrator(example_template, NOT_IN_ORGANIZATION))
+    result = failed.result
+    assert result.status == "UPDATE_ROLLBACK_COMPLETE" and result.failure is not None
+    assert result.failure.resource_type == "Custom::DelegatedAdministrator"
+    (contacts,) = [op for op in result.operations if op.phase == "deploy" and op.custom and "Contacts" in op.logical_id]
+    assert contacts.ok and contacts.data["Changed"] == 10  # every ACTIVE account lacking that OPERATIONS contact
+    back = [op.resource_type for op in result.operations if op.phase == "rollback" and op.custom]
+    assert sorted(back) == ["Custom::AlternateContacts", "Custom::DelegatedAdministrator"]
+    # The rollback's Update puts back what was there before OPERATIONS was written, though the
+    # removal mode of a config that stops managing a type would leave it ("retain").
+    assert failed.organization == before
+    assert failed.stack is not None and recorded(failed.stack.resources) == record
+
+
+def test_no_rollback_keeps_the_failure_and_the_events_come_in_cloudformation_order(
+    tmp_path: Path, example_template: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = ApiLog(denied_accounts={REFUSED})
+    strict = world_module.strict_aws
+    argv = ["deploy", "--state-dir", str(tmp_path / "kept")]
+    with mock.patch.object(world_module, "strict_aws", lambda **kwargs: strict(log, **kwargs)):
+        assert main([*argv, "--no-rollback"], synthesizer=synthesized(example_template)) == 1
+    captured = capsys.readouterr()
+    assert captured.err.startswith("error: CREATE_FAILED: AlternateContacts")
+    assert "ROLLBACK" not in captured.out
+    with open_world(StateDir(tmp_path / "kept"), SEED) as world:
+        assert world.stack is not None and world.stack.status == "CREATE_FAILED"
+        assert any(r.type == "Custom::TrustedServiceAccess" for r in world.stack.resources.values())
+        assert world.organization.contacts("222222222222") == EXAMPLE  # what was written stays
+
+    argv = ["deploy", "--state-dir", str(tmp_path / "rolled-back")]
+    with mock.patch.object(world_module, "strict_aws", lambda **kwargs: strict(log, **kwargs)):
+        assert main(argv, synthesizer=synthesized(example_template)) == 1
+    captured = capsys.readouterr()
+    assert captured.err.startswith("error: ROLLBACK_COMPLETE: AlternateContacts")
+    out = captured.out
+    order = ["CREATE_IN_PROGRESS", "ROLLBACK_IN_PROGRESS", "failed to create:", f"{STACK}: ROLLBACK_COMPLETE"]
+    positions = [out.index(text) for text in order]
+    assert positions == sorted(positions), out
+    rows = [line.split() for line in out.splitlines() if line.strip().startswith(("Create ", "Delete "))]
+    named = [(row[0], row[2] if row[1] == "(rollback)" else row[1]) for row in rows]  # action, logical ID
+    shown = [
+        (action, name[:-8]) for action, name in named if name.startswith(("TrustedAccessDC", "AlternateContactsFC"))
+    ]
+    assert shown == [
+        ("Create", "TrustedAccess"),
+        ("Create", "AlternateContacts"),
+        ("Delete", "AlternateContacts"),
+        ("Delete", "TrustedAccess"),
+    ]
+    assert out.index("ROLLBACK_IN_PROGRESS") < out.index("Delete (rollback)")
 
 
 def plan_of(world: Any, template: dict[str, Any]) -> Any:
@@ -350,7 +601,8 @@ POLLS_BEFORE_COMPLETE = {"value": 2}
 def fake_on_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
     EVENTS.append(event)
     props = event["ResourceProperties"]
-    if props.get("Fail") == "true":
+    refused = props.get(f"Refuse{event['RequestType']}s") == "true"  # RefuseUpdates, RefuseDeletes
+    if props.get("Fail") == "true" or refused:
         raise RuntimeError("refused\nsecond line")
     if props.get("Big") == "true":
         return {"Data": {"Value": "x" * 5000}}
@@ -455,11 +707,13 @@ def test_provider_contract_strings_order_polls_data_and_replacement(engine: Loca
 
 
 def test_provider_failures_stop_the_deploy_with_one_reason(engine: LocalCloudFormation) -> None:
-    result = engine.deploy(Template(provider_template(A={"Name": "a"}, B={"Name": "b", "Fail": True})))
+    template = Template(provider_template(A={"Name": "a"}, B={"Name": "b", "Fail": True}))
+    result = engine.deploy(template, rollback=False)
     assert not result.ok and result.status == "CREATE_FAILED"
     assert result.failure is not None and result.failure.logical_id == "B"
     assert result.failure.error.startswith("RuntimeError: refused")
     assert "A" not in engine.stack.resources and requests() == [("Create", "B", None)]  # stopped at B
+    assert [event.status for event in result.events if event.of_stack] == ["CREATE_IN_PROGRESS", "CREATE_FAILED"]
 
     big = LocalCloudFormation(StackState("Big", MANAGEMENT, "us-east-1"), boto3.Session(region_name="us-east-1"))
     result = big.deploy(Template(provider_template(A={"Name": "a", "Big": True})))
@@ -470,6 +724,133 @@ def test_provider_failures_stop_the_deploy_with_one_reason(engine: LocalCloudFor
     result = slow.deploy(Template(provider_template(A={"Name": "a"})))
     assert result.failure is not None and result.failure.error.startswith("Operation timed out")
     assert result.failure.invocations == 1 + 5  # on-event, then the first poll and MaxAttempts retries
+
+
+def statuses(result: Result) -> list[str]:
+    return [f"{event.logical_id} {event.status}" for event in result.events if event.logical_id != "Framework"]
+
+
+def test_failed_create_rolls_back_deleting_what_was_created_in_reverse_order(engine: LocalCloudFormation) -> None:
+    template = provider_template(
+        A={"Name": "a"}, B={"Name": "b", "FromA": {"Fn::GetAtt": ["A", "Value"]}, "Fail": True}
+    )
+    result = engine.deploy(Template(template))
+    assert result.status == "ROLLBACK_COMPLETE" and engine.stack.status == "ROLLBACK_COMPLETE"
+    assert result.failure is not None and result.failure.logical_id == "B"
+    assert "B: RuntimeError: refused" in engine.stack.status_reason
+    # B's Delete carries the Provider framework's marker, which the framework answers itself.
+    assert requests() == [("Create", "A", None), ("Create", "B", None), ("Delete", "A", "thing-a")]
+    shown = [line for line in statuses(result) if line.split()[0] in ("Things", "A", "B")]
+    assert shown == [
+        "Things CREATE_IN_PROGRESS",
+        "A CREATE_IN_PROGRESS",
+        "A CREATE_COMPLETE",
+        "B CREATE_IN_PROGRESS",
+        "B CREATE_FAILED",
+        "Things ROLLBACK_IN_PROGRESS",
+        "B DELETE_IN_PROGRESS",
+        "B DELETE_COMPLETE",
+        "A DELETE_IN_PROGRESS",
+        "A DELETE_COMPLETE",
+        "Things ROLLBACK_COMPLETE",
+    ]
+    rolling_back = next(event for event in result.events if event.status == "ROLLBACK_IN_PROGRESS")
+    assert rolling_back.reason == "The following resource(s) failed to create: [B]."
+    assert engine.stack.resources == {}
+    first_stack = engine.stack.stack_id
+    EVENTS.clear()
+    again = engine.deploy(Template(provider_template(A={"Name": "a"})))  # cdk deploy creates it anew
+    assert again.status == "CREATE_COMPLETE" and engine.stack.stack_id != first_stack
+
+
+def test_failed_update_rolls_back_with_the_old_properties_then_cleans_up(engine: LocalCloudFormation) -> None:
+    POLLS_BEFORE_COMPLETE["value"] = 0
+    first = provider_template(
+        A={"Name": "a"}, B={"Name": "b", "FromA": {"Fn::GetAtt": ["A", "Value"]}}, C={"Name": "c"}
+    )
+    assert engine.deploy(Template(first)).ok
+    before = copy.deepcopy(engine.stack.resources)
+    EVENTS.clear()
+    # A is replaced, B updated in place with A's new value, C removed (a cleanup, never reached), D
+    # new, E new and failing after them.
+    second = provider_template(
+        A={"Name": "a2"},
+        B={"Name": "b", "FromA": {"Fn::GetAtt": ["A", "Value"]}},
+        D={"Name": "d"},
+        E={"Name": "e", "FromB": {"Fn::GetAtt": ["B", "Value"]}, "Fail": True},
+    )
+    result = engine.deploy(Template(second))
+    assert result.status == "UPDATE_ROLLBACK_COMPLETE", result.failure
+    assert requests() == [
+        ("Create", "D", None),
+        ("Update", "A", "thing-a"),
+        ("Update", "B", "thing-b"),
+        ("Create", "E", None),
+        # the rollback: B back to its old properties; A's old physical resource is still there
+        ("Update", "B", "thing-b"),
+        # the rollback's cleanup: what the update created, in reverse order (E's Delete is answered
+        # by the framework)
+        ("Delete", "A", "thing-a2"),
+        ("Delete", "D", "thing-d"),
+    ]
+    back = [e for e in EVENTS if e.get("RequestType") == "Update" and e["LogicalResourceId"] == "B"][1]
+    assert (
+        back["ResourceProperties"]["FromA"] == "value-of-a" and back["OldResourceProperties"]["FromA"] == "value-of-a2"
+    )
+    replaced = next(e for e in EVENTS if e.get("RequestType") == "Delete" and e["LogicalResourceId"] == "A")
+    assert replaced["ResourceProperties"]["Name"] == "a2"
+    stack_events = [(e.status, e.reason) for e in result.events if e.of_stack]
+    assert stack_events == [
+        ("UPDATE_IN_PROGRESS", "User Initiated"),
+        ("UPDATE_ROLLBACK_IN_PROGRESS", "The following resource(s) failed to create: [E]."),
+        ("UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS", ""),
+        ("UPDATE_ROLLBACK_COMPLETE", ""),
+    ]
+    phases = [(op.action, op.logical_id, op.phase) for op in result.operations if op.custom]
+    assert phases[-4:] == [
+        ("Update", "B", "rollback"),
+        ("Delete", "E", "rollback cleanup"),
+        ("Delete", "A", "rollback cleanup"),
+        ("Delete", "D", "rollback cleanup"),
+    ]
+    assert recorded(engine.stack.resources) == recorded(before)  # the previous stack again, C included
+    assert engine.stack.status == "UPDATE_ROLLBACK_COMPLETE" and engine.stack.status_reason.startswith("E: ")
+
+    EVENTS.clear()  # the failed resource itself: an Update back, the physical ID it has
+    result = engine.deploy(Template(provider_template(A={"Name": "a"}, B={"Name": "b", "Fail": True}, C={"Name": "c"})))
+    assert result.status == "UPDATE_ROLLBACK_COMPLETE"
+    assert requests() == [("Update", "B", "thing-b"), ("Update", "B", "thing-b")]
+    forth, back = [e for e in EVENTS if "RequestType" in e]
+    assert back["ResourceProperties"] == before["B"].properties
+    assert (
+        back["OldResourceProperties"] == forth["ResourceProperties"] and back["OldResourceProperties"]["Fail"] == "true"
+    )
+    assert recorded(engine.stack.resources) == recorded(before)
+
+
+def test_a_failed_rollback_step_ends_in_rollback_failed(engine: LocalCloudFormation) -> None:
+    POLLS_BEFORE_COMPLETE["value"] = 0
+    assert engine.deploy(Template(provider_template(X={"Name": "x", "RefuseUpdates": True}))).ok
+    # The Update in place works; the rollback's Update carries the old properties, which refuse it.
+    failing = provider_template(
+        X={"Name": "x", "Size": 2}, Y={"Name": "y", "FromX": {"Fn::GetAtt": ["X", "Value"]}, "Fail": True}
+    )
+    result = engine.deploy(Template(failing))
+    assert result.status == "UPDATE_ROLLBACK_FAILED" and engine.stack.status == "UPDATE_ROLLBACK_FAILED"
+    assert [op.logical_id for op in result.operations if not op.ok] == ["Y", "X"] and result.failure.logical_id == "Y"  # type: ignore[union-attr]
+    assert engine.stack.status_reason.startswith("X: RuntimeError: refused")
+    with pytest.raises(TemplateError, match=r"UPDATE_ROLLBACK_FAILED .* destroy it"):
+        engine.deploy(Template(failing))
+    assert engine.destroy().status == "DELETE_COMPLETE"
+
+    stack = LocalCloudFormation(StackState("Undeletable", MANAGEMENT, "us-east-1"), engine.session)
+    EVENTS.clear()
+    y = {"Name": "y", "FromX": {"Fn::GetAtt": ["X", "Value"]}, "Fail": True}
+    result = stack.deploy(Template(provider_template(X={"Name": "x", "RefuseDeletes": True}, Y=y)))
+    assert result.status == "ROLLBACK_FAILED" and stack.stack.status_reason.startswith("X: RuntimeError: refused")
+    assert set(stack.stack.resources) == {"OnEvent", "IsComplete", "Waiter", "Framework", "X"}  # left to destroy
+    with pytest.raises(TemplateError, match="ROLLBACK_FAILED"):
+        stack.deploy(Template(provider_template(X={"Name": "x"})))
 
 
 def test_template_reading() -> None:
@@ -596,7 +977,7 @@ def test_delegated_administrator_stack_is_refused_before_its_registration(
         others = [account for account in ACTIVE if account != DELEGATED]
         before = {account: world.organization.contacts(account) for account in others}
         stack = StackState(delegated.name, delegated.account, "us-east-1")
-        result = LocalCloudFormation(stack, world.session).deploy(Template(delegated.template))
+        result = LocalCloudFormation(stack, world.session).deploy(Template(delegated.template), rollback=False)
         failure = result.failure
         assert result.status == "CREATE_FAILED" and failure is not None
         assert f"{DELEGATED} is not the management or delegated administrator account" in failure.error
@@ -604,3 +985,90 @@ def test_delegated_administrator_stack_is_refused_before_its_registration(
         # Only its own account (named by no AccountId) was open to it; every other account refused it.
         assert {target for (operation, _, target) in log.callers if operation == "PutAlternateContact"} <= {DELEGATED}
         assert {account: world.organization.contacts(account) for account in others} == before
+
+
+# -- what a newcomer tripped on ----------------------------------------------------------------
+
+
+def with_contacts_removal(template: dict[str, Any], removal: str) -> dict[str, Any]:
+    """The template with the contacts resource's removal mode changed (its Spec is a JSON string)."""
+    changed = copy.deepcopy(template)
+    for resource in changed["Resources"].values():
+        if resource["Type"] == "Custom::AlternateContacts":
+            spec = json.loads(resource["Properties"]["Spec"])
+            resource["Properties"]["Spec"] = json.dumps({**spec, "removal": removal})
+    return changed
+
+
+def test_destroy_takes_the_config_says_how_it_paces_and_reports_the_contacts_result(
+    tmp_path: Path, example_template: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = ["--state-dir", str(tmp_path / "state")]
+    assert main(["deploy", *state], synthesizer=synthesized(with_contacts_removal(example_template, "delete"))) == 0
+    capsys.readouterr()
+
+    with mock.patch.object(views, "PROGRESS_LINE_SECONDS", 0.0):
+        assert main(["destroy", "--config", str(ROOT / "config" / "example.toml"), *state]) == 0
+    out = capsys.readouterr().out
+
+    # Before the paced deletes: what they are and how long the quota makes them take at least.
+    assert "33 contact types to check in 11 accounts, up to 33 DeleteAlternateContact at 1/s" in out
+    assert "at least 33 s at the published quotas" in out
+    # Without a terminal (as here) a line now and then, since no bar shows.
+    assert "... 33 of 33 contact types checked, 33 deleted" in out
+    # The contacts resource's result: the job's counts, as for a deploy.
+    row = out[out.index("Delete (destroy)") : out.index("DELETE_COMPLETE")]
+    assert "Changed 11" in row and "Skipped 1" in row and "Failed 0" in row
+    assert out.index("contact types to check") < out.index("Delete (destroy)")
+
+
+def test_destroy_refuses_a_config_of_another_organization(
+    tmp_path: Path, example_template: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = ["--state-dir", str(tmp_path / "state")]
+    assert main(["deploy", *state], synthesizer=synthesized(example_template)) == 0
+    other = tmp_path / "other.toml"
+    other.write_text((ROOT / "config" / "example.toml").read_text().replace('"111111111111"', '"999999999998"'))
+    capsys.readouterr()
+    assert main(["destroy", "--config", str(other), *state]) == 1
+    assert "management_account_id is 999999999998" in capsys.readouterr().err
+    with open_world(StateDir(tmp_path / "state"), SEED) as world:
+        assert world.stack is not None and world.stack.status == "CREATE_COMPLETE"  # nothing deleted
+
+
+def test_a_missing_organization_file_is_an_error_even_once_the_world_exists(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = ["--state-dir", str(tmp_path / "state")]
+    assert main(["state", *state]) == 0  # seeds the world
+    capsys.readouterr()
+    missing = tmp_path / "my-org.toml"
+    for command in (["state"], ["destroy"], ["reset"]):
+        assert main([*command, "--organization", str(missing), *state]) == 2, command
+        assert f"invalid organization file {missing}" in capsys.readouterr().err
+    assert StateDir(tmp_path / "state").world_file.exists()
+
+
+def test_an_organization_file_may_tag_accounts_and_the_tags_are_checked(tmp_path: Path) -> None:
+    tagged = tmp_path / "tagged.toml"
+    tagged.write_text(
+        SEED.read_text().replace('name = "Data Platform"', 'name = "Data Platform"\ntags = { team = "data" }')
+    )
+    with open_world(StateDir(tmp_path / "state"), tagged) as world:
+        accounts = {a["id"]: a for a in world.organization.to_mapping()["accounts"]}
+    assert accounts["999999999999"]["tags"] == {"team": "data"}
+    bad = tmp_path / "bad.toml"
+    bad.write_text(SEED.read_text().replace('name = "Data Platform"', 'name = "Data Platform"\ntags = { team = 1 }'))
+    with pytest.raises(OrganizationFileError, match=r"accounts\[8\]\.tags: must be a table"):
+        load_organization_file(bad)
+
+
+def undeletable_left(organization: dict[str, Any], seeded: dict[str, Any]) -> dict[str, Any]:
+    """The organization without the primary contacts the stack set where there was none: the API
+    cannot delete a primary contact, so a rollback leaves those (everything else goes back)."""
+    had = {account["id"] for account in seeded["accounts"] if "primary_contact" in account}
+    accounts = [
+        {key: value for key, value in account.items() if key != "primary_contact" or account["id"] in had}
+        for account in organization["accounts"]
+    ]
+    return {**organization, "accounts": accounts}

@@ -90,6 +90,20 @@ def test_registration_is_scoped_to_organization_accounts_and_principal(template:
     }
 
 
+def test_on_event_handlers_read_only_their_own_stack_status(template: Template) -> None:
+    found = [
+        (name, statement)
+        for name, policy in template.find_resources("AWS::IAM::Policy").items()
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if statement.get("Sid") == "ReadOwnStackStatus"
+    ]
+    assert len(found) == 4  # one per custom resource: its rollback requests are told by the stack's status
+    for name, statement in found:
+        assert "OnEvent" in name or "Handler" in name, name
+        assert statement["Action"] == "cloudformation:DescribeStacks"
+        assert statement["Resource"] == {"Ref": "AWS::StackId"}
+
+
 def test_no_wildcard_actions_and_no_managed_policies_on_handler_roles(template: Template) -> None:
     for policy in template.find_resources("AWS::IAM::Policy").values():
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:

@@ -11,9 +11,10 @@ Three pipelines are synthesized once each (jsii synth costs seconds):
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,9 +26,16 @@ from aws_cdk.cx_api import CloudAssembly
 from cfnlint.api import ManualArgs, lint_file
 
 from org_bootstrap.validation import InvalidInputError
-from stacks.app_builder import build_app, build_pipeline, repository_path
+from stacks.app_builder import build, build_app, build_pipeline, repository_path
 from stacks.config import BootstrapConfig, ConfigError
-from stacks.pipeline import APPROVAL_STEP, PIPELINE_STACK_NAME, RUNTIME_VERSIONS, PipelineStack, pinned_cdk_cli_version
+from stacks.pipeline import (
+    APPROVAL_STEP,
+    PIPELINE_STACK_NAME,
+    RUNTIME_VERSIONS,
+    PipelineStack,
+    pinned_cdk_assets_version,
+    pinned_cdk_cli_version,
+)
 from stacks.pipeline_config import (
     CodeCommitSource,
     CodeConnectionsSource,
@@ -78,6 +86,7 @@ class Synthesized:
     app: App
     pipeline: PipelineStack
     assembly: CloudAssembly
+    config: BootstrapConfig
 
     @property
     def template(self) -> Template:
@@ -95,11 +104,18 @@ class Synthesized:
 
 def synthesize(config: BootstrapConfig, pipeline_config: PipelineConfig) -> Synthesized:
     """The app as app.py builds it with a [pipeline] section; cdk-nag fails the synth on any finding."""
-    app, _management = build_app(config, App())
-    pipeline = build_pipeline(
-        app, config=config, pipeline_config=pipeline_config, config_file=ROOT / "config" / "example.toml"
-    )
-    return Synthesized(app, pipeline, app.synth())
+    with_pipeline = dataclasses.replace(config, pipeline=pipeline_config)
+    app = build(with_pipeline, config_file=ROOT / "config" / "example.toml")
+    (pipeline,) = [child for child in app.node.children if isinstance(child, PipelineStack)]
+    return Synthesized(app, pipeline, app.synth(), config)
+
+
+def stack_artifacts(assembly: CloudAssembly) -> Iterator[tuple[CloudAssembly, Any]]:
+    """Every stack of an assembly and of the stages' nested assemblies, with the assembly that holds it."""
+    for stack in assembly.stacks:
+        yield assembly, stack
+    for nested in assembly.nested_assemblies:
+        yield from stack_artifacts(nested.nested_assembly)
 
 
 @pytest.fixture(scope="module")
@@ -207,14 +223,51 @@ def test_stage_stacks_come_from_the_shared_stack_functions_with_the_cdk_deploy_n
     assert delegated.stacks[0].account == DELEGATED
 
 
+@pytest.mark.parametrize("name", ["connection", "codecommit", "s3"])
+def test_with_a_pipeline_each_stack_is_built_once_at_one_construct_path(
+    name: str, request: pytest.FixtureRequest
+) -> None:
+    """With [pipeline] the app holds the pipeline and its stages' stacks, no top-level copies: `cdk deploy
+    --all` deploys the pipeline alone, and a deploy by hand picks the very construct the pipeline deploys."""
+    synthesized: Synthesized = request.getfixturevalue(name)
+    artifacts = list(stack_artifacts(synthesized.assembly))
+    names = [stack.stack_name for _, stack in artifacts]
+    assert len(names) == len(set(names)), names
+    top_level = {stack.stack_name for stack in synthesized.assembly.stacks}
+    assert PIPELINE_STACK_NAME in top_level and not top_level & {
+        MANAGEMENT_STACK_NAME,
+        DELEGATED_ADMINISTRATOR_STACK_NAME,
+    }
+    staged = {stack.stack_name: stack for stage in synthesized.pipeline.stages for stack in stage.stacks}
+    for holder, artifact in artifacts:
+        if artifact.stack_name in staged:
+            # What the CLI selects by hierarchical ID is the template the pipeline's deploy action reads.
+            assert artifact.hierarchical_id == staged[artifact.stack_name].node.path
+            assert artifact.template == Template.from_stack(staged[artifact.stack_name]).to_json()
+            deploys = [
+                action["Configuration"]
+                for stage in synthesized.stages
+                for action in stage["Actions"]
+                if action["ActionTypeId"]["Provider"] == "CloudFormation"
+                and action["Configuration"].get("StackName") == artifact.stack_name
+                and "TemplatePath" in action["Configuration"]
+            ]
+            assert deploys and all(
+                deploy["TemplatePath"].endswith(f"::{Path(holder.directory).name}/{artifact.template_file}")
+                for deploy in deploys
+            ), deploys
+
+
 @pytest.mark.parametrize("name", ["connection", "s3"])
 def test_the_pipeline_deploys_the_same_templates_as_cdk_deploy(name: str, request: pytest.FixtureRequest) -> None:
-    """Moving from cdk deploy to the pipeline updates the same stacks; only construct-path names differ."""
+    """Moving from cdk deploy (no [pipeline] section) to the pipeline updates the same stacks; only
+    construct-path names differ."""
     synthesized: Synthesized = request.getfixturevalue(name)
+    without_pipeline = build_app(synthesized.config)[0].synth()
     staged_stacks = [(stage.node.id, stack) for stage in synthesized.pipeline.stages for stack in stage.stacks]
     assert staged_stacks
     for stage, stack in staged_stacks:
-        top_level = synthesized.assembly.get_stack_by_name(stack.stack_name).template
+        top_level = without_pipeline.get_stack_by_name(stack.stack_name).template
         staged = Template.from_stack(stack).to_json()
 
         def normalized(template: Mapping[str, Any], stage: str = stage, stack_name: str = stack.stack_name) -> Any:
@@ -279,6 +332,27 @@ def test_self_mutation_installs_the_cli_version_package_json_pins(connection: Sy
     assert spec["phases"]["build"]["commands"] == [
         f"cdk -a . deploy {PIPELINE_STACK_NAME} --require-approval=never --verbose"
     ]
+
+
+def test_asset_publishing_installs_the_cdk_assets_version_package_json_pins(
+    connection: Synthesized, s3: Synthesized
+) -> None:
+    """CDK Pipelines installs cdk-assets@latest unless told; the pin is package.json's (and its lock file's)."""
+    package = json.loads((ROOT / "package.json").read_text())
+    lock = json.loads((ROOT / "package-lock.json").read_text())
+    pinned = pinned_cdk_assets_version()
+    assert pinned == package["devDependencies"]["cdk-assets"] == lock["packages"]["node_modules/cdk-assets"]["version"]
+    for synthesized in (connection, s3):
+        projects = synthesized.template.find_resources("AWS::CodeBuild::Project").values()
+        texts = [join(project["Properties"]["Source"]["BuildSpec"]) for project in projects]
+        # A long buildspec (the asset project's) is written beside the template and named in its place.
+        directory = Path(synthesized.assembly.directory)
+        specs = [
+            json.loads((directory / text).read_text() if text.startswith("buildspec-") else text) for text in texts
+        ]
+        installs = [command for spec in specs for command in spec["phases"].get("install", {}).get("commands", [])]
+        assert f"npm install -g cdk-assets@{pinned}" in installs
+        assert not [command for command in installs if "@latest" in command], installs
 
 
 def test_self_mutation_can_be_turned_off(codecommit: Synthesized) -> None:
@@ -362,9 +436,15 @@ def test_cross_account_key_lets_the_target_deploy_roles_read_the_artifacts(conne
     (key,) = connection.template.find_resources("AWS::KMS::Key").values()
     assert key["Properties"]["EnableKeyRotation"] is True
     readers = {
-        join(statement["Principal"]["AWS"])
+        join(principal)
         for statement in key["Properties"]["KeyPolicy"]["Statement"]
         if "kms:Decrypt" in statement["Action"] and "AWS" in statement["Principal"]
+        # One principal, or several merged into a list (@aws-cdk/aws-iam:minimizePolicies).
+        for principal in (
+            statement["Principal"]["AWS"]
+            if isinstance(statement["Principal"]["AWS"], list)
+            else [statement["Principal"]["AWS"]]
+        )
     }
     assert {deploy_role(MANAGEMENT), deploy_role(DELEGATED)} <= readers
 
@@ -474,7 +554,7 @@ def lint_errors(path: Path, regions: list[str]) -> list[str]:
 def test_cfn_lint_finds_no_errors_in_the_pipeline_templates(name: str, request: pytest.FixtureRequest) -> None:
     synthesized: Synthesized = request.getfixturevalue(name)
     directory = Path(synthesized.assembly.directory)
-    templates = sorted(directory.glob("*.template.json"))
+    templates = sorted(directory.rglob("*.template.json"))  # the stages' templates too
     assert f"{PIPELINE_STACK_NAME}.template.json" in [path.name for path in templates]
     for path in templates:
         assert lint_errors(path, ["us-east-1", "eu-west-1"]) == [], path.name

@@ -12,14 +12,19 @@ Event shapes, as AWS documents them (the field that names the account):
 - ``CreateAccountResult`` (source ``aws.organizations``, "AWS Service Event via CloudTrail"):
   ``detail.serviceEventDetails.createAccountStatus.accountId``, with ``state`` SUCCEEDED.
   https://docs.aws.amazon.com/organizations/latest/userguide/orgs_cloudtrail-integration.html
-- ``AcceptHandshake`` ("AWS API Call via CloudTrail"): the ``ACCOUNT`` party of
-  ``detail.responseElements.handshake``, else the caller ``detail.userIdentity.accountId``.
+- ``AccountJoinedOrganization`` (source ``aws.organizations``): logged by Organizations in the
+  management account for every account that joins, created (``joinedMethod`` CREATED) or invited
+  (INVITED, once the invitation is accepted), with ``joinedTime``. AWS names these fields but
+  publishes no whole example, so the account is read where CloudTrail puts a service event's
+  subject: ``detail.serviceEventDetails.accountId``, else an account ARN in ``detail.resources``.
   https://docs.aws.amazon.com/organizations/latest/APIReference/API_AcceptHandshake.html
-  CloudTrail records the call in the account that made it, so an invitation accepted by a member
-  account reaches the management account's bus only where that account's events are forwarded;
-  https://docs.aws.amazon.com/organizations/latest/userguide/orgs_manage_accounts_accept-decline-invite.html
-  The drift schedule catches invited accounts either way.
-- ``MoveAccount`` ("AWS API Call via CloudTrail"): ``detail.requestParameters.accountId``.
+  https://docs.aws.amazon.com/organizations/latest/APIReference/API_CreateAccount.html
+  https://aws.amazon.com/about-aws/whats-new/2026/05/aws-organizations-cloudtrail/
+  (``AcceptHandshake`` itself is logged in the invited account, never on the management account's
+  bus: no rule listens for it.)
+- ``MoveAccount`` ("AWS API Call via CloudTrail"): ``detail.requestParameters.accountId``, and
+  ``sourceParentId``, where it was: a move out of the targeted OUs (or into an excluded one)
+  releases the types the config managed there, by the removal mode, as a config change would.
   https://docs.aws.amazon.com/organizations/latest/APIReference/API_MoveAccount.html
 - ``CreateManagedAccount`` / ``UpdateManagedAccount`` (source ``aws.controltower``, "AWS Service
   Event via CloudTrail"): ``detail.serviceEventDetails.createManagedAccountStatus.account.accountId``
@@ -27,7 +32,8 @@ Event shapes, as AWS documents them (the field that names the account):
   https://docs.aws.amazon.com/controltower/latest/userguide/lifecycle-events.html
 
 The account's path of OUs is read fresh (``DescribeAccount`` and ``ListParents``), so OU targeting
-and overrides follow a moved account, and the contacts are applied by
+and overrides follow a moved account; what it needs is planned by the same rules as a deploy
+(:func:`org_bootstrap.jobs.managed_at` and :func:`org_bootstrap.jobs.released`) and applied by
 :func:`org_bootstrap.reconcile.reconcile_account`, the one implementation of "make this account
 match the config".
 """
@@ -36,6 +42,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -47,8 +54,8 @@ from botocore.exceptions import ClientError
 from org_bootstrap.clients import error_code
 from org_bootstrap.contact_spec import ContactSpec
 from org_bootstrap.environment import HandlerEnvironment
-from org_bootstrap.jobs import unchangeable
-from org_bootstrap.organization import describe_account
+from org_bootstrap.jobs import managed_at, released, unchangeable
+from org_bootstrap.organization import describe_account, path_to
 from org_bootstrap.reconcile import FAILED, SKIPPED, THROTTLED, ContactsApi, Outcome, Snapshots, reconcile_account
 from org_bootstrap.validation import InvalidInputError, account_id_problem
 
@@ -60,7 +67,7 @@ CONTROL_TOWER_SOURCE = "aws.controltower"
 API_CALL = "AWS API Call via CloudTrail"
 SERVICE_EVENT = "AWS Service Event via CloudTrail"
 SUCCEEDED = "SUCCEEDED"
-IGNORED = "ignored"  # an event this handler does not act on (a failed creation, another handshake)
+IGNORED = "ignored"  # an event this handler does not act on (a failed creation or call)
 # Left of the Lambda timeout when the batch stops starting records: one account's six paced calls
 # fit in it with room for throttled retries, and the answer still leaves before the timeout.
 BATCH_SAFETY_MARGIN_SECONDS = 30.0
@@ -75,6 +82,7 @@ class AccountEvent:
     name: str  # the CloudTrail eventName
     account_id: str | None  # None: nothing to do (see ``reason``)
     reason: str = ""
+    moved_from: str | None = None  # MoveAccount: the parent (root or OU) the account left
 
 
 def _details(detail: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -90,17 +98,15 @@ def _status(detail: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     return status
 
 
-def _handshake_account(detail: Mapping[str, Any]) -> tuple[str | None, str]:
-    handshake = (detail.get("responseElements") or {}).get("handshake") or {}
-    action = str(handshake.get("action", "invite"))
-    if action.lower() != "invite":
-        return None, f"a {action} handshake, not an invitation to join"
-    for party in handshake.get("parties") or []:
-        if str(party.get("type", "")).upper() == "ACCOUNT":
-            return str(party.get("id")), ""
-    # Only the invited account accepts an invitation: the caller is the account that joined.
-    caller = (detail.get("userIdentity") or {}).get("accountId")
-    return (str(caller) if caller else None), ""
+def _joined_account(detail: Mapping[str, Any]) -> str | None:
+    account = _details(detail).get("accountId")
+    if account:
+        return str(account)
+    for resource in detail.get("resources") or []:
+        arn = str(resource.get("ARN") or resource.get("arn") or "")
+        if ":account/" in arn:  # arn:aws:organizations::<management>:account/o-.../<account>
+            return arn.rsplit("/", 1)[-1]
+    return None
 
 
 def parse_event(event: Mapping[str, Any]) -> AccountEvent:
@@ -117,10 +123,17 @@ def parse_event(event: Mapping[str, Any]) -> AccountEvent:
         status = _status(detail, "createAccountStatus")
         account = status.get("accountId") if status.get("state") == SUCCEEDED else None
         reason = "" if account else f"account creation {status.get('state')}"
-    elif name == "AcceptHandshake":
-        account, reason = _handshake_account(detail)
+    elif name == "AccountJoinedOrganization":
+        account = _joined_account(detail)
     elif name == "MoveAccount":
-        account = (detail.get("requestParameters") or {}).get("accountId")
+        request = detail.get("requestParameters") or {}
+        account = request.get("accountId")
+        source = request.get("sourceParentId")
+        if account and source:
+            problem = _parent_problem(source)
+            if problem:
+                raise UnrecognizedEventError(f"MoveAccount sourceParentId: {problem}")
+            return _checked(AccountEvent(name, str(account), moved_from=str(source)))
     elif name in ("CreateManagedAccount", "UpdateManagedAccount"):
         key = "createManagedAccountStatus" if name == "CreateManagedAccount" else "updateManagedAccountStatus"
         status = _status(detail, key)
@@ -132,10 +145,21 @@ def parse_event(event: Mapping[str, Any]) -> AccountEvent:
         if not reason:
             raise UnrecognizedEventError(f"{name}: the event names no account")
         return AccountEvent(name, None, reason)
-    problem = account_id_problem(f"{name} account", account)
+    return _checked(AccountEvent(name, str(account), reason))
+
+
+def _checked(found: AccountEvent) -> AccountEvent:
+    problem = account_id_problem(f"{found.name} account", found.account_id)
     if problem:
         raise UnrecognizedEventError(problem)
-    return AccountEvent(name, str(account), reason)
+    return found
+
+
+def _parent_problem(parent_id: object) -> str | None:
+    # https://docs.aws.amazon.com/organizations/latest/APIReference/API_MoveAccount.html (ParentId patterns)
+    if isinstance(parent_id, str) and re.fullmatch(r"r-[0-9a-z]{4,32}|ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}", parent_id):
+        return None
+    return f"{parent_id!r} is neither a root ID (r-...) nor an OU ID (ou-...)"
 
 
 @dataclass
@@ -166,8 +190,13 @@ def dependencies() -> Dependencies:
     return Dependencies.from_environment()
 
 
-def apply_to_account(account_id: str, deps: Dependencies) -> Outcome:
-    """Make one account's contacts match the config, wherever it now sits in the organization."""
+def apply_to_account(account_id: str, deps: Dependencies, *, moved_from: str | None = None) -> Outcome:
+    """Make one account's contacts match the config, wherever it now sits in the organization.
+
+    ``moved_from``: the parent it left. The types the config managed there and no longer manages
+    here (moved out of the targeted OUs, into an excluded one, or away from an override's type) get
+    the removal mode, exactly as when a config change releases them.
+    """
     reason = unchangeable(
         account_id, caller_account_id=deps.caller_account_id, management_account_id=deps.management_account_id
     )
@@ -179,12 +208,26 @@ def apply_to_account(account_id: str, deps: Dependencies) -> Outcome:
         if error_code(error) == "AccountNotFoundException":
             return Outcome(account_id, SKIPPED, reason="no longer in the organization")
         raise
-    if not deps.spec.targets(account.id, account.path, deps.management_account_id):
+    spec, management = deps.spec, deps.management_account_id
+    wanted = managed_at(spec, account.id, account.path, management)
+    had = managed_at(spec, account.id, _old_path(deps, moved_from), management) if moved_from else {}
+    targets = {**wanted, **released(had, wanted, spec)}
+    if not targets:
+        if had:  # moved out of the targets with removal = "retain"
+            return Outcome(account_id, SKIPPED, reason="moved out of the targets; removal retain leaves its contacts")
         return Outcome(account_id, SKIPPED, reason="not targeted by the config")
     if not account.active:
         return Outcome(account_id, SKIPPED, reason=f"{account.status}, not ACTIVE")
-    targets = deps.spec.desired(account.id, account.path)
     return reconcile_account(deps.api, account.id, targets, snapshots=deps.snapshots)
+
+
+def _old_path(deps: Dependencies, parent_id: str) -> tuple[str, ...]:
+    try:
+        return path_to(deps.organizations, parent_id)
+    except ClientError as error:
+        if error_code(error) not in ("ChildNotFoundException", "ParentNotFoundException"):
+            raise
+        return (parent_id,)  # the OU was deleted since: its own ID is all that is known of the place
 
 
 def handle(event: Mapping[str, Any], deps: Dependencies) -> Outcome:
@@ -193,7 +236,7 @@ def handle(event: Mapping[str, Any], deps: Dependencies) -> Outcome:
     if found.account_id is None:
         outcome = Outcome("", IGNORED, reason=found.reason)
     else:
-        outcome = apply_to_account(found.account_id, deps)
+        outcome = apply_to_account(found.account_id, deps, moved_from=found.moved_from)
     LOG.info(json.dumps({"event": found.name, "event_id": event.get("id"), **outcome.to_dict()}))
     return outcome
 

@@ -16,10 +16,22 @@ Asynchronous by design (CDK Provider framework with is-complete polling):
   for a custom resource) is not a failed deploy: ``is_complete`` reports the resource complete with
   ``Complete=false`` and starts the job's continuation workflow, whose steps invoke
   ``on_continue`` (:mod:`org_bootstrap.continuation`).
+- CloudFormation's rollback (an Update back to the previous properties, whose
+  ``OldResourceProperties`` are the failed ones; a Delete of what the failed deploy created) must
+  succeed and leave the organization as it was, whatever the removal mode: a request sent while
+  the stack rolls back puts back what the failed deploy wrote (a type the properties now in force
+  do not want gets what was there before, from the snapshots). Each Create and Update records
+  which job applied its spec; when the job that applied the properties being left failed its
+  request, only what that job wrote is undone, account by account and type by type, and nothing
+  is healed, so accounts it could not reach are not tried again. ``OldResourceProperties`` that
+  are not valid were never applied (every request validates before any change), so that Update
+  applies the current spec in full, as a Create.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import logging
 import time
@@ -28,7 +40,10 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from org_bootstrap.account_settings import SETTINGS
+from org_bootstrap.clients import error_code
 from org_bootstrap.continuation import (
     CONTINUE_JOB,
     DEFAULT_BUDGET_SECONDS,
@@ -46,7 +61,7 @@ from org_bootstrap.jobs import Job, plan, summary
 from org_bootstrap.organization import list_accounts
 from org_bootstrap.partitions import partition_here
 from org_bootstrap.reconcile import FAILED, ContactsApi
-from org_bootstrap.resource import log_event, old_properties, properties
+from org_bootstrap.resource import log_event, old_properties, properties, rolling_back
 from org_bootstrap.stores import DynamoDbSnapshots, S3JobStore
 from org_bootstrap.targeting import SettingSpec
 from org_bootstrap.validation import InvalidInputError
@@ -107,33 +122,43 @@ def specs_of(props: Mapping[str, Any], *, lenient: bool = False) -> dict[str, Se
 def on_event(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     log_event(event, redacted=tuple(setting.resource_property for setting in SETTINGS))
     request = event["RequestType"]
-    if request == "Delete":
-        new: dict[str, SettingSpec[Any]] = {}
-        old = specs_of(properties(event), lenient=True)
-    else:
-        new = specs_of(properties(event))  # raises before any change
-        old = specs_of(old_properties(event)) if request == "Update" else {}
+    new_properties = properties(event)
+    old_properties_ = new_properties if request == "Delete" else old_properties(event)
+    new_text, old_text = _spec_text(new_properties), _spec_text(old_properties_)
+    new = {} if request == "Delete" else specs_of(new_properties)  # raises before any change
+    old = _applied(old_properties_, request) if request != "Create" else {}
     deps = dependencies()
     last = deps.jobs.last_job(event["LogicalResourceId"])
     previous = Job.from_dict(last) if last else None
-    # Accounts the previous job failed or did not reach are worked again by a Create or Update.
-    unfinished = previous.unfinished() if previous is not None and request != "Delete" else None
-    if not new and all(spec.removal == "retain" for spec in old.values()):
+    undone = _failed_job(deps.jobs, event, old_text) if old else None
+    rollback = bool(old) and rolling_back(event)
+    unfinished = None
+    # A forward Update after a failed one (kept with --no-rollback) applies its own spec in full
+    # below; only CloudFormation's rollback, or a Delete leaving a failed job, undoes that job.
+    if old and (rollback or (request == "Delete" and undone is not None)):
+        # Undoing: what the failed deploy wrote goes back (a type no longer wanted: what was there);
+        # after a failed job, only what it wrote, and nothing healed.
+        if undone is not None:
+            LOG.warning("job %s failed: this %s undoes what it wrote, and nothing else", undone.id, request)
+        only = undone.changed() if undone is not None else None
+        job = _plan(event, deps, _restoring(new), _restoring(old), only=only)
+        if rollback:
+            # A failed rollback strands the stack in UPDATE_ROLLBACK_FAILED (or ROLLBACK_FAILED), which
+            # is worse than what it could not put back; an account the rolled-back role may no longer
+            # write (the previous config excluded it) is reported in the answer and the report instead.
+            job.failure_tolerance = len(job.items)
+    elif not new and all(spec.removal == "retain" for spec in old.values()):
         job = Job(event["RequestId"], {}, [])
     else:
-        job = plan(
-            event["RequestId"],
-            list_accounts(deps.organizations),
-            new or None,
-            old or None,
-            caller_account_id=deps.api.own_account_id,
-            management_account_id=deps.management_account_id,
-            unfinished=unfinished,
-        )
+        # Accounts the previous job failed or did not reach are worked again by a Create or Update.
+        unfinished = previous.unfinished() if previous is not None and request != "Delete" else None
+        job = _plan(event, deps, new, old, unfinished=unfinished)
     job.started_at = deps.clock()
     job.previous = previous.id if previous is not None and not previous.done else ""
     deps.jobs.save(job.id, job.to_dict())
     deps.jobs.set_last_job(event["LogicalResourceId"], job.id)
+    if new:
+        deps.jobs.save(_attempt_key(event, new_text), {"job": job.id})
     LOG.info(
         json.dumps(
             {
@@ -146,6 +171,75 @@ def on_event(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         )
     )
     return {"PhysicalResourceId": PHYSICAL_ID, "Data": {"Job": job.id}}
+
+
+def _spec_text(props: Mapping[str, Any]) -> str:
+    """The resource's specs as one text (the alternate contacts' ``Spec`` alone when that is all,
+    as before there were other settings), for the record of the job that applied them."""
+    given = [
+        (setting.resource_property, str(props[setting.resource_property]))
+        for setting in SETTINGS
+        if setting.resource_property in props
+    ]
+    if [name for name, _ in given] == ["Spec"]:
+        return given[0][1]
+    return "\n".join(f"{name}={text}" for name, text in given)
+
+
+def _applied(props: Mapping[str, Any], request: str) -> dict[str, SettingSpec[Any]]:
+    """The specs an Update or Delete leaves. One that is not valid was never applied: the request
+    that carried it failed validation and changed nothing (this is CloudFormation rolling it back,
+    or deleting it), so there is nothing of it to release or undo."""
+    found = specs_of(props, lenient=True)
+    if len(found) < sum(1 for setting in SETTINGS if setting.resource_property in props):
+        LOG.warning("a previous spec was never applied: this %s starts from nothing for it", request)
+    return found
+
+
+def _plan(
+    event: dict[str, Any],
+    deps: Dependencies,
+    new: Mapping[str, SettingSpec[Any]],
+    old: Mapping[str, SettingSpec[Any]],
+    *,
+    unfinished: dict[str, dict[str, Any]] | None = None,
+    only: dict[str, set[str]] | None = None,
+) -> Job:
+    return plan(
+        event["RequestId"],
+        list_accounts(deps.organizations),
+        dict(new) or None,
+        dict(old) or None,
+        caller_account_id=deps.api.own_account_id,
+        management_account_id=deps.management_account_id,
+        unfinished=unfinished,
+        only=only,
+    )
+
+
+def _restoring(specs: Mapping[str, SettingSpec[Any]]) -> dict[str, SettingSpec[Any]]:
+    """Undoing a failed job: an item it wrote that is no longer wanted gets back what was there."""
+    return {name: dataclasses.replace(spec, removal="restore") for name, spec in specs.items()}
+
+
+def _attempt_key(event: dict[str, Any], spec_text: str) -> str:
+    """Where the job that applied a spec to this resource is recorded (under the jobs' prefix)."""
+    digest = hashlib.sha256(spec_text.encode()).hexdigest()[:32]
+    return f"attempts/{event.get('LogicalResourceId', 'resource')}/{digest}"
+
+
+def _failed_job(jobs: S3JobStore, event: dict[str, Any], spec_text: str) -> Job | None:
+    """The job that applied ``spec_text``, if it failed its request."""
+    try:
+        job_id = jobs.load(_attempt_key(event, spec_text))["job"]
+        job = Job.from_dict(jobs.load(job_id))
+    except ClientError as error:
+        # Without s3:ListBucket, S3 answers a missing object with 403 AccessDenied, not NoSuchKey
+        # (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html): no record.
+        if error_code(error) not in ("NoSuchKey", "AccessDenied", "404", "403"):
+            raise
+        return None
+    return job if job.failed else None
 
 
 def is_complete(event: dict[str, Any], context: Any = None) -> dict[str, Any]:

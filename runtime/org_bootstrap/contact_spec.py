@@ -11,9 +11,17 @@ from collections.abc import Mapping
 from typing import Any
 
 from org_bootstrap.targeting import SCOPES, Override, SettingSpec
-from org_bootstrap.validation import CONTACT_TYPES, contact_problems
+from org_bootstrap.validation import (
+    ACCOUNT_ID_SCHEMA,
+    CONTACT_SCHEMA,
+    CONTACT_TYPES,
+    OU_ID_SCHEMA,
+    Field,
+    choice_schema,
+    contact_problems,
+)
 
-__all__ = ["DELETE", "REMOVAL_MODES", "SCOPES", "Contact", "ContactSet", "ContactSpec", "Override"]
+__all__ = ["DELETE", "REMOVAL_MODES", "SCOPES", "SPEC_FIELDS", "Contact", "ContactSet", "ContactSpec", "Override"]
 
 REMOVAL_MODES = ("retain", "delete", "restore")
 DELETE = "DELETE"  # a contact type marked for deletion
@@ -21,6 +29,72 @@ DELETE = "DELETE"  # a contact type marked for deletion
 Contact = Mapping[str, str]  # Name, Title, EmailAddress, PhoneNumber
 # For each contact type: a contact to put, DELETE, or absent (left alone).
 ContactSet = Mapping[str, "Contact | str"]
+
+DELETE_SCHEMA: Mapping[str, Any] = {
+    "type": "object",
+    "properties": {"delete": {"const": True, "description": "Delete this contact type"}},
+    "required": ["delete"],
+    "additionalProperties": False,
+}
+CONTACT_SET_SCHEMA: Mapping[str, Any] = {
+    "type": "object",
+    "properties": {
+        contact_type: {"description": f"The {contact_type} contact", "oneOf": [CONTACT_SCHEMA, DELETE_SCHEMA]}
+        for contact_type in CONTACT_TYPES
+    },
+    "additionalProperties": False,
+}
+
+
+def _ids(schema: Mapping[str, Any]) -> dict[str, Any]:
+    return {"type": "array", "items": schema}
+
+
+TARGET_FIELDS = (
+    Field("accounts", "Only these accounts (not together with organizational_units)", _ids(ACCOUNT_ID_SCHEMA)),
+    Field(
+        "organizational_units",
+        "Only accounts in these OUs or roots, nested OUs included (not together with accounts)",
+        _ids(OU_ID_SCHEMA),
+    ),
+    Field("exclude_accounts", "Never touched; exclusions win over targets", _ids(ACCOUNT_ID_SCHEMA)),
+    Field(
+        "exclude_organizational_units",
+        "Accounts in these OUs (nested included) are never touched; exclusions win over targets",
+        _ids(OU_ID_SCHEMA),
+    ),
+)
+OVERRIDE_FIELDS = (
+    Field(
+        "organizational_unit", "The OU (or root) whose accounts, nested OUs included, get these contacts", OU_ID_SCHEMA
+    ),
+    Field("account", "The account that gets these contacts", ACCOUNT_ID_SCHEMA),
+    Field(
+        "contacts", "Contact sets by type; per type the account override wins over the deepest OU", CONTACT_SET_SCHEMA
+    ),
+)
+SPEC_FIELDS = (
+    Field(
+        "contacts",
+        "The contact set for every targeted account, by type; leave a type out to leave it alone",
+        CONTACT_SET_SCHEMA,
+    ),
+    Field("targets", "Which accounts (default: all, the management account included)", fields=TARGET_FIELDS),
+    Field("overrides", "Contact sets for an OU or one account", fields=OVERRIDE_FIELDS, many=True),
+    Field(
+        "removal",
+        "What deleting the stack, dropping a type or excluding an account does to the contacts",
+        choice_schema(REMOVAL_MODES),
+    ),
+    Field(
+        "failure_tolerance",
+        "How many accounts may fail before the deploy fails (every failure is in the report)",
+        {"type": "integer", "minimum": 0},
+    ),
+    Field(
+        "scope", "Which side of the organization a stack covers (set by the app)", choice_schema(SCOPES), internal=True
+    ),
+)
 
 
 class ContactSpec(SettingSpec["Contact | str"]):

@@ -21,7 +21,7 @@ import logging
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -175,6 +175,15 @@ class Job:
     def failures(self) -> list[dict[str, Any]]:
         return [outcome for outcome in self.outcomes if outcome["status"] == FAILED]
 
+    @property
+    def failed(self) -> bool:
+        """Whether the job failed its request: done, with more failed accounts than tolerated."""
+        return self.done and self.counts()[FAILED] > self.failure_tolerance
+
+    def changed(self) -> dict[str, set[str]]:
+        """The contact types the job wrote (put or deleted), by account; a failed account's too."""
+        return {o["account"]: set(o["actions"]) for o in self.outcomes if o.get("actions")}
+
     def report(self) -> dict[str, Any]:
         return {
             "job": self.id,
@@ -218,6 +227,26 @@ def by_setting(specs: Specs | None) -> dict[str, SettingSpec[Any]]:
     return dict(specs)
 
 
+def managed_at(
+    spec: SettingSpec[Any] | None, account_id: str, path: tuple[str, ...], management_account_id: str | None
+) -> dict[str, Target]:
+    """The contact types ``spec`` manages for this account when it sits at ``path``, with their
+    targets: none where the spec does not target it (outside its OUs, or excluded)."""
+    if spec is None or not spec.targets(account_id, path, management_account_id):
+        return {}
+    return dict(spec.desired(account_id, path))
+
+
+def released(had: Mapping[str, Target], wanted: Mapping[str, Target], mode: SettingSpec[Any]) -> dict[str, Target]:
+    """The types managed before (``had``) and no longer (``wanted``), each with what the removal
+    mode does to it: nothing (retain), DELETE or RESTORE. A config change and an account moved out
+    of the targets release types the same way."""
+    release = _release(mode)
+    if release is None:
+        return {}
+    return {contact_type: release for contact_type in had if contact_type not in wanted}
+
+
 def unchangeable(account_id: str, *, caller_account_id: str | None, management_account_id: str | None) -> str | None:
     """Why the caller may not change this account's contacts, or None.
 
@@ -245,6 +274,7 @@ def plan(
     caller_account_id: str | None = None,
     management_account_id: str | None = None,
     unfinished: Mapping[str, Mapping[str, Any]] | None = None,
+    only: Mapping[str, Collection[str]] | None = None,
 ) -> Job:
     """The work a change implies, account by account, for one account setting or several.
 
@@ -256,7 +286,8 @@ def plan(
 
     ``unfinished`` (:meth:`Job.unfinished` of the previous job) heals: those accounts get
     everything the new config wants there, as a Create would, plus what the previous job was
-    still releasing there (when the removal mode still releases).
+    still releasing there (when the removal mode still releases). ``only``: no other accounts and
+    types than these (undoing what a failed job wrote).
     """
     news, olds = by_setting(new), by_setting(old)
     names = [setting.name for setting in SETTINGS if setting.name in news or setting.name in olds]
@@ -295,6 +326,8 @@ def plan(
                 if c in (DELETE, RESTORE) and releases.get(setting_of(t)[0].name) is not None
             }
             targets = {**releasing, **wanted_all, **targets}
+        if only is not None:
+            targets = {t: c for t, c in targets.items() if t in only.get(account.id, ())}
         if not targets:
             continue
         if not account.active:

@@ -66,15 +66,18 @@ def list_accounts(organizations: Any) -> list[Account]:
 def describe_account(organizations: Any, account_id: str) -> Account:
     """One account with its path, for event-driven updates of a single account."""
     item = organizations.describe_account(AccountId=account_id)["Account"]
-    path: list[str] = []
-    child = account_id
-    while True:
-        (parent,) = organizations.list_parents(ChildId=child)["Parents"]
+    (parent,) = organizations.list_parents(ChildId=account_id)["Parents"]
+    return Account(item["Id"], _status(item), path_to(organizations, parent["Id"]), item.get("Name", ""))
+
+
+def path_to(organizations: Any, parent_id: str) -> tuple[str, ...]:
+    """The path of an account whose parent is ``parent_id`` (a root or an OU): root first, the
+    parent last. Where an account was before a move, from the move's ``sourceParentId``."""
+    path = [parent_id]
+    while not path[0].startswith("r-"):
+        (parent,) = organizations.list_parents(ChildId=path[0])["Parents"]
         path.insert(0, parent["Id"])
-        if parent["Type"] == "ROOT":
-            break
-        child = parent["Id"]
-    return Account(item["Id"], _status(item), tuple(path), item.get("Name", ""))
+    return tuple(path)
 
 
 def account_of(item: dict[str, Any], path: tuple[str, ...] = ()) -> Account:

@@ -11,7 +11,15 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
+from org_bootstrap import clients
+
 LOG = logging.getLogger(__name__)
+
+# The stack's status while CloudFormation rolls a failed deploy back: a Delete then removes what
+# the failed deploy created, an Update puts back what it changed.
+ROLLING_BACK = ("ROLLBACK_IN_PROGRESS", "UPDATE_ROLLBACK_IN_PROGRESS", "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS")
 
 REMOVAL_POLICIES = ("retain", "undo")
 
@@ -62,3 +70,18 @@ def log_event(event: dict[str, Any], *, redacted: tuple[str, ...] = ()) -> None:
             }
         )
     )
+
+
+def rolling_back(event: dict[str, Any]) -> bool:
+    """Whether CloudFormation sends this request to roll back a failed deploy. The request does not
+    say; the stack's status does (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/using-cfn-describing-stacks.html).
+    When it cannot be read, False: the request is then handled as any other."""
+    try:
+        stacks = clients.client("cloudformation").describe_stacks(StackName=event["StackId"])["Stacks"]
+    except (ClientError, BotoCoreError, KeyError) as error:
+        LOG.warning("cannot read the stack's status, so not treated as a rollback: %s", error)
+        return False
+    status = str(stacks[0].get("StackStatus", "")) if stacks else ""
+    if status in ROLLING_BACK:
+        LOG.info("the stack is %s: this %s undoes the failed deploy", status, event.get("RequestType"))
+    return status in ROLLING_BACK

@@ -79,6 +79,11 @@ class Override(Generic[V]):
     account: str | None
     values: Mapping[str, V]
 
+    @property
+    def contacts(self) -> Mapping[str, V]:
+        """The alternate contacts' name for an override's values (their only key is ``contacts``)."""
+        return self.values
+
 
 @dataclass(frozen=True)
 class SettingSpec(Generic[V]):

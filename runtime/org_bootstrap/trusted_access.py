@@ -1,8 +1,9 @@
 """Custom resource: trusted access for a service principal in AWS Organizations.
 
 Create enables trusted access, or adopts it when it is already on. Delete disables it only when
-the stack enabled it and the removal policy is ``undo``. A changed service principal gets a new
-physical ID, so CloudFormation sends a Delete for the old principal after the Update.
+the stack enabled it and the removal policy is ``undo``, or when CloudFormation rolls back the
+deploy that enabled it. A changed service principal gets a new physical ID, so CloudFormation sends
+a Delete for the old principal after the Update.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import logging
 from typing import Any
 
 from org_bootstrap import clients
-from org_bootstrap.resource import ADOPTED, CREATED, REMOVAL_POLICIES, Ownership, log_event, properties
+from org_bootstrap.resource import ADOPTED, CREATED, REMOVAL_POLICIES, Ownership, log_event, properties, rolling_back
 from org_bootstrap.validation import InvalidInputError, service_principal_problem
 
 LOG = logging.getLogger()
@@ -23,7 +24,10 @@ def on_event(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     log_event(event)
     organizations = clients.client("organizations")
     if event["RequestType"] == "Delete":
-        return delete(organizations, event["PhysicalResourceId"], removal=properties(event).get("Removal", "retain"))
+        removal = properties(event).get("Removal", "retain")
+        if removal != "undo" and rolling_back(event):
+            removal = "undo"  # the deploy that enabled it failed: it goes, as the rest of that deploy
+        return delete(organizations, event["PhysicalResourceId"], removal=removal)
     principal, _ = parse(properties(event))
     current = Ownership.parse(event.get("PhysicalResourceId", ""), KIND)
     return ensure_enabled(organizations, principal, current)

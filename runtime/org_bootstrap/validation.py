@@ -11,6 +11,7 @@ import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from functools import cache
 from typing import Any
 
@@ -34,12 +35,84 @@ _SERVICE_PRINCIPAL = re.compile(r"^[\w+=,.@-]+\.amazonaws\.com$")
 
 
 @dataclass(frozen=True)
+class Field:
+    """One key of a config table: its meaning and the JSON Schema of its value.
+
+    Each table's validator takes its allowed keys from its tuple of fields, and the editor schema
+    (``config/schema.json``, made by ``stacks/config_schema.py``) is generated from the same tuples;
+    the ``schema`` fragments are built from the validators' own patterns, limits and choices. Rules
+    that span fields stay in the validators (the schema is what an editor can check as you type).
+    A field with ``fields`` is a table of them (a list of such tables with ``many``); ``internal``
+    fields are set by the app itself, not written in a config file.
+    """
+
+    name: str
+    description: str
+    schema: Mapping[str, Any] = dataclass_field(default_factory=dict)
+    fields: tuple[Field, ...] = ()
+    many: bool = False
+    required: bool = False
+    internal: bool = False
+
+    def json_schema(self) -> dict[str, Any]:
+        if self.fields:
+            table = table_schema(self.fields)
+            value = {"type": "array", "items": table} if self.many else table
+        else:
+            value = dict(self.schema)
+        return {"description": self.description, **value}
+
+
+def table_schema(fields: Iterable[Field]) -> dict[str, Any]:
+    """The JSON Schema of a table of fields: no other keys (the validators refuse unknown keys too)."""
+    public = [field for field in fields if not field.internal]
+    schema: dict[str, Any] = {
+        "type": "object",
+        "properties": {field.name: field.json_schema() for field in public},
+        "additionalProperties": False,
+    }
+    required = [field.name for field in public if field.required]
+    if required:
+        schema["required"] = required
+    return schema
+
+
+def field_names(fields: Iterable[Field]) -> tuple[str, ...]:
+    return tuple(field.name for field in fields)
+
+
+def portable_pattern(pattern: re.Pattern[str]) -> str | None:
+    """A Python pattern as every editor's JSON Schema reads it, or None where the dialects part:
+    Python's named groups become plain groups; lookarounds, which some editors' regex engines lack
+    (taplo's), leave the rule to the synth alone."""
+    text = re.sub(r"\(\?P<\w+>", "(", pattern.pattern)
+    return None if "(?" in text else text
+
+
+def string_schema(pattern: re.Pattern[str] | None = None, **limits: int) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "string"}
+    schema.update({key: value for key, value in limits.items()})
+    portable = portable_pattern(pattern) if pattern is not None else None
+    if portable is not None:
+        schema["pattern"] = portable
+    return schema
+
+
+def choice_schema(choices: Iterable[str]) -> dict[str, Any]:
+    return {"type": "string", "enum": list(choices)}
+
+
+@dataclass(frozen=True)
 class FieldRule:
     min_length: int
     max_length: int
     pattern: re.Pattern[str] | None = None
     pattern_text: str = ""
     required: bool = True
+    description: str = ""
+
+    def schema(self) -> dict[str, Any]:
+        return string_schema(self.pattern, minLength=self.min_length, maxLength=self.max_length)
 
 
 @cache
@@ -49,10 +122,14 @@ def _account_model() -> Any:
 
 
 def model_field_rules(
-    shape_name: str, pattern_texts: Mapping[str, str], *, exclude: tuple[str, ...] = ()
+    shape_name: str,
+    pattern_texts: Mapping[str, str],
+    *,
+    exclude: tuple[str, ...] = (),
+    descriptions: Mapping[str, str] | None = None,
 ) -> Mapping[str, FieldRule]:
     """The string fields of an Account Management shape with their limits, as the service model
-    declares them. The model's patterns must match the whole value (``\\Z`` anchors the end);
+    declares them. The model's patterns must match the whole value (anchored, as the API docs show them);
     ``pattern_texts`` says each pattern in words, for error messages."""
     shape = _account_model().shape_for(shape_name)
     rules: dict[str, FieldRule] = {}
@@ -64,9 +141,10 @@ def model_field_rules(
         rules[name] = FieldRule(
             int(meta.get("min", 0)),
             int(meta.get("max", 2**31)),
-            re.compile(rf"(?:{pattern})\Z") if pattern else None,
+            re.compile(rf"^({pattern})$") if pattern else None,
             pattern_texts.get(name, f"the pattern {pattern}" if pattern else ""),
             required=name in shape.required_members,
+            description=(descriptions or {}).get(name, ""),
         )
     return rules
 
@@ -79,6 +157,12 @@ CONTACT_FIELD_RULES: Mapping[str, FieldRule] = model_field_rules(
         "PhoneNumber": "digits, spaces, parentheses, + and - only",
     },
     exclude=("AccountId",),
+    descriptions={
+        "Name": "The contact's name, 1-64 characters",
+        "Title": "The contact's title, 1-50 characters",
+        "EmailAddress": "The contact's e-mail address, 1-254 characters",
+        "PhoneNumber": "The contact's phone number, 1-25 digits, spaces, ( ) + and -",
+    },
 )
 # https://docs.aws.amazon.com/accounts/latest/reference/API_ContactInformation.html
 PRIMARY_CONTACT_FIELD_RULES: Mapping[str, FieldRule] = model_field_rules(
@@ -94,6 +178,20 @@ class InvalidInputError(ValueError):
     def __init__(self, problems: Iterable[str]) -> None:
         self.problems = list(problems)
         super().__init__("; ".join(self.problems))
+
+
+ACCOUNT_ID_SCHEMA = string_schema(_ACCOUNT_ID)
+# An organizational unit, or a root (which holds every account).
+OU_ID_SCHEMA = {"type": "string", "pattern": f"({_OU_ID.pattern})|({_ROOT_ID.pattern})"}
+REGION_SCHEMA = string_schema(_REGION)
+CONTACT_SCHEMA: Mapping[str, Any] = {
+    "type": "object",
+    "properties": {
+        key: {**rule.schema(), "description": rule.description} for key, rule in CONTACT_FIELD_RULES.items()
+    },
+    "required": list(CONTACT_FIELD_RULES),
+    "additionalProperties": False,
+}
 
 
 def account_id_problem(field: str, value: object) -> str | None:
