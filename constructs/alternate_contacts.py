@@ -16,7 +16,7 @@ from constructs.nag_findings import acknowledge
 from constructs.notifications import notification_topic
 from constructs.org_provider import ANSWER_MARGIN, MAX_SERVICE_TIMEOUT, OrgProvider, RuntimeFunction, logical_id_of
 from constructs.setting_permissions import primary_contact_statements, regions_statements
-from org_bootstrap.account_settings import BY_NAME
+from org_bootstrap.account_settings import spec_properties
 from org_bootstrap.contact_spec import ContactSpec
 from org_bootstrap.partitions import COMMERCIAL
 from org_bootstrap.primary_contact_spec import PrimaryContactSpec
@@ -361,6 +361,6 @@ class AlternateContacts(Construct):
             self,
             "Resource",
             resource_type=RESOURCE_TYPE,
-            properties={BY_NAME[name].resource_property: found.to_json() for name, found in specs.items()},
+            properties=spec_properties(specs),
         )
         self.node.default_child = self.resource

@@ -1,12 +1,14 @@
-"""Keeping the organization's alternate contacts correct after the deploy, as a construct.
+"""Keeping the organization's account settings correct after the deploy, as a construct: every
+configured setting (alternate contacts, primary contact, Regions) through the same handlers.
 
 Two paths lead to the same engine (:func:`org_bootstrap.reconcile.reconcile_account`):
 
 - **New and moved accounts**: EventBridge rules for Organizations' ``CreateAccountResult``,
   ``AccountJoinedOrganization`` (created and invited accounts) and ``MoveAccount`` and Control
   Tower's ``CreateManagedAccount`` and ``UpdateManagedAccount`` put the events on an SQS queue; a
-  Lambda function reads it in batches (partial batch failures) and applies the configured contacts
-  to the one account each event names (a move out of the targets applies the removal mode).
+  Lambda function reads it in batches (partial batch failures) and applies the configured settings
+  to the one account each event names (a move out of the targets applies each setting's removal
+  mode).
   A message that keeps failing moves to a dead-letter queue, which raises an alarm.
 - **Drift**: an EventBridge Scheduler schedule runs a check of every targeted account that fixes
   what drifted (or, report-only, just reports it), publishes CloudWatch metrics and notifies an SNS
@@ -17,7 +19,9 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from aws_cdk import Aws, CfnRule, CfnRuleAssertion, Duration, Fn, Stack, Token
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -33,23 +37,20 @@ from aws_cdk import aws_scheduler_targets as scheduler_targets
 from aws_cdk import aws_sqs as sqs
 
 from constructs import Construct
-from constructs.alternate_contacts import (
-    ContactState,
-    contact_actions_statements,
-    member_accounts_finding,
-)
+from constructs.alternate_contacts import ContactState, member_accounts_finding, setting_statements
 from constructs.job_workflow import JobWorkflow
 from constructs.nag_findings import acknowledge
 from constructs.notifications import notification_topic
 from constructs.org_provider import PYTHON_RUNTIME, RuntimeFunction, logical_id_of
-from org_bootstrap.contact_spec import ContactSpec
+from org_bootstrap.account_settings import specs_to_json
 from org_bootstrap.drift import DEFAULT_NAMESPACE
+from org_bootstrap.partitions import COMMERCIAL
 from org_bootstrap.stores import JOB_PREFIX
+from org_bootstrap.targeting import SettingSpec
 from org_bootstrap.validation import EVENTS_REGION
 
 SPEC_FILE_NAME = "contact-spec.json"
 SPEC_FILE = f"/opt/{SPEC_FILE_NAME}"  # where Lambda unpacks the spec layer
-ACCOUNT_ACTIONS = ["account:GetAlternateContact", "account:PutAlternateContact", "account:DeleteAlternateContact"]
 EVENT_HANDLER_TIMEOUT = Duration.minutes(2)
 MAX_RECEIVE_COUNT = 5  # deliveries of one message before it moves to the dead-letter queue
 
@@ -113,10 +114,11 @@ def account_event_patterns() -> dict[str, events.EventPattern]:
     }
 
 
-def spec_layer_folder(spec: ContactSpec) -> Path:
-    """The spec as a layer's content (``/opt/contact-spec.json``): no 4 KB environment limit, and a
-    changed spec is a new layer version, so the functions always run the config of the last deploy."""
-    text = spec.to_json()
+def spec_layer_folder(settings: Mapping[str, SettingSpec[Any]]) -> Path:
+    """Every setting's spec as a layer's content (``/opt/contact-spec.json``, each setting in its
+    own property as the deploy-time resource carries it): no 4 KB environment limit, and a changed
+    spec is a new layer version, so the functions always run the config of the last deploy."""
+    text = specs_to_json(settings)
     folder = Path(tempfile.gettempdir()) / f"org-bootstrap-spec-{hashlib.sha256(text.encode()).hexdigest()[:16]}"
     folder.mkdir(exist_ok=True)
     (folder / SPEC_FILE_NAME).write_text(text, encoding="utf-8")
@@ -124,8 +126,8 @@ def spec_layer_folder(spec: ContactSpec) -> Path:
 
 
 class ContactAutomation(Construct):
-    """Applies the contact spec to new and moved accounts as their events arrive, and checks every
-    targeted account for drift on a schedule.
+    """Applies every setting's spec to new and moved accounts as their events arrive, and checks
+    every targeted account for drift on a schedule. ``settings``: the specs by setting name.
 
     Reusable outside the management account: give the ``management_account_id`` (a delegated
     administrator cannot change it and skips it), and an ``event_bus`` that receives the
@@ -138,7 +140,7 @@ class ContactAutomation(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        spec: ContactSpec,
+        settings: Mapping[str, SettingSpec[Any]],
         management_account_id: str,
         event_bus: events.IEventBus | None = None,
         drift_interval: Duration | None = None,
@@ -147,18 +149,20 @@ class ContactAutomation(Construct):
         state: ContactState | None = None,
         metric_namespace: str = DEFAULT_NAMESPACE,
         concurrency: int = 8,
+        partition: str = COMMERCIAL,
     ) -> None:
         super().__init__(scope, construct_id)
+        self.partition = partition
         if event_bus is None:
             self._require_events_region()
         self.state = state or ContactState(self, "State")
         self.spec_layer = lambda_.LayerVersion(
             self,
             "Spec",
-            code=lambda_.Code.from_asset(str(spec_layer_folder(spec))),
+            code=lambda_.Code.from_asset(str(spec_layer_folder(settings))),
             compatible_architectures=[lambda_.Architecture.ARM_64],
             compatible_runtimes=[PYTHON_RUNTIME],
-            description="The alternate-contacts spec of the last deploy",
+            description="The account settings' specs of the last deploy",
         )
         common = {
             "SPEC_FILE": SPEC_FILE,
@@ -177,12 +181,12 @@ class ContactAutomation(Construct):
         self._account_event_delivery(
             event_bus=event_bus,
             environment=common,
-            spec=spec,
+            settings=settings,
             management_account_id=management_account_id,
         )
         self._drift_schedule(
             environment=common,
-            spec=spec,
+            settings=settings,
             management_account_id=management_account_id,
             drift_interval=drift_interval or Duration.days(1),
             report_only=report_only,
@@ -205,7 +209,7 @@ class ContactAutomation(Construct):
         *,
         event_bus: events.IEventBus | None,
         environment: dict[str, str],
-        spec: ContactSpec,
+        settings: Mapping[str, SettingSpec[Any]],
         management_account_id: str,
     ) -> None:
         """New and moved accounts: the rules put their events on a queue, which a function drains."""
@@ -241,7 +245,7 @@ class ContactAutomation(Construct):
             self,
             "AccountEventsHandler",
             handler="org_bootstrap.account_events.on_messages",
-            description="Applies alternate contacts to accounts that are created, invited or moved",
+            description="Applies the account settings to accounts that are created, invited or moved",
             timeout=EVENT_HANDLER_TIMEOUT,
             environment={**environment, "SNAPSHOT_TABLE": self.state.table.table_name},
         )
@@ -256,7 +260,9 @@ class ContactAutomation(Construct):
             )
         )
         role = self.account_events.role
-        for statement in contact_actions_statements(ACCOUNT_ACTIONS, spec, management_account_id):
+        for statement in setting_statements(
+            settings, write=True, management_account_id=management_account_id, partition=self.partition
+        ):
             role.add_to_principal_policy(statement)
         role.add_to_principal_policy(
             iam.PolicyStatement(
@@ -286,7 +292,7 @@ class ContactAutomation(Construct):
         self,
         *,
         environment: dict[str, str],
-        spec: ContactSpec,
+        settings: Mapping[str, SettingSpec[Any]],
         management_account_id: str,
         drift_interval: Duration,
         report_only: bool,
@@ -308,15 +314,16 @@ class ContactAutomation(Construct):
             self,
             "DriftCheck",
             handler="org_bootstrap.drift.on_schedule",
-            description="Reports alternate contacts that drifted from the config"
+            description="Reports account settings that drifted from the config"
             + ("" if report_only else " and fixes them"),
             timeout=Duration.minutes(15),
             environment=drift_environment,
         )
         self.drift.function.add_layers(self.spec_layer)
         role = self.drift.role
-        drift_actions = ACCOUNT_ACTIONS[:1] if report_only else ACCOUNT_ACTIONS
-        for statement in contact_actions_statements(drift_actions, spec, management_account_id):
+        for statement in setting_statements(
+            settings, write=not report_only, management_account_id=management_account_id, partition=self.partition
+        ):
             role.add_to_principal_policy(statement)
         role.add_to_principal_policy(
             iam.PolicyStatement(
@@ -460,5 +467,5 @@ def _acknowledge_member_accounts(role: iam.IRole, management_account_id: str) ->
         role,
         f"AwsSolutions-IAM5[Resource::{member_accounts_finding(management_account_id)}]",
         "Member accounts of the organization managed from this account (its ID is unknown at synth), "
-        "limited by account:AlternateContactTypes.",
+        "limited by each setting's condition keys (account:AlternateContactTypes, account:TargetRegion).",
     )

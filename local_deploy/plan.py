@@ -20,8 +20,7 @@ from typing import Any
 from local_deploy.cloudformation import CREATE, DELETE, UPDATE, Change, LocalCloudFormation
 from local_deploy.stack import StackState
 from local_deploy.template import Template
-from org_bootstrap.account_settings import SETTINGS
-from org_bootstrap.alternate_contacts import specs_of
+from org_bootstrap.account_settings import SETTINGS, specs_of
 from org_bootstrap.contact_spec import Contact
 from org_bootstrap.jobs import Job
 from org_bootstrap.jobs import plan as plan_job

@@ -49,7 +49,7 @@ _RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
 AUTOMATION_FIELDS = (
     Field(
         "enabled",
-        "Keep contacts correct after the deploy (needs [alternate_contacts] and region us-east-1)",
+        "Keep every configured setting correct after the deploy (needs a setting section and region us-east-1)",
         {"type": "boolean"},
     ),
     Field(
@@ -172,7 +172,7 @@ CONFIG_FIELDS = (
     ),
     Field(
         "automation",
-        "Keep contacts correct after the deploy: new and moved accounts, and a drift check",
+        "Keep every configured setting correct after the deploy: new and moved accounts, and a drift check",
         fields=AUTOMATION_FIELDS,
     ),
     Field("pipeline", "A CDK Pipelines pipeline that deploys the app (docs/pipeline.md)", fields=PIPELINE_FIELDS),
@@ -194,7 +194,7 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class AutomationConfig:
-    """Keeping contacts correct after the deploy: new and moved accounts, and a drift schedule."""
+    """Keeping every configured setting correct after the deploy: new and moved accounts, and a drift schedule."""
 
     enabled: bool = True
     drift_schedule: str = "rate(1 day)"  # an EventBridge Scheduler rate expression
@@ -350,25 +350,16 @@ class BootstrapConfig:
             automation, found = AutomationConfig.parse(data["automation"])
             problems += found
         if automation is not None and automation.enabled:
-            if "alternate_contacts" not in data:
+            if not any(setting.name in data for setting in SETTINGS):
                 problems.append(
-                    "automation.enabled: needs an [alternate_contacts] section, the contacts the automation "
-                    "keeps correct (add one, or set enabled = false)"
+                    "automation.enabled: needs a setting to keep correct: an [alternate_contacts], "
+                    "[primary_contact] or [regions] section (add one, or set enabled = false)"
                 )
             if region_problem("region", region) is None and region != EVENTS_REGION:
                 problems.append(
                     f"automation.enabled: Organizations and Control Tower account events arrive only in "
                     f"{EVENTS_REGION}, but region is {region!r} (deploy to {EVENTS_REGION}, or set enabled = false)"
                 )
-        if (
-            automation is not None
-            and automation.enabled
-            and (beyond := [n for n in settings if n != "alternate_contacts"])
-        ):
-            problems.append(
-                f"automation.enabled: the account events and the drift check keep the alternate contacts correct, "
-                f"not yet {' or '.join(f'[{name}]' for name in beyond)} (set enabled = false, or remove the section)"
-            )
         if mode == DELEGATED_ADMINISTRATOR_MODE and "alternate_contacts" not in data:
             problems.append(
                 "contacts_deployed_in: 'delegated_administrator' deploys the member accounts' contacts there, "

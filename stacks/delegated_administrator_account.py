@@ -24,7 +24,6 @@ class DelegatedAdministratorStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: BootstrapConfig, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
         assert config.alternate_contacts is not None, "the config requires contacts in this mode"
-        spec = config.alternate_contacts.scoped("member_accounts")
         management = config.management_account_id
         # Checked here again: this stack can be deployed on its own, and its resources wait for it.
         self.preflight = OrganizationPreflight(self, "Preflight", ids=preflight_ids(config))
@@ -43,8 +42,9 @@ class DelegatedAdministratorStack(Stack):
             self.contact_automation = ContactAutomation(
                 self,
                 "ContactAutomation",
-                spec=spec,
+                settings={name: found.scoped("member_accounts") for name, found in config.settings.items()},
                 management_account_id=management,
+                partition=partition_of(config.region),
                 event_bus=self.event_receiver.bus,
                 drift_interval=Duration.minutes(config.automation.drift_interval_minutes),
                 report_only=config.automation.report_only,

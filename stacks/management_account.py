@@ -75,12 +75,13 @@ class ManagementAccountStack(Stack):
             # The Account Management API addresses member accounts only once trusted access is on.
             self.alternate_contacts.node.add_dependency(self.trusted_access)
         if config.automation is not None and config.automation.enabled:
-            assert config.alternate_contacts is not None and self.alternate_contacts is not None  # the config checks
+            assert config.settings and self.alternate_contacts is not None  # the config checks
             self.contact_automation = ContactAutomation(
                 self,
                 "ContactAutomation",
-                spec=config.alternate_contacts,
+                settings=config.settings,
                 management_account_id=config.management_account_id,
+                partition=partition_of(config.region),
                 drift_interval=Duration.minutes(config.automation.drift_interval_minutes),
                 report_only=config.automation.report_only,
                 notification_email=config.automation.notification_email,

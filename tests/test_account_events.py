@@ -15,7 +15,9 @@ from org_bootstrap import account_events, clients
 from org_bootstrap.account_events import Dependencies
 from org_bootstrap.contact_spec import ContactSpec
 from org_bootstrap.pacing import Quota, RateLimits
+from org_bootstrap.primary_contact_spec import PrimaryContactSpec
 from org_bootstrap.reconcile import CHANGED, SKIPPED, UNCHANGED, ContactsApi
+from org_bootstrap.region_spec import RegionSpec
 from org_bootstrap.stores import DynamoDbSnapshots
 from simulation.cloudtrail import (
     account_joined,
@@ -385,3 +387,75 @@ def test_serviceeventdetails_as_cloudtrail_log_files_carry_it_is_read_too() -> N
     event = create_account_result("777777777777", "111111111111")
     event["detail"]["serviceEventDetails"] = json.dumps(event["detail"]["serviceEventDetails"])
     assert account_events.parse_event(event).account_id == "777777777777"
+
+
+# -- every setting: the primary contact and Regions, as the alternate contacts ----------------------
+
+PRIMARY = {
+    "FullName": "Example Corp Cloud Platform",
+    "AddressLine1": "410 Terry Ave N",
+    "City": "Seattle",
+    "PostalCode": "98109",
+    "CountryCode": "US",
+    "PhoneNumber": "+1 206 555 0100",
+}
+PRIMARY_BEFORE = {**PRIMARY, "FullName": "Jane Doe"}
+PROD_REGIONS = ["ap-east-1", "me-central-1"]
+
+
+def every_setting(world: World) -> dict[str, Any]:
+    """Alternate contacts everywhere (but Excluded), the primary contact everywhere, Hong Kong and
+    the UAE on the Prod OU's accounts."""
+    return {
+        "alternate_contacts": make_spec(world.ous),
+        "primary_contact": PrimaryContactSpec.parse({"contact": PRIMARY}),
+        "regions": RegionSpec.parse({"enable": PROD_REGIONS, "targets": {"organizational_units": [world.ous["prod"]]}}),
+    }
+
+
+def test_a_new_account_gets_its_primary_contact_and_regions_with_its_contacts(world: World) -> None:
+    world.deps.spec = every_setting(world)
+    world.log.region_opt_seconds = 3600.0  # ENABLING for an hour: far longer than the handler runs
+    account = world.org.create_account("new", parent_id=world.ous["prod"], account_id="777777777777")
+    sandbox = world.org.create_account("play", parent_id=world.ous["sandbox"], account_id="888888888888")
+
+    outcome = account_events.handle(create_account_result(account, world.management), world.deps)
+    answer = world.deliver(create_account_result(sandbox, world.management))
+
+    assert answer == {"batchItemFailures": []}
+    assert outcome.status == CHANGED
+    assert world.contacts(account) == PROD_CONTACTS
+    assert world.org.primary_contact(account) == PRIMARY
+    # The requests are started, not waited for: still ENABLING, and the outcome says they are in progress.
+    assert world.org.regions(account, world.log) == {region: "ENABLING" for region in PROD_REGIONS}
+    assert outcome.reason == "in progress: regions/ap-east-1, regions/me-central-1"
+    # Outside the Prod OU: the contacts and primary contact, no Region.
+    assert world.contacts(sandbox) == DEFAULT
+    assert world.org.primary_contact(sandbox) == PRIMARY
+    assert world.org.regions(sandbox, world.log) == {}
+
+
+def test_a_move_out_of_the_targets_applies_each_settings_removal_mode(world: World) -> None:
+    create_snapshot_table("snapshots")
+    world.deps.snapshots = DynamoDbSnapshots(clients.client("dynamodb"), "snapshots")
+    world.deps.spec = every_setting(world)
+    world.deps.spec["primary_contact"] = PrimaryContactSpec.parse(
+        {"contact": PRIMARY, "removal": "restore", "targets": {"organizational_units": [world.ous["prod"]]}}
+    )
+    account = world.org.create_account("mover", parent_id=world.ous["prod"], account_id="777777777777")
+    world.org.set_primary_contact(account, PRIMARY_BEFORE)
+    world.deliver(create_account_result(account, world.management))
+    assert world.org.primary_contact(account) == PRIMARY
+    assert set(world.org.regions(account, world.log)) == set(PROD_REGIONS)
+
+    world.org.organizations.move_account(
+        AccountId=account, SourceParentId=world.ous["prod"], DestinationParentId=world.ous["sandbox"]
+    )
+    outcome = account_events.handle(
+        move_account(account, world.ous["prod"], world.ous["sandbox"], world.management), world.deps
+    )
+
+    assert outcome.actions == {"SECURITY": "put", "primary_contact/PRIMARY": "put"}
+    assert world.org.primary_contact(account) == PRIMARY_BEFORE  # restore: put back what it had
+    assert set(world.org.regions(account, world.log)) == set(PROD_REGIONS)  # retain: left enabled
+    assert world.contacts(account) == DEFAULT  # the Prod override no longer applies

@@ -18,6 +18,7 @@ from cfnlint.api import ManualArgs, lint_file
 from moto.events.models import EventPattern
 
 from constructs.contact_automation import ContactAutomation, spec_layer_folder
+from org_bootstrap.account_settings import specs_from_json
 from org_bootstrap.contact_spec import ContactSpec
 from simulation import cloudtrail as samples
 from stacks.app_builder import build_app
@@ -25,13 +26,10 @@ from stacks.config import DEFAULT_CONFIG, AutomationConfig, BootstrapConfig, Con
 
 ROOT = Path(__file__).resolve().parent.parent
 MANAGEMENT = "111111111111"
-# The example without its [primary_contact] and [regions]: the automation covers alternate contacts only.
-EXAMPLE = {
-    key: value
-    for key, value in tomllib.loads(DEFAULT_CONFIG.read_text(encoding="utf-8")).items()
-    if key not in ("primary_contact", "regions")
-}
+# The example, with all three settings: the automation keeps every one of them correct.
+EXAMPLE = tomllib.loads(DEFAULT_CONFIG.read_text(encoding="utf-8"))
 SPEC = ContactSpec.parse(EXAMPLE["alternate_contacts"])
+SETTINGS = BootstrapConfig.from_mapping(EXAMPLE).settings
 
 
 def config_with(**automation: Any) -> dict[str, Any]:
@@ -125,10 +123,13 @@ def test_the_section_must_be_a_table() -> None:
     assert problems_of({**EXAMPLE, "automation": True}) == ["automation: must be a table"]
 
 
-def test_automation_needs_the_contacts_it_keeps_correct() -> None:
-    config = {key: value for key, value in config_with().items() if key != "alternate_contacts"}
+def test_automation_needs_a_setting_it_keeps_correct() -> None:
+    sections = ("alternate_contacts", "primary_contact", "regions")
+    config = {key: value for key, value in config_with().items() if key not in sections}
     (problem,) = problems_of(config)
-    assert problem.startswith("automation.enabled: needs an [alternate_contacts] section")
+    assert problem.startswith("automation.enabled: needs a setting to keep correct")
+    # any one of them is enough
+    BootstrapConfig.from_mapping({key: value for key, value in config_with().items() if key != "alternate_contacts"})
 
 
 def test_automation_outside_us_east_1_is_refused_at_synth_naming_the_region() -> None:
@@ -341,8 +342,9 @@ def test_handlers_run_the_spec_of_the_last_deploy_from_a_layer(template: Templat
         assert variables["SPEC_FILE"] == "/opt/contact-spec.json"
         assert variables["MANAGEMENT_ACCOUNT_ID"] == MANAGEMENT
         assert variables["CALLER_ACCOUNT_ID"] == {"Ref": "AWS::AccountId"}
-    written = spec_layer_folder(SPEC) / "contact-spec.json"
-    assert ContactSpec.from_json(written.read_text(encoding="utf-8")) == SPEC
+    written = spec_layer_folder(SETTINGS) / "contact-spec.json"
+    assert set(SETTINGS) == {"alternate_contacts", "primary_contact", "regions"}
+    assert specs_from_json(written.read_text(encoding="utf-8")) == SETTINGS
 
 
 # -- drift: schedule, metrics, topic, alarms ------------------------------------------------------
@@ -461,6 +463,33 @@ def test_the_event_handler_role_has_exactly_what_it_calls(template: Template) ->
     assert len(consume) == 1 and "*" not in json.dumps(consume[0]["Resource"])
 
 
+@pytest.mark.parametrize("role", ["ContactAutomationAccountEventsHandlerRole", "ContactAutomationDriftCheckRole"])
+def test_the_automation_roles_write_the_primary_contact_and_only_the_configured_regions(
+    template: Template, role: str
+) -> None:
+    found = statements(template, role)
+    assert sorted(by_sid(found, "PrimaryContactOfOrganizationAccounts")["Action"]) == [
+        "account:GetContactInformation",
+        "account:PutContactInformation",
+    ]
+    assert sorted(by_sid(found, "RegionStatusOfOrganizationAccounts")["Action"]) == [
+        "account:GetRegionOptStatus",
+        "account:ListRegions",
+    ]
+    opt_in = by_sid(found, "OptInRegionsOfOrganizationAccounts")
+    assert sorted(opt_in["Action"]) == ["account:DisableRegion", "account:EnableRegion"]
+    # the example's removal is retain: exactly the Regions it names
+    assert opt_in["Condition"] == {"StringEquals": {"account:TargetRegion": ["ap-east-1", "me-central-1"]}}
+
+
+def test_a_report_only_drift_check_reads_every_setting_and_writes_none(report_only_template: Template) -> None:
+    found = statements(report_only_template, "ContactAutomationDriftCheckRole")
+    actions = {a for s in found for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+    assert {"account:GetContactInformation", "account:ListRegions", "account:GetRegionOptStatus"} <= actions
+    written = {"account:PutContactInformation", "account:EnableRegion", "account:DisableRegion"}
+    assert not actions & {*written, "account:PutAlternateContact", "account:DeleteAlternateContact"}
+
+
 def test_the_drift_role_publishes_only_its_namespace_and_topic(template: Template) -> None:
     found = statements(template, "ContactAutomationDriftCheckRole")
     metrics = by_sid(found, "PublishDriftMetrics")
@@ -557,7 +586,9 @@ def construct_stack(region: str | None = "us-east-1", **kwargs: Any) -> Stack:
     app = App()
     env = Environment(account="222222222222", region=region) if region else None
     stack = Stack(app, "Automation", env=env)
-    ContactAutomation(stack, "ContactAutomation", spec=SPEC, management_account_id=MANAGEMENT, **kwargs)
+    ContactAutomation(
+        stack, "ContactAutomation", settings={"alternate_contacts": SPEC}, management_account_id=MANAGEMENT, **kwargs
+    )
     return stack
 
 
@@ -575,7 +606,7 @@ def test_a_forwarded_event_bus_may_be_anywhere() -> None:
     ContactAutomation(
         stack,
         "ContactAutomation",
-        spec=SPEC,
+        settings={"alternate_contacts": SPEC},
         management_account_id=MANAGEMENT,
         event_bus=bus,
         drift_interval=Duration.hours(6),

@@ -17,6 +17,7 @@ from org_bootstrap.contact_spec import ContactSpec
 from org_bootstrap.drift import METRIC_NAMES, Dependencies
 from org_bootstrap.jobs import MANAGEMENT_ACCOUNT
 from org_bootstrap.pacing import Quota, RateLimits
+from org_bootstrap.primary_contact_spec import PrimaryContactSpec
 from org_bootstrap.reconcile import ContactsApi
 from org_bootstrap.stores import S3JobStore
 from simulation.organization import ApiLog, Organization
@@ -75,18 +76,26 @@ class World:
             sqs.delete_message(QueueUrl=self.inbox, ReceiptHandle=message["ReceiptHandle"])
         return [json.loads(message["Body"]) for message in found]
 
-    def metric(self, name: str) -> list[float]:
-        """Every value published for a metric (one per finished check), oldest first; read from the
-        simulated CloudWatch's store, since checks seconds apart share one statistics period."""
+    def metric(self, name: str, setting: str | None = None) -> list[float]:
+        """Every value published for a metric (one per finished check), oldest first: the total
+        (no dimension), or one setting's (``Setting`` dimension); read from the simulated
+        CloudWatch's store, since checks seconds apart share one statistics period."""
         from moto.cloudwatch.models import cloudwatch_backends
 
         backend = cloudwatch_backends[os.environ["MOTO_ACCOUNT_ID"]]["us-east-1"]
-        points = [d for d in backend.get_all_metrics() if d.namespace == NAMESPACE and d.name == name]
-        assert all(point.unit == "Count" and not point.dimensions for point in points)
+        wanted = [] if setting is None else [("Setting", setting)]
+        points = [
+            d
+            for d in backend.get_all_metrics()
+            if d.namespace == NAMESPACE
+            and d.name == name
+            and [(dimension.name, dimension.value) for dimension in d.dimensions] == wanted
+        ]
+        assert all(point.unit == "Count" for point in points)
         return [point.value for point in sorted(points, key=lambda point: point.timestamp)]  # type: ignore[attr-defined]
 
-    def last_metrics(self) -> dict[str, float]:
-        return {name: self.metric(name)[-1] for name in METRIC_NAMES}
+    def last_metrics(self, setting: str | None = None) -> dict[str, float]:
+        return {name: self.metric(name, setting)[-1] for name in METRIC_NAMES}
 
 
 @pytest.fixture
@@ -165,7 +174,7 @@ def test_the_first_check_brings_every_targeted_account_to_the_config(world: Worl
         "AccountsFailed": 0,
     }
     (notification,) = world.notifications()
-    assert notification["Subject"] == "Alternate contacts drift: 4 drifted, 4 fixed, 0 failed"
+    assert notification["Subject"] == "Account settings drift: 4 drifted, 4 fixed, 0 failed"
 
 
 def test_a_contact_edited_behind_the_apps_back_is_fixed_and_reported(world: World) -> None:
@@ -185,7 +194,7 @@ def test_a_contact_edited_behind_the_apps_back_is_fixed_and_reported(world: Worl
         "AccountsFailed": 0,
     }
     (notification,) = world.notifications()
-    assert notification["Subject"] == "Alternate contacts drift: 1 drifted, 1 fixed, 0 failed"
+    assert notification["Subject"] == "Account settings drift: 1 drifted, 1 fixed, 0 failed"
     body = notification["Message"]
     assert "fix mode" in body
     assert f"{account}: SECURITY put" in body
@@ -219,10 +228,90 @@ def test_report_only_reports_the_drift_and_changes_nothing(world: World) -> None
         "AccountsFailed": 0,
     }
     (notification,) = world.notifications()
-    assert notification["Subject"] == "Alternate contacts drift: 2 drifted, 0 fixed, 0 failed"
+    assert notification["Subject"] == "Account settings drift: 2 drifted, 0 fixed, 0 failed"
     assert "report-only mode" in notification["Message"]
     assert f"{account}: BILLING put" in notification["Message"]
     assert f"{world.ids['management']}: OPERATIONS put" in notification["Message"]
+    assert "differ from the config" in notification["Message"]
+
+
+# -- every setting: the primary contact beside the alternate contacts ------------------------------
+
+PRIMARY = {
+    "FullName": "Example Corp Cloud Platform",
+    "AddressLine1": "410 Terry Ave N",
+    "City": "Seattle",
+    "PostalCode": "98109",
+    "CountryCode": "US",
+    "PhoneNumber": "+1 206 555 0100",
+}
+PRIMARY_EDITED = {**PRIMARY, "FullName": "Someone In The Console", "PhoneNumber": "+1 206 555 0199"}
+
+
+def with_primary_contact(world: World) -> World:
+    """The alternate contacts as before, and the primary contact on the two workloads accounts."""
+    assert isinstance(world.deps.spec, ContactSpec)
+    primary = PrimaryContactSpec.parse(
+        {"contact": PRIMARY, "targets": {"accounts": [world.ids["workloads-a"], world.ids["workloads-b"]]}}
+    )
+    world.deps.spec = {"alternate_contacts": world.deps.spec, "primary_contact": primary}
+    return converged(world)
+
+
+def test_a_primary_contact_changed_by_hand_is_fixed_and_counted_as_its_setting(world: World) -> None:
+    with_primary_contact(world)
+    assert world.org.primary_contact(world.ids["workloads-b"]) == PRIMARY
+    account = world.ids["workloads-a"]
+    world.org.set_primary_contact(account, PRIMARY_EDITED)
+    writes = world.log.writes()
+
+    answer = world.run()
+
+    assert world.org.primary_contact(account) == PRIMARY
+    assert world.log.writes() == writes + 1
+    assert world.last_metrics() == {"AccountsChecked": 4, "AccountsDrifted": 1, "AccountsFixed": 1, "AccountsFailed": 0}
+    assert world.last_metrics("primary_contact") == {
+        "AccountsChecked": 2,
+        "AccountsDrifted": 1,
+        "AccountsFixed": 1,
+        "AccountsFailed": 0,
+    }
+    assert world.last_metrics("alternate_contacts") == {
+        "AccountsChecked": 4,
+        "AccountsDrifted": 0,
+        "AccountsFixed": 0,
+        "AccountsFailed": 0,
+    }
+    assert answer["Settings"]["primary_contact"]["AccountsFixed"] == 1
+    (notification,) = world.notifications()
+    body = notification["Message"]
+    assert f"{account}: primary_contact/PRIMARY put" in body
+    assert "primary_contact: checked 2, drifted 1, fixed 1, failed 0" in body
+    assert "Someone In The Console" not in body and "555 0199" not in body  # people's data stays out
+
+
+def test_report_only_reports_a_changed_primary_contact_and_leaves_it(world: World) -> None:
+    with_primary_contact(world)
+    account = world.ids["workloads-b"]
+    world.org.set_primary_contact(account, PRIMARY_EDITED)
+    world.org.put_contact(world.ids["security"], "BILLING", EDITED)
+    writes = world.log.writes()
+    world.deps.report_only = True
+
+    world.run()
+
+    assert world.org.primary_contact(account) == PRIMARY_EDITED
+    assert world.log.writes() == writes
+    assert world.last_metrics("primary_contact") == {
+        "AccountsChecked": 2,
+        "AccountsDrifted": 1,
+        "AccountsFixed": 0,
+        "AccountsFailed": 0,
+    }
+    assert world.last_metrics("alternate_contacts")["AccountsDrifted"] == 1
+    assert world.last_metrics()["AccountsDrifted"] == 2
+    (notification,) = world.notifications()
+    assert f"{account}: primary_contact/PRIMARY put" in notification["Message"]
     assert "differ from the config" in notification["Message"]
 
 
@@ -283,7 +372,7 @@ def test_a_check_too_big_for_one_invocation_continues_in_its_workflow(world: Wor
         assert world.org.contacts(world.ids[name]) == DEFAULT, name
     assert world.metric("AccountsFixed") == [4, 4]  # one data point per finished check, not per invocation
     (notification,) = world.notifications()
-    assert notification["Subject"] == "Alternate contacts drift: 4 drifted, 4 fixed, 0 failed"
+    assert notification["Subject"] == "Account settings drift: 4 drifted, 4 fixed, 0 failed"
 
 
 def test_a_delegated_administrator_leaves_the_management_account_out(world: World) -> None:

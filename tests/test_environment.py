@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from org_bootstrap import account_events, alternate_contacts, clients, drift
+from org_bootstrap.contact_spec import ContactSpec
 from org_bootstrap.environment import EnvironmentVariableError, HandlerEnvironment
 from org_bootstrap.stores import DynamoDbSnapshots
 from simulation.organization import Organization
@@ -22,7 +23,9 @@ CONTACT = {"Name": "Security", "Title": "Owner", "EmailAddress": "sec@example.co
 @pytest.fixture
 def spec_file(tmp_path: Path) -> Path:
     path = tmp_path / "contact-spec.json"
-    path.write_text(json.dumps({"contacts": {"SECURITY": CONTACT}}), encoding="utf-8")
+    # each setting's spec in its own property, as the automation's spec layer carries them
+    spec = json.dumps({"contacts": {"SECURITY": CONTACT}})
+    path.write_text(json.dumps({"Spec": spec}), encoding="utf-8")
     return path
 
 
@@ -67,7 +70,8 @@ def test_the_drift_check_and_the_account_events_read_the_same_variables(
     for deps in (checked, events):
         assert deps.management_account_id == org.management_account_id
         assert deps.caller_account_id == deps.api.own_account_id == "222222222222"
-        assert deps.spec.contacts == {"SECURITY": CONTACT}
+        assert isinstance(deps.spec, dict) and set(deps.spec) == {"alternate_contacts"}
+        assert deps.spec["alternate_contacts"] == ContactSpec.parse({"contacts": {"SECURITY": CONTACT}})
         assert isinstance(deps.snapshots, DynamoDbSnapshots) and deps.snapshots.table == "snapshots"
     assert checked.report_only is True
     assert checked.topic_arn == variables["TOPIC_ARN"]
@@ -121,4 +125,4 @@ def test_a_malformed_value_is_named_with_its_rule(name: str, value: str, rule: s
 def test_an_unreadable_spec_file_is_named(tmp_path: Path) -> None:
     env = HandlerEnvironment({"SPEC_FILE": str(tmp_path / "absent.json")})
     with pytest.raises(EnvironmentVariableError, match=r"^SPEC_FILE: cannot read .*absent\.json"):
-        env.spec()
+        env.specs()

@@ -38,11 +38,7 @@ def published_quotas_lifted() -> Iterator[None]:
 def automation(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     """The example config with [automation] (its defaults), synthesized as the CLI does."""
     config = tmp_path_factory.mktemp("config") / "automation.toml"
-    text = (ROOT / "config" / "example.toml").read_text()
-    # without [primary_contact] and [regions]: the automation covers the alternate contacts only
-    text = (
-        text[: text.index("\n[primary_contact]\n")] + "\n" + text[text.index("# Optional: keep the contacts above") :]
-    )
+    text = (ROOT / "config" / "example.toml").read_text()  # all three settings
     config.write_text(text + "\n[automation]\n")
     return synthesize(config)
 
@@ -132,7 +128,7 @@ def test_a_hand_edit_matches_no_rule_and_the_drift_check_puts_it_back(
     assert main(["drift", *state]) == 0
     out = capsys.readouterr().out
     assert "Drift check (fix mode)" in out and "drifted 1, fixed 1, failed 0" in out
-    assert "notified the topic: Alternate contacts drift: 1 drifted, 1 fixed, 0 failed" in out
+    assert "notified the topic: Account settings drift: 1 drifted, 1 fixed, 0 failed" in out
     assert contacts(state, PAYMENTS)["SECURITY"] == CONFIGURED["SECURITY"]
     by_hand, fixed = history(state)
     assert by_hand["changes"] == {"SECURITY": "put by hand"} and by_hand["why"].startswith("by hand")
@@ -225,9 +221,6 @@ def test_in_delegated_administrator_mode_the_management_account_forwards_the_eve
 ) -> None:
     config = tmp_path / "delegated.toml"
     example = (ROOT / "config" / "example.toml").read_text()
-    # without [primary_contact] and [regions]: the automation covers the alternate contacts only
-    start, end = example.index("\n[primary_contact]\n"), example.index("# Optional: keep the contacts above")
-    example = example[:start] + "\n" + example[end:]
     config.write_text('contacts_deployed_in = "delegated_administrator"\n' + example + "\n[automation]\n")
     delegated = synthesize(config)
     state = ["--state-dir", str(tmp_path / "state")]

@@ -198,11 +198,8 @@ def test_region_problems_name_the_field_and_use_the_deployments_partition(
     assert len(found) == 1 and found[0].startswith(expected), found
 
 
-def test_automation_does_not_yet_cover_the_new_settings_and_says_so() -> None:
-    found = problems(
-        regions=SECTIONS["regions"], alternate_contacts=SECTIONS["alternate_contacts"], automation={"enabled": True}
-    )
-    assert found == [
-        "automation.enabled: the account events and the drift check keep the alternate contacts correct, "
-        "not yet [regions] (set enabled = false, or remove the section)"
-    ]
+def test_automation_covers_every_setting() -> None:
+    found = config(**SECTIONS, automation={"enabled": True})
+    assert found.automation_enabled and set(found.settings) == set(SECTIONS)
+    # one setting alone is enough for the automation to keep correct
+    assert config(regions=SECTIONS["regions"], automation={"enabled": True}).automation_enabled

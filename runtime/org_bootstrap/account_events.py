@@ -1,4 +1,4 @@
-"""New and moved accounts: apply the configured contacts to the one account an event names.
+"""New and moved accounts: apply every configured setting to the one account an event names.
 
 Organizations and Control Tower events reach the default event bus in us-east-1
 (:data:`~org_bootstrap.validation.EVENTS_REGION`) through CloudTrail;
@@ -33,9 +33,14 @@ Event shapes, as AWS documents them (the field that names the account):
 
 The account's path of OUs is read fresh (``DescribeAccount`` and ``ListParents``), so OU targeting
 and overrides follow a moved account; what it needs is planned by the same rules as a deploy
-(:func:`org_bootstrap.jobs.managed_at` and :func:`org_bootstrap.jobs.released`) and applied by
+(:func:`org_bootstrap.jobs.managed_at` and :func:`org_bootstrap.jobs.released`, setting by
+setting: alternate contacts, primary contact, Regions) and applied by
 :func:`org_bootstrap.reconcile.reconcile_account`, the one implementation of "make this account
 match the config".
+
+A Region takes minutes to hours to get from ENABLING to ENABLED, longer than this function runs:
+the handler starts the request and reports it in progress (the outcome's reason names it); the
+drift check, or the account's next event, sees it through.
 """
 
 from __future__ import annotations
@@ -51,10 +56,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from org_bootstrap.account_settings import setting_of
 from org_bootstrap.clients import error_code
-from org_bootstrap.contact_spec import ContactSpec
 from org_bootstrap.environment import HandlerEnvironment
-from org_bootstrap.jobs import managed_at, released, unchangeable
+from org_bootstrap.jobs import Specs, by_setting, managed_at, released, unchangeable
 from org_bootstrap.organization import describe_account, path_to
 from org_bootstrap.reconcile import FAILED, SKIPPED, THROTTLED, ContactsApi, Outcome, Snapshots, reconcile_account
 from org_bootstrap.validation import InvalidInputError, account_id_problem
@@ -166,7 +171,7 @@ def _parent_problem(parent_id: object) -> str | None:
 class Dependencies:
     organizations: Any
     api: ContactsApi  # addressed from the calling account (its own contacts go without AccountId)
-    spec: ContactSpec
+    spec: Specs  # every setting's, by name (or one setting's spec)
     management_account_id: str
     caller_account_id: str
     snapshots: Snapshots | None = None
@@ -177,7 +182,7 @@ class Dependencies:
         return cls(
             organizations=env.organizations,
             api=env.contacts_api(),
-            spec=env.spec(),
+            spec=env.specs(),
             management_account_id=env.management_account_id,
             caller_account_id=env.caller_account_id,
             snapshots=env.optional_snapshots(),
@@ -191,11 +196,11 @@ def dependencies() -> Dependencies:
 
 
 def apply_to_account(account_id: str, deps: Dependencies, *, moved_from: str | None = None) -> Outcome:
-    """Make one account's contacts match the config, wherever it now sits in the organization.
+    """Make one account's settings match the config, wherever it now sits in the organization.
 
     ``moved_from``: the parent it left. The types the config managed there and no longer manages
-    here (moved out of the targeted OUs, into an excluded one, or away from an override's type) get
-    the removal mode, exactly as when a config change releases them.
+    here (moved out of the targeted OUs, into an excluded one, or away from an override's item) get
+    each setting's removal mode, exactly as when a config change releases them.
     """
     reason = unchangeable(
         account_id, caller_account_id=deps.caller_account_id, management_account_id=deps.management_account_id
@@ -208,17 +213,32 @@ def apply_to_account(account_id: str, deps: Dependencies, *, moved_from: str | N
         if error_code(error) == "AccountNotFoundException":
             return Outcome(account_id, SKIPPED, reason="no longer in the organization")
         raise
-    spec, management = deps.spec, deps.management_account_id
-    wanted = managed_at(spec, account.id, account.path, management)
-    had = managed_at(spec, account.id, _old_path(deps, moved_from), management) if moved_from else {}
-    targets = {**wanted, **released(had, wanted, spec)}
+    management = deps.management_account_id
+    old_path = _old_path(deps, moved_from) if moved_from else None
+    targets: dict[str, Any] = {}
+    had_any = False
+    for spec in by_setting(deps.spec).values():  # every setting, by the same rules
+        wanted = managed_at(spec, account.id, account.path, management)
+        had = managed_at(spec, account.id, old_path, management) if old_path is not None else {}
+        targets.update({**wanted, **released(had, wanted, spec)})
+        had_any = had_any or bool(had)
     if not targets:
-        if had:  # moved out of the targets with removal = "retain"
-            return Outcome(account_id, SKIPPED, reason="moved out of the targets; removal retain leaves its contacts")
+        if had_any:  # moved out of the targets with removal = "retain"
+            return Outcome(account_id, SKIPPED, reason="moved out of the targets; removal retain leaves its settings")
         return Outcome(account_id, SKIPPED, reason="not targeted by the config")
     if not account.active:
         return Outcome(account_id, SKIPPED, reason=f"{account.status}, not ACTIVE")
-    return reconcile_account(deps.api, account.id, targets, snapshots=deps.snapshots)
+    outcome = reconcile_account(deps.api, account.id, targets, snapshots=deps.snapshots)
+    started = in_progress(outcome)
+    if started and not outcome.reason:
+        # Too long to follow here (ENABLING can take hours): the drift check or the next event sees it through.
+        outcome.reason = "in progress: " + ", ".join(started)
+    return outcome
+
+
+def in_progress(outcome: Outcome) -> list[str]:
+    """The items the outcome's writes only started (an asynchronous setting's requests)."""
+    return sorted(key for key in outcome.actions if setting_of(key)[0].asynchronous)
 
 
 def _old_path(deps: Dependencies, parent_id: str) -> tuple[str, ...]:
@@ -231,7 +251,7 @@ def _old_path(deps: Dependencies, parent_id: str) -> tuple[str, ...]:
 
 
 def handle(event: Mapping[str, Any], deps: Dependencies) -> Outcome:
-    """One EventBridge event: which account it names, then that account's contacts."""
+    """One EventBridge event: which account it names, then that account's settings."""
     found = parse_event(event)
     if found.account_id is None:
         outcome = Outcome("", IGNORED, reason=found.reason)

@@ -42,7 +42,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from org_bootstrap.account_settings import SETTINGS
+from org_bootstrap.account_settings import SETTINGS, specs_of
 from org_bootstrap.clients import error_code
 from org_bootstrap.continuation import (
     CONTINUE_JOB,
@@ -59,12 +59,10 @@ from org_bootstrap.continuation import (
 from org_bootstrap.environment import HandlerEnvironment
 from org_bootstrap.jobs import Job, plan, summary
 from org_bootstrap.organization import list_accounts
-from org_bootstrap.partitions import partition_here
 from org_bootstrap.reconcile import FAILED, ContactsApi
 from org_bootstrap.resource import log_event, old_properties, properties, rolling_back
 from org_bootstrap.stores import DynamoDbSnapshots, S3JobStore
 from org_bootstrap.targeting import SettingSpec
-from org_bootstrap.validation import InvalidInputError
 
 LOG = logging.getLogger()
 LOG.setLevel(logging.INFO)
@@ -100,23 +98,6 @@ class Dependencies:
 def dependencies() -> Dependencies:
     """Clients are made once per Lambda container, outside the request path."""
     return Dependencies.from_environment()
-
-
-def specs_of(props: Mapping[str, Any], *, lenient: bool = False) -> dict[str, SettingSpec[Any]]:
-    """The settings a resource's properties carry, each validated (raises naming every bad field);
-    ``lenient`` skips a spec that does not validate (a Delete of a Create that failed validation:
-    it changed nothing, so there is nothing to undo)."""
-    found: dict[str, SettingSpec[Any]] = {}
-    for setting in SETTINGS:
-        if setting.resource_property in props:
-            try:
-                found[setting.name] = setting.spec_type.from_json(
-                    props[setting.resource_property], partition=partition_here()
-                )
-            except InvalidInputError:
-                if not lenient:
-                    raise
-    return found
 
 
 def on_event(event: dict[str, Any], context: Any = None) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 An EventBridge Scheduler schedule invokes :func:`on_schedule`. It plans a job exactly as the
 deploy-time apply plans a Create (:func:`org_bootstrap.jobs.plan`: every targeted ACTIVE account,
-the contact types the config manages there), and works through it with
+the items of every setting the config manages there: alternate contacts, primary contact,
+Regions), and works through it with
 :func:`org_bootstrap.jobs.run_batch`, that is :func:`org_bootstrap.reconcile.reconcile_account` at the
 Account Management quotas. In report-only mode the job reads and compares but writes nothing.
 
@@ -11,8 +12,11 @@ whose steps invoke this same function (:mod:`org_bootstrap.continuation`); a sch
 finds the last check unfinished and its workflow failed resumes it instead of starting another,
 and waits while it still runs. When the job is done the full report goes to S3, the
 counts go to CloudWatch (``AccountsChecked``, ``AccountsDrifted``, ``AccountsFixed``,
-``AccountsFailed``) and, when any account drifted or failed, a summary goes to the SNS topic:
-account IDs and contact types only, never the contacts themselves.
+``AccountsFailed``: the totals without a dimension, and each setting's with the ``Setting``
+dimension) and, when any account drifted or failed, a summary goes to the SNS topic: account IDs
+and item keys only, never the contacts themselves. A Region the check starts enabling is
+``fixed`` once the request is accepted; the job follows it while the invocation lasts, and the
+next check sees it through.
 """
 
 from __future__ import annotations
@@ -22,11 +26,11 @@ import logging
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from org_bootstrap.contact_spec import ContactSpec
+from org_bootstrap.account_settings import SETTINGS, setting_of
 from org_bootstrap.continuation import (
     CONTINUE_JOB,
     DEFAULT_BUDGET_SECONDS,
@@ -40,7 +44,7 @@ from org_bootstrap.continuation import (
     work,
 )
 from org_bootstrap.environment import HandlerEnvironment
-from org_bootstrap.jobs import Job, plan
+from org_bootstrap.jobs import Job, Specs, plan
 from org_bootstrap.organization import list_accounts
 from org_bootstrap.reconcile import CHANGED, DRIFTED, FAILED, SKIPPED, ContactsApi, Snapshots
 from org_bootstrap.stores import S3JobStore
@@ -51,6 +55,7 @@ LOG.setLevel(logging.INFO)
 METRIC_NAMES = ("AccountsChecked", "AccountsDrifted", "AccountsFixed", "AccountsFailed")
 DEFAULT_NAMESPACE = "OrgBootstrap/AlternateContacts"
 LISTED = 50  # accounts named in a notification; the report in S3 has all of them
+SETTING_DIMENSION = "Setting"  # the per-setting metrics' dimension: alternate_contacts, primary_contact, regions
 LAST_JOB = "drift"  # the name of the drift check's pointer to its last job
 
 
@@ -64,8 +69,10 @@ class DriftResult:
     failed: int
     skipped: int
     report: str
-    drifted_accounts: tuple[tuple[str, Mapping[str, str]], ...]  # (account, {contact type: action})
+    drifted_accounts: tuple[tuple[str, Mapping[str, str]], ...]  # (account, {engine key: action})
     failed_accounts: tuple[tuple[str, str], ...]  # (account, reason)
+    # Each setting's counts (checked, drifted, fixed, failed), by setting name.
+    by_setting: Mapping[str, tuple[int, int, int, int]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, job: Job, report: str) -> DriftResult:
@@ -82,11 +89,15 @@ class DriftResult:
             report=report,
             drifted_accounts=tuple((o["account"], o.get("actions", {})) for o in drifted),
             failed_accounts=tuple((o["account"], o.get("reason", "")) for o in job.failures()),
+            by_setting=_setting_counts(job),
         )
 
     @property
     def metrics(self) -> dict[str, int]:
         return dict(zip(METRIC_NAMES, (self.checked, self.drifted, self.fixed, self.failed), strict=True))
+
+    def setting_metrics(self, setting: str) -> dict[str, int]:
+        return dict(zip(METRIC_NAMES, self.by_setting[setting], strict=True))
 
     @property
     def needs_attention(self) -> bool:
@@ -95,15 +106,19 @@ class DriftResult:
     def message(self) -> tuple[str, str]:
         """An SNS subject (at most 100 characters) and body."""
         mode = "report-only" if self.report_only else "fix"
-        subject = f"Alternate contacts drift: {self.drifted} drifted, {self.fixed} fixed, {self.failed} failed"
+        subject = f"Account settings drift: {self.drifted} drifted, {self.fixed} fixed, {self.failed} failed"
         lines = [
-            f"The alternate-contacts drift check ({mode} mode, job {self.job_id}) is done.",
+            f"The account settings drift check ({mode} mode, job {self.job_id}) is done.",
             f"Accounts checked: {self.checked}; drifted: {self.drifted}; fixed: {self.fixed}; "
             f"failed: {self.failed}; skipped (not ACTIVE or not changeable from here): {self.skipped}.",
         ]
+        lines += [
+            f"  {name}: checked {checked}, drifted {drifted}, fixed {fixed}, failed {failed}"
+            for name, (checked, drifted, fixed, failed) in self.by_setting.items()
+        ]
         if self.drifted_accounts:
             verb = "differ from the config" if self.report_only else "were brought back to the config"
-            lines += ["", f"Accounts whose contacts {verb} (contact type: action):"]
+            lines += ["", f"Accounts whose settings {verb} (item: action):"]
             lines += [
                 f"  {account}: " + ", ".join(f"{t} {a}" for t, a in sorted(actions.items()))
                 for account, actions in self.drifted_accounts[:LISTED]
@@ -124,8 +139,27 @@ class DriftResult:
             "Complete": True,
             "ReportOnly": self.report_only,
             **self.metrics,
+            "Settings": {name: self.setting_metrics(name) for name in self.by_setting},
             "Report": self.report,
         }
+
+
+def _setting_counts(job: Job) -> dict[str, tuple[int, int, int, int]]:
+    """Each setting's (checked, drifted, fixed, failed) accounts: an account counts for every
+    setting the job had items of there, and drifted or fixed for the settings its actions touched."""
+    planned = {account: job.contact_sets.get(key, {}) for account, key in job.items}
+    counts: dict[str, list[int]] = {}
+    for outcome in job.outcomes:
+        names = {setting_of(key)[0].name for key in planned.get(outcome["account"], {})}
+        touched = {setting_of(key)[0].name for key in outcome.get("actions", {})}
+        for name in names | touched:
+            found = counts.setdefault(name, [0, 0, 0, 0])
+            found[0] += 1
+            found[1] += name in touched and outcome["status"] in (CHANGED, DRIFTED)
+            found[2] += name in touched and outcome["status"] == CHANGED
+            found[3] += outcome["status"] == FAILED
+    order = [setting.name for setting in SETTINGS]
+    return {name: (c[0], c[1], c[2], c[3]) for name, c in sorted(counts.items(), key=lambda i: order.index(i[0]))}
 
 
 @dataclass
@@ -133,7 +167,7 @@ class Dependencies:
     organizations: Any
     api: ContactsApi  # addressed from the calling account (its own contacts go without AccountId)
     jobs: S3JobStore
-    spec: ContactSpec
+    spec: Specs  # every setting's, by name (or one setting's spec)
     cloudwatch: Any
     sns: Any
     topic_arn: str
@@ -151,7 +185,7 @@ class Dependencies:
             organizations=env.organizations,
             api=env.contacts_api(),
             jobs=env.jobs(),
-            spec=env.spec(),
+            spec=env.specs(),
             cloudwatch=env.client("cloudwatch"),
             sns=env.client("sns"),
             topic_arn=env.text("TOPIC_ARN"),
@@ -198,6 +232,16 @@ def finish(job: Job, deps: Dependencies) -> DriftResult:
         Namespace=deps.namespace,
         MetricData=[
             {"MetricName": name, "Value": float(value), "Unit": "Count"} for name, value in result.metrics.items()
+        ]
+        + [
+            {
+                "MetricName": name,
+                "Dimensions": [{"Name": SETTING_DIMENSION, "Value": setting}],
+                "Value": float(value),
+                "Unit": "Count",
+            }
+            for setting in result.by_setting
+            for name, value in result.setting_metrics(setting).items()
         ],
     )
     if result.needs_attention:

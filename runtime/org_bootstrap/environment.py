@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from org_bootstrap import clients
-from org_bootstrap.contact_spec import ContactSpec
+from org_bootstrap.account_settings import specs_from_json
 from org_bootstrap.jobs import DEFAULT_CONCURRENCY
 from org_bootstrap.organization import management_account_id
 from org_bootstrap.reconcile import ContactsApi
 from org_bootstrap.stores import DynamoDbSnapshots, S3JobStore
+from org_bootstrap.targeting import SettingSpec
 
 
 class EnvironmentVariableError(RuntimeError):
@@ -90,14 +91,14 @@ class HandlerEnvironment:
         """Account Management, addressed from the calling account (its own contacts go without AccountId)."""
         return ContactsApi(self._client("account"), self.caller_account_id)
 
-    def spec(self) -> ContactSpec:
-        """The spec deployed beside the function (a layer at ``SPEC_FILE``), validated again."""
+    def specs(self) -> dict[str, SettingSpec[Any]]:
+        """Every setting's spec, deployed beside the function (a layer at ``SPEC_FILE``), validated again."""
         path = Path(self.text("SPEC_FILE"))
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as error:
             raise EnvironmentVariableError(f"SPEC_FILE: cannot read {path} ({error.strerror})") from None
-        return ContactSpec.from_json(text)
+        return specs_from_json(text)
 
     def jobs(self) -> S3JobStore:
         return S3JobStore(self._client("s3"), self.text("JOB_BUCKET"))

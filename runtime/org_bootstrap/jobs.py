@@ -230,11 +230,11 @@ def by_setting(specs: Specs | None) -> dict[str, SettingSpec[Any]]:
 def managed_at(
     spec: SettingSpec[Any] | None, account_id: str, path: tuple[str, ...], management_account_id: str | None
 ) -> dict[str, Target]:
-    """The contact types ``spec`` manages for this account when it sits at ``path``, with their
-    targets: none where the spec does not target it (outside its OUs, or excluded)."""
+    """The items ``spec`` manages for this account when it sits at ``path``, by engine key, with
+    their targets: none where the spec does not target it (outside its OUs, or excluded)."""
     if spec is None or not spec.targets(account_id, path, management_account_id):
         return {}
-    return dict(spec.desired(account_id, path))
+    return setting_for(spec).keyed(spec.desired(account_id, path))
 
 
 def released(had: Mapping[str, Target], wanted: Mapping[str, Target], mode: SettingSpec[Any]) -> dict[str, Target]:

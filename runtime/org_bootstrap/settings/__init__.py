@@ -51,6 +51,9 @@ class Setting:
     # What RESTORE puts back where the account had nothing before the stack: None leaves the item
     # as it is (nothing can be deleted), DELETE deletes it.
     absent: ClassVar[str | None] = None
+    # True when a write only starts a change that AWS finishes later (Regions: ENABLING, DISABLING):
+    # a caller that cannot follow it (the account-event handler) reports it as in progress.
+    asynchronous: ClassVar[bool] = False
 
     @property
     def resource_property(self) -> str:

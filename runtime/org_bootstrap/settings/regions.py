@@ -57,6 +57,7 @@ class Regions(Setting):
     spec_type = RegionSpec
     read_operations = (LIST, GET)
     write_operations = (ENABLE, DISABLE)
+    asynchronous = True
 
     def read(self, api: AccountCalls, account_id: str, items: Sequence[str]) -> dict[str, Any]:
         found = statuses(api, account_id)
