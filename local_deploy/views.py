@@ -209,7 +209,7 @@ def totals_text(plan: Plan) -> Text:
         ("Totals: ", "bold"),
         f"{totals.accounts} accounts: {totals.changing} to change, {totals.in_sync} in sync, "
         f"{totals.skipped} skipped (not ACTIVE), {totals.failed} unreadable, {totals.untargeted} not targeted · ",
-        (f"{writes} contact writes", "bold"),
+        (f"{writes} writes", "bold"),
         f" ({contacts[CREATE_CONTACT]} create, {contacts[UPDATE_CONTACT]} update, "
         f"{contacts[DELETE_CONTACT]} delete, {contacts[RESTORE_CONTACT]} restore"
         + (f", {contacts[ENABLE_REGION]} enable Region" if contacts[ENABLE_REGION] else "")
@@ -358,7 +358,7 @@ def state_view(
     return Group(*parts)
 
 
-def accounts_table(organization: Mapping[str, Any], *, show_values: bool, title: str = "Alternate contacts") -> Table:
+def accounts_table(organization: Mapping[str, Any], *, show_values: bool, title: str = "Account settings") -> Table:
     """The organization's accounts (those ``organization`` lists) with their OU and contacts."""
     ous = {ou["id"]: ou for ou in organization["organizational_units"]}
     masked = "" if show_values else " (e-mail and phone masked; --show-values shows them)"
