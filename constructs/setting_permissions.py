@@ -82,54 +82,31 @@ def write_denials(
         return []
     management = management_account_id or Aws.ACCOUNT_ID
     members = f"arn:{Aws.PARTITION}:account::{management}:account/o-*"
-    sid = f"Deny{setting.label}Writes"
 
     def arns(account_ids: tuple[str, ...]) -> list[str]:
         return [arn for a in account_ids for arn in (f"{members}/{a}", f"arn:{Aws.PARTITION}:account::{a}:account")]
 
-    statements: list[iam.PolicyStatement] = []
+    members_only = {"resources": [f"{members}/*"]}
+    # (statement ID, where) for each rule the spec has: the accounts it names, or the member
+    # accounts under a condition on their OU path (also when the key is absent: ForAllValues of
+    # nothing holds, and a member account always has a path).
+    rules: list[tuple[str, dict[str, Any]]] = []
     if spec.exclude_accounts:
-        statements.append(
-            iam.PolicyStatement(
-                sid=f"{sid}ToExcludedAccounts",
-                effect=iam.Effect.DENY,
-                actions=denied,
-                resources=arns(spec.exclude_accounts),
-            )
-        )
+        rules.append(("ToExcludedAccounts", {"resources": arns(spec.exclude_accounts)}))
     if spec.exclude_organizational_units:
         excluded = org_path_patterns(spec.exclude_organizational_units)
-        statements.append(
-            iam.PolicyStatement(
-                sid=f"{sid}InExcludedOrganizationalUnits",
-                effect=iam.Effect.DENY,
-                actions=denied,
-                resources=[f"{members}/*"],
-                conditions={"ForAnyValue:StringLike": {ORG_PATHS: excluded}},
-            )
-        )
+        condition = {"ForAnyValue:StringLike": {ORG_PATHS: excluded}}
+        rules.append(("InExcludedOrganizationalUnits", {**members_only, "conditions": condition}))
     if spec.organizational_units:
-        # Also when the key is absent (ForAllValues of nothing holds): a member account has a path.
         targeted = org_path_patterns(spec.organizational_units)
-        statements.append(
-            iam.PolicyStatement(
-                sid=f"{sid}OutsideTargetedOrganizationalUnits",
-                effect=iam.Effect.DENY,
-                actions=denied,
-                resources=[f"{members}/*"],
-                conditions={"ForAllValues:StringNotLike": {ORG_PATHS: targeted}},
-            )
-        )
+        condition = {"ForAllValues:StringNotLike": {ORG_PATHS: targeted}}
+        rules.append(("OutsideTargetedOrganizationalUnits", {**members_only, "conditions": condition}))
     if spec.accounts:
-        statements.append(
-            iam.PolicyStatement(
-                sid=f"{sid}OutsideTargetedAccounts",
-                effect=iam.Effect.DENY,
-                actions=denied,
-                not_resources=arns(spec.accounts),
-            )
-        )
-    return statements
+        rules.append(("OutsideTargetedAccounts", {"not_resources": arns(spec.accounts)}))
+    return [
+        iam.PolicyStatement(sid=f"Deny{setting.label}Writes{rule}", effect=iam.Effect.DENY, actions=denied, **where)
+        for rule, where in rules
+    ]
 
 
 def org_path_patterns(parents: tuple[str, ...]) -> list[str]:
