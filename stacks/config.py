@@ -18,8 +18,6 @@ from org_bootstrap.account_settings import SETTINGS
 from org_bootstrap.contact_spec import DELETE, ContactSpec
 from org_bootstrap.partitions import COMMERCIAL, partition_of
 from org_bootstrap.preflight import ConfigIds
-from org_bootstrap.primary_contact_spec import PrimaryContactSpec
-from org_bootstrap.region_spec import RegionSpec
 from org_bootstrap.resource import REMOVAL_POLICIES
 from org_bootstrap.targeting import SettingSpec
 from org_bootstrap.validation import (
@@ -193,18 +191,6 @@ class BootstrapConfig:
     def alternate_contacts(self) -> ContactSpec | None:
         found = self.settings.get("alternate_contacts")
         assert found is None or isinstance(found, ContactSpec)
-        return found
-
-    @property
-    def primary_contact(self) -> PrimaryContactSpec | None:
-        found = self.settings.get("primary_contact")
-        assert found is None or isinstance(found, PrimaryContactSpec)
-        return found
-
-    @property
-    def regions(self) -> RegionSpec | None:
-        found = self.settings.get("regions")
-        assert found is None or isinstance(found, RegionSpec)
         return found
 
     @property
