@@ -157,29 +157,33 @@ def role_statements(template: dict[str, Any], description: str) -> list[dict[str
 
 
 GUARDED_CALLS = [
-    ("excluded account", member("333333333333", SECURITY), ["DenyContactWritesToExcludedAccounts"]),
-    ("excluded management account, its own contacts", own(MANAGEMENT), ["DenyContactWritesToExcludedAccounts"]),
+    ("excluded account", member("333333333333", SECURITY), ["DenyAlternateContactsWritesToExcludedAccounts"]),
+    (
+        "excluded management account, its own contacts",
+        own(MANAGEMENT),
+        ["DenyAlternateContactsWritesToExcludedAccounts"],
+    ),
     (
         "account in an excluded OU nested in a targeted one",
         member("777777777777", WORKLOADS, DEVELOPMENT),
-        ["DenyContactWritesInExcludedOrganizationalUnits"],
+        ["DenyAlternateContactsWritesInExcludedOrganizationalUnits"],
     ),
     (
         "account in an OU that is not targeted",
         member("101010101010", SANDBOX),
-        ["DenyContactWritesOutsideTargetedOrganizationalUnits"],
+        ["DenyAlternateContactsWritesOutsideTargetedOrganizationalUnits"],
     ),
     (
         "account directly under the root",
         member("121212121212"),
-        ["DenyContactWritesOutsideTargetedOrganizationalUnits"],
+        ["DenyAlternateContactsWritesOutsideTargetedOrganizationalUnits"],
     ),
     ("account in a targeted OU", member("444444444444", WORKLOADS), []),
     ("account in a nested targeted OU with an override", member("555555555555", WORKLOADS, PRODUCTION), []),
     (
         "delete in an excluded account",
         with_action(member("333333333333", SECURITY), DELETE),
-        ["DenyContactWritesToExcludedAccounts"],
+        ["DenyAlternateContactsWritesToExcludedAccounts"],
     ),
     ("reading an excluded account", with_action(member("333333333333", SECURITY), GET), []),
 ]
@@ -210,7 +214,7 @@ def test_delegated_administrator_roles_deny_puts_outside_the_targeted_accounts_a
 ) -> None:
     statements = role_statements(delegated_delete["OrgBootstrapDelegatedAdministrator"], description)
     found = denied_by(statements, call, DELEGATED)
-    assert found == (["DenyContactWritesOutsideTargetedAccounts"] if denied else []), case
+    assert found == (["DenyAlternateContactsWritesOutsideTargetedAccounts"] if denied else []), case
 
 
 def test_the_management_stack_in_delegated_administrator_mode_may_not_write_contacts_it_is_not_given(
@@ -235,16 +239,17 @@ def test_restore_keeps_every_write_it_may_need_and_a_read_only_role_gets_no_deni
     """``restore`` puts earlier values back into released accounts, wherever they are now."""
     from aws_cdk import App, Stack
 
-    from constructs.alternate_contacts import WRITE_ACTIONS, contact_actions_statements
+    from constructs.setting_permissions import setting_statements
     from org_bootstrap.contact_spec import ContactSpec
 
     stack = Stack(App(), "S")
     restore = ContactSpec.parse({**config()["alternate_contacts"], "removal": "restore"})
     retain = ContactSpec.parse(config()["alternate_contacts"])
-    for spec, actions, effects in (
-        (restore, [GET, *WRITE_ACTIONS], ["Allow"]),
-        (retain, [GET], ["Allow"]),
-        (retain, [GET, *WRITE_ACTIONS], ["Allow", "Deny", "Deny", "Deny"]),
+    for spec, write, effects in (
+        (restore, True, ["Allow"]),
+        (retain, False, ["Allow"]),
+        (retain, True, ["Allow", "Deny", "Deny", "Deny"]),
     ):
-        rendered = [stack.resolve(s.to_statement_json()) for s in contact_actions_statements(actions, spec)]
+        statements = setting_statements({"alternate_contacts": spec}, write=write)
+        rendered = [stack.resolve(s.to_statement_json()) for s in statements]
         assert [s.get("Effect", "Allow") for s in rendered] == effects

@@ -13,12 +13,12 @@ from unittest import mock
 import pytest
 
 from org_bootstrap import clients, drift, jobs
+from org_bootstrap.account_settings import account_quotas
 from org_bootstrap.contact_spec import ContactSpec
 from org_bootstrap.drift import METRIC_NAMES, Dependencies
 from org_bootstrap.jobs import MANAGEMENT_ACCOUNT, Job
 from org_bootstrap.pacing import Quota, RateLimits
 from org_bootstrap.primary_contact_spec import PrimaryContactSpec
-from org_bootstrap.quotas import account_quotas
 from org_bootstrap.reconcile import ContactsApi
 from org_bootstrap.region_spec import RegionSpec
 from org_bootstrap.stores import S3JobStore
