@@ -125,8 +125,9 @@ class Storm:
         return self.seconds is None or self.started is None or now < self.started + self.seconds
 
 
-class _ServiceBucket:
-    """The service's token bucket for one operation; the caller holds the log's lock."""
+class ServiceBucket:
+    """The service's own token bucket for one operation, at ``quota``: a call that finds it empty is
+    throttled. Not thread-safe: its user (:class:`ApiLog`, the benchmarks' fake API) holds a lock."""
 
     def __init__(self, quota: Quota, now: float) -> None:
         self.rate = float(quota.per_second)
@@ -173,7 +174,7 @@ class ApiLog:
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
-        self._buckets: dict[str, _ServiceBucket] = {}
+        self._buckets: dict[str, ServiceBucket] = {}
 
     def writes(self) -> int:
         return sum(self.calls[operation] for operation in WRITE_OPERATIONS)
@@ -191,7 +192,7 @@ class ApiLog:
             if quota is not None:
                 bucket = self._buckets.get(operation)
                 if bucket is None or (bucket.rate, bucket.capacity) != (quota.per_second, quota.burst):
-                    bucket = self._buckets[operation] = _ServiceBucket(quota, now)
+                    bucket = self._buckets[operation] = ServiceBucket(quota, now)
                 if not bucket.take(now):
                     return THROTTLED, "Rate exceeded"
             if self.rng.random() < self.throttle_rate.get(operation, 0.0):
