@@ -3,6 +3,11 @@ botocore's partition data, quotas per partition."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
+import botocore
+import botocore.exceptions
 import botocore.session
 import pytest
 
@@ -12,6 +17,7 @@ from org_bootstrap.validation import (
     PRIMARY_CONTACT_FIELD_RULES,
     REGION_NAME_RULE,
     primary_contact_problems,
+    region_problem,
 )
 
 PRIMARY = {
@@ -94,6 +100,56 @@ def test_opt_in_regions_are_the_partitions_regions_not_enabled_by_default() -> N
     assert partitions.partition_of("cn-northwest-1") == "aws-cn"
     assert partitions.partition_of("us-gov-west-1") == "aws-us-gov"
     assert partitions.partition_of("eu-west-1") == "aws"
+
+
+@pytest.fixture
+def botocore_files(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    """botocore's data files as the test sets them, read afresh."""
+    files: dict[str, Any] = {}
+
+    class Loader:
+        def load_data(self, name: str) -> Any:
+            if name not in files:
+                raise botocore.exceptions.DataNotFoundError(data_path=name)
+            return files[name]
+
+    monkeypatch.setattr(partitions.botocore.loaders, "create_loader", Loader)
+    partitions._partitions.cache_clear()
+    partitions.known_regions.cache_clear()
+    yield files
+    partitions._partitions.cache_clear()
+    partitions.known_regions.cache_clear()
+
+
+AWS_PATTERN = r"^(us|xx)\-\w+\-\d+$"
+
+
+def test_the_deploy_region_and_the_opt_in_regions_read_the_same_partition_data(botocore_files: dict[str, Any]) -> None:
+    botocore_files["endpoints"] = {
+        "partitions": [{"partition": "aws", "regionRegex": AWS_PATTERN, "regions": {"us-east-1": {}}}]
+    }
+    # a Region newer than endpoints.json: only partitions.json lists it (with its *-global pseudo-Region)
+    botocore_files["partitions"] = {
+        "partitions": [
+            {"id": "aws", "regionRegex": AWS_PATTERN, "regions": {"us-east-1": {}, "xx-new-1": {}, "aws-global": {}}}
+        ]
+    }
+    assert partitions.regions_of("aws") == {"us-east-1", "xx-new-1"}
+    assert partitions.known_regions() == {"us-east-1", "xx-new-1"}
+    assert region_problem("region", "xx-new-1") is None
+    assert partitions.opt_in_region_problem("regions.enable[0]", "xx-new-1", "aws") is None
+    assert region_problem("region", "xx-gone-2") == (
+        f"region: 'xx-gone-2' is not a Region of any AWS partition (botocore {botocore.__version__}'s endpoint "
+        "data; for a Region newer than that, upgrade boto3)"
+    )
+
+
+def test_a_botocore_without_partitions_json_still_knows_its_regions(botocore_files: dict[str, Any]) -> None:
+    botocore_files["endpoints"] = {
+        "partitions": [{"partition": "aws", "regionRegex": AWS_PATTERN, "regions": {"us-east-1": {}, "xx-old-1": {}}}]
+    }
+    assert partitions.known_regions() == {"us-east-1", "xx-old-1"}
+    assert partitions.partition_of("xx-later-3") == "aws"  # by the partition's pattern
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,6 @@ accepts.
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -16,9 +15,9 @@ from functools import cache
 from typing import Any
 
 import botocore
-import botocore.exceptions
-import botocore.loaders
 import botocore.session
+
+from org_bootstrap.partitions import known_regions
 
 ACCOUNT_SERVICE_PRINCIPAL = "account.amazonaws.com"
 # Organizations is a global service: its CloudTrail events reach EventBridge only in us-east-1.
@@ -208,22 +207,6 @@ def ou_id_problem(field: str, value: object) -> str | None:
     if not isinstance(value, str) or not (_OU_ID.match(value) or _ROOT_ID.match(value)):
         return f"{field}: {value!r} is not an organizational unit or root ID (ou-xxxx-yyyyyyyy or r-xxxx)"
     return None
-
-
-@functools.cache
-def known_regions() -> frozenset[str]:
-    """Every Region of every AWS partition in botocore's endpoint data (partitions.json and
-    endpoints.json), without the partitions' ``*-global`` pseudo-Regions."""
-    loader = botocore.loaders.create_loader()
-    regions: set[str] = set()
-    for name in ("partitions", "endpoints"):
-        try:
-            data = loader.load_data(name)
-        except botocore.exceptions.DataNotFoundError:
-            continue
-        for partition in data.get("partitions", []):
-            regions.update(partition.get("regions", {}))
-    return frozenset(region for region in regions if not region.endswith("-global"))
 
 
 def region_problem(field: str, value: object) -> str | None:
