@@ -3,6 +3,7 @@ botocore's partition data, quotas per partition."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,6 +17,8 @@ from org_bootstrap.validation import (
     CONTACT_FIELD_RULES,
     PRIMARY_CONTACT_FIELD_RULES,
     REGION_NAME_RULE,
+    STATE_OR_REGION_REQUIRED_IN,
+    primary_contact_change_problems,
     primary_contact_problems,
     region_problem,
 )
@@ -61,7 +64,8 @@ def test_alternate_contact_rules_are_the_service_models() -> None:
 def test_a_valid_primary_contact_has_no_problems_and_optional_fields_may_be_left_out() -> None:
     assert primary_contact_problems("primary_contact.contact", PRIMARY) == []
     optional = [name for name, rule in PRIMARY_CONTACT_FIELD_RULES.items() if not rule.required]
-    assert primary_contact_problems("c", {k: v for k, v in PRIMARY.items() if k not in optional}) == []
+    in_france = {**PRIMARY, "CountryCode": "FR"}  # a country that does not need StateOrRegion
+    assert primary_contact_problems("c", {k: v for k, v in in_france.items() if k not in optional}) == []
 
 
 @pytest.mark.parametrize("field", sorted(PRIMARY_CONTACT_FIELD_RULES))
@@ -73,8 +77,40 @@ def test_every_primary_contact_field_is_checked_against_its_limits(field: str) -
     ]
     empty = {**PRIMARY, field: ""}
     assert primary_contact_problems("c", empty)[0].startswith(f"c.{field}: is 0 characters long")
-    missing = {k: v for k, v in PRIMARY.items() if k != field}
+    missing = {k: v for k, v in {**PRIMARY, "CountryCode": "FR"}.items() if k != field}
     assert primary_contact_problems("c", missing) == ([f"c.{field}: is required"] if rule.required else [])
+
+
+def test_the_countries_that_need_state_or_region_are_the_ones_the_api_reference_names() -> None:
+    documentation = model_shape("ContactInformation").members["StateOrRegion"].documentation
+    named = re.search(r"required in the following countries: (.*?)\.</p>", documentation)
+    assert named is not None, documentation
+    assert re.findall(r"<code>([A-Z]{2})</code>", named.group(1)) == list(STATE_OR_REGION_REQUIRED_IN)
+
+
+@pytest.mark.parametrize("country", [*STATE_OR_REGION_REQUIRED_IN, "us"])
+def test_state_or_region_is_required_in_the_countries_that_need_it(country: str) -> None:
+    without = {k: v for k, v in {**PRIMARY, "CountryCode": country}.items() if k != "StateOrRegion"}
+    assert primary_contact_problems("primary_contact.contact", without) == [
+        f"primary_contact.contact.StateOrRegion: is required when CountryCode is {country!r} "
+        "(AWS requires it for US, CA, GB, DE, JP, IN, BR)"
+    ]
+    assert primary_contact_problems("c", {**without, "StateOrRegion": "X"}) == []
+
+
+def test_in_the_china_partition_country_code_and_company_name_cannot_change() -> None:
+    current = {**PRIMARY, "CountryCode": "CN", "CompanyName": "Example Beijing"}
+    assert primary_contact_change_problems("primary_contact", current, {**current, "City": "Beijing"}, "aws-cn") == []
+    assert primary_contact_change_problems("primary_contact", current, PRIMARY, "aws-cn") == [
+        "primary_contact.CountryCode: accounts in the aws-cn partition cannot change it through the API "
+        "(it is 'CN', the config asks for 'US'); AWS Support changes it",
+        "primary_contact.CompanyName: accounts in the aws-cn partition cannot change it through the API "
+        "(it is 'Example Beijing', the config asks for 'Example Corp'); AWS Support changes it",
+    ]
+    without_company = {k: v for k, v in current.items() if k != "CompanyName"}  # a put would clear it
+    assert len(primary_contact_change_problems("primary_contact", current, without_company, "aws-cn")) == 1
+    assert primary_contact_change_problems("primary_contact", None, PRIMARY, "aws-cn") == []  # none set yet
+    assert primary_contact_change_problems("primary_contact", current, PRIMARY, "aws") == []
 
 
 @pytest.mark.parametrize("phone", ["206 555 0100", "+1 206 555 0100 ext", "1+206"])
