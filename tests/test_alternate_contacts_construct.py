@@ -9,8 +9,9 @@ import pytest
 from aws_cdk import App, Stack
 from aws_cdk.assertions import Match, Template
 
-from constructs.alternate_contacts import AlternateContacts, managed_contact_types
+from constructs.alternate_contacts import AlternateContacts
 from org_bootstrap.contact_spec import ContactSpec
+from org_bootstrap.settings.alternate_contacts import managed_contact_types
 from stacks.config import load_config
 
 

@@ -30,7 +30,7 @@ from org_bootstrap.account_settings import BY_NAME, SETTINGS, setting_for, setti
 from org_bootstrap.contact_spec import DELETE
 from org_bootstrap.organization import Account
 from org_bootstrap.partitions import partition_here
-from org_bootstrap.quotas import RegionOptLimits, region_opt_limits
+from org_bootstrap.quotas import RegionOptLimits
 from org_bootstrap.reconcile import (
     CHANGED,
     DRIFTED,
@@ -490,7 +490,7 @@ def _region_requests(job: Job, api: AccountApi, limits: RegionOptLimits | None) 
     )
     if not has_regions:
         return None
-    limits = limits or region_opt_limits(partition_here())
+    limits = limits or regions.SETTING.opt_limits(partition_here())
     assert limits is not None, f"the {partition_here()} partition has no Region opt-in"
     requests = RegionRequests(
         limits, map(Request.from_dict, job.region_requests), clock=api.limits.clock, follow_every=FOLLOW_EVERY_SECONDS
