@@ -49,6 +49,25 @@ def test_client_burst_stays_below_every_published_burst() -> None:
         assert bucket.capacity < quota.burst or bucket.capacity == quota.burst == 1
 
 
+def test_a_new_bucket_spends_the_services_burst_once_then_holds_its_own() -> None:
+    """A fresh set of limits starts with the published burst (the service's bucket starts full), so
+    a short job is not slower than the quota allows; refilled, it holds only the small burst."""
+    clock = LateClock()
+    bucket = RateLimits(clock=clock, sleep=clock.sleep)._bucket("GetAlternateContact")  # 10/s, burst 15
+    for _ in range(15):
+        bucket.acquire()
+    assert clock.now == 0.0  # the service's 15 at once
+    for _ in range(10):
+        bucket.acquire()
+    assert abs(clock.now - 1.0) < 1e-6  # then the rate
+    clock.now += 60  # idle: refilled to the client's own burst only
+    for _ in range(2):
+        bucket.acquire()
+    assert abs(clock.now - 61.0) < 1e-6
+    bucket.acquire()
+    assert clock.now > 61.0
+
+
 # -- adaptive rate (AIMD) ------------------------------------------------------------------------
 
 
