@@ -17,12 +17,16 @@ from constructs.notifications import notification_topic
 from constructs.org_provider import ANSWER_MARGIN, MAX_SERVICE_TIMEOUT, OrgProvider, RuntimeFunction, logical_id_of
 from constructs.setting_permissions import setting_statements
 from org_bootstrap.account_settings import spec_properties
+from org_bootstrap.alternate_contacts import RECONCILE_PROPERTY
 from org_bootstrap.contact_spec import ContactSpec
 from org_bootstrap.partitions import COMMERCIAL
 from org_bootstrap.stores import JOB_PREFIX
 from org_bootstrap.targeting import SettingSpec
 
 RESOURCE_TYPE = "Custom::AlternateContacts"
+# ``cdk deploy -c reconcile=<a new value>``: an Update even when the config is unchanged (CloudFormation
+# sends nothing for an unchanged resource), so every targeted account is compared and put right.
+RECONCILE_CONTEXT = "reconcile"
 # CloudFormation waits at most an hour for a custom resource; work beyond this continues in the
 # job's workflow (see org_bootstrap.alternate_contacts).
 DEFAULT_DEPLOY_WAIT = Duration.minutes(45)
@@ -109,6 +113,10 @@ class AlternateContacts(Construct):
     ``deploy_wait``, which alarms to ``self.topic`` when it fails). Each setting's spec is its own
     resource property; the is-complete role gets each setting's actions only. Depend on trusted
     access for ``account.amazonaws.com``: ``contacts.node.add_dependency(trusted_access)``.
+
+    The context value ``reconcile`` (``cdk deploy -c reconcile=$(date +%s)``), when set, is the
+    resource's ``Reconcile`` property: a new value makes an Update of an unchanged config, which
+    compares every targeted account and puts right what drifted or failed before.
     """
 
     def __init__(
@@ -209,10 +217,11 @@ class AlternateContacts(Construct):
             query_interval=query_interval,
             total_timeout=TOTAL_TIMEOUT,
         )
+        reconcile = self.node.try_get_context(RECONCILE_CONTEXT)
         self.resource = provider.custom_resource(
             self,
             "Resource",
             resource_type=RESOURCE_TYPE,
-            properties=spec_properties(specs),
+            properties={**spec_properties(specs), **({RECONCILE_PROPERTY: str(reconcile)} if reconcile else {})},
         )
         self.node.default_child = self.resource

@@ -277,3 +277,15 @@ def test_contact_types_condition_follows_the_spec() -> None:
             }
         },
     )
+
+
+def test_the_reconcile_context_is_a_property_only_when_given(template: Template) -> None:
+    """``cdk deploy -c reconcile=<new value>`` changes the resource (an Update of an unchanged
+    config); without it the template is the same as ever, so a plain re-deploy changes nothing."""
+    (plain,) = template.find_resources("Custom::AlternateContacts").values()
+    assert "Reconcile" not in plain["Properties"]
+    app = App(context={"reconcile": "1764590000"})
+    stack = Stack(app, "S")
+    AlternateContacts(stack, "Contacts", spec=ContactSpec.parse({"contacts": {"BILLING": {"delete": True}}}))
+    (given,) = Template.from_stack(stack).find_resources("Custom::AlternateContacts").values()
+    assert given["Properties"]["Reconcile"] == "1764590000"

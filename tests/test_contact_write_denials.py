@@ -1,4 +1,4 @@
-"""IAM as a second line of defence: every role that writes contacts is denied the writes the config
+"""IAM as a second line of defence: every role that writes a setting is denied the writes the config
 rules out (excluded accounts and OUs, anything outside the targets), proven on the synthesized
 templates by evaluating their Deny statements for chosen calls, in both deployment modes."""
 
@@ -253,3 +253,49 @@ def test_restore_keeps_every_write_it_may_need_and_a_read_only_role_gets_no_deni
         statements = setting_statements({"alternate_contacts": spec}, write=write)
         rendered = [stack.resolve(s.to_statement_json()) for s in statements]
         assert [s.get("Effect", "Allow") for s in rendered] == effects
+
+
+# -- every setting, not only the contacts ------------------------------------------------------
+
+PRIMARY = {
+    "FullName": "Example Corp Cloud Team",
+    "AddressLine1": "410 Terry Ave N",
+    "City": "Seattle",
+    "StateOrRegion": "WA",
+    "PostalCode": "98109",
+    "CountryCode": "US",
+    "PhoneNumber": "+1 206 555 0100",
+}
+ENABLE, PUT_PRIMARY = "account:EnableRegion", "account:PutContactInformation"
+
+
+@pytest.fixture(scope="module")
+def every_setting() -> dict[str, dict[str, Any]]:
+    """Primary contact everywhere but one account; Regions only in the production OU."""
+    return synth(
+        config(
+            primary_contact={"contact": PRIMARY, "targets": {"exclude_accounts": ["333333333333"]}},
+            regions={"enable": ["ap-east-1"], "targets": {"organizational_units": [PRODUCTION]}},
+        )
+    )
+
+
+SETTING_CALLS = [
+    ("Region enabled outside the targeted OU", with_action(member("444444444444", WORKLOADS), ENABLE), True),
+    ("Region enabled in the targeted OU", with_action(member("555555555555", WORKLOADS, PRODUCTION), ENABLE), False),
+    ("primary contact of the excluded account", with_action(member("333333333333", SECURITY), PUT_PRIMARY), True),
+    ("primary contact of another account", with_action(member("444444444444", WORKLOADS), PUT_PRIMARY), False),
+]
+
+
+@pytest.mark.parametrize("description", WRITING_ROLES)
+@pytest.mark.parametrize(("case", "call", "denied"), SETTING_CALLS, ids=[case for case, _, _ in SETTING_CALLS])
+def test_each_writing_role_denies_every_settings_writes_outside_its_own_targets(
+    every_setting: dict[str, dict[str, Any]], description: str, case: str, call: Call, denied: bool
+) -> None:
+    """Each setting is guarded by its own section's targets: the Regions' OU target denies Region
+    writes elsewhere but not contact writes, and the primary contact's exclusion only its own."""
+    statements = role_statements(every_setting["OrgBootstrapManagement"], description)
+    found = denied_by(statements, call, MANAGEMENT)
+    assert bool(found) == denied, (case, found)
+    assert all(sid.startswith("DenyRegions" if call.action == ENABLE else "DenyPrimaryContact") for sid in found)

@@ -1000,6 +1000,7 @@ contacts_deployed_in = "delegated_administrator"
 FullName = "Example Corp Platform Team"
 AddressLine1 = "410 Terry Ave N"
 City = "Seattle"
+StateOrRegion = "WA"
 PostalCode = "98109"
 CountryCode = "US"
 PhoneNumber = "+1 206 555 0100"
@@ -1017,6 +1018,7 @@ SETTINGS_ONLY_PRIMARY = {
     "FullName": "Example Corp Platform Team",
     "AddressLine1": "410 Terry Ave N",
     "City": "Seattle",
+    "StateOrRegion": "WA",
     "PostalCode": "98109",
     "CountryCode": "US",
     "PhoneNumber": "+1 206 555 0100",
