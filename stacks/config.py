@@ -81,7 +81,7 @@ CONFIG_FIELDS = (
     ),
     Field(
         "contacts_deployed_in",
-        "Where the member accounts' contacts and their automation run",
+        "Where the member accounts' settings and their automation run: management_account or delegated_administrator",
         choice_schema(DEPLOYMENT_MODES),
     ),
     # A section per account setting, declared by the setting itself (targets, overrides, removal...).
