@@ -497,16 +497,21 @@ def _now() -> str:
 
 
 def plan_simulated(session: Session, synthesized: Synthesized) -> Plan:
+    """Each stack's plan (the management account's, then in delegated-administrator mode the
+    delegated administrator's, which changes every other account); the management stack's is returned."""
     with _world(session) as world:
-        stack = world.stack or _new_stack(synthesized)
-        before = world.calls.snapshot()
-        with world.calls.read_only():
-            plan = _plan(session, synthesized, stack, _snapshots(stack))
-        reads = world.calls.snapshot() - before
-        session.console.print(plan_view(plan, stack, show_values=session.show_values, real=False))
-        _print_reads(session.console, reads, world.api_log.writes())
-        _check_preflight(plan)
-        return plan
+        plans = []
+        for template, stack in _stacks_to_plan(synthesized, world.stack, world.delegated_stack):
+            before = world.calls.snapshot()
+            with world.calls.read_only():
+                plan = _plan(session, synthesized, template, stack, _snapshots(stack))
+            reads = world.calls.snapshot() - before
+            session.console.print(plan_view(plan, stack, show_values=session.show_values, real=False))
+            _print_reads(session.console, reads, world.api_log.writes())
+            plans.append(plan)
+        for plan in plans:
+            _check_preflight(plan)
+        return plans[0]
 
 
 def plan_real(session: Session, synthesized: Synthesized) -> Plan:
@@ -515,13 +520,31 @@ def plan_real(session: Session, synthesized: Synthesized) -> Plan:
     boto3.setup_default_session(region_name=synthesized.config.region)
     assert boto3.DEFAULT_SESSION is not None
     calls = ApiCalls(boto3.DEFAULT_SESSION)
-    stack = _new_stack(synthesized)  # the deployed stack is not read: this plans a first deploy
-    with calls.read_only():
-        plan = _plan(session, synthesized, stack, None)
-    session.console.print(plan_view(plan, stack, show_values=session.show_values, real=True))
-    _print_reads(session.console, calls.snapshot(), 0)
-    _check_preflight(plan)
-    return plan
+    plans = []
+    # The deployed stacks are not read: this plans a first deploy.
+    for template, stack in _stacks_to_plan(synthesized, None, None):
+        before = calls.snapshot()
+        with calls.read_only():
+            plan = _plan(session, synthesized, template, stack, None)
+        session.console.print(plan_view(plan, stack, show_values=session.show_values, real=True))
+        _print_reads(session.console, calls.snapshot() - before, 0)
+        plans.append(plan)
+    for plan in plans:
+        _check_preflight(plan)
+    return plans[0]
+
+
+def _stacks_to_plan(
+    synthesized: Synthesized, deployed: StackState | None, delegated_deployed: StackState | None
+) -> list[tuple[dict[str, Any], StackState]]:
+    """Each stack's template with its state (as deployed, or new): the management account's, and
+    the delegated administrator's in delegated-administrator mode."""
+    found = [(synthesized.template, deployed or _new_stack(synthesized))]
+    other = synthesized.delegated_administrator
+    if other is not None:
+        state = delegated_deployed or StackState(other.name, other.account, synthesized.config.region)
+        found.append((other.template, state))
+    return found
 
 
 def _check_preflight(plan: Plan) -> None:
@@ -529,13 +552,19 @@ def _check_preflight(plan: Plan) -> None:
         raise CommandFailed(f"the deploy would fail at the preflight: {'; '.join(plan.problems)}")
 
 
-def _plan(session: Session, synthesized: Synthesized, stack: StackState, snapshots: DynamoDbSnapshots | None) -> Plan:
+def _plan(
+    session: Session,
+    synthesized: Synthesized,
+    template: dict[str, Any],
+    stack: StackState,
+    snapshots: DynamoDbSnapshots | None,
+) -> Plan:
     organizations = clients.client("organizations")
     _check_management_account(synthesized, management_account_id(organizations))  # before reading any account
     api = ContactsApi(clients.client("account"), stack.account)  # from the account the stack deploys to
     with AccountsProgress(session.console) as progress:
         return build_plan(
-            Template(synthesized.template),
+            Template(template),
             stack,
             organizations,
             api,

@@ -922,6 +922,14 @@ def test_delegated_administrator_mode_deploys_both_stacks_each_as_its_account(
     assert delegated_mode.delegated_administrator.account == DELEGATED
     state = tmp_path / "state"
     argv = ["--state-dir", str(state)]
+    # The plan shows both stacks: the management account's changes its own account only, the
+    # delegated administrator's every other ACTIVE account (none "not targeted" there).
+    assert main(["plan", *argv], synthesizer=lambda path: delegated_mode) == 0
+    planned = capsys.readouterr().out
+    assert f"Stack {STACK}: not deployed" in planned and f"Stack {DELEGATED_STACK}: not deployed" in planned
+    management_part, delegated_part = planned.split(f"Stack {DELEGATED_STACK}")
+    assert "1 to change" in management_part.split("Totals:")[1]
+    assert f"{len(ACTIVE) - 1} to change" in delegated_part.split("Totals:")[1]
     log = ApiLog()
     strict = world_module.strict_aws
     with mock.patch.object(world_module, "strict_aws", lambda **kwargs: strict(log, **kwargs)):
