@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
@@ -14,6 +17,23 @@ silence_jsii_node_notices()  # before anything imports aws_cdk
 from simulation.organization import ApiLog, Organization, strict_aws  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+@contextlib.contextmanager
+def at_simulation_speed() -> Iterator[None]:
+    """Handlers run by the local deploy without waiting on real time. Against AWS they pace every
+    call at its published quota and read a Region request every 15 s; the simulated organization
+    has no quotas and enables a Region at once, so here every quota is lifted and
+    ``REGION_FOLLOW_SECONDS`` (the handlers' environment knob, which the template leaves unset) is 0."""
+    from org_bootstrap.pacing import Quota, RateLimits
+    from org_bootstrap.quotas import account_quotas
+
+    lifted = {operation: Quota(10_000, 10_000) for operation in account_quotas("aws")}
+    with (
+        mock.patch("org_bootstrap.reconcile.shared_limits", lambda caller: RateLimits(lifted)),
+        mock.patch.dict(os.environ, {"REGION_FOLLOW_SECONDS": "0"}),
+    ):
+        yield
 
 
 @pytest.fixture

@@ -18,19 +18,17 @@ from local_deploy import world as world_module
 from local_deploy.cli import main
 from local_deploy.synth import Synthesized, synthesize
 from local_deploy.world import StateDir, open_world
-from org_bootstrap.pacing import Quota, RateLimits
 from simulation.organization import ApiLog
-from tests.conftest import ROOT
+from tests.conftest import ROOT, at_simulation_speed
 from tests.test_local_deploy import EXAMPLE, SEED
 
-FAST = {op: Quota(10_000, 10_000) for op in ("PutAlternateContact", "GetAlternateContact", "DeleteAlternateContact")}
 CONFIGURED = {t: EXAMPLE[t] for t in ("BILLING", "OPERATIONS", "SECURITY")}
 PAYMENTS = "555555555555"
 
 
 @pytest.fixture(autouse=True)
 def published_quotas_lifted() -> Iterator[None]:
-    with mock.patch("org_bootstrap.reconcile.RateLimits", lambda: RateLimits(FAST)):
+    with at_simulation_speed():
         yield
 
 
@@ -55,7 +53,7 @@ def report_only(synthesized: Synthesized) -> Synthesized:
 @pytest.fixture(scope="module")
 def deployed(automation: Synthesized, tmp_path_factory: pytest.TempPathFactory) -> Path:
     state = tmp_path_factory.mktemp("deployed") / "state"
-    with mock.patch("org_bootstrap.reconcile.RateLimits", lambda: RateLimits(FAST)):
+    with at_simulation_speed():
         assert main(["deploy", "--state-dir", str(state)], synthesizer=lambda path: automation) == 0
     return state
 
