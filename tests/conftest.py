@@ -14,9 +14,13 @@ from stacks import silence_jsii_node_notices
 
 silence_jsii_node_notices()  # before anything imports aws_cdk
 
+from org_bootstrap.quotas import Quota, account_quotas  # noqa: E402
 from simulation.organization import ApiLog, Organization, strict_aws  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
+# Every Account Management operation's quota, lifted: for tests of what the handlers do, not of how
+# they pace themselves (test_pacing, test_throttling and the benchmarks test that, on their clocks).
+LIFTED_QUOTAS = {operation: Quota(10_000, 10_000) for operation in account_quotas("aws")}
 
 
 @contextlib.contextmanager
@@ -25,12 +29,10 @@ def at_simulation_speed() -> Iterator[None]:
     call at its published quota and read a Region request every 15 s; the simulated organization
     has no quotas and enables a Region at once, so here every quota is lifted and
     ``REGION_FOLLOW_SECONDS`` (the handlers' environment knob, which the template leaves unset) is 0."""
-    from org_bootstrap.pacing import Quota, RateLimits
-    from org_bootstrap.quotas import account_quotas
+    from org_bootstrap.pacing import RateLimits
 
-    lifted = {operation: Quota(10_000, 10_000) for operation in account_quotas("aws")}
     with (
-        mock.patch("org_bootstrap.reconcile.shared_limits", lambda caller: RateLimits(lifted)),
+        mock.patch("org_bootstrap.reconcile.shared_limits", lambda caller: RateLimits(LIFTED_QUOTAS)),
         mock.patch.dict(os.environ, {"REGION_FOLLOW_SECONDS": "0"}),
     ):
         yield

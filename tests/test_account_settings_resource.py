@@ -155,8 +155,9 @@ def test_delete_with_restore_puts_back_the_state_from_before_the_stack(world: Wo
 
 def test_a_region_still_enabling_when_the_deploy_wait_ends_does_not_fail_the_deploy(world: World) -> None:
     world.log.region_opt_seconds = 3600.0  # on the log's clock: an hour to enable
-    world.deps.deploy_wait_seconds = 10.0
-    answer = run(world, "Create", {"RegionsSpec": regions()}, remaining=30)
+    world.deps.deploy_wait_seconds = 3.0
+    with mock.patch.object(alternate_contacts, "MIN_BATCH_SECONDS", 1.0):  # two batches of a second
+        answer = run(world, "Create", {"RegionsSpec": regions()}, remaining=30)
     data = answer["Data"]
     assert data["Status"] == "CONTINUING_IN_WORKFLOW" and data["Failed"] == 0
     assert data["RegionsInProgress"] == 12  # 6 accounts x 2 Regions, followed on by the workflow
