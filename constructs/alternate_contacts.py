@@ -15,17 +15,18 @@ from constructs.job_workflow import JobWorkflow
 from constructs.nag_findings import acknowledge
 from constructs.notifications import notification_topic
 from constructs.org_provider import ANSWER_MARGIN, MAX_SERVICE_TIMEOUT, OrgProvider, RuntimeFunction, logical_id_of
-from constructs.setting_permissions import primary_contact_statements, regions_statements
+from constructs.setting_permissions import setting_statements
 from org_bootstrap.account_settings import spec_properties
+from org_bootstrap.alternate_contacts import RECONCILE_PROPERTY
 from org_bootstrap.contact_spec import ContactSpec
 from org_bootstrap.partitions import COMMERCIAL
-from org_bootstrap.primary_contact_spec import PrimaryContactSpec
-from org_bootstrap.region_spec import RegionSpec
 from org_bootstrap.stores import JOB_PREFIX
 from org_bootstrap.targeting import SettingSpec
-from org_bootstrap.validation import CONTACT_TYPES
 
 RESOURCE_TYPE = "Custom::AlternateContacts"
+# ``cdk deploy -c reconcile=<a new value>``: an Update even when the config is unchanged (CloudFormation
+# sends nothing for an unchanged resource), so every targeted account is compared and put right.
+RECONCILE_CONTEXT = "reconcile"
 # CloudFormation waits at most an hour for a custom resource; work beyond this continues in the
 # job's workflow (see org_bootstrap.alternate_contacts).
 DEFAULT_DEPLOY_WAIT = Duration.minutes(45)
@@ -40,151 +41,6 @@ ORGANIZATIONS_READ_ACTIONS = [
     "organizations:ListAccountsForParent",
     "organizations:ListOrganizationalUnitsForParent",
 ]
-
-
-def managed_contact_types(spec: ContactSpec) -> list[str]:
-    """The types the role may touch: those the spec names, or all three when removal may release
-    any of them later (the role's policy is updated before the resource on an Update)."""
-    if spec.removal != "retain":
-        return list(CONTACT_TYPES)
-    named = set(spec.contacts).union(*(override.values for override in spec.overrides))
-    return sorted(named)
-
-
-def account_actions_statement(
-    actions: list[str], contact_types: list[str], management_account_id: str | None = None
-) -> iam.PolicyStatement:
-    """Account Management actions on the organization's member accounts and the calling account's
-    own, limited to the given contact types. Shared by every handler that writes contacts.
-
-    Member accounts' ARNs carry the management account's ID, wherever the caller is:
-    https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsaccountmanagement.html
-    """
-    management = management_account_id or Aws.ACCOUNT_ID
-    return iam.PolicyStatement(
-        sid="AlternateContactsOfOrganizationAccounts",
-        actions=actions,
-        resources=[
-            f"arn:{Aws.PARTITION}:account::{Aws.ACCOUNT_ID}:account",
-            f"arn:{Aws.PARTITION}:account::{management}:account/o-*/*",
-        ],
-        conditions={"ForAllValues:StringEquals": {"account:AlternateContactTypes": contact_types}},
-    )
-
-
-WRITE_ACTIONS = ["account:PutAlternateContact", "account:DeleteAlternateContact"]
-ORG_PATHS = "account:AccountResourceOrgPaths"  # the member account's OU path: o-xxx/r-xxx/ou-xxx/.../
-
-
-def contact_actions_statements(
-    actions: list[str], spec: ContactSpec, management_account_id: str | None = None
-) -> list[iam.PolicyStatement]:
-    """Everything a role that reads or writes contacts gets: ``account_actions_statement`` for the
-    spec's contact types, and, as a second line of defence behind the engine's own targeting,
-    explicit denials of the writes the config rules out (:func:`contact_write_denials`)."""
-    statements = [account_actions_statement(actions, managed_contact_types(spec), management_account_id)]
-    if any(action in WRITE_ACTIONS for action in actions):
-        statements += contact_write_denials(spec, management_account_id)
-    return statements
-
-
-def contact_write_denials(spec: ContactSpec, management_account_id: str | None = None) -> list[iam.PolicyStatement]:
-    """Deny the contact writes the config says never to make, so that even a bug cannot make them:
-    in the excluded accounts and OUs, and outside the targeted accounts or OUs.
-
-    A member account is addressed as ``arn:<partition>:account::<management>:account/o-*/<id>`` and
-    carries its OU path in ``account:AccountResourceOrgPaths`` (``o-xxx/r-xxx/ou-xxx/.../``); the
-    calling account's own contacts (the management account's, called without AccountId) are
-    ``arn:<partition>:account::<id>:account``, which has no OU path: an excluded or untargeted
-    account is denied in both forms, an OU rule reaches member accounts only.
-    https://docs.aws.amazon.com/accounts/latest/reference/security_iam_service-with-iam.html
-
-    What the removal mode must still do is left allowed: ``delete`` deletes the managed types of
-    an account that is excluded or no longer targeted (so only PutAlternateContact is denied there),
-    and ``restore`` puts back earlier values (so nothing is denied beyond the contact types).
-    Overrides never widen the targets (an override outside them applies to no account), so they
-    add no permission.
-    """
-    denied = {"retain": WRITE_ACTIONS, "delete": WRITE_ACTIONS[:1]}.get(spec.removal, [])
-    if not denied:
-        return []
-    management = management_account_id or Aws.ACCOUNT_ID
-    members = f"arn:{Aws.PARTITION}:account::{management}:account/o-*"
-
-    def arns(account_ids: tuple[str, ...]) -> list[str]:
-        return [arn for a in account_ids for arn in (f"{members}/{a}", f"arn:{Aws.PARTITION}:account::{a}:account")]
-
-    statements: list[iam.PolicyStatement] = []
-    if spec.exclude_accounts:
-        statements.append(
-            iam.PolicyStatement(
-                sid="DenyContactWritesToExcludedAccounts",
-                effect=iam.Effect.DENY,
-                actions=denied,
-                resources=arns(spec.exclude_accounts),
-            )
-        )
-    if spec.exclude_organizational_units:
-        excluded = org_path_patterns(spec.exclude_organizational_units)
-        statements.append(
-            iam.PolicyStatement(
-                sid="DenyContactWritesInExcludedOrganizationalUnits",
-                effect=iam.Effect.DENY,
-                actions=denied,
-                resources=[f"{members}/*"],
-                conditions={"ForAnyValue:StringLike": {ORG_PATHS: excluded}},
-            )
-        )
-    if spec.organizational_units:
-        # Also when the key is absent (ForAllValues of nothing holds): a member account has a path.
-        targeted = org_path_patterns(spec.organizational_units)
-        statements.append(
-            iam.PolicyStatement(
-                sid="DenyContactWritesOutsideTargetedOrganizationalUnits",
-                effect=iam.Effect.DENY,
-                actions=denied,
-                resources=[f"{members}/*"],
-                conditions={"ForAllValues:StringNotLike": {ORG_PATHS: targeted}},
-            )
-        )
-    if spec.accounts:
-        statements.append(
-            iam.PolicyStatement(
-                sid="DenyContactWritesOutsideTargetedAccounts",
-                effect=iam.Effect.DENY,
-                actions=denied,
-                not_resources=arns(spec.accounts),
-            )
-        )
-    return statements
-
-
-def org_path_patterns(parents: tuple[str, ...]) -> list[str]:
-    """``account:AccountResourceOrgPaths`` patterns for the accounts anywhere under these OUs or roots
-    (IAM's ``*`` matches ``/`` too, so ``r-*`` also spans the OUs above a nested one)."""
-    return [f"o-*/{parent}/*" if parent.startswith("r-") else f"o-*/r-*/{parent}/*" for parent in parents]
-
-
-def setting_statements(
-    specs: Mapping[str, SettingSpec[Any]],
-    *,
-    write: bool,
-    management_account_id: str | None = None,
-    partition: str = COMMERCIAL,
-) -> list[iam.PolicyStatement]:
-    """Each setting's Account Management statements: reads, and writes when ``write``."""
-    statements: list[iam.PolicyStatement] = []
-    for spec in specs.values():
-        if isinstance(spec, ContactSpec):
-            actions = ["account:GetAlternateContact", *(WRITE_ACTIONS if write else [])]
-            statements += contact_actions_statements(actions, spec, management_account_id)
-        elif isinstance(spec, PrimaryContactSpec):
-            statements += primary_contact_statements(spec, write=write, management_account_id=management_account_id)
-        elif isinstance(spec, RegionSpec):
-            statements += regions_statements(
-                spec, write=write, management_account_id=management_account_id, partition=partition
-            )
-    return statements
 
 
 def member_accounts_finding(management_account_id: str | None) -> str:
@@ -257,6 +113,10 @@ class AlternateContacts(Construct):
     ``deploy_wait``, which alarms to ``self.topic`` when it fails). Each setting's spec is its own
     resource property; the is-complete role gets each setting's actions only. Depend on trusted
     access for ``account.amazonaws.com``: ``contacts.node.add_dependency(trusted_access)``.
+
+    The context value ``reconcile`` (``cdk deploy -c reconcile=$(date +%s)``), when set, is the
+    resource's ``Reconcile`` property: a new value makes an Update of an unchanged config, which
+    compares every targeted account and puts right what drifted or failed before.
     """
 
     def __init__(
@@ -357,10 +217,11 @@ class AlternateContacts(Construct):
             query_interval=query_interval,
             total_timeout=TOTAL_TIMEOUT,
         )
+        reconcile = self.node.try_get_context(RECONCILE_CONTEXT)
         self.resource = provider.custom_resource(
             self,
             "Resource",
             resource_type=RESOURCE_TYPE,
-            properties=spec_properties(specs),
+            properties={**spec_properties(specs), **({RECONCILE_PROPERTY: str(reconcile)} if reconcile else {})},
         )
         self.node.default_child = self.resource

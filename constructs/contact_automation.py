@@ -37,11 +37,12 @@ from aws_cdk import aws_scheduler_targets as scheduler_targets
 from aws_cdk import aws_sqs as sqs
 
 from constructs import Construct
-from constructs.alternate_contacts import ContactState, member_accounts_finding, setting_statements
+from constructs.alternate_contacts import ContactState, member_accounts_finding
 from constructs.job_workflow import JobWorkflow
 from constructs.nag_findings import acknowledge
 from constructs.notifications import notification_topic
 from constructs.org_provider import PYTHON_RUNTIME, RuntimeFunction, logical_id_of
+from constructs.setting_permissions import setting_statements
 from org_bootstrap.account_settings import specs_to_json
 from org_bootstrap.drift import DEFAULT_NAMESPACE
 from org_bootstrap.partitions import COMMERCIAL

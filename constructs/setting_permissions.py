@@ -1,5 +1,6 @@
-"""The IAM statements each account setting's handlers need: exact actions on the organization's
-accounts, and the setting's own condition keys.
+"""The IAM statements of the roles that read and write account settings, from what each setting
+declares (``Setting.permissions``, ``Setting.removal_writes``): its actions on the organization's
+accounts, under its own condition keys, and explicit denials of the writes its config rules out.
 
 Resources are the calling account's own account ARN and the organization's member accounts (whose
 ARNs carry the management account's ID, wherever the caller is):
@@ -8,15 +9,18 @@ https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsaccou
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping
+from typing import Any
 
 from aws_cdk import Aws
 from aws_cdk import aws_iam as iam
 
-from org_bootstrap.partitions import opt_in_regions
-from org_bootstrap.primary_contact_spec import PrimaryContactSpec
-from org_bootstrap.region_spec import RegionSpec
-from org_bootstrap.settings import primary_contact, regions
+from org_bootstrap.account_settings import BY_NAME
+from org_bootstrap.partitions import COMMERCIAL
+from org_bootstrap.settings import Setting
+from org_bootstrap.targeting import SettingSpec
+
+ORG_PATHS = "account:AccountResourceOrgPaths"  # the member account's OU path: o-xxx/r-xxx/ou-xxx/.../
 
 
 def account_resources(management_account_id: str | None = None) -> list[str]:
@@ -27,49 +31,85 @@ def account_resources(management_account_id: str | None = None) -> list[str]:
     ]
 
 
-def primary_contact_statements(
-    spec: PrimaryContactSpec, *, write: bool, management_account_id: str | None = None
+def setting_statements(
+    specs: Mapping[str, SettingSpec[Any]],
+    *,
+    write: bool,
+    management_account_id: str | None = None,
+    partition: str = COMMERCIAL,
 ) -> list[iam.PolicyStatement]:
-    """GetContactInformation, and PutContactInformation when the handler writes."""
-    setting = primary_contact.SETTING
-    actions: Sequence[str] = (*setting.read_actions, *(setting.write_actions if write else ()))
-    return [
-        iam.PolicyStatement(
-            sid="PrimaryContactOfOrganizationAccounts",
-            actions=list(actions),
-            resources=account_resources(management_account_id),
-        )
-    ]
-
-
-def managed_regions(spec: RegionSpec, partition: str = "aws") -> list[str]:
-    """The Regions the role may enable or disable: those the spec names, or every opt-in Region
-    of the partition when removal may restore one the config no longer names (the role's policy
-    is updated before the resource on an Update)."""
-    if spec.removal != "retain":
-        return sorted(opt_in_regions(partition))
-    return sorted(spec.named())
-
-
-def regions_statements(
-    spec: RegionSpec, *, write: bool, management_account_id: str | None = None, partition: str = "aws"
-) -> list[iam.PolicyStatement]:
-    """ListRegions and GetRegionOptStatus; EnableRegion and DisableRegion, when the handler
-    writes, only for the Regions the config manages (``account:TargetRegion``)."""
-    statements = [
-        iam.PolicyStatement(
-            sid="RegionStatusOfOrganizationAccounts",
-            actions=list(regions.SETTING.read_actions),
-            resources=account_resources(management_account_id),
-        )
-    ]
-    if write:
-        statements.append(
+    """Each setting's Account Management statements (``specs`` by setting name): reads, and with
+    ``write`` its writes and, as a second line of defence behind the engine's own targeting, the
+    denials of the writes its config rules out (:func:`write_denials`)."""
+    statements: list[iam.PolicyStatement] = []
+    for name, spec in specs.items():
+        setting = BY_NAME[name]
+        statements += [
             iam.PolicyStatement(
-                sid="OptInRegionsOfOrganizationAccounts",
-                actions=list(regions.SETTING.write_actions),
+                sid=permission.sid,
+                actions=list(permission.actions),
                 resources=account_resources(management_account_id),
-                conditions={"StringEquals": {"account:TargetRegion": managed_regions(spec, partition)}},
+                conditions={test: dict(values) for test, values in permission.conditions.items()} or None,
             )
-        )
+            for permission in setting.permissions(spec, write=write, partition=partition)
+        ]
+        if write:
+            statements += write_denials(setting, spec, management_account_id)
     return statements
+
+
+def write_denials(
+    setting: Setting, spec: SettingSpec[Any], management_account_id: str | None = None
+) -> list[iam.PolicyStatement]:
+    """Deny the setting's writes the config says never to make, so that even a bug cannot make
+    them: in the excluded accounts and OUs, and outside the targeted accounts or OUs.
+
+    A member account is addressed as ``arn:<partition>:account::<management>:account/o-*/<id>`` and
+    carries its OU path in ``account:AccountResourceOrgPaths`` (``o-xxx/r-xxx/ou-xxx/.../``); the
+    calling account's own (the management account's, called without AccountId) is
+    ``arn:<partition>:account::<id>:account``, which has no OU path: an excluded or untargeted
+    account is denied in both forms, an OU rule reaches member accounts only.
+    https://docs.aws.amazon.com/accounts/latest/reference/security_iam_service-with-iam.html
+
+    What the removal mode must still do there is left allowed (``Setting.removal_writes``: the
+    alternate contacts' ``delete`` deletes the managed types of an account no longer targeted,
+    ``restore`` puts earlier values back). Overrides never widen the targets (an override outside
+    them applies to no account), so they add no permission.
+    """
+    kept = setting.removal_writes(spec.removal)
+    denied = [f"account:{operation}" for operation in setting.write_operations if operation not in kept]
+    if not denied:
+        return []
+    management = management_account_id or Aws.ACCOUNT_ID
+    members = f"arn:{Aws.PARTITION}:account::{management}:account/o-*"
+
+    def arns(account_ids: tuple[str, ...]) -> list[str]:
+        return [arn for a in account_ids for arn in (f"{members}/{a}", f"arn:{Aws.PARTITION}:account::{a}:account")]
+
+    members_only = {"resources": [f"{members}/*"]}
+    # (statement ID, where) for each rule the spec has: the accounts it names, or the member
+    # accounts under a condition on their OU path (also when the key is absent: ForAllValues of
+    # nothing holds, and a member account always has a path).
+    rules: list[tuple[str, dict[str, Any]]] = []
+    if spec.exclude_accounts:
+        rules.append(("ToExcludedAccounts", {"resources": arns(spec.exclude_accounts)}))
+    if spec.exclude_organizational_units:
+        excluded = org_path_patterns(spec.exclude_organizational_units)
+        condition = {"ForAnyValue:StringLike": {ORG_PATHS: excluded}}
+        rules.append(("InExcludedOrganizationalUnits", {**members_only, "conditions": condition}))
+    if spec.organizational_units:
+        targeted = org_path_patterns(spec.organizational_units)
+        condition = {"ForAllValues:StringNotLike": {ORG_PATHS: targeted}}
+        rules.append(("OutsideTargetedOrganizationalUnits", {**members_only, "conditions": condition}))
+    if spec.accounts:
+        rules.append(("OutsideTargetedAccounts", {"not_resources": arns(spec.accounts)}))
+    return [
+        iam.PolicyStatement(sid=f"Deny{setting.label}Writes{rule}", effect=iam.Effect.DENY, actions=denied, **where)
+        for rule, where in rules
+    ]
+
+
+def org_path_patterns(parents: tuple[str, ...]) -> list[str]:
+    """``account:AccountResourceOrgPaths`` patterns for the accounts anywhere under these OUs or roots
+    (IAM's ``*`` matches ``/`` too, so ``r-*`` also spans the OUs above a nested one)."""
+    return [f"o-*/{parent}/*" if parent.startswith("r-") else f"o-*/r-*/{parent}/*" for parent in parents]

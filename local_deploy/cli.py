@@ -105,7 +105,7 @@ def main(argv: Sequence[str] | None = None, *, synthesizer: Synthesizer | None =
         console=console,
         state=StateDir(Path(args.state_dir)),
         seed=args.organization,
-        synthesizer=synthesizer or (lambda path: synthesize(path)),
+        synthesizer=synthesizer or (lambda path: synthesize(path, reconcile=_reconcile_token(args))),
         show_values=getattr(args, "show_values", False),
         invocation_seconds=getattr(args, "max_invocation_seconds", None),
     )
@@ -171,6 +171,12 @@ def _parser() -> argparse.ArgumentParser:
         action="store_false",
         help="on a failure, stop and keep what was done (CREATE_FAILED, UPDATE_FAILED) instead of rolling back, "
         "as cdk deploy --no-rollback",
+    )
+    deploy.add_argument(
+        "--reconcile",
+        action="store_true",
+        help="compare every targeted account and put right what drifted, even with an unchanged config "
+        "(as cdk deploy -c reconcile=$(date +%%s))",
     )
     deploy.set_defaults(command=command_deploy)
     commands.add_parser(
@@ -628,6 +634,11 @@ def show_state(session: Session) -> None:
 
 
 # -- helpers ----------------------------------------------------------------------------------
+
+
+def _reconcile_token(args: argparse.Namespace) -> str | None:
+    """A new value each time, as ``-c reconcile=$(date +%s)`` gives one (``deploy --reconcile``)."""
+    return str(time.time_ns()) if getattr(args, "reconcile", False) else None
 
 
 def _synthesize(session: Session, config: str) -> Synthesized:

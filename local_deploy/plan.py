@@ -259,7 +259,7 @@ def _describe(change: Change, properties: Mapping[str, Any], facts: Organization
         wanted = str(properties.get("AccountId", "")) if change.action != DELETE else "by removal"
         return f"registered: {registered}", wanted
     if change.resource_type == CONTACTS_RESOURCE:
-        named = [setting.name.replace("_", " ") for setting in SETTINGS if setting.resource_property in properties]
+        named = [setting.title for setting in SETTINGS if setting.resource_property in properties]
         return ", ".join(named) or "account settings", "see the accounts below"
     if change.resource_type == PREFLIGHT_RESOURCE:
         return f"organization {facts.organization_id}", "every ID the config names in it"

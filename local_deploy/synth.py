@@ -37,15 +37,17 @@ class Synthesized:
     assembly_directory: str = ""  # the cloud assembly: the assets (Lambda layers) are read from it
 
 
-def synthesize(config_path: str | Path) -> Synthesized:
-    """Load and validate the config (raises ``ConfigError`` with its lines), then synthesize."""
+def synthesize(config_path: str | Path, *, reconcile: str | None = None) -> Synthesized:
+    """Load and validate the config (raises ``ConfigError`` with its lines), then synthesize;
+    ``reconcile`` is the context value of ``cdk deploy -c reconcile=...``."""
     config = load_config(config_path)
     started = time.monotonic()
     silence_jsii_node_notices()
-    from stacks.app_builder import build_app  # imports aws-cdk-lib, which starts jsii's Node process
+    from constructs.alternate_contacts import RECONCILE_CONTEXT
+    from stacks.app_builder import build_app, new_app  # imports aws-cdk-lib, which starts jsii's Node process
 
     try:
-        app, stack = build_app(config)
+        app, stack = build_app(config, new_app({RECONCILE_CONTEXT: reconcile} if reconcile else None))
         assembly = app.synth()
     except Exception as error:  # jsii reports construct errors and cdk-nag findings as RuntimeError
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

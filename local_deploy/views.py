@@ -33,12 +33,14 @@ from local_deploy.plan import (
     Plan,
 )
 from local_deploy.stack import ResourceState, StackState
+from org_bootstrap.account_settings import SETTINGS, setting_of
 from org_bootstrap.contact_spec import DELETE as DELETE_TARGET
 from org_bootstrap.jobs import Job
 from org_bootstrap.pacing import ACCOUNT_QUOTAS
 from org_bootstrap.reconcile import RESTORE
+from org_bootstrap.settings.alternate_contacts import SETTING as ALTERNATE_CONTACTS
 from org_bootstrap.stores import S3JobStore
-from org_bootstrap.validation import CONTACT_TYPES, mask
+from org_bootstrap.validation import CONTACT_TYPES
 
 ACTION_STYLE = {
     "Create": "green",
@@ -71,24 +73,13 @@ def make_console(*, stderr: bool = False) -> Console:
 # -- contacts ---------------------------------------------------------------------------------
 
 
-def contact_text(contact: Mapping[str, str] | str | None, show_values: bool, *, lines: int = 1) -> Text:
-    """A contact as ``Name · e-mail`` (``· phone`` too with ``show_values``): masked unless asked."""
-    if contact is None:
+def value_text(key: str, value: Any, show_values: bool) -> Text:
+    """One item's value (an engine key's: a contact type, ``primary_contact/PRIMARY``, a Region) as
+    its setting shows it: people's data masked unless asked."""
+    if value is None:
         return Text("—", style="dim")
-    if isinstance(contact, str):  # a contact type to delete, or a Region's status
-        if contact == DELETE_TARGET:
-            return Text("(deleted)", style="red")
-        return Text(contact, style="red" if contact in ("DISABLED", "DISABLING") else "")
-    if "FullName" in contact:  # a primary contact: the name, the country, the phone masked
-        phone = contact.get("PhoneNumber", "")
-        shown = phone if show_values else mask("PhoneNumber", phone)
-        return Text(f"{contact['FullName']} · {contact.get('CountryCode', '')} · {shown}")
-    email, phone = contact.get("EmailAddress", ""), contact.get("PhoneNumber", "")
-    if not show_values:
-        email, phone = mask("EmailAddress", email), mask("PhoneNumber", phone)
-    separator = "\n" if lines > 1 else " · "
-    details = f"{email} · {phone}" if show_values or lines > 1 else email
-    return Text(f"{contact.get('Name', '')}{separator}{details}")
+    setting, _ = setting_of(key)
+    return Text(setting.text(value, show_values=show_values), style="red" if value == DELETE_TARGET else "")
 
 
 # -- plan -------------------------------------------------------------------------------------
@@ -201,11 +192,13 @@ def _account_rows(line: AccountLine, show_values: bool) -> list[tuple[Renderable
 
 
 def _contact_row(line: ContactLine, show_values: bool) -> tuple[RenderableType, ...]:
-    wanted = Text("= now", style="dim") if line.action == IN_SYNC else contact_text(line.wanted, show_values)
+    key = line.contact_type
+    wanted = Text("= now", style="dim") if line.action == IN_SYNC else value_text(key, line.wanted, show_values)
     action = line.action + (f" {', '.join(_FIELD_NAMES.get(f, f) for f in line.fields)}" if line.fields else "")
     if not line.by_deploy and line.action not in (IN_SYNC, LEFT_ALONE):
         action = f"drift: {line.action} (no event: config unchanged)"
-    return (line.contact_type, contact_text(line.current, show_values), wanted, Text(action, ACTION_STYLE[line.action]))
+    current = value_text(key, line.current, show_values)
+    return (key, current, wanted, Text(action, ACTION_STYLE[line.action]))
 
 
 def totals_text(plan: Plan) -> Text:
@@ -216,7 +209,7 @@ def totals_text(plan: Plan) -> Text:
         ("Totals: ", "bold"),
         f"{totals.accounts} accounts: {totals.changing} to change, {totals.in_sync} in sync, "
         f"{totals.skipped} skipped (not ACTIVE), {totals.failed} unreadable, {totals.untargeted} not targeted · ",
-        (f"{writes} contact writes", "bold"),
+        (f"{writes} writes", "bold"),
         f" ({contacts[CREATE_CONTACT]} create, {contacts[UPDATE_CONTACT]} update, "
         f"{contacts[DELETE_CONTACT]} delete, {contacts[RESTORE_CONTACT]} restore"
         + (f", {contacts[ENABLE_REGION]} enable Region" if contacts[ENABLE_REGION] else "")
@@ -365,12 +358,19 @@ def state_view(
     return Group(*parts)
 
 
-def accounts_table(organization: Mapping[str, Any], *, show_values: bool, title: str = "Alternate contacts") -> Table:
+def accounts_table(organization: Mapping[str, Any], *, show_values: bool, title: str = "Account settings") -> Table:
     """The organization's accounts (those ``organization`` lists) with their OU and contacts."""
     ous = {ou["id"]: ou for ou in organization["organizational_units"]}
     masked = "" if show_values else " (e-mail and phone masked; --show-values shows them)"
     table = Table(box=box.SIMPLE_HEAD, title=f"{title}{masked}", title_justify="left")
-    for column in ("Account", "OU", *CONTACT_TYPES, "Primary contact", "Opt-in Regions"):
+    # The alternate contacts a column per type, every other setting a column of its own.
+    others = [setting for setting in SETTINGS if setting is not ALTERNATE_CONTACTS]
+    for column in (
+        "Account",
+        "OU",
+        *CONTACT_TYPES,
+        *(setting.title[:1].upper() + setting.title[1:] for setting in others),
+    ):
         table.add_column(column)
     for account in sorted(organization["accounts"], key=lambda item: item["id"]):
         status = account.get("status", "ACTIVE")
@@ -382,11 +382,13 @@ def accounts_table(organization: Mapping[str, Any], *, show_values: bool, title:
                 ("".join(f"\n{key}={value}" for key, value in sorted(account.get("tags", {}).items())), "dim"),
             ),
             Text(_ou_path(account.get("parent", ""), ous), style="dim"),
-            *(contact_text(account["contacts"].get(t), show_values, lines=2) for t in CONTACT_TYPES),
-            contact_text(account.get("primary_contact"), show_values),
-            Text("\n".join(f"{region} {status}" for region, status in sorted(account.get("regions", {}).items())))
-            if account.get("regions")
-            else Text("—", style="dim"),
+            *(value_text(t, account["contacts"].get(t), show_values) for t in CONTACT_TYPES),
+            *(
+                Text(setting.state_text(account[setting.name], show_values=show_values))
+                if account.get(setting.name)
+                else Text("—", style="dim")
+                for setting in others
+            ),
             end_section=True,
         )
     return table

@@ -69,8 +69,9 @@ from moto.organizations import models as org_models
 from moto.organizations import responses as org_responses
 from moto.s3 import responses as s3_responses
 
-from org_bootstrap import partitions, quotas
+from org_bootstrap import partitions
 from org_bootstrap.pacing import Quota
+from org_bootstrap.settings.regions import SETTING as REGIONS
 from org_bootstrap.validation import (
     ACCOUNT_SERVICE_PRINCIPAL,
     CONTACT_FIELD_RULES,
@@ -408,7 +409,7 @@ def _request_region_change(response: Any, log: ApiLog, *, enable: bool) -> Any:
             )
         if status in ((ENABLED, ENABLING) if enable else (DISABLED, DISABLING)):
             return EmptyResult()  # already there or on its way: nothing new starts
-        limits = quotas.region_opt_limits(partition)
+        limits = REGIONS.opt_limits(partition)
         assert limits is not None, f"no Region opt-in in {partition}"
         members = [account.id for account in _organization_of(target, partition).accounts] or [target]
         if _in_progress(target, log, partition) >= limits.per_account:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 from aws_cdk import App, Environment, Validations
@@ -23,10 +24,10 @@ def feature_flags() -> dict[str, object]:
     return dict(json.loads(CDK_JSON.read_text(encoding="utf-8"))["context"])
 
 
-def new_app() -> App:
+def new_app(context: Mapping[str, str] | None = None) -> App:
     """An app with cdk.json's feature flags, so a synth in this process matches ``cdk synth``'s (context
-    the CLI passes, such as ``-c config=...``, still wins)."""
-    return App(context=feature_flags())
+    the CLI passes, such as ``-c config=...``, still wins), and ``context`` as ``-c`` would give it."""
+    return App(context={**feature_flags(), **(context or {})})
 
 
 def build(config: BootstrapConfig, *, config_file: str | Path, app: App | None = None) -> App:

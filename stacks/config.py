@@ -15,19 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from org_bootstrap.account_settings import SETTINGS
-from org_bootstrap.contact_spec import DELETE, SPEC_FIELDS, TARGET_FIELDS, ContactSpec
-from org_bootstrap.partitions import COMMERCIAL, opt_in_regions, partition_of
+from org_bootstrap.contact_spec import DELETE, ContactSpec
+from org_bootstrap.partitions import COMMERCIAL, partition_of
 from org_bootstrap.preflight import ConfigIds
-from org_bootstrap.primary_contact_spec import PrimaryContactSpec
-from org_bootstrap.region_spec import RegionSpec
 from org_bootstrap.resource import REMOVAL_POLICIES
 from org_bootstrap.targeting import SettingSpec
 from org_bootstrap.validation import (
     ACCOUNT_ID_SCHEMA,
     CONTACT_FIELD_RULES,
     EVENTS_REGION,
-    OU_ID_SCHEMA,
-    PRIMARY_CONTACT_FIELD_RULES,
     REGION_SCHEMA,
     Field,
     InvalidInputError,
@@ -65,18 +61,6 @@ AUTOMATION_FIELDS = (
         CONTACT_FIELD_RULES["EmailAddress"].schema(),
     ),
 )
-# The primary contact and Regions sections, for the editor schema (their validators: the specs').
-PRIMARY_CONTACT_SCHEMA: Mapping[str, Any] = {
-    "type": "object",
-    "properties": {key: {**rule.schema(), "description": key} for key, rule in PRIMARY_CONTACT_FIELD_RULES.items()},
-    "required": [key for key, rule in PRIMARY_CONTACT_FIELD_RULES.items() if rule.required],
-    "additionalProperties": False,
-}
-_REGION_LIST: Mapping[str, Any] = {"type": "array", "items": {"enum": sorted(opt_in_regions(COMMERCIAL))}}
-_OVERRIDE_PLACE = (
-    Field("organizational_unit", "The OU (or root) whose accounts, nested OUs included, this applies to", OU_ID_SCHEMA),
-    Field("account", "The account this applies to", ACCOUNT_ID_SCHEMA),
-)
 CONFIG_FIELDS = (
     Field(
         "management_account_id",
@@ -100,76 +84,8 @@ CONFIG_FIELDS = (
         "Where the member accounts' contacts and their automation run",
         choice_schema(DEPLOYMENT_MODES),
     ),
-    Field(
-        "alternate_contacts",
-        "The BILLING, OPERATIONS and SECURITY contacts of the organization's accounts",
-        fields=SPEC_FIELDS,
-    ),
-    Field(
-        "primary_contact",
-        "The primary contact (company address and phone) of the organization's accounts",
-        fields=(
-            Field("contact", "The primary contact of every targeted account", PRIMARY_CONTACT_SCHEMA),
-            Field("targets", "Which accounts (default: all, the management account included)", fields=TARGET_FIELDS),
-            Field(
-                "overrides",
-                "The primary contact of an OU or one account",
-                fields=(*_OVERRIDE_PLACE, Field("contact", "The primary contact there", PRIMARY_CONTACT_SCHEMA)),
-                many=True,
-            ),
-            Field(
-                "removal",
-                "On removal: retain, or restore the one from before the stack",
-                choice_schema(("retain", "restore")),
-            ),
-            Field(
-                "failure_tolerance",
-                "How many accounts may fail before the deploy fails",
-                {"type": "integer", "minimum": 0},
-            ),
-            Field(
-                "scope",
-                "Which side of the organization a stack covers (set by the app)",
-                {"type": "string"},
-                internal=True,
-            ),
-        ),
-    ),
-    Field(
-        "regions",
-        "Opt-in Regions of the organization's accounts: enabled, or disabled where listed",
-        fields=(
-            Field("enable", "Opt-in Regions to enable", _REGION_LIST),
-            Field("disable", "Opt-in Regions to disable (removes all IAM access to resources there)", _REGION_LIST),
-            Field("targets", "Which accounts (default: all, the management account included)", fields=TARGET_FIELDS),
-            Field(
-                "overrides",
-                "Regions of an OU or one account",
-                fields=(
-                    *_OVERRIDE_PLACE,
-                    Field("enable", "Opt-in Regions to enable there", _REGION_LIST),
-                    Field("disable", "Opt-in Regions to disable there", _REGION_LIST),
-                ),
-                many=True,
-            ),
-            Field(
-                "removal",
-                "On removal: retain, or restore each Region's state from before the stack",
-                choice_schema(("retain", "restore")),
-            ),
-            Field(
-                "failure_tolerance",
-                "How many accounts may fail before the deploy fails",
-                {"type": "integer", "minimum": 0},
-            ),
-            Field(
-                "scope",
-                "Which side of the organization a stack covers (set by the app)",
-                {"type": "string"},
-                internal=True,
-            ),
-        ),
-    ),
+    # A section per account setting, declared by the setting itself (targets, overrides, removal...).
+    *(setting.spec_type.config_section() for setting in SETTINGS),
     Field(
         "automation",
         "Keep every configured setting correct after the deploy: new and moved accounts, and a drift check",
@@ -278,18 +194,6 @@ class BootstrapConfig:
         return found
 
     @property
-    def primary_contact(self) -> PrimaryContactSpec | None:
-        found = self.settings.get("primary_contact")
-        assert found is None or isinstance(found, PrimaryContactSpec)
-        return found
-
-    @property
-    def regions(self) -> RegionSpec | None:
-        found = self.settings.get("regions")
-        assert found is None or isinstance(found, RegionSpec)
-        return found
-
-    @property
     def automation_enabled(self) -> bool:
         return self.automation is not None and self.automation.enabled
 
@@ -351,9 +255,10 @@ class BootstrapConfig:
             problems += found
         if automation is not None and automation.enabled:
             if not any(setting.name in data for setting in SETTINGS):
+                sections = ", ".join(f"[{setting.name}]" for setting in SETTINGS)
                 problems.append(
-                    "automation.enabled: needs a setting to keep correct: an [alternate_contacts], "
-                    "[primary_contact] or [regions] section (add one, or set enabled = false)"
+                    f"automation.enabled: needs a setting to keep correct: a section of {sections} "
+                    "(add one, or set enabled = false)"
                 )
             if region_problem("region", region) is None and region != EVENTS_REGION:
                 problems.append(

@@ -14,7 +14,8 @@ from stacks import silence_jsii_node_notices
 
 silence_jsii_node_notices()  # before anything imports aws_cdk
 
-from org_bootstrap.quotas import Quota, account_quotas  # noqa: E402
+from org_bootstrap.account_settings import account_quotas  # noqa: E402
+from org_bootstrap.quotas import Quota  # noqa: E402
 from simulation.organization import ApiLog, Organization, strict_aws  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -12,9 +12,10 @@ from unittest import mock
 import pytest
 
 from org_bootstrap import alternate_contacts, clients
+from org_bootstrap.account_settings import account_quotas
 from org_bootstrap.pacing import RateLimits
 from org_bootstrap.primary_contact_spec import PrimaryContactSpec
-from org_bootstrap.quotas import Quota, account_quotas
+from org_bootstrap.quotas import Quota
 from org_bootstrap.reconcile import ContactsApi
 from org_bootstrap.region_spec import RegionSpec
 from org_bootstrap.validation import InvalidInputError

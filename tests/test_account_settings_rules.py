@@ -6,7 +6,8 @@ from __future__ import annotations
 import botocore.session
 import pytest
 
-from org_bootstrap import partitions, quotas
+from org_bootstrap import account_settings, partitions, quotas
+from org_bootstrap.settings import regions
 from org_bootstrap.validation import (
     CONTACT_FIELD_RULES,
     PRIMARY_CONTACT_FIELD_RULES,
@@ -116,14 +117,21 @@ def test_only_opt_in_regions_of_the_partition_pass(region: str, partition: str, 
 
 
 def test_quotas_are_read_per_partition() -> None:
-    aws = quotas.account_quotas("aws")
+    aws = account_settings.account_quotas("aws")
     assert aws["PutContactInformation"] == quotas.Quota(5, 8)
     assert aws["GetContactInformation"] == quotas.Quota(10, 15)
     assert aws["EnableRegion"] == aws["DisableRegion"] == quotas.Quota(1, 1)
     assert aws["GetRegionOptStatus"] == aws["ListRegions"] == quotas.Quota(5, 5)
-    china = quotas.account_quotas("aws-cn")
+    china = account_settings.account_quotas("aws-cn")
     assert china["PutContactInformation"] == quotas.Quota(1, 2)
     assert all(china[op].per_second <= aws[op].per_second for op in china)
-    assert quotas.account_quotas("aws-us-gov") is aws  # no table of its own: the commercial one
-    assert quotas.region_opt_limits("aws") == quotas.RegionOptLimits(per_account=6, per_organization=50)
-    assert quotas.region_opt_limits("aws-cn") is None
+    assert "EnableRegion" not in china  # no Region opt-in in China
+    assert account_settings.account_quotas("aws-us-gov") == aws  # no table of its own: the commercial one
+    assert regions.SETTING.opt_limits("aws") == quotas.RegionOptLimits(per_account=6, per_organization=50)
+    assert regions.SETTING.opt_limits("aws-us-gov") == regions.SETTING.opt_limits("aws")
+    assert regions.SETTING.opt_limits("aws-cn") is None
+    # Every operation a setting reads or writes has a quota wherever the setting is available.
+    for partition in ("aws", "aws-cn", "aws-us-gov"):
+        for setting in account_settings.SETTINGS:
+            if setting.available_in(partition):
+                assert set(setting.quotas_in(partition)) == {*setting.read_operations, *setting.write_operations}

@@ -9,8 +9,9 @@ import pytest
 from aws_cdk import App, Stack
 from aws_cdk.assertions import Match, Template
 
-from constructs.alternate_contacts import AlternateContacts, managed_contact_types
+from constructs.alternate_contacts import AlternateContacts
 from org_bootstrap.contact_spec import ContactSpec
+from org_bootstrap.settings.alternate_contacts import managed_contact_types
 from stacks.config import load_config
 
 
@@ -276,3 +277,15 @@ def test_contact_types_condition_follows_the_spec() -> None:
             }
         },
     )
+
+
+def test_the_reconcile_context_is_a_property_only_when_given(template: Template) -> None:
+    """``cdk deploy -c reconcile=<new value>`` changes the resource (an Update of an unchanged
+    config); without it the template is the same as ever, so a plain re-deploy changes nothing."""
+    (plain,) = template.find_resources("Custom::AlternateContacts").values()
+    assert "Reconcile" not in plain["Properties"]
+    app = App(context={"reconcile": "1764590000"})
+    stack = Stack(app, "S")
+    AlternateContacts(stack, "Contacts", spec=ContactSpec.parse({"contacts": {"BILLING": {"delete": True}}}))
+    (given,) = Template.from_stack(stack).find_resources("Custom::AlternateContacts").values()
+    assert given["Properties"]["Reconcile"] == "1764590000"

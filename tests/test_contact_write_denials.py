@@ -1,4 +1,4 @@
-"""IAM as a second line of defence: every role that writes contacts is denied the writes the config
+"""IAM as a second line of defence: every role that writes a setting is denied the writes the config
 rules out (excluded accounts and OUs, anything outside the targets), proven on the synthesized
 templates by evaluating their Deny statements for chosen calls, in both deployment modes."""
 
@@ -157,29 +157,33 @@ def role_statements(template: dict[str, Any], description: str) -> list[dict[str
 
 
 GUARDED_CALLS = [
-    ("excluded account", member("333333333333", SECURITY), ["DenyContactWritesToExcludedAccounts"]),
-    ("excluded management account, its own contacts", own(MANAGEMENT), ["DenyContactWritesToExcludedAccounts"]),
+    ("excluded account", member("333333333333", SECURITY), ["DenyAlternateContactsWritesToExcludedAccounts"]),
+    (
+        "excluded management account, its own contacts",
+        own(MANAGEMENT),
+        ["DenyAlternateContactsWritesToExcludedAccounts"],
+    ),
     (
         "account in an excluded OU nested in a targeted one",
         member("777777777777", WORKLOADS, DEVELOPMENT),
-        ["DenyContactWritesInExcludedOrganizationalUnits"],
+        ["DenyAlternateContactsWritesInExcludedOrganizationalUnits"],
     ),
     (
         "account in an OU that is not targeted",
         member("101010101010", SANDBOX),
-        ["DenyContactWritesOutsideTargetedOrganizationalUnits"],
+        ["DenyAlternateContactsWritesOutsideTargetedOrganizationalUnits"],
     ),
     (
         "account directly under the root",
         member("121212121212"),
-        ["DenyContactWritesOutsideTargetedOrganizationalUnits"],
+        ["DenyAlternateContactsWritesOutsideTargetedOrganizationalUnits"],
     ),
     ("account in a targeted OU", member("444444444444", WORKLOADS), []),
     ("account in a nested targeted OU with an override", member("555555555555", WORKLOADS, PRODUCTION), []),
     (
         "delete in an excluded account",
         with_action(member("333333333333", SECURITY), DELETE),
-        ["DenyContactWritesToExcludedAccounts"],
+        ["DenyAlternateContactsWritesToExcludedAccounts"],
     ),
     ("reading an excluded account", with_action(member("333333333333", SECURITY), GET), []),
 ]
@@ -210,14 +214,14 @@ def test_delegated_administrator_roles_deny_puts_outside_the_targeted_accounts_a
 ) -> None:
     statements = role_statements(delegated_delete["OrgBootstrapDelegatedAdministrator"], description)
     found = denied_by(statements, call, DELEGATED)
-    assert found == (["DenyContactWritesOutsideTargetedAccounts"] if denied else []), case
+    assert found == (["DenyAlternateContactsWritesOutsideTargetedAccounts"] if denied else []), case
 
 
 def test_the_management_stack_in_delegated_administrator_mode_is_guarded_too(
     delegated_delete: dict[str, dict[str, Any]],
 ) -> None:
     statements = role_statements(delegated_delete["OrgBootstrapManagement"], WRITING_ROLES[0])
-    assert denied_by(statements, own(MANAGEMENT), MANAGEMENT) == ["DenyContactWritesOutsideTargetedAccounts"]
+    assert denied_by(statements, own(MANAGEMENT), MANAGEMENT) == ["DenyAlternateContactsWritesOutsideTargetedAccounts"]
     assert denied_by(statements, member("444444444444"), MANAGEMENT) == []
 
 
@@ -225,16 +229,62 @@ def test_restore_keeps_every_write_it_may_need_and_a_read_only_role_gets_no_deni
     """``restore`` puts earlier values back into released accounts, wherever they are now."""
     from aws_cdk import App, Stack
 
-    from constructs.alternate_contacts import WRITE_ACTIONS, contact_actions_statements
+    from constructs.setting_permissions import setting_statements
     from org_bootstrap.contact_spec import ContactSpec
 
     stack = Stack(App(), "S")
     restore = ContactSpec.parse({**config()["alternate_contacts"], "removal": "restore"})
     retain = ContactSpec.parse(config()["alternate_contacts"])
-    for spec, actions, effects in (
-        (restore, [GET, *WRITE_ACTIONS], ["Allow"]),
-        (retain, [GET], ["Allow"]),
-        (retain, [GET, *WRITE_ACTIONS], ["Allow", "Deny", "Deny", "Deny"]),
+    for spec, write, effects in (
+        (restore, True, ["Allow"]),
+        (retain, False, ["Allow"]),
+        (retain, True, ["Allow", "Deny", "Deny", "Deny"]),
     ):
-        rendered = [stack.resolve(s.to_statement_json()) for s in contact_actions_statements(actions, spec)]
+        statements = setting_statements({"alternate_contacts": spec}, write=write)
+        rendered = [stack.resolve(s.to_statement_json()) for s in statements]
         assert [s.get("Effect", "Allow") for s in rendered] == effects
+
+
+# -- every setting, not only the contacts ------------------------------------------------------
+
+PRIMARY = {
+    "FullName": "Example Corp Cloud Team",
+    "AddressLine1": "410 Terry Ave N",
+    "City": "Seattle",
+    "PostalCode": "98109",
+    "CountryCode": "US",
+    "PhoneNumber": "+1 206 555 0100",
+}
+ENABLE, PUT_PRIMARY = "account:EnableRegion", "account:PutContactInformation"
+
+
+@pytest.fixture(scope="module")
+def every_setting() -> dict[str, dict[str, Any]]:
+    """Primary contact everywhere but one account; Regions only in the production OU."""
+    return synth(
+        config(
+            primary_contact={"contact": PRIMARY, "targets": {"exclude_accounts": ["333333333333"]}},
+            regions={"enable": ["ap-east-1"], "targets": {"organizational_units": [PRODUCTION]}},
+        )
+    )
+
+
+SETTING_CALLS = [
+    ("Region enabled outside the targeted OU", with_action(member("444444444444", WORKLOADS), ENABLE), True),
+    ("Region enabled in the targeted OU", with_action(member("555555555555", WORKLOADS, PRODUCTION), ENABLE), False),
+    ("primary contact of the excluded account", with_action(member("333333333333", SECURITY), PUT_PRIMARY), True),
+    ("primary contact of another account", with_action(member("444444444444", WORKLOADS), PUT_PRIMARY), False),
+]
+
+
+@pytest.mark.parametrize("description", WRITING_ROLES)
+@pytest.mark.parametrize(("case", "call", "denied"), SETTING_CALLS, ids=[case for case, _, _ in SETTING_CALLS])
+def test_each_writing_role_denies_every_settings_writes_outside_its_own_targets(
+    every_setting: dict[str, dict[str, Any]], description: str, case: str, call: Call, denied: bool
+) -> None:
+    """Each setting is guarded by its own section's targets: the Regions' OU target denies Region
+    writes elsewhere but not contact writes, and the primary contact's exclusion only its own."""
+    statements = role_statements(every_setting["OrgBootstrapManagement"], description)
+    found = denied_by(statements, call, MANAGEMENT)
+    assert bool(found) == denied, (case, found)
+    assert all(sid.startswith("DenyRegions" if call.action == ENABLE else "DenyPrimaryContact") for sid in found)

@@ -68,6 +68,19 @@ def test_unchanged_update_plans_nothing_and_delete_releases_everything() -> None
     assert plan("j", ACCOUNTS, None, spec()).items == [], "retain releases nothing"
 
 
+def test_a_reconcile_of_an_unchanged_config_plans_every_targeted_account_as_a_create_would() -> None:
+    """``everywhere`` (a new Reconcile value): the accounts an unchanged Update would skip are all
+    compared, with what the config wants there; excluded and inactive accounts stay out."""
+    excluding = spec(targets={"exclude_accounts": [DELEGATED]})
+    job = plan("j", ACCOUNTS, excluding, excluding, everywhere=True)
+    assert targets_of(job.items, job.contact_sets) == {
+        MANAGEMENT: {"BILLING": contact("B"), "SECURITY": contact("S")},
+        MEMBER: {"BILLING": contact("B"), "SECURITY": contact("S")},
+    }
+    assert job.skipped == [("444444444444", "PENDING_CLOSURE")]
+    assert plan("j", ACCOUNTS, excluding, excluding).items == []
+
+
 def test_scoped_specs_split_the_organization_between_the_two_stacks() -> None:
     management_side = plan("j", ACCOUNTS, spec().scoped("management_account"), management_account_id=MANAGEMENT)
     member_side = plan(

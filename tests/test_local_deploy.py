@@ -557,7 +557,7 @@ def test_plan_against_a_real_organization_uses_the_default_session_and_only_read
             account.put_alternate_contact(AlternateContactType="BILLING", **EXAMPLE["BILLING"])
     out = capsys.readouterr().out
     assert "AWS Organization o-exampleorg1" in out and "not deployed (no stack record read)" in out
-    assert "43 contact writes" in out and "; writes: 0" in out
+    assert "43 writes" in out and "; writes: 0" in out
 
 
 @pytest.mark.parametrize("deploy_wait", ["2700", "0"])
@@ -886,7 +886,7 @@ def test_demo_plans_deploys_redeploys_nothing_and_shows_the_state(
     state = tmp_path / "state"
     assert main(["demo", "--state-dir", str(state)], synthesizer=synthesized(example_template)) == 0
     out = capsys.readouterr().out
-    for expected in ("1. Plan", "43 contact writes", "CREATE_COMPLETE", "No changes", "Demo complete"):
+    for expected in ("1. Plan", "43 writes", "CREATE_COMPLETE", "No changes", "Demo complete"):
         assert expected in out, expected
     assert "aws-billing@example.com" not in out  # masked
     assert main(["destroy", "--state-dir", str(state)]) == 0  # a separate invocation finds the stack

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -135,6 +136,25 @@ def test_a_hand_edit_matches_no_rule_and_the_drift_check_puts_it_back(
     assert main(["state", *state]) == 0
     out = capsys.readouterr().out
     assert "What changed after the deploys, and why" in out and "drift check (fix mode)" in out
+
+
+def test_an_unchanged_config_deployed_with_reconcile_puts_a_hand_edit_back(
+    automation: Synthesized, state: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """CloudFormation sends nothing for an unchanged resource, so a plain re-deploy leaves a hand
+    edit; ``deploy --reconcile`` (``cdk deploy -c reconcile=...``) makes it an Update that compares
+    every targeted account and puts back only what drifted."""
+    assert main(["edit-contact", PAYMENTS, "SECURITY", "--name", "Someone Else", *state]) == 0
+    config = ["--config", automation.config_path]
+    assert main(["deploy", *config, *state]) == 0  # the real synth: the same template, nothing to do
+    assert "No changes" in capsys.readouterr().out
+    assert contacts(state, PAYMENTS)["SECURITY"]["Name"] == "Someone Else"
+
+    assert main(["deploy", "--reconcile", *config, *state]) == 0
+    out = capsys.readouterr().out
+    (writes,) = re.findall(r"writes to the organization: (.*)", out)
+    assert writes.strip() == "account:PutAlternateContact x1", out[-2000:]  # the edit, and nothing else
+    assert contacts(state, PAYMENTS)["SECURITY"] == CONFIGURED["SECURITY"]
 
 
 def test_a_report_only_check_reports_the_edit_and_changes_nothing(

@@ -1,4 +1,5 @@
-"""The IAM statements of the primary-contact and Regions settings, as synthesized."""
+"""The IAM statements of the primary-contact and Regions settings, as synthesized: exact actions,
+the settings' condition keys, and the denials of writes outside their targets."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ from aws_cdk import App, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk.assertions import Template
 
-from constructs.setting_permissions import managed_regions, primary_contact_statements, regions_statements
+from constructs.setting_permissions import setting_statements
 from org_bootstrap.partitions import opt_in_regions
 from org_bootstrap.primary_contact_spec import PrimaryContactSpec
 from org_bootstrap.region_spec import RegionSpec
+from org_bootstrap.settings.regions import managed_regions
 
 PRIMARY = {
     "FullName": "Example Corp Cloud Team",
@@ -25,6 +27,17 @@ PRIMARY = {
 REGIONS = RegionSpec.parse(
     {"enable": ["me-central-1", "ap-east-1"], "overrides": [{"account": "444444444444", "disable": ["il-central-1"]}]}
 )
+
+
+def settings(write: bool, **targets: Any) -> list[iam.PolicyStatement]:
+    """The statements of a role for the primary contact and the Regions above, with ``targets``."""
+    return setting_statements(
+        {
+            "primary_contact": PrimaryContactSpec.parse({"contact": PRIMARY, "targets": targets}),
+            "regions": RegionSpec.parse({**REGIONS.to_dict(), "targets": targets}),
+        },
+        write=write,
+    )
 
 
 def statements_of(*statement_lists: list[iam.PolicyStatement]) -> list[dict[str, Any]]:
@@ -55,11 +68,7 @@ def joined(value: Any) -> str:
 
 @pytest.fixture(scope="module")
 def synthesized() -> dict[str, dict[str, Any]]:
-    found = statements_of(
-        primary_contact_statements(PrimaryContactSpec.parse({"contact": PRIMARY}), write=True),
-        regions_statements(REGIONS, write=True),
-    )
-    return {statement["Sid"]: statement for statement in found}
+    return {statement["Sid"]: statement for statement in statements_of(settings(write=True))}
 
 
 def test_primary_contact_actions_are_exact_and_on_the_organizations_accounts(
@@ -87,18 +96,66 @@ def test_region_changes_are_conditioned_on_exactly_the_configured_regions(
 
 
 def test_a_read_only_handler_gets_no_write_actions() -> None:
-    found = statements_of(
-        primary_contact_statements(PrimaryContactSpec.parse({"contact": PRIMARY}), write=False),
-        regions_statements(REGIONS, write=False),
-    )
+    found = statements_of(settings(write=False, exclude_accounts=["333333333333"]))
+    assert all(statement["Effect"] == "Allow" for statement in found)  # nothing to deny a reader
     actions = {action for statement in found for action in statement["Action"]}
     assert actions == {"account:GetContactInformation", "account:GetRegionOptStatus", "account:ListRegions"}
 
 
 def test_restore_may_touch_any_opt_in_region_a_previous_config_named() -> None:
-    assert managed_regions(REGIONS) == ["ap-east-1", "il-central-1", "me-central-1"]
+    assert managed_regions(REGIONS, "aws") == ["ap-east-1", "il-central-1", "me-central-1"]
     restoring = RegionSpec.parse({"enable": ["ap-east-1"], "removal": "restore"})
-    assert managed_regions(restoring) == sorted(opt_in_regions("aws"))
+    assert managed_regions(restoring, "aws") == sorted(opt_in_regions("aws"))
+
+
+def test_writes_outside_the_targets_are_denied_for_each_setting() -> None:
+    """The same second line of defence the alternate contacts have: each setting's writes denied in
+    excluded accounts and outside the targeted OUs, its reads left alone."""
+    found = statements_of(
+        settings(
+            write=True,
+            organizational_units=["ou-ex01-workload"],
+            exclude_accounts=["333333333333"],
+            exclude_organizational_units=["ou-ex01-devtests"],
+        )
+    )
+    denials = {s["Sid"]: s for s in found if s["Effect"] == "Deny"}
+    assert sorted(denials) == [
+        "DenyPrimaryContactWritesInExcludedOrganizationalUnits",
+        "DenyPrimaryContactWritesOutsideTargetedOrganizationalUnits",
+        "DenyPrimaryContactWritesToExcludedAccounts",
+        "DenyRegionsWritesInExcludedOrganizationalUnits",
+        "DenyRegionsWritesOutsideTargetedOrganizationalUnits",
+        "DenyRegionsWritesToExcludedAccounts",
+    ]
+    assert denials["DenyPrimaryContactWritesToExcludedAccounts"]["Action"] == ["account:PutContactInformation"]
+    assert sorted(denials["DenyRegionsWritesToExcludedAccounts"]["Action"]) == [
+        "account:DisableRegion",
+        "account:EnableRegion",
+    ]
+    assert denials["DenyRegionsWritesToExcludedAccounts"]["Resource"] == [
+        "arn:${AWS::Partition}:account::${AWS::AccountId}:account/o-*/333333333333",
+        "arn:${AWS::Partition}:account::333333333333:account",  # its own, if it were the caller
+    ]
+    assert denials["DenyRegionsWritesOutsideTargetedOrganizationalUnits"]["Condition"] == {
+        "ForAllValues:StringNotLike": {"account:AccountResourceOrgPaths": ["o-*/r-*/ou-ex01-workload/*"]}
+    }
+
+
+def test_restore_keeps_the_writes_it_needs_where_the_stack_let_go() -> None:
+    """``restore`` puts earlier values back in accounts no longer targeted: nothing is denied."""
+    restoring = setting_statements(
+        {
+            "primary_contact": PrimaryContactSpec.parse(
+                {"contact": PRIMARY, "removal": "restore", "targets": {"exclude_accounts": ["333333333333"]}}
+            ),
+            "regions": RegionSpec.parse(
+                {"enable": ["ap-east-1"], "removal": "restore", "targets": {"exclude_accounts": ["333333333333"]}}
+            ),
+        },
+        write=True,
+    )
+    assert all(statement["Effect"] == "Allow" for statement in statements_of(restoring))
 
 
 # -- the whole stack, from a config with every setting -----------------------------------------

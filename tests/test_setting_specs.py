@@ -123,7 +123,7 @@ def test_the_primary_contact_section_is_typed_and_the_most_specific_override_win
             "overrides": [{"organizational_unit": OU, "contact": payments}],
             "removal": "restore",
         }
-    ).primary_contact
+    ).settings["primary_contact"]
     assert isinstance(parsed, PrimaryContactSpec)
     assert parsed.contact == company and parsed.removal == "restore"
     assert parsed.desired("333333333333", ("r-ab12", OU))[PRIMARY_CONTACT]["FullName"] == "Payments Cloud Team"
@@ -161,7 +161,7 @@ def test_the_regions_section_is_typed_and_an_override_can_disable_a_region_per_a
             "enable": ["ap-east-1", "me-central-1"],
             "overrides": [{"account": "444444444444", "disable": ["me-central-1"], "enable": ["il-central-1"]}],
         }
-    ).regions
+    ).settings["regions"]
     assert isinstance(parsed, RegionSpec)
     assert parsed.desired("333333333333", ("r-ab12",)) == {"ap-east-1": ENABLED, "me-central-1": ENABLED}
     assert parsed.desired("444444444444", ("r-ab12",)) == {

@@ -1,21 +1,50 @@
 """Every account setting the engine serves, and which one an engine key belongs to.
 
-Adding a setting is a new adapter in :mod:`org_bootstrap.settings` and its line here.
+The settings are the modules of :mod:`org_bootstrap.settings` that define ``SETTING``, in the
+order of their names: adding a setting is adding its module there, and nothing here.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
+import pkgutil
 from collections.abc import Mapping
+from functools import cache
 from typing import Any
 
+from org_bootstrap import settings
 from org_bootstrap.partitions import partition_here
-from org_bootstrap.settings import Setting, alternate_contacts, primary_contact, regions
+from org_bootstrap.quotas import Quota
+from org_bootstrap.settings import Setting
 from org_bootstrap.targeting import SettingSpec
 from org_bootstrap.validation import InvalidInputError
 
-SETTINGS: tuple[Setting, ...] = (alternate_contacts.SETTING, primary_contact.SETTING, regions.SETTING)
+
+def _discovered() -> tuple[Setting, ...]:
+    found: list[Setting] = []
+    for module in sorted(pkgutil.iter_modules(settings.__path__), key=lambda module: module.name):
+        setting = getattr(importlib.import_module(f"{settings.__name__}.{module.name}"), "SETTING", None)
+        if isinstance(setting, Setting):
+            found.append(setting)
+    names = [setting.name for setting in found]
+    assert len(set(names)) == len(names), f"two settings share a name: {names}"
+    return tuple(found)
+
+
+SETTINGS: tuple[Setting, ...] = _discovered()
 BY_NAME: Mapping[str, Setting] = {setting.name: setting for setting in SETTINGS}
+# The setting whose keys carry no prefix (see org_bootstrap.settings): the alternate contacts.
+_UNPREFIXED = next(setting for setting in SETTINGS if setting.key("x") == "x")
+
+
+@cache
+def account_quotas(partition: str) -> Mapping[str, Quota]:
+    """Every setting's operations with their published quotas in ``partition``: the table pacing reads."""
+    table: dict[str, Quota] = {}
+    for setting in SETTINGS:
+        table.update(setting.quotas_in(partition))
+    return table
 
 
 def setting_for(spec: SettingSpec[Any]) -> Setting:
@@ -28,7 +57,7 @@ def setting_of(key: str) -> tuple[Setting, str]:
     Regions, ``ap-east-1``); a key without a prefix is an alternate contact type."""
     name, separator, item = key.partition("/")
     if not separator:
-        return alternate_contacts.SETTING, key
+        return _UNPREFIXED, key
     return BY_NAME[name], item
 
 

@@ -67,6 +67,9 @@ from org_bootstrap.targeting import SettingSpec
 LOG = logging.getLogger()
 LOG.setLevel(logging.INFO)
 PHYSICAL_ID = "org-bootstrap/alternate-contacts"
+# A property whose new value (``cdk deploy -c reconcile=...``) makes an Update of an unchanged
+# config compare every targeted account (CloudFormation sends nothing for an unchanged resource).
+RECONCILE_PROPERTY = "Reconcile"
 
 
 @dataclass
@@ -133,9 +136,14 @@ def on_event(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     elif not new and all(spec.removal == "retain" for spec in old.values()):
         job = Job(event["RequestId"], {}, [])
     else:
-        # Accounts the previous job failed or did not reach are worked again by a Create or Update.
+        # Accounts the previous job failed or did not reach are worked again by a Create or Update;
+        # a new Reconcile value (cdk deploy -c reconcile=...) works every targeted account.
         unfinished = previous.unfinished() if previous is not None and request != "Delete" else None
-        job = _plan(event, deps, new, old, unfinished=unfinished)
+        reconciling = request == "Update" and new_properties.get(RECONCILE_PROPERTY) not in (
+            None,
+            old_properties_.get(RECONCILE_PROPERTY),
+        )
+        job = _plan(event, deps, new, old, unfinished=unfinished, everywhere=reconciling)
     job.started_at = deps.clock()
     job.previous = previous.id if previous is not None and not previous.done else ""
     deps.jobs.save(job.id, job.to_dict())
@@ -187,6 +195,7 @@ def _plan(
     *,
     unfinished: dict[str, dict[str, Any]] | None = None,
     only: dict[str, set[str]] | None = None,
+    everywhere: bool = False,
 ) -> Job:
     return plan(
         event["RequestId"],
@@ -197,6 +206,7 @@ def _plan(
         management_account_id=deps.management_account_id,
         unfinished=unfinished,
         only=only,
+        everywhere=everywhere,
     )
 
 

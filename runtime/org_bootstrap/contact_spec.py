@@ -12,16 +12,13 @@ from typing import Any
 
 from org_bootstrap.targeting import SCOPES, Override, SettingSpec
 from org_bootstrap.validation import (
-    ACCOUNT_ID_SCHEMA,
     CONTACT_SCHEMA,
     CONTACT_TYPES,
-    OU_ID_SCHEMA,
     Field,
-    choice_schema,
     contact_problems,
 )
 
-__all__ = ["DELETE", "REMOVAL_MODES", "SCOPES", "SPEC_FIELDS", "Contact", "ContactSet", "ContactSpec", "Override"]
+__all__ = ["DELETE", "REMOVAL_MODES", "SCOPES", "Contact", "ContactSet", "ContactSpec", "Override"]
 
 REMOVAL_MODES = ("retain", "delete", "restore")
 DELETE = "DELETE"  # a contact type marked for deletion
@@ -46,61 +43,26 @@ CONTACT_SET_SCHEMA: Mapping[str, Any] = {
 }
 
 
-def _ids(schema: Mapping[str, Any]) -> dict[str, Any]:
-    return {"type": "array", "items": schema}
-
-
-TARGET_FIELDS = (
-    Field("accounts", "Only these accounts (not together with organizational_units)", _ids(ACCOUNT_ID_SCHEMA)),
-    Field(
-        "organizational_units",
-        "Only accounts in these OUs or roots, nested OUs included (not together with accounts)",
-        _ids(OU_ID_SCHEMA),
-    ),
-    Field("exclude_accounts", "Never touched; exclusions win over targets", _ids(ACCOUNT_ID_SCHEMA)),
-    Field(
-        "exclude_organizational_units",
-        "Accounts in these OUs (nested included) are never touched; exclusions win over targets",
-        _ids(OU_ID_SCHEMA),
-    ),
-)
-OVERRIDE_FIELDS = (
-    Field(
-        "organizational_unit", "The OU (or root) whose accounts, nested OUs included, get these contacts", OU_ID_SCHEMA
-    ),
-    Field("account", "The account that gets these contacts", ACCOUNT_ID_SCHEMA),
-    Field(
-        "contacts", "Contact sets by type; per type the account override wins over the deepest OU", CONTACT_SET_SCHEMA
-    ),
-)
-SPEC_FIELDS = (
-    Field(
-        "contacts",
-        "The contact set for every targeted account, by type; leave a type out to leave it alone",
-        CONTACT_SET_SCHEMA,
-    ),
-    Field("targets", "Which accounts (default: all, the management account included)", fields=TARGET_FIELDS),
-    Field("overrides", "Contact sets for an OU or one account", fields=OVERRIDE_FIELDS, many=True),
-    Field(
-        "removal",
-        "What deleting the stack, dropping a type or excluding an account does to the contacts",
-        choice_schema(REMOVAL_MODES),
-    ),
-    Field(
-        "failure_tolerance",
-        "How many accounts may fail before the deploy fails (every failure is in the report)",
-        {"type": "integer", "minimum": 0},
-    ),
-    Field(
-        "scope", "Which side of the organization a stack covers (set by the app)", choice_schema(SCOPES), internal=True
-    ),
-)
-
-
 class ContactSpec(SettingSpec["Contact | str"]):
     SECTION = "alternate_contacts"
-    VALUE_KEYS = ("contacts",)
     REMOVAL_MODES = REMOVAL_MODES
+    DESCRIPTION = "The BILLING, OPERATIONS and SECURITY contacts of the organization's accounts"
+    VALUE_FIELDS = (
+        Field(
+            "contacts",
+            "The contact set for every targeted account, by type; leave a type out to leave it alone",
+            CONTACT_SET_SCHEMA,
+        ),
+    )
+    OVERRIDE_VALUE_FIELDS = (
+        Field(
+            "contacts",
+            "Contact sets by type; per type the account override wins over the deepest OU",
+            CONTACT_SET_SCHEMA,
+        ),
+    )
+    OVERRIDES_DESCRIPTION = "Contact sets for an OU or one account"
+    REMOVAL_DESCRIPTION = "What deleting the stack, dropping a type or excluding an account does to the contacts"
 
     @property
     def contacts(self) -> ContactSet:

@@ -30,7 +30,7 @@ from org_bootstrap.account_settings import BY_NAME, SETTINGS, setting_for, setti
 from org_bootstrap.contact_spec import DELETE
 from org_bootstrap.organization import Account
 from org_bootstrap.partitions import partition_here
-from org_bootstrap.quotas import RegionOptLimits, region_opt_limits
+from org_bootstrap.quotas import RegionOptLimits
 from org_bootstrap.reconcile import (
     CHANGED,
     DRIFTED,
@@ -275,6 +275,7 @@ def plan(
     management_account_id: str | None = None,
     unfinished: Mapping[str, Mapping[str, Any]] | None = None,
     only: Mapping[str, Collection[str]] | None = None,
+    everywhere: bool = False,
 ) -> Job:
     """The work a change implies, account by account, for one account setting or several.
 
@@ -287,7 +288,8 @@ def plan(
     ``unfinished`` (:meth:`Job.unfinished` of the previous job) heals: those accounts get
     everything the new config wants there, as a Create would, plus what the previous job was
     still releasing there (when the removal mode still releases). ``only``: no other accounts and
-    types than these (undoing what a failed job wrote).
+    types than these (undoing what a failed job wrote). ``everywhere``: every targeted account
+    gets everything the new config wants, as a Create would (a reconcile of an unchanged config).
     """
     news, olds = by_setting(new), by_setting(old)
     names = [setting.name for setting in SETTINGS if setting.name in news or setting.name in olds]
@@ -318,8 +320,8 @@ def plan(
             if release is not None:
                 targets.update({t: release for t in had if t not in wanted})
             wanted_all.update(wanted)
-        if unfinished and account.id in unfinished:
-            left = unfinished[account.id]
+        if everywhere or (unfinished and account.id in unfinished):
+            left = (unfinished or {}).get(account.id, {})
             releasing = {
                 t: c
                 for t, c in left.items()
@@ -497,7 +499,7 @@ def _region_requests(
     )
     if not has_regions:
         return None
-    limits = limits or region_opt_limits(partition_here())
+    limits = limits or regions.SETTING.opt_limits(partition_here())
     assert limits is not None, f"the {partition_here()} partition has no Region opt-in"
     requests = RegionRequests(
         limits, map(Request.from_dict, job.region_requests), clock=api.limits.clock, follow_every=follow_every

@@ -28,14 +28,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 
+from org_bootstrap.account_settings import account_quotas
 from org_bootstrap.partitions import partition_here
-from org_bootstrap.quotas import Quota, account_quotas
+from org_bootstrap.quotas import Quota
 
 __all__ = ["ACCOUNT_QUOTAS", "Adaptation", "Quota", "RateLimits", "TokenBucket"]
 
 
 # Published per-account quotas (requests per second, burst) of the partition this code runs in,
-# from the one table keyed by partition.
+# as the settings declare them.
 ACCOUNT_QUOTAS: Mapping[str, Quota] = account_quotas(partition_here())
 
 

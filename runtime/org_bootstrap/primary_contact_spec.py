@@ -8,18 +8,28 @@ from collections.abc import Mapping
 from typing import Any
 
 from org_bootstrap.targeting import SettingSpec
-from org_bootstrap.validation import PRIMARY_CONTACT_FIELD_RULES, primary_contact_problems
+from org_bootstrap.validation import PRIMARY_CONTACT_FIELD_RULES, Field, primary_contact_problems
 
 PRIMARY_CONTACT = "PRIMARY"  # the one key of the setting: an account has one primary contact
 REMOVAL_MODES = ("retain", "restore")
 
 ContactInformation = Mapping[str, str]  # FullName, AddressLine1, City, PostalCode, CountryCode, PhoneNumber...
+CONTACT_INFORMATION_SCHEMA: Mapping[str, Any] = {
+    "type": "object",
+    "properties": {key: {**rule.schema(), "description": key} for key, rule in PRIMARY_CONTACT_FIELD_RULES.items()},
+    "required": [key for key, rule in PRIMARY_CONTACT_FIELD_RULES.items() if rule.required],
+    "additionalProperties": False,
+}
 
 
 class PrimaryContactSpec(SettingSpec[ContactInformation]):
     SECTION = "primary_contact"
-    VALUE_KEYS = ("contact",)
     REMOVAL_MODES = REMOVAL_MODES
+    DESCRIPTION = "The primary contact (company address and phone) of the organization's accounts"
+    VALUE_FIELDS = (Field("contact", "The primary contact of every targeted account", CONTACT_INFORMATION_SCHEMA),)
+    OVERRIDE_VALUE_FIELDS = (Field("contact", "The primary contact there", CONTACT_INFORMATION_SCHEMA),)
+    OVERRIDES_DESCRIPTION = "The primary contact of an OU or one account"
+    REMOVAL_DESCRIPTION = "On removal: retain, or restore the one from before the stack"
 
     @property
     def contact(self) -> ContactInformation | None:

@@ -12,17 +12,30 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from org_bootstrap.partitions import COMMERCIAL, opt_in_region_problem
+from org_bootstrap.partitions import COMMERCIAL, opt_in_region_problem, opt_in_regions
 from org_bootstrap.targeting import SettingSpec
+from org_bootstrap.validation import Field
 
 ENABLED, DISABLED = "ENABLED", "DISABLED"  # what a Region should become
 REMOVAL_MODES = ("retain", "restore")
+# The editor schema offers the commercial partition's opt-in Regions (synth checks the deployment's).
+_REGION_LIST: Mapping[str, Any] = {"type": "array", "items": {"enum": sorted(opt_in_regions(COMMERCIAL))}}
 
 
 class RegionSpec(SettingSpec[str]):
     SECTION = "regions"
-    VALUE_KEYS = ("enable", "disable")
     REMOVAL_MODES = REMOVAL_MODES
+    DESCRIPTION = "Opt-in Regions of the organization's accounts: enabled, or disabled where listed"
+    VALUE_FIELDS = (
+        Field("enable", "Opt-in Regions to enable", _REGION_LIST),
+        Field("disable", "Opt-in Regions to disable (removes all IAM access to resources there)", _REGION_LIST),
+    )
+    OVERRIDE_VALUE_FIELDS = (
+        Field("enable", "Opt-in Regions to enable there", _REGION_LIST),
+        Field("disable", "Opt-in Regions to disable there", _REGION_LIST),
+    )
+    OVERRIDES_DESCRIPTION = "Regions of an OU or one account"
+    REMOVAL_DESCRIPTION = "On removal: retain, or restore each Region's state from before the stack"
 
     @classmethod
     def parse_values(

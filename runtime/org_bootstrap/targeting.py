@@ -17,7 +17,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, Self, TypeVar
 
-from org_bootstrap.validation import InvalidInputError, account_id_problem, ou_id_problem
+from org_bootstrap.validation import (
+    ACCOUNT_ID_SCHEMA,
+    OU_ID_SCHEMA,
+    Field,
+    InvalidInputError,
+    account_id_problem,
+    choice_schema,
+    ou_id_problem,
+)
 
 V = TypeVar("V")
 
@@ -27,6 +35,31 @@ TARGET_KEYS = ("accounts", "organizational_units", "exclude_accounts", "exclude_
 # delegated administrator's stack every other one.
 SCOPES = ("organization", "management_account", "member_accounts")
 COMMON_KEYS = ("targets", "overrides", "removal", "failure_tolerance", "scope")
+
+
+def _ids(schema: Mapping[str, Any]) -> dict[str, Any]:
+    return {"type": "array", "items": schema}
+
+
+# The shared vocabulary as config fields (for the editor schema; the validators are below).
+TARGET_FIELDS = (
+    Field("accounts", "Only these accounts (not together with organizational_units)", _ids(ACCOUNT_ID_SCHEMA)),
+    Field(
+        "organizational_units",
+        "Only accounts in these OUs or roots, nested OUs included (not together with accounts)",
+        _ids(OU_ID_SCHEMA),
+    ),
+    Field("exclude_accounts", "Never touched; exclusions win over targets", _ids(ACCOUNT_ID_SCHEMA)),
+    Field(
+        "exclude_organizational_units",
+        "Accounts in these OUs (nested included) are never touched; exclusions win over targets",
+        _ids(OU_ID_SCHEMA),
+    ),
+)
+OVERRIDE_PLACE_FIELDS = (
+    Field("organizational_unit", "The OU (or root) whose accounts, nested OUs included, this applies to", OU_ID_SCHEMA),
+    Field("account", "The account this applies to", ACCOUNT_ID_SCHEMA),
+)
 
 
 @dataclass(frozen=True)
@@ -100,8 +133,52 @@ class SettingSpec(Generic[V]):
     _account_overrides: Mapping[str, Mapping[str, V]] = field(default_factory=dict, compare=False, repr=False)
 
     SECTION: ClassVar[str]  # the config section, and the start of every field name in a problem
-    VALUE_KEYS: ClassVar[tuple[str, ...]]  # the setting's own keys, at the top and in each override
     REMOVAL_MODES: ClassVar[tuple[str, ...]]
+    # The section as the config declares it (its validation is parse_values'; config/schema.json is
+    # generated from these): what it is, the setting's own keys at the top and in one override,
+    # and what overrides and removal mean for this setting.
+    DESCRIPTION: ClassVar[str]
+    VALUE_FIELDS: ClassVar[tuple[Field, ...]]
+    OVERRIDE_VALUE_FIELDS: ClassVar[tuple[Field, ...]]
+    OVERRIDES_DESCRIPTION: ClassVar[str]
+    REMOVAL_DESCRIPTION: ClassVar[str]
+    VALUE_KEYS: ClassVar[tuple[str, ...]]  # the names of VALUE_FIELDS
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "VALUE_FIELDS" in cls.__dict__:
+            cls.VALUE_KEYS = tuple(value.name for value in cls.VALUE_FIELDS)
+            assert tuple(value.name for value in cls.OVERRIDE_VALUE_FIELDS) == cls.VALUE_KEYS, cls
+
+    @classmethod
+    def config_fields(cls) -> tuple[Field, ...]:
+        """Every key of the section: the setting's own, then the shared vocabulary."""
+        return (
+            *cls.VALUE_FIELDS,
+            Field("targets", "Which accounts (default: all, the management account included)", fields=TARGET_FIELDS),
+            Field(
+                "overrides",
+                cls.OVERRIDES_DESCRIPTION,
+                fields=(*OVERRIDE_PLACE_FIELDS, *cls.OVERRIDE_VALUE_FIELDS),
+                many=True,
+            ),
+            Field("removal", cls.REMOVAL_DESCRIPTION, choice_schema(cls.REMOVAL_MODES)),
+            Field(
+                "failure_tolerance",
+                "How many accounts may fail before the deploy fails (every failure is in the report)",
+                {"type": "integer", "minimum": 0},
+            ),
+            Field(
+                "scope",
+                "Which side of the organization a stack covers (set by the app)",
+                choice_schema(SCOPES),
+                internal=True,
+            ),
+        )
+
+    @classmethod
+    def config_section(cls) -> Field:
+        return Field(cls.SECTION, cls.DESCRIPTION, fields=cls.config_fields())
 
     def __post_init__(self) -> None:
         ous = {o.organizational_unit: o.values for o in self.overrides if o.organizational_unit}

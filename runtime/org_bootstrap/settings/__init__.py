@@ -2,9 +2,12 @@
 
 A :class:`Setting` says, for one item of an account's setting (a contact type, the primary
 contact, a Region): how to read it, which action makes it what it should be, how to write it, and
-which operations (quotas) and IAM actions that takes. Everything else (planning, jobs, pacing,
-reports, restore snapshots, drift, account events, the plan view) is written once in the engine
-and reaches a setting only through these few methods.
+which operations (with their published quotas) and IAM permissions that takes; its spec (a
+:class:`~org_bootstrap.targeting.SettingSpec`) says how its config section reads. Everything else
+(the config section's targets and overrides, planning, jobs, pacing, reports, restore snapshots,
+drift, account events, IAM policies and denials, the plan view) is written once in the engine and
+reaches a setting only through these few methods. Every module of this package that defines
+``SETTING`` is a setting (:mod:`org_bootstrap.account_settings` finds them).
 
 Items are addressed by a key: ``<setting>/<item>`` (``primary_contact/PRIMARY``,
 ``regions/ap-east-1``); alternate contacts keep their bare contact types (``BILLING``) as keys,
@@ -14,12 +17,15 @@ which is what their jobs and snapshots have always stored.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 from org_bootstrap.contact_spec import DELETE
+from org_bootstrap.partitions import COMMERCIAL
+from org_bootstrap.quotas import Quota
 from org_bootstrap.targeting import SettingSpec
 
-__all__ = ["DELETE", "RESTORE", "AccountCalls", "NotYet", "Setting"]
+__all__ = ["DELETE", "RESTORE", "AccountCalls", "NotYet", "Permission", "Quota", "Setting"]
 
 RESTORE = "RESTORE"  # put back what was there before the stack first changed it
 
@@ -41,13 +47,29 @@ class AccountCalls(Protocol):
     def call(self, operation: str, account_id: str, **parameters: Any) -> dict[str, Any]: ...
 
 
+@dataclass(frozen=True)
+class Permission:
+    """One IAM statement a setting's handlers need: these Account Management actions on the
+    organization's accounts (the constructs add the account ARNs), under these conditions."""
+
+    sid: str
+    actions: tuple[str, ...]
+    conditions: Mapping[str, Mapping[str, Sequence[str]]] = field(default_factory=dict)
+
+
 class Setting:
-    """One account setting. Subclasses set the class attributes and the three methods."""
+    """One account setting. Subclasses set the class attributes and read, action and write."""
 
     name: ClassVar[str]  # the config section, and the prefix of the setting's keys
+    title: ClassVar[str]  # what the plan and the state call it ("primary contact")
     spec_type: ClassVar[type[SettingSpec[Any]]]
     read_operations: ClassVar[tuple[str, ...]]
     write_operations: ClassVar[tuple[str, ...]]
+    # Each operation's published quota per calling account (rate and burst), by partition: a
+    # partition not listed has the commercial partition's; one listed without an operation has not
+    # got it (an empty table: the setting is not available there).
+    # https://docs.aws.amazon.com/accounts/latest/reference/quotas.html
+    quotas: ClassVar[Mapping[str, Mapping[str, Quota]]]
     # What RESTORE puts back where the account had nothing before the stack: None leaves the item
     # as it is (nothing can be deleted), DELETE deletes it.
     absent: ClassVar[str | None] = None
@@ -61,12 +83,35 @@ class Setting:
         return "".join(part.title() for part in self.name.split("_")) + "Spec"
 
     @property
+    def label(self) -> str:
+        """The setting's name in IAM statement IDs (``PrimaryContact``)."""
+        return "".join(part.title() for part in self.name.split("_"))
+
+    def quotas_in(self, partition: str) -> Mapping[str, Quota]:
+        return self.quotas.get(partition, self.quotas[COMMERCIAL])
+
+    def available_in(self, partition: str) -> bool:
+        return bool(self.quotas_in(partition))
+
+    @property
     def read_actions(self) -> tuple[str, ...]:
         return tuple(f"account:{operation}" for operation in self.read_operations)
 
     @property
     def write_actions(self) -> tuple[str, ...]:
         return tuple(f"account:{operation}" for operation in self.write_operations)
+
+    def permissions(self, spec: SettingSpec[Any], *, write: bool, partition: str) -> list[Permission]:
+        """What a role that reads (and, with ``write``, writes) the setting needs: by default its
+        read and write actions; a setting with condition keys narrows them to what ``spec`` names."""
+        actions = (*self.read_actions, *(self.write_actions if write else ()))
+        return [Permission(f"{self.label}OfOrganizationAccounts", actions)]
+
+    def removal_writes(self, removal: str) -> tuple[str, ...]:
+        """The write operations ``removal`` still makes in accounts the spec excludes or no longer
+        targets (releasing what the stack set there); IAM denies every other write there. By
+        default ``retain`` makes none and ``restore`` all (it puts earlier values back)."""
+        return () if removal == "retain" else self.write_operations
 
     def key(self, item: str) -> str:
         return f"{self.name}/{item}"
@@ -92,3 +137,13 @@ class Setting:
     def logged(self, action: str, account_id: str, item: str, wanted: Any) -> str:
         """The log line of a write: never people's data in full."""
         return f"{action} {self.key(item)} of {account_id}"
+
+    def text(self, value: Any, *, show_values: bool = False) -> str:
+        """One item's value as the plan and the state show it: people's data masked unless
+        ``show_values`` (a value is never None here: the views show "—" for none)."""
+        return str(value)
+
+    def state_text(self, state: Any, *, show_values: bool = False) -> str:
+        """The setting's part of an account as the local deploy's organization file holds it (by
+        default item -> value, one line each), for the state view."""
+        return "\n".join(f"{item} {self.text(value, show_values=show_values)}" for item, value in sorted(state.items()))

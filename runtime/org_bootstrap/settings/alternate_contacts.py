@@ -14,18 +14,30 @@ from botocore.exceptions import ClientError
 
 from org_bootstrap.clients import error_code
 from org_bootstrap.contact_spec import ContactSpec
-from org_bootstrap.settings import DELETE, AccountCalls, Setting
-from org_bootstrap.validation import CONTACT_FIELD_RULES, mask
+from org_bootstrap.partitions import CHINA, COMMERCIAL
+from org_bootstrap.settings import DELETE, AccountCalls, Permission, Quota, Setting
+from org_bootstrap.targeting import SettingSpec
+from org_bootstrap.validation import CONTACT_FIELD_RULES, CONTACT_TYPES, mask
 
 GET, PUT, REMOVE = "GetAlternateContact", "PutAlternateContact", "DeleteAlternateContact"
 FIELDS = tuple(CONTACT_FIELD_RULES)  # Name, Title, EmailAddress, PhoneNumber
 
 
+# Published per calling account: https://docs.aws.amazon.com/accounts/latest/reference/quotas.html
+QUOTAS: Mapping[str, Mapping[str, Quota]] = {
+    COMMERCIAL: {PUT: Quota(5, 8), GET: Quota(10, 15), REMOVE: Quota(1, 6)},
+    # https://docs.amazonaws.cn/en_us/accounts/latest/reference/quotas.html
+    CHINA: {PUT: Quota(1, 6), GET: Quota(3, 5), REMOVE: Quota(1, 6)},
+}
+
+
 class AlternateContacts(Setting):
     name = "alternate_contacts"
+    title = "alternate contacts"
     spec_type = ContactSpec
     read_operations = (GET,)
     write_operations = (PUT, REMOVE)
+    quotas = QUOTAS
     absent = DELETE  # restoring a type the account did not have deletes it
 
     @property
@@ -34,6 +46,17 @@ class AlternateContacts(Setting):
 
     def key(self, item: str) -> str:
         return item
+
+    def permissions(self, spec: SettingSpec[Any], *, write: bool, partition: str) -> list[Permission]:
+        """Only for the contact types the role may touch (``account:AlternateContactTypes``)."""
+        (allowed,) = super().permissions(spec, write=write, partition=partition)
+        assert isinstance(spec, ContactSpec)
+        types = {"ForAllValues:StringEquals": {"account:AlternateContactTypes": managed_contact_types(spec)}}
+        return [Permission(allowed.sid, allowed.actions, types)]
+
+    def removal_writes(self, removal: str) -> tuple[str, ...]:
+        # ``delete`` deletes the managed types where the stack no longer manages them.
+        return {"retain": (), "delete": (REMOVE,)}.get(removal, self.write_operations)
 
     def read(self, api: AccountCalls, account_id: str, items: Sequence[str]) -> dict[str, Any]:
         return {contact_type: get(api, account_id, contact_type) for contact_type in items}
@@ -58,8 +81,25 @@ class AlternateContacts(Setting):
             return f"put {item} contact of {account_id} (e-mail {mask('EmailAddress', wanted['EmailAddress'])})"
         return f"deleted {item} contact of {account_id}"
 
+    def text(self, value: Any, *, show_values: bool = False) -> str:
+        if value == DELETE:
+            return "(deleted)"
+        email, phone = value.get("EmailAddress", ""), value.get("PhoneNumber", "")
+        if not show_values:
+            return f"{value.get('Name', '')} · {mask('EmailAddress', email)}"
+        return f"{value.get('Name', '')} · {email} · {phone}"
+
 
 SETTING = AlternateContacts()
+
+
+def managed_contact_types(spec: ContactSpec) -> list[str]:
+    """The types the role may touch: those the spec names, or all three when removal may release
+    any of them later (the role's policy is updated before the resource on an Update)."""
+    if spec.removal != "retain":
+        return list(CONTACT_TYPES)
+    named = set(spec.contacts).union(*(override.values for override in spec.overrides))
+    return sorted(named)
 
 
 def get(api: AccountCalls, account_id: str, contact_type: str) -> dict[str, str] | None:

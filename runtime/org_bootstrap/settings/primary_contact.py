@@ -8,24 +8,34 @@ https://docs.aws.amazon.com/accounts/latest/reference/API_PutContactInformation.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from org_bootstrap.clients import error_code
+from org_bootstrap.partitions import CHINA, COMMERCIAL
 from org_bootstrap.primary_contact_spec import PRIMARY_CONTACT, ContactInformation, PrimaryContactSpec
-from org_bootstrap.settings import AccountCalls, Setting
+from org_bootstrap.settings import AccountCalls, Quota, Setting
 from org_bootstrap.validation import PRIMARY_CONTACT_FIELD_RULES, mask
 
 GET, PUT = "GetContactInformation", "PutContactInformation"
 
 
+# Published per calling account: https://docs.aws.amazon.com/accounts/latest/reference/quotas.html
+QUOTAS: Mapping[str, Mapping[str, Quota]] = {
+    COMMERCIAL: {PUT: Quota(5, 8), GET: Quota(10, 15)},
+    CHINA: {PUT: Quota(1, 2), GET: Quota(3, 5)},
+}
+
+
 class PrimaryContact(Setting):
     name = "primary_contact"
+    title = "primary contact"
     spec_type = PrimaryContactSpec
     read_operations = (GET,)
     write_operations = (PUT,)
+    quotas = QUOTAS
     absent = None
 
     def read(self, api: AccountCalls, account_id: str, items: Sequence[str]) -> dict[str, Any]:
@@ -46,6 +56,14 @@ class PrimaryContact(Setting):
 
     def logged(self, action: str, account_id: str, item: str, wanted: Any) -> str:
         return f"put primary contact of {account_id} (phone {mask('PhoneNumber', wanted['PhoneNumber'])})"
+
+    def text(self, value: Any, *, show_values: bool = False) -> str:
+        phone = value.get("PhoneNumber", "")
+        shown = phone if show_values else mask("PhoneNumber", phone)
+        return f"{value.get('FullName', '')} · {value.get('CountryCode', '')} · {shown}"
+
+    def state_text(self, state: Any, *, show_values: bool = False) -> str:
+        return self.text(state, show_values=show_values)  # an account has one primary contact
 
 
 SETTING = PrimaryContact()

@@ -18,16 +18,18 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from org_bootstrap.clients import error_code
+from org_bootstrap.partitions import CHINA, COMMERCIAL, opt_in_regions
 from org_bootstrap.quotas import RegionOptLimits
 from org_bootstrap.region_spec import DISABLED, ENABLED, RegionSpec
-from org_bootstrap.settings import AccountCalls, NotYet, Setting
+from org_bootstrap.settings import AccountCalls, NotYet, Permission, Quota, Setting
+from org_bootstrap.targeting import SettingSpec
 
 GET, LIST, ENABLE, DISABLE = "GetRegionOptStatus", "ListRegions", "EnableRegion", "DisableRegion"
 ENABLING, DISABLING, ENABLED_BY_DEFAULT = "ENABLING", "DISABLING", "ENABLED_BY_DEFAULT"
@@ -52,12 +54,41 @@ def next_step(status: str, wanted: str) -> str:
     return REQUEST
 
 
+# Requests in progress at once, by partition (the quotas page): one more limit than rates.
+REGION_OPT_LIMITS = {COMMERCIAL: RegionOptLimits(per_account=6, per_organization=50)}
+
+
+# Published per calling account: https://docs.aws.amazon.com/accounts/latest/reference/quotas.html
+QUOTAS: Mapping[str, Mapping[str, Quota]] = {
+    COMMERCIAL: {ENABLE: Quota(1, 1), DISABLE: Quota(1, 1), GET: Quota(5, 5), LIST: Quota(5, 5)},
+    CHINA: {},  # the China partition has no Region opt-in
+}
+
+
 class Regions(Setting):
     name = "regions"
+    title = "opt-in Regions"
     spec_type = RegionSpec
     read_operations = (LIST, GET)
     write_operations = (ENABLE, DISABLE)
+    quotas = QUOTAS
     asynchronous = True
+
+    def opt_limits(self, partition: str) -> RegionOptLimits | None:
+        """None where the partition has no Region opt-in."""
+        if not self.available_in(partition):
+            return None
+        return REGION_OPT_LIMITS.get(partition, REGION_OPT_LIMITS[COMMERCIAL])
+
+    def permissions(self, spec: SettingSpec[Any], *, write: bool, partition: str) -> list[Permission]:
+        """Reading every Region's status; enabling and disabling only the Regions the config
+        manages (``account:TargetRegion``)."""
+        assert isinstance(spec, RegionSpec)
+        found = [Permission("RegionStatusOfOrganizationAccounts", self.read_actions)]
+        if write:
+            target = {"StringEquals": {"account:TargetRegion": managed_regions(spec, partition)}}
+            found.append(Permission("OptInRegionsOfOrganizationAccounts", self.write_actions, target))
+        return found
 
     def read(self, api: AccountCalls, account_id: str, items: Sequence[str]) -> dict[str, Any]:
         found = statuses(api, account_id)
@@ -97,6 +128,15 @@ class Regions(Setting):
 
 
 SETTING = Regions()
+
+
+def managed_regions(spec: RegionSpec, partition: str) -> list[str]:
+    """The Regions the role may enable or disable: those the spec names, or every opt-in Region
+    of the partition when removal may restore one the config no longer names (the role's policy
+    is updated before the resource on an Update)."""
+    if spec.removal != "retain":
+        return sorted(opt_in_regions(partition))
+    return sorted(spec.named())
 
 
 def statuses(api: AccountCalls, account_id: str) -> dict[str, str]:
