@@ -24,6 +24,23 @@ ROOT = Path(__file__).resolve().parent.parent
 LIFTED_QUOTAS = {operation: Quota(10_000, 10_000) for operation in account_quotas("aws")}
 
 
+@pytest.fixture(scope="session", autouse=True)
+def one_botocore_data_loader() -> Iterator[None]:
+    """Every test starts a fresh simulated AWS, whose new boto3 sessions would each parse the same
+    service models and endpoint data again (about a fifth of the suite's CPU): in a test process
+    they share one data loader, as the clients of one long-lived session do."""
+    import botocore.loaders
+    import botocore.session
+
+    loader = botocore.loaders.create_loader()
+
+    def shared(search_path_string: str | None = None) -> botocore.loaders.Loader:
+        return loader if search_path_string is None else botocore.loaders.create_loader(search_path_string)
+
+    with mock.patch.object(botocore.session, "create_loader", shared):
+        yield
+
+
 @contextlib.contextmanager
 def at_simulation_speed() -> Iterator[None]:
     """Handlers run by the local deploy without waiting on real time. Against AWS they pace every
