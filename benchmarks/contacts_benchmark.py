@@ -59,6 +59,7 @@ from org_bootstrap.organization import Account  # noqa: E402
 from org_bootstrap.pacing import Quota, RateLimits  # noqa: E402
 from org_bootstrap.reconcile import ContactsApi  # noqa: E402
 from org_bootstrap.validation import CONTACT_TYPES  # noqa: E402
+from simulation.organization import ServiceBucket  # noqa: E402
 
 GET, PUT, DELETE = "GetAlternateContact", "PutAlternateContact", "DeleteAlternateContact"
 OPERATIONS = (GET, PUT, DELETE)
@@ -126,24 +127,6 @@ class SimulatedClock:
         self.overshoots.append(self.now() - wake)  # list.append is atomic: no lock needed
 
 
-class _ServiceBucket:
-    """The service's token bucket for one operation; the caller holds the fake's lock."""
-
-    def __init__(self, quota: Quota, now: float) -> None:
-        self.rate = float(quota.per_second)
-        self.capacity = float(quota.burst)
-        self.tokens = self.capacity
-        self.updated = now
-
-    def take(self, now: float) -> bool:
-        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
-        self.updated = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return True
-        return False
-
-
 def _client_error(code: str, message: str, operation: str, status: int = 400) -> ClientError:
     return ClientError(
         {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}}, operation
@@ -174,7 +157,7 @@ class FakeAccountManagement:
         self.contacts = contacts  # (account ID, contact type) -> the stored contact
         self._latency = latency
         self._random = random.Random(seed)
-        self._buckets = {operation: _ServiceBucket(quota, clock.now()) for operation, quota in quotas.items()}
+        self._buckets = {operation: ServiceBucket(quota, clock.now()) for operation, quota in quotas.items()}
         self._lock = threading.Lock()
         self.calls: Counter[str] = Counter()  # accepted calls by operation
         self.throttled: Counter[str] = Counter()

@@ -10,7 +10,9 @@ simulated service's side, so that the handlers meet the same refusals they would
   and a caller that is the management account or the delegated administrator; the management
   account cannot name itself (it calls without ``AccountId``); a delegated administrator cannot
   change the management account; the target must be an ACTIVE account of the organization;
-- contact fields are checked against the service model's limits and patterns;
+- contact fields are checked against the service model's limits and patterns, and the primary
+  contact against the rules the API reference adds: StateOrRegion for the countries that need it,
+  and in the China partition a CountryCode or CompanyName that cannot change;
 - the primary contact (GetContactInformation, PutContactInformation) and Region opt-in
   (ListRegions, GetRegionOptStatus, EnableRegion, DisableRegion), which moto does not have, are
   implemented as AWS documents them: the same caller rules; Regions ENABLING for
@@ -78,6 +80,8 @@ from org_bootstrap.validation import (
     PRIMARY_CONTACT_FIELD_RULES,
     REGION_NAME_RULE,
     FieldRule,
+    primary_contact_change_problems,
+    primary_contact_problems,
 )
 
 DEFAULT_MANAGEMENT_ACCOUNT = "111111111111"
@@ -126,8 +130,9 @@ class Storm:
         return self.seconds is None or self.started is None or now < self.started + self.seconds
 
 
-class _ServiceBucket:
-    """The service's token bucket for one operation; the caller holds the log's lock."""
+class ServiceBucket:
+    """The service's own token bucket for one operation, at ``quota``: a call that finds it empty is
+    throttled. Not thread-safe: its user (:class:`ApiLog`, the benchmarks' fake API) holds a lock."""
 
     def __init__(self, quota: Quota, now: float) -> None:
         self.rate = float(quota.per_second)
@@ -174,7 +179,7 @@ class ApiLog:
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
-        self._buckets: dict[str, _ServiceBucket] = {}
+        self._buckets: dict[str, ServiceBucket] = {}
 
     def writes(self) -> int:
         return sum(self.calls[operation] for operation in WRITE_OPERATIONS)
@@ -192,7 +197,7 @@ class ApiLog:
             if quota is not None:
                 bucket = self._buckets.get(operation)
                 if bucket is None or (bucket.rate, bucket.capacity) != (quota.per_second, quota.burst):
-                    bucket = self._buckets[operation] = _ServiceBucket(quota, now)
+                    bucket = self._buckets[operation] = ServiceBucket(quota, now)
                 if not bucket.take(now):
                     return THROTTLED, "Rate exceeded"
             if self.rng.random() < self.throttle_rate.get(operation, 0.0):
@@ -310,6 +315,13 @@ def _put_contact_check(response: Any) -> None:
     _field_check({name: response._get_param(name) for name in CONTACT_FIELD_RULES}, CONTACT_FIELD_RULES)
 
 
+def _primary_contact_check(contact: Any) -> None:
+    _field_check(contact, PRIMARY_CONTACT_FIELD_RULES)
+    beyond_the_model = primary_contact_problems("ContactInformation", contact)  # the API reference's own rules
+    if beyond_the_model:
+        raise _error("ValidationException", f"1 validation error detected: {beyond_the_model[0]}")
+
+
 def _region_check(response: Any) -> None:
     _field_check({"RegionName": response._get_param("RegionName")}, {"RegionName": REGION_NAME_RULE})
     region = response._get_param("RegionName")
@@ -331,9 +343,7 @@ _PARAMETER_CHECKS: dict[str, Callable[[Any], None]] = {
     "DeleteAlternateContact": _contact_type_check,
     "PutAlternateContact": _put_contact_check,
     "GetContactInformation": lambda response: None,
-    "PutContactInformation": lambda response: _field_check(
-        response._get_param("ContactInformation"), PRIMARY_CONTACT_FIELD_RULES
-    ),
+    "PutContactInformation": lambda response: _primary_contact_check(response._get_param("ContactInformation")),
     "GetRegionOptStatus": _region_check,
     "EnableRegion": _region_check,
     "DisableRegion": _region_check,
@@ -443,7 +453,13 @@ def _new_account_operations(log: ApiLog) -> dict[str, Callable[..., Any]]:
     def put_contact_information(self: Any) -> Any:
         target = _check_account_call(self, "PutContactInformation", log)
         contact = self._get_param("ContactInformation")
-        _account_backend(target, self.partition).contact_information = {
+        backend = _account_backend(target, self.partition)
+        current = getattr(backend, "contact_information", None)
+        # Accounts in the China partition cannot change some fields through the API.
+        unchangeable = primary_contact_change_problems("ContactInformation", current, contact, self.partition)
+        if unchangeable:
+            raise _error("ValidationException", unchangeable[0])
+        backend.contact_information = {
             name: contact[name] for name in PRIMARY_CONTACT_FIELD_RULES if contact.get(name) is not None
         }
         return EmptyResult()

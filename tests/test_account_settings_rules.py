@@ -3,6 +3,12 @@ botocore's partition data, quotas per partition."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import botocore
+import botocore.exceptions
 import botocore.session
 import pytest
 
@@ -12,7 +18,10 @@ from org_bootstrap.validation import (
     CONTACT_FIELD_RULES,
     PRIMARY_CONTACT_FIELD_RULES,
     REGION_NAME_RULE,
+    STATE_OR_REGION_REQUIRED_IN,
+    primary_contact_change_problems,
     primary_contact_problems,
+    region_problem,
 )
 
 PRIMARY = {
@@ -56,7 +65,8 @@ def test_alternate_contact_rules_are_the_service_models() -> None:
 def test_a_valid_primary_contact_has_no_problems_and_optional_fields_may_be_left_out() -> None:
     assert primary_contact_problems("primary_contact.contact", PRIMARY) == []
     optional = [name for name, rule in PRIMARY_CONTACT_FIELD_RULES.items() if not rule.required]
-    assert primary_contact_problems("c", {k: v for k, v in PRIMARY.items() if k not in optional}) == []
+    in_france = {**PRIMARY, "CountryCode": "FR"}  # a country that does not need StateOrRegion
+    assert primary_contact_problems("c", {k: v for k, v in in_france.items() if k not in optional}) == []
 
 
 @pytest.mark.parametrize("field", sorted(PRIMARY_CONTACT_FIELD_RULES))
@@ -68,8 +78,40 @@ def test_every_primary_contact_field_is_checked_against_its_limits(field: str) -
     ]
     empty = {**PRIMARY, field: ""}
     assert primary_contact_problems("c", empty)[0].startswith(f"c.{field}: is 0 characters long")
-    missing = {k: v for k, v in PRIMARY.items() if k != field}
+    missing = {k: v for k, v in {**PRIMARY, "CountryCode": "FR"}.items() if k != field}
     assert primary_contact_problems("c", missing) == ([f"c.{field}: is required"] if rule.required else [])
+
+
+def test_the_countries_that_need_state_or_region_are_the_ones_the_api_reference_names() -> None:
+    documentation = model_shape("ContactInformation").members["StateOrRegion"].documentation
+    named = re.search(r"required in the following countries: (.*?)\.</p>", documentation)
+    assert named is not None, documentation
+    assert re.findall(r"<code>([A-Z]{2})</code>", named.group(1)) == list(STATE_OR_REGION_REQUIRED_IN)
+
+
+@pytest.mark.parametrize("country", [*STATE_OR_REGION_REQUIRED_IN, "us"])
+def test_state_or_region_is_required_in_the_countries_that_need_it(country: str) -> None:
+    without = {k: v for k, v in {**PRIMARY, "CountryCode": country}.items() if k != "StateOrRegion"}
+    assert primary_contact_problems("primary_contact.contact", without) == [
+        f"primary_contact.contact.StateOrRegion: is required when CountryCode is {country!r} "
+        "(AWS requires it for US, CA, GB, DE, JP, IN, BR)"
+    ]
+    assert primary_contact_problems("c", {**without, "StateOrRegion": "X"}) == []
+
+
+def test_in_the_china_partition_country_code_and_company_name_cannot_change() -> None:
+    current = {**PRIMARY, "CountryCode": "CN", "CompanyName": "Example Beijing"}
+    assert primary_contact_change_problems("primary_contact", current, {**current, "City": "Beijing"}, "aws-cn") == []
+    assert primary_contact_change_problems("primary_contact", current, PRIMARY, "aws-cn") == [
+        "primary_contact.CountryCode: accounts in the aws-cn partition cannot change it through the API "
+        "(it is 'CN', the config asks for 'US'); AWS Support changes it",
+        "primary_contact.CompanyName: accounts in the aws-cn partition cannot change it through the API "
+        "(it is 'Example Beijing', the config asks for 'Example Corp'); AWS Support changes it",
+    ]
+    without_company = {k: v for k, v in current.items() if k != "CompanyName"}  # a put would clear it
+    assert len(primary_contact_change_problems("primary_contact", current, without_company, "aws-cn")) == 1
+    assert primary_contact_change_problems("primary_contact", None, PRIMARY, "aws-cn") == []  # none set yet
+    assert primary_contact_change_problems("primary_contact", current, PRIMARY, "aws") == []
 
 
 @pytest.mark.parametrize("phone", ["206 555 0100", "+1 206 555 0100 ext", "1+206"])
@@ -95,6 +137,56 @@ def test_opt_in_regions_are_the_partitions_regions_not_enabled_by_default() -> N
     assert partitions.partition_of("cn-northwest-1") == "aws-cn"
     assert partitions.partition_of("us-gov-west-1") == "aws-us-gov"
     assert partitions.partition_of("eu-west-1") == "aws"
+
+
+@pytest.fixture
+def botocore_files(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    """botocore's data files as the test sets them, read afresh."""
+    files: dict[str, Any] = {}
+
+    class Loader:
+        def load_data(self, name: str) -> Any:
+            if name not in files:
+                raise botocore.exceptions.DataNotFoundError(data_path=name)
+            return files[name]
+
+    monkeypatch.setattr(partitions.botocore.loaders, "create_loader", Loader)
+    partitions._partitions.cache_clear()
+    partitions.known_regions.cache_clear()
+    yield files
+    partitions._partitions.cache_clear()
+    partitions.known_regions.cache_clear()
+
+
+AWS_PATTERN = r"^(us|xx)\-\w+\-\d+$"
+
+
+def test_the_deploy_region_and_the_opt_in_regions_read_the_same_partition_data(botocore_files: dict[str, Any]) -> None:
+    botocore_files["endpoints"] = {
+        "partitions": [{"partition": "aws", "regionRegex": AWS_PATTERN, "regions": {"us-east-1": {}}}]
+    }
+    # a Region newer than endpoints.json: only partitions.json lists it (with its *-global pseudo-Region)
+    botocore_files["partitions"] = {
+        "partitions": [
+            {"id": "aws", "regionRegex": AWS_PATTERN, "regions": {"us-east-1": {}, "xx-new-1": {}, "aws-global": {}}}
+        ]
+    }
+    assert partitions.regions_of("aws") == {"us-east-1", "xx-new-1"}
+    assert partitions.known_regions() == {"us-east-1", "xx-new-1"}
+    assert region_problem("region", "xx-new-1") is None
+    assert partitions.opt_in_region_problem("regions.enable[0]", "xx-new-1", "aws") is None
+    assert region_problem("region", "xx-gone-2") == (
+        f"region: 'xx-gone-2' is not a Region of any AWS partition (botocore {botocore.__version__}'s endpoint "
+        "data; for a Region newer than that, upgrade boto3)"
+    )
+
+
+def test_a_botocore_without_partitions_json_still_knows_its_regions(botocore_files: dict[str, Any]) -> None:
+    botocore_files["endpoints"] = {
+        "partitions": [{"partition": "aws", "regionRegex": AWS_PATTERN, "regions": {"us-east-1": {}, "xx-old-1": {}}}]
+    }
+    assert partitions.known_regions() == {"us-east-1", "xx-old-1"}
+    assert partitions.partition_of("xx-later-3") == "aws"  # by the partition's pattern
 
 
 @pytest.mark.parametrize(

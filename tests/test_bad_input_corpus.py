@@ -68,6 +68,13 @@ def replace(data: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
     return change
 
 
+def primary_contact_without(field: str) -> Callable[[dict[str, Any]], None]:
+    def change(data: dict[str, Any]) -> None:
+        del data["primary_contact"]["contact"][field]
+
+    return change
+
+
 def status(account_id: str, state: str) -> Callable[[Organization], None]:
     return lambda org: org.set_status(account_id, state)
 
@@ -191,6 +198,14 @@ CASES = [
         "delegated-administrator mode without one",
         ("contacts_deployed_in: 'delegated_administrator' needs delegated_administrator_account_id",),
         top(contacts_deployed_in="delegated_administrator", delegated_administrator_account_id=None),
+    ),
+    Case(
+        "primary contact in the US without a state",
+        (
+            "primary_contact.contact.StateOrRegion: is required when CountryCode is 'US' "
+            "(AWS requires it for US, CA, GB, DE, JP, IN, BR)",
+        ),
+        primary_contact_without("StateOrRegion"),
     ),
     # -- caught by the preflight, against the organization ----------------------------------------
     Case(

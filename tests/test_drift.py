@@ -242,6 +242,7 @@ PRIMARY = {
     "FullName": "Example Corp Cloud Platform",
     "AddressLine1": "410 Terry Ave N",
     "City": "Seattle",
+    "StateOrRegion": "WA",
     "PostalCode": "98109",
     "CountryCode": "US",
     "PhoneNumber": "+1 206 555 0100",

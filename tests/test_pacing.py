@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from org_bootstrap.pacing import ACCOUNT_QUOTAS, RateLimits, TokenBucket
+from org_bootstrap.pacing import ACCOUNT_QUOTAS, Quota, RateLimits, TokenBucket
+from simulation.organization import ServiceBucket
 
 
 class LateClock:
@@ -48,24 +49,47 @@ def test_client_burst_stays_below_every_published_burst() -> None:
         assert bucket.capacity < quota.burst or bucket.capacity == quota.burst == 1
 
 
+def test_a_new_bucket_spends_the_services_burst_once_then_holds_its_own() -> None:
+    """A fresh set of limits starts with the published burst (the service's bucket starts full), so
+    a short job is not slower than the quota allows; refilled, it holds only the small burst."""
+    clock = LateClock()
+    bucket = RateLimits(clock=clock, sleep=clock.sleep)._bucket("GetAlternateContact")  # 10/s, burst 15
+    for _ in range(15):
+        bucket.acquire()
+    assert clock.now == 0.0  # the service's 15 at once
+    for _ in range(10):
+        bucket.acquire()
+    assert abs(clock.now - 1.0) < 1e-6  # then the rate
+    clock.now += 60  # idle: refilled to the client's own burst only
+    for _ in range(2):
+        bucket.acquire()
+    assert abs(clock.now - 61.0) < 1e-6
+    bucket.acquire()
+    assert clock.now > 61.0
+
+
 # -- adaptive rate (AIMD) ------------------------------------------------------------------------
 
 
 class Service:
-    """The service's own bucket at ``rate`` per second (burst ``burst``), on the test's clock."""
+    """The service's own bucket (the simulated organization's) at ``rate`` per second (burst
+    ``burst``), on the test's clock."""
 
-    def __init__(self, clock: LateClock, rate: float, burst: float) -> None:
-        self.clock, self.rate, self.burst = clock, rate, burst
-        self.tokens, self.updated = burst, clock()
+    def __init__(self, clock: LateClock, rate: float, burst: int) -> None:
+        self.clock = clock
+        self.bucket = ServiceBucket(Quota(rate, burst), clock())
 
     def accepts(self) -> bool:
-        now = self.clock()
-        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
-        self.updated = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return True
-        return False
+        return self.bucket.take(self.clock())
+
+
+def test_the_services_bucket_allows_its_burst_then_its_rate_and_refills_no_further() -> None:
+    bucket = ServiceBucket(Quota(5, 8), 0.0)
+    assert [bucket.take(0.0) for _ in range(9)] == [True] * 8 + [False]
+    assert not bucket.take(0.1)  # half a token refilled
+    assert bucket.take(0.3)  # one and a half: one call
+    assert not bucket.take(0.3)
+    assert [bucket.take(100.0) for _ in range(9)] == [True] * 8 + [False]  # idle for long: back to the burst, no more
 
 
 def call_for(seconds: float, bucket: TokenBucket, service: Service, clock: LateClock) -> tuple[int, int]:

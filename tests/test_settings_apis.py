@@ -11,7 +11,7 @@ import pytest
 from org_bootstrap import clients
 from org_bootstrap.pacing import RateLimits
 from org_bootstrap.quotas import Quota, RegionOptLimits
-from org_bootstrap.reconcile import AccountApi
+from org_bootstrap.reconcile import CHANGED, FAILED, AccountApi, reconcile_account
 from org_bootstrap.region_spec import DISABLED, ENABLED
 from org_bootstrap.settings import primary_contact, regions
 from org_bootstrap.settings.primary_contact import PRIMARY_CONTACT
@@ -31,6 +31,7 @@ PRIMARY = {
     "FullName": "Example Corp Cloud Team",
     "AddressLine1": "410 Terry Ave N",
     "City": "Seattle",
+    "StateOrRegion": "WA",
     "PostalCode": "98109",
     "CountryCode": "US",
     "PhoneNumber": "+1 206 555 0100",
@@ -79,6 +80,31 @@ def test_primary_contact_is_read_and_put_addressed_as_the_api_demands(sim: tuple
     assert org.primary_contact(org.management_account_id) == {**PRIMARY, "FullName": "Management"}
     management = org.management_account_id
     assert log.callers["PutContactInformation", management, management] == 1  # its own, without AccountId
+
+
+def test_in_the_china_partition_a_put_that_would_change_country_code_or_company_name_is_never_sent(
+    sim: tuple[Organization, ApiLog], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    org, log = sim
+    monkeypatch.setenv("AWS_REGION", "cn-north-1")  # the handler runs in the China partition
+    api = AccountApi(clients.client("account"), org.management_account_id, fast())
+    own, key = org.management_account_id, primary_contact.SETTING.key(PRIMARY_CONTACT)
+    signed_up = {**PRIMARY, "City": "Beijing", "CountryCode": "CN", "CompanyName": "Example Beijing"}
+    primary_contact.SETTING.write(api, own, PRIMARY_CONTACT, signed_up, "put")
+
+    refused = reconcile_account(api, own, {key: PRIMARY})
+    assert refused.status == FAILED
+    assert refused.reason == (
+        "primary_contact.CountryCode: accounts in the aws-cn partition cannot change it through the API "
+        "(it is 'CN', the config asks for 'US'); AWS Support changes it; "
+        "primary_contact.CompanyName: accounts in the aws-cn partition cannot change it through the API "
+        "(it is 'Example Beijing', the config asks for 'Example Corp'); AWS Support changes it"
+    )
+    assert log.calls["PutContactInformation"] == 1  # the sign-up's only: the refused put was never sent
+
+    moved = {**signed_up, "City": "Shanghai"}
+    assert reconcile_account(api, own, {key: moved}).status == CHANGED
+    assert primary_contact.SETTING.read(api, own, [PRIMARY_CONTACT]) == {PRIMARY_CONTACT: moved}
 
 
 def test_two_primary_contacts_are_the_same_only_when_every_field_is() -> None:

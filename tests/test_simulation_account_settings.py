@@ -18,6 +18,7 @@ PRIMARY = {
     "FullName": "Example Corp Cloud Team",
     "AddressLine1": "410 Terry Ave N",
     "City": "Seattle",
+    "StateOrRegion": "WA",
     "PostalCode": "98109",
     "CountryCode": "US",
     "PhoneNumber": "+1 206 555 0100",
@@ -113,6 +114,37 @@ def test_the_primary_phone_number_needs_the_plus(sim: tuple[Organization, ApiLog
     _, _, account = sim
     contact = {**PRIMARY, "PhoneNumber": "206 555 0100"}
     assert code(account.put_contact_information, AccountId=MEMBER, ContactInformation=contact) == "ValidationException"
+
+
+def test_state_or_region_is_required_in_the_countries_that_need_it(sim: tuple[Organization, ApiLog, Any]) -> None:
+    org, _, account = sim
+    without = {k: v for k, v in PRIMARY.items() if k != "StateOrRegion"}
+    found = message(account.put_contact_information, AccountId=MEMBER, ContactInformation=without)
+    assert "StateOrRegion: is required when CountryCode is 'US'" in found
+    assert org.primary_contact(MEMBER) is None  # nothing stored
+    account.put_contact_information(AccountId=MEMBER, ContactInformation={**without, "CountryCode": "FR"})
+
+
+def test_in_the_china_partition_country_code_and_company_name_cannot_change(
+    sim: tuple[Organization, ApiLog, Any],
+) -> None:
+    china = boto3.client("account", region_name="cn-north-1", config=Config(retries={"total_max_attempts": 1}))
+    signed_up = {**PRIMARY, "City": "Beijing", "CountryCode": "CN", "CompanyName": "Example Beijing"}
+    china.put_contact_information(ContactInformation=signed_up)  # the first record is not a change
+    for field, value in (("CountryCode", "US"), ("CompanyName", "Example Corp")):
+        changed = {**signed_up, field: value}
+        assert code(china.put_contact_information, ContactInformation=changed) == "ValidationException"
+        assert f"{field}: accounts in the aws-cn partition cannot change it" in message(
+            china.put_contact_information, ContactInformation=changed
+        )
+    without_company = {k: v for k, v in signed_up.items() if k != "CompanyName"}  # would clear it: a change too
+    assert code(china.put_contact_information, ContactInformation=without_company) == "ValidationException"
+    china.put_contact_information(ContactInformation={**signed_up, "City": "Shanghai"})  # every other field can
+    assert china.get_contact_information()["ContactInformation"] == {**signed_up, "City": "Shanghai"}
+    # the same change in the commercial partition is accepted
+    _, _, account = sim
+    account.put_contact_information(ContactInformation={**PRIMARY, "CompanyName": "Example Beijing"})
+    account.put_contact_information(ContactInformation={**PRIMARY, "CompanyName": "Example Corp"})
 
 
 def test_enabling_takes_the_configured_time_then_the_region_is_enabled(

@@ -173,7 +173,8 @@ def test_access_denied_still_fails_the_account_at_once_while_others_are_throttle
     assert "AccessDeniedException" in job.failures()[0]["reason"]
     tried = sum(count for (_, _, target), count in world.log.callers.items() if target == denied)
     assert tried == 1, "not retried: a retry cannot fix it"
-    assert denied not in job.throttles
+    # (Its calls may have been throttled before that one reached the service: the first calls
+    # spend the service's burst, which others share here. Those were retried, the denial was not.)
 
 
 def test_the_job_deadline_fails_what_is_still_throttled_and_says_why(world: World) -> None:

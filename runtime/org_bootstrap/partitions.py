@@ -1,8 +1,10 @@
 """Which Regions a partition has, and which of them are opt-in: from botocore's partition data.
 
-botocore's ``endpoints.json`` (shipped with boto3, so available at synth and in Lambda) lists every
-Region of every partition, with the pattern a partition's Region names follow. It carries no
-opt-in flag. What tells opt-in Regions apart is AWS's rule, not per-Region data: every Region
+This module is the one reader of that data. botocore (shipped with boto3, so available at synth
+and in Lambda) lists every Region of every partition, with the pattern a partition's Region names
+follow, in two files: ``partitions.json``, which its endpoint rules read and which gets a new Region
+first, and the older ``endpoints.json``; a Region either lists is one botocore knows. Neither
+carries an opt-in flag. What tells opt-in Regions apart is AWS's rule, not per-Region data: every Region
 launched after 20 March 2019 is opt-in, every earlier one is enabled by default in every account
 and can be neither enabled nor disabled
 (https://docs.aws.amazon.com/accounts/latest/reference/manage-acct-regions.html). So the Regions
@@ -20,6 +22,7 @@ from functools import cache
 from typing import Any
 
 import botocore
+import botocore.exceptions
 import botocore.loaders
 
 COMMERCIAL = "aws"
@@ -53,7 +56,21 @@ ENABLED_BY_DEFAULT: Mapping[str, frozenset[str]] = {
 
 @cache
 def _partitions() -> tuple[dict[str, Any], ...]:
-    return tuple(botocore.loaders.create_loader().load_data("endpoints")["partitions"])
+    """Each partition (``partition``, ``regionRegex``, ``regions``) with the Regions of both files,
+    without the ``*-global`` pseudo-Regions of ``partitions.json``."""
+    loader = botocore.loaders.create_loader()
+    merged: dict[str, dict[str, Any]] = {}
+    for name in ("endpoints", "partitions"):
+        try:
+            data = loader.load_data(name)
+        except botocore.exceptions.DataNotFoundError:
+            continue  # a botocore older than partitions.json
+        for found in data.get("partitions", []):
+            partition = found.get("partition") or found["id"]  # endpoints.json says partition, partitions.json id
+            entry = merged.setdefault(partition, {"partition": partition, "regionRegex": found["regionRegex"]})
+            regions = [region for region in found.get("regions", {}) if not region.endswith("-global")]
+            entry["regions"] = {**entry.get("regions", {}), **dict.fromkeys(regions)}
+    return tuple(merged.values())
 
 
 def partition_here() -> str:
@@ -63,6 +80,12 @@ def partition_here() -> str:
 
 def partition_names() -> tuple[str, ...]:
     return tuple(p["partition"] for p in _partitions())
+
+
+@cache
+def known_regions() -> frozenset[str]:
+    """Every Region of every partition."""
+    return frozenset(region for found in _partitions() for region in found["regions"])
 
 
 def regions_of(partition: str) -> frozenset[str]:

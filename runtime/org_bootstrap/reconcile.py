@@ -20,7 +20,7 @@ from org_bootstrap.account_settings import setting_of
 from org_bootstrap.clients import error_code, is_throttle
 from org_bootstrap.contact_spec import Contact
 from org_bootstrap.pacing import RateLimits, shared_limits
-from org_bootstrap.settings import RESTORE, NotYet, alternate_contacts
+from org_bootstrap.settings import RESTORE, NotYet, Refused, alternate_contacts
 
 LOG = logging.getLogger(__name__)
 
@@ -185,7 +185,8 @@ def reconcile_account(
     key), which RESTORE puts back. A throttle the pacing could not wait out is no failure: the
     outcome is THROTTLED, for the caller to retry the account later (reconciling is idempotent:
     the retry reads again), and so is an item that must wait (:class:`~org_bootstrap.settings.NotYet`).
-    Only errors a retry cannot fix (access denied, validation, an account that is not ACTIVE) fail
+    Only errors a retry cannot fix (access denied, validation, an account that is not ACTIVE, a
+    write the setting knows the service refuses: :class:`~org_bootstrap.settings.Refused`) fail
     it. With ``apply=False`` nothing is written and an account that differs is reported ``drifted``.
     ``Outcome.compared`` has what was read and compared, item by item.
     """
@@ -237,6 +238,9 @@ def reconcile_account(
     except NotYet as error:
         LOG.info("account %s must wait, to be retried: %s", account_id, error)
         return Outcome(account_id, THROTTLED, actions, f"NotYet: {error}", compared=compared)
+    except Refused as error:
+        LOG.warning("account %s failed: %s", account_id, error)
+        return Outcome(account_id, FAILED, actions, str(error), compared=compared)
     if not actions:
         return Outcome(account_id, UNCHANGED, compared=compared)
     return Outcome(account_id, CHANGED if apply else DRIFTED, actions, compared=compared)

@@ -7,7 +7,6 @@ accepts.
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -16,9 +15,9 @@ from functools import cache
 from typing import Any
 
 import botocore
-import botocore.exceptions
-import botocore.loaders
 import botocore.session
+
+from org_bootstrap.partitions import CHINA, known_regions
 
 ACCOUNT_SERVICE_PRINCIPAL = "account.amazonaws.com"
 # Organizations is a global service: its CloudTrail events reach EventBridge only in us-east-1.
@@ -168,6 +167,14 @@ CONTACT_FIELD_RULES: Mapping[str, FieldRule] = model_field_rules(
 PRIMARY_CONTACT_FIELD_RULES: Mapping[str, FieldRule] = model_field_rules(
     "ContactInformation", {"PhoneNumber": "a + then digits, spaces, parentheses and - only"}
 )
+# The rules the API reference adds to the model's limits. StateOrRegion: "This field is required in
+# the following countries: US, CA, GB, DE, JP, IN, and BR."
+# https://docs.aws.amazon.com/accounts/latest/reference/API_ContactInformation.html
+STATE_OR_REGION_REQUIRED_IN = ("US", "CA", "GB", "DE", "JP", "IN", "BR")
+# In the China partition "You can't change the Country code or Company name for your primary
+# account contact. To change these values, contact Customer Support."
+# https://docs.amazonaws.cn/en_us/aws/latest/userguide/account-management.html
+UNCHANGEABLE_PRIMARY_CONTACT_FIELDS: Mapping[str, tuple[str, ...]] = {CHINA: ("CountryCode", "CompanyName")}
 # https://docs.aws.amazon.com/accounts/latest/reference/API_EnableRegion.html
 REGION_NAME_RULE: FieldRule = model_field_rules("EnableRegionRequest", {})["RegionName"]
 
@@ -210,22 +217,6 @@ def ou_id_problem(field: str, value: object) -> str | None:
     return None
 
 
-@functools.cache
-def known_regions() -> frozenset[str]:
-    """Every Region of every AWS partition in botocore's endpoint data (partitions.json and
-    endpoints.json), without the partitions' ``*-global`` pseudo-Regions."""
-    loader = botocore.loaders.create_loader()
-    regions: set[str] = set()
-    for name in ("partitions", "endpoints"):
-        try:
-            data = loader.load_data(name)
-        except botocore.exceptions.DataNotFoundError:
-            continue
-        for partition in data.get("partitions", []):
-            regions.update(partition.get("regions", {}))
-    return frozenset(region for region in regions if not region.endswith("-global"))
-
-
 def region_problem(field: str, value: object) -> str | None:
     if value is None:
         return f"{field}: is required (an AWS Region name such as us-east-1)"
@@ -253,8 +244,32 @@ def contact_problems(field: str, contact: object, *, show_values: bool = False) 
 
 
 def primary_contact_problems(field: str, contact: object, *, show_values: bool = False) -> list[str]:
-    """Check one primary contact (ContactInformation) against the model."""
-    return field_problems(field, contact, PRIMARY_CONTACT_FIELD_RULES, show_values=show_values)
+    """Check one primary contact (ContactInformation) against the model and the API reference."""
+    problems = field_problems(field, contact, PRIMARY_CONTACT_FIELD_RULES, show_values=show_values)
+    if isinstance(contact, Mapping):
+        country = contact.get("CountryCode")
+        required_here = isinstance(country, str) and country.upper() in STATE_OR_REGION_REQUIRED_IN
+        if required_here and contact.get("StateOrRegion") is None:
+            problems.append(
+                f"{field}.StateOrRegion: is required when CountryCode is {country!r} "
+                f"(AWS requires it for {', '.join(STATE_OR_REGION_REQUIRED_IN)})"
+            )
+    return problems
+
+
+def primary_contact_change_problems(
+    field: str, current: Mapping[str, Any] | None, wanted: Mapping[str, Any], partition: str
+) -> list[str]:
+    """What putting ``wanted`` over the account's ``current`` record would change that accounts in
+    ``partition`` cannot change through the API (only AWS Support can)."""
+    if current is None:
+        return []  # nothing set yet: setting is not changing
+    return [
+        f"{field}.{key}: accounts in the {partition} partition cannot change it through the API "
+        f"(it is {current.get(key)!r}, the config asks for {wanted.get(key)!r}); AWS Support changes it"
+        for key in UNCHANGEABLE_PRIMARY_CONTACT_FIELDS.get(partition, ())
+        if current.get(key) != wanted.get(key)
+    ]
 
 
 def field_problems(

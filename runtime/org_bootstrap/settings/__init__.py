@@ -25,7 +25,7 @@ from org_bootstrap.partitions import COMMERCIAL
 from org_bootstrap.quotas import Quota
 from org_bootstrap.targeting import SettingSpec
 
-__all__ = ["DELETE", "RESTORE", "AccountCalls", "NotYet", "Permission", "Quota", "Setting"]
+__all__ = ["DELETE", "RESTORE", "AccountCalls", "NotYet", "Permission", "Quota", "Refused", "Setting"]
 
 RESTORE = "RESTORE"  # put back what was there before the stack first changed it
 
@@ -33,6 +33,12 @@ RESTORE = "RESTORE"  # put back what was there before the stack first changed it
 class NotYet(Exception):
     """The item cannot be worked on yet (no free request slot before the deadline, or an opposite
     request still in progress): not a failure, the account is retried later in the job."""
+
+
+class Refused(Exception):
+    """No write can make the item what it should be (a rule of the service that depends on what the
+    account has now, known only once it is read): the account fails with this reason, naming the
+    field and the rule, and nothing is written."""
 
 
 class AccountCalls(Protocol):
@@ -125,7 +131,8 @@ class Setting:
         raise NotImplementedError
 
     def action(self, current: Any, wanted: Any) -> str | None:
-        """The write that makes ``current`` what it should be (``wanted``), or None when in sync."""
+        """The write that makes ``current`` what it should be (``wanted``), or None when in sync;
+        raises :class:`Refused` when the service would refuse every such write."""
         raise NotImplementedError
 
     def write(self, api: AccountCalls, account_id: str, item: str, wanted: Any, action: str) -> None:

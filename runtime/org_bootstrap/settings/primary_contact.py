@@ -2,7 +2,9 @@
 
 PutContactInformation replaces the whole record, so two records are the same only when every
 field the model declares is the same (an optional field left out is cleared). The API cannot
-delete a primary contact: restoring an account that had none leaves the stack's in place.
+delete a primary contact: restoring an account that had none leaves the stack's in place. In the
+China partition an account's CountryCode and CompanyName cannot change through the API: a put that
+would change them is refused before it is sent.
 https://docs.aws.amazon.com/accounts/latest/reference/API_PutContactInformation.html
 """
 
@@ -14,10 +16,10 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from org_bootstrap.clients import error_code
-from org_bootstrap.partitions import CHINA, COMMERCIAL
+from org_bootstrap.partitions import CHINA, COMMERCIAL, partition_here
 from org_bootstrap.primary_contact_spec import PRIMARY_CONTACT, ContactInformation, PrimaryContactSpec
-from org_bootstrap.settings import AccountCalls, Quota, Setting
-from org_bootstrap.validation import PRIMARY_CONTACT_FIELD_RULES, mask
+from org_bootstrap.settings import AccountCalls, Quota, Refused, Setting
+from org_bootstrap.validation import PRIMARY_CONTACT_FIELD_RULES, mask, primary_contact_change_problems
 
 GET, PUT = "GetContactInformation", "PutContactInformation"
 
@@ -49,7 +51,12 @@ class PrimaryContact(Setting):
         return {PRIMARY_CONTACT: {key: found[key] for key in PRIMARY_CONTACT_FIELD_RULES if found.get(key) is not None}}
 
     def action(self, current: Any, wanted: Any) -> str | None:
-        return None if same(current, wanted) else "put"
+        if same(current, wanted):
+            return None
+        unchangeable = primary_contact_change_problems(self.name, current, wanted, partition_here())
+        if unchangeable:
+            raise Refused("; ".join(unchangeable))
+        return "put"
 
     def write(self, api: AccountCalls, account_id: str, item: str, wanted: Any, action: str) -> None:
         api.call(PUT, account_id, ContactInformation=dict(wanted))
