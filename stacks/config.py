@@ -81,7 +81,7 @@ CONFIG_FIELDS = (
     ),
     Field(
         "contacts_deployed_in",
-        "Where the member accounts' contacts and their automation run",
+        "Where the member accounts' settings and their automation run: management_account or delegated_administrator",
         choice_schema(DEPLOYMENT_MODES),
     ),
     # A section per account setting, declared by the setting itself (targets, overrides, removal...).
@@ -242,7 +242,6 @@ class BootstrapConfig:
                     )
                 except InvalidInputError as error:
                     problems += error.problems
-        contacts = settings.get("alternate_contacts")
         pipeline = None
         if "pipeline" in data:
             try:
@@ -265,13 +264,14 @@ class BootstrapConfig:
                     f"automation.enabled: Organizations and Control Tower account events arrive only in "
                     f"{EVENTS_REGION}, but region is {region!r} (deploy to {EVENTS_REGION}, or set enabled = false)"
                 )
-        if mode == DELEGATED_ADMINISTRATOR_MODE and "alternate_contacts" not in data:
+        if mode == DELEGATED_ADMINISTRATOR_MODE and not any(setting.name in data for setting in SETTINGS):
             problems.append(
-                "contacts_deployed_in: 'delegated_administrator' deploys the member accounts' contacts there, "
-                "but there is no [alternate_contacts] section (add one, or remove contacts_deployed_in)"
+                "contacts_deployed_in: 'delegated_administrator' deploys the member accounts' settings there, "
+                "but there is no setting section: add [alternate_contacts], [primary_contact] or [regions], "
+                "or remove contacts_deployed_in"
             )
-        if mode == DELEGATED_ADMINISTRATOR_MODE and isinstance(contacts, ContactSpec) and delegated is not None:
-            problems += delegated_administrator_problems(contacts, str(management), str(delegated))
+        if mode == DELEGATED_ADMINISTRATOR_MODE and settings and delegated is not None:
+            problems += delegated_administrator_problems(settings, str(management), str(delegated))
         if problems:
             raise ConfigError(source, problems)
         return cls(
@@ -286,26 +286,56 @@ class BootstrapConfig:
         )
 
 
-def delegated_administrator_problems(spec: ContactSpec, management: str, delegated: str) -> list[str]:
+def delegated_administrator_problems(
+    settings: Mapping[str, SettingSpec[Any]], management: str, delegated: str
+) -> list[str]:
     """What a config asks of the delegated administrator that only the management account can do.
 
-    The management account's own contacts are set by the management account's stack; a config
-    that names them for the delegated administrator to manage in any other way is refused.
+    The management account's own settings are set by the management account's stack; a config
+    whose every setting targets the management account alone leaves the delegated administrator
+    nothing to run, and one that deletes the delegated administrator's own contacts would take
+    them from the account that runs the automation.
     """
     problems = []
-    if spec.accounts == (management,):
+    if not member_account_settings(settings, management):
         problems.append(
-            "contacts_deployed_in: the only targeted account is the management account, whose contacts a "
-            "delegated administrator cannot change; they are set from the management account, so use "
-            f"contacts_deployed_in = '{MANAGEMENT_ACCOUNT_MODE}'"
+            f"contacts_deployed_in: the only targeted account is the management account ({', '.join(settings)}), "
+            "whose settings a delegated administrator cannot change; they are set from the management account, "
+            f"so use contacts_deployed_in = '{MANAGEMENT_ACCOUNT_MODE}'"
         )
-    for i, override in enumerate(spec.overrides):
-        if override.account == delegated and any(c == DELETE for c in override.values.values()):
-            problems.append(
-                f"alternate_contacts.overrides[{i}]: deletes contacts of the delegated administrator account "
-                f"{delegated}, the account that runs the contacts automation in this mode; set them instead"
-            )
+    for name, spec in settings.items():
+        for i, override in enumerate(spec.overrides):
+            if override.account == delegated and any(c == DELETE for c in override.values.values()):
+                problems.append(
+                    f"{name}.overrides[{i}]: deletes contacts of the delegated administrator account "
+                    f"{delegated}, the account that runs the settings' automation in this mode; set them instead"
+                )
     return problems
+
+
+def management_account_settings(
+    settings: Mapping[str, SettingSpec[Any]], management: str
+) -> dict[str, SettingSpec[Any]]:
+    """The settings the management account's stack runs for its own account when a delegated
+    administrator runs the rest, each covering the management account only: every setting whose
+    targets can reach it. It sits in the organization's root, so OU targets reach it only when they
+    name the root (``r-``)."""
+
+    def reaches(spec: SettingSpec[Any]) -> bool:
+        if management in spec.exclude_accounts:
+            return False
+        if spec.accounts:
+            return management in spec.accounts
+        return not spec.organizational_units or any(ou.startswith("r-") for ou in spec.organizational_units)
+
+    return {name: spec.scoped("management_account") for name, spec in settings.items() if reaches(spec)}
+
+
+def member_account_settings(settings: Mapping[str, SettingSpec[Any]], management: str) -> dict[str, SettingSpec[Any]]:
+    """The settings the delegated administrator's stack runs, each covering the member accounts
+    only: every setting but one that targets the management account alone (whose settings only
+    the management account's own stack can change)."""
+    return {name: spec.scoped("member_accounts") for name, spec in settings.items() if spec.accounts != (management,)}
 
 
 def preflight_ids(config: BootstrapConfig) -> ConfigIds:

@@ -1,8 +1,9 @@
-"""The stack deployed in the delegated administrator account, when it runs the contacts.
+"""The stack deployed in the delegated administrator account, when it runs the account settings.
 
-It covers every account of the organization but the management account (whose own contacts stay
-with the management account's stack, since a delegated administrator cannot change them), and the
-automation that keeps them correct, fed by the events the management account forwards.
+It covers every account of the organization but the management account (whose own settings stay
+with the management account's stack, since a delegated administrator cannot change them), for
+every setting the config has (alternate contacts, primary contact, Regions), and the automation
+that keeps them correct, fed by the events the management account forwards.
 """
 
 from __future__ import annotations
@@ -17,20 +18,21 @@ from constructs.contact_automation import ContactAutomation
 from constructs.organization_event_forwarding import OrganizationEventReceiver
 from constructs.organization_preflight import OrganizationPreflight
 from org_bootstrap.partitions import partition_of
-from stacks.config import BootstrapConfig, preflight_ids
+from stacks.config import BootstrapConfig, member_account_settings, preflight_ids
 
 
 class DelegatedAdministratorStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: BootstrapConfig, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        assert config.alternate_contacts is not None, "the config requires contacts in this mode"
         management = config.management_account_id
+        settings = member_account_settings(config.settings, management)
+        assert settings, "the config requires a setting that reaches a member account in this mode"
         # Checked here again: this stack can be deployed on its own, and its resources wait for it.
         self.preflight = OrganizationPreflight(self, "Preflight", ids=preflight_ids(config))
         self.alternate_contacts = AlternateContacts(
             self,
             "AlternateContacts",
-            settings={name: found.scoped("member_accounts") for name, found in config.settings.items()},
+            settings=settings,
             partition=partition_of(config.region),
             management_account_id=management,
             notification_email=config.automation.notification_email if config.automation is not None else None,
@@ -42,7 +44,7 @@ class DelegatedAdministratorStack(Stack):
             self.contact_automation = ContactAutomation(
                 self,
                 "ContactAutomation",
-                settings={name: found.scoped("member_accounts") for name, found in config.settings.items()},
+                settings=settings,
                 management_account_id=management,
                 partition=partition_of(config.region),
                 event_bus=self.event_receiver.bus,

@@ -15,13 +15,13 @@ from constructs.organization_preflight import OrganizationPreflight
 from constructs.trusted_service_access import TrustedServiceAccess
 from org_bootstrap.partitions import partition_of
 from org_bootstrap.validation import ACCOUNT_SERVICE_PRINCIPAL
-from stacks.config import BootstrapConfig, preflight_ids
+from stacks.config import BootstrapConfig, management_account_settings, preflight_ids
 
 
 class ManagementAccountStack(Stack):
-    """Trusted access for Account Management, then its delegated administrator, and the contacts:
-    all of them, or (with ``contacts_deployed_in = "delegated_administrator"``) the management
-    account's own, with the account events forwarded to the delegated administrator."""
+    """Trusted access for Account Management, then its delegated administrator, and the account
+    settings: all of them, or (with ``contacts_deployed_in = "delegated_administrator"``) the
+    management account's own, with the account events forwarded to the delegated administrator."""
 
     def __init__(self, scope: Construct, construct_id: str, *, config: BootstrapConfig, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -45,17 +45,20 @@ class ManagementAccountStack(Stack):
         self.event_forwarding: OrganizationEventForwarding | None = None
         self.contact_automation: ContactAutomation | None = None
         if config.delegated_administrator_mode:
-            # The management account keeps only its own contacts; the delegated administrator's
-            # stack runs every other account's, and receives the account events from here.
+            # The management account keeps only its own settings (those whose targets reach it); the
+            # delegated administrator's stack runs every other account's, and receives the account
+            # events from here.
             assert config.settings and config.delegated_administrator_account_id is not None
-            self.alternate_contacts = AlternateContacts(
-                self,
-                "AlternateContacts",
-                settings={name: spec.scoped("management_account") for name, spec in config.settings.items()},
-                partition=partition_of(config.region),
-                notification_email=_notification_email(config),
-            )
-            self.alternate_contacts.node.add_dependency(self.trusted_access)
+            own = management_account_settings(config.settings, config.management_account_id)
+            if own:
+                self.alternate_contacts = AlternateContacts(
+                    self,
+                    "AlternateContacts",
+                    settings=own,
+                    partition=partition_of(config.region),
+                    notification_email=_notification_email(config),
+                )
+                self.alternate_contacts.node.add_dependency(self.trusted_access)
             if config.automation_enabled:
                 self.event_forwarding = OrganizationEventForwarding(
                     self,

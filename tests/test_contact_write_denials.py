@@ -217,12 +217,22 @@ def test_delegated_administrator_roles_deny_puts_outside_the_targeted_accounts_a
     assert found == (["DenyAlternateContactsWritesOutsideTargetedAccounts"] if denied else []), case
 
 
-def test_the_management_stack_in_delegated_administrator_mode_is_guarded_too(
+def test_the_management_stack_in_delegated_administrator_mode_may_not_write_contacts_it_is_not_given(
     delegated_delete: dict[str, dict[str, Any]],
 ) -> None:
-    statements = role_statements(delegated_delete["OrgBootstrapManagement"], WRITING_ROLES[0])
-    assert denied_by(statements, own(MANAGEMENT), MANAGEMENT) == ["DenyAlternateContactsWritesOutsideTargetedAccounts"]
-    assert denied_by(statements, member("444444444444"), MANAGEMENT) == []
+    """The targeted accounts leave the management account out, so its stack has no contacts
+    resource and no role that may write a contact at all (not even one it then denies)."""
+    resources = delegated_delete["OrgBootstrapManagement"]["Resources"].values()
+    assert [r for r in resources if r["Type"] == "Custom::AlternateContacts"] == []
+    allowed = [
+        action
+        for r in resources
+        if r["Type"] == "AWS::IAM::Policy"
+        for statement in r["Properties"]["PolicyDocument"]["Statement"]
+        if statement.get("Effect", "Allow") == "Allow"
+        for action in ([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])
+    ]
+    assert allowed and not [action for action in allowed if action in (PUT, DELETE)]
 
 
 def test_restore_keeps_every_write_it_may_need_and_a_read_only_role_gets_no_denials() -> None:

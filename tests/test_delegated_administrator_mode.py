@@ -188,3 +188,171 @@ def test_impossible_configs_fail_at_synth(change: dict[str, Any], expected: str)
     with pytest.raises(ConfigError) as caught:
         BootstrapConfig.from_mapping(data)
     assert any(problem.startswith(expected) for problem in caught.value.problems), caught.value.problems
+
+
+# -- without alternate contacts: the primary contact and the Regions alone -------------------------
+
+PRIMARY = {
+    "FullName": "Example Corp Cloud Platform",
+    "AddressLine1": "410 Terry Ave N",
+    "City": "Seattle",
+    "StateOrRegion": "WA",
+    "PostalCode": "98109",
+    "CountryCode": "US",
+    "PhoneNumber": "+1 206 555 0100",
+}
+PRODUCTION_OU = "ou-ex01-prodapps"
+SETTINGS_ONLY: dict[str, Any] = {
+    "management_account_id": MANAGEMENT,
+    "region": "us-east-1",
+    "delegated_administrator_account_id": DELEGATED,
+    "contacts_deployed_in": "delegated_administrator",
+    "primary_contact": {"contact": PRIMARY},
+    "regions": {
+        "enable": ["ap-east-1"],
+        "overrides": [{"organizational_unit": PRODUCTION_OU, "enable": ["me-central-1"]}],
+    },
+    "automation": {"enabled": True},
+}
+SETTING_SPECS = ("PrimaryContactSpec", "RegionsSpec")
+
+
+@pytest.fixture(scope="module")
+def settings_only() -> dict[str, Any]:
+    app, _ = build_app(BootstrapConfig.from_mapping(SETTINGS_ONLY))
+    assembly = app.synth()  # cdk-nag runs here and fails the synth on any finding
+    return {
+        "assembly": assembly,
+        "management": Template.from_json(assembly.get_stack_by_name("OrgBootstrapManagement").template),
+        "delegated": Template.from_json(assembly.get_stack_by_name("OrgBootstrapDelegatedAdministrator").template),
+    }
+
+
+def setting_specs(template: Template) -> dict[str, dict[str, Any]]:
+    """The account-settings resource's specs, by property; it carries no alternate contacts' ``Spec``."""
+    (resource,) = template.find_resources("Custom::AlternateContacts").values()
+    properties = resource["Properties"]
+    assert "Spec" not in properties
+    return {name: json.loads(properties[name]) for name in properties if name.endswith("Spec")}
+
+
+def statements(template: Template) -> list[dict[str, Any]]:
+    return [
+        statement
+        for policy in template.find_resources("AWS::IAM::Policy").values()
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+
+def test_without_alternate_contacts_each_stack_runs_its_side_of_every_setting(settings_only: dict[str, Any]) -> None:
+    own, members = setting_specs(settings_only["management"]), setting_specs(settings_only["delegated"])
+    assert sorted(own) == sorted(members) == sorted(SETTING_SPECS)
+    assert {spec["scope"] for spec in own.values()} == {"management_account"}
+    assert {spec["scope"] for spec in members.values()} == {"member_accounts"}
+    for specs in (own, members):  # the same targets and overrides on both sides
+        assert specs["PrimaryContactSpec"]["contact"] == PRIMARY
+        assert specs["RegionsSpec"]["enable"] == ["ap-east-1"]
+        assert specs["RegionsSpec"]["overrides"] == [{"organizational_unit": PRODUCTION_OU, "enable": ["me-central-1"]}]
+    management: Template = settings_only["management"]
+    management.resource_count_is("Custom::TrustedServiceAccess", 1)
+    management.resource_count_is("Custom::DelegatedAdministrator", 1)
+    settings_only["delegated"].resource_count_is("Custom::TrustedServiceAccess", 0)
+
+
+def test_without_alternate_contacts_the_delegated_administrator_runs_the_automation(
+    settings_only: dict[str, Any],
+) -> None:
+    delegated: Template = settings_only["delegated"]
+    delegated.resource_count_is("AWS::Scheduler::Schedule", 1)
+    delegated.resource_count_is("AWS::Lambda::EventSourceMapping", 1)
+    rules = delegated.find_resources("AWS::Events::Rule")
+    assert len(rules) == 5 and all(rule["Properties"]["EventBusName"] == "default" for rule in rules.values())
+    management: Template = settings_only["management"]
+    management.resource_count_is("AWS::Scheduler::Schedule", 0)
+    forwarded = management.find_resources("AWS::Events::Rule").values()
+    assert len(forwarded) == 5
+    assert all(DELEGATED in json.dumps(rule["Properties"]["Targets"]) for rule in forwarded)
+
+
+def test_without_alternate_contacts_no_role_may_touch_them(settings_only: dict[str, Any]) -> None:
+    for side in ("management", "delegated"):
+        actions = json.dumps([statement["Action"] for statement in statements(settings_only[side])])
+        assert "AlternateContact" not in actions, side
+        assert "account:GetContactInformation" in actions and "account:EnableRegion" in actions, side
+
+
+def test_the_delegated_administrators_setting_roles_reach_member_accounts_and_the_configured_regions(
+    settings_only: dict[str, Any],
+) -> None:
+    """The deploy-time job, the account events and the drift check each get the settings' actions on
+    the member accounts (ARNs with the management account's ID) and the calling account's own; the
+    Region writes only for the configured Regions."""
+    found = statements(settings_only["delegated"])
+    for sid in ("PrimaryContactOfOrganizationAccounts", "RegionStatusOfOrganizationAccounts"):
+        named = [statement for statement in found if statement.get("Sid") == sid]
+        assert len(named) == 3, sid  # the deploy-time job, the account events, the drift check
+        for statement in named:
+            resources = json.dumps(statement["Resource"])
+            assert f":account::{MANAGEMENT}:account/o-*/*" in resources
+            assert '":account::", {"Ref": "AWS::AccountId"}, ":account"' in resources
+    writes = [statement for statement in found if statement.get("Sid") == "OptInRegionsOfOrganizationAccounts"]
+    assert len(writes) == 3
+    for statement in writes:
+        assert sorted(statement["Action"]) == ["account:DisableRegion", "account:EnableRegion"]
+        assert statement["Condition"] == {"StringEquals": {"account:TargetRegion": ["ap-east-1", "me-central-1"]}}
+
+
+def test_cfn_lint_finds_no_errors_without_alternate_contacts(settings_only: dict[str, Any]) -> None:
+    directory = Path(settings_only["assembly"].directory)
+    for name in ("OrgBootstrapManagement", "OrgBootstrapDelegatedAdministrator"):
+        matches = lint_file(directory / f"{name}.template.json", config=ManualArgs(regions=["us-east-1"]))
+        assert [str(m) for m in matches if m.rule.id.startswith("E")] == [], name
+
+
+def test_each_stack_gets_only_the_settings_whose_targets_reach_its_side() -> None:
+    """Built, not synthesized: which stack carries which setting is known before the synth."""
+    from stacks.delegated_administrator_account import DelegatedAdministratorStack
+    from stacks.management_account import ManagementAccountStack
+
+    data = {**SETTINGS_ONLY, "primary_contact": {"contact": PRIMARY, "targets": {"accounts": [MANAGEMENT]}}}
+    app, management = build_app(BootstrapConfig.from_mapping(data))
+    (delegated,) = [child for child in app.node.children if isinstance(child, DelegatedAdministratorStack)]
+    assert isinstance(management, ManagementAccountStack) and management.alternate_contacts is not None
+    assert sorted(management.alternate_contacts.specs) == ["primary_contact", "regions"]
+    assert sorted(delegated.alternate_contacts.specs) == ["regions"]  # a delegated administrator cannot change it
+
+    # The other way round: Regions for the Production OU only never reach the management account
+    # (it sits in the root), so its stack gets no Region permission.
+    data = {**SETTINGS_ONLY, "regions": {"enable": ["ap-east-1"], "targets": {"organizational_units": [PRODUCTION_OU]}}}
+    app, management = build_app(BootstrapConfig.from_mapping(data))
+    (delegated,) = [child for child in app.node.children if isinstance(child, DelegatedAdministratorStack)]
+    assert management.alternate_contacts is not None
+    assert sorted(management.alternate_contacts.specs) == ["primary_contact"]
+    assert sorted(delegated.alternate_contacts.specs) == ["primary_contact", "regions"]
+    data["primary_contact"] = {"contact": PRIMARY, "targets": {"exclude_accounts": [MANAGEMENT]}}
+    _, management = build_app(BootstrapConfig.from_mapping(data))
+    assert management.alternate_contacts is None  # nothing of its own to set
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            {"primary_contact": None, "regions": None, "automation": None},
+            "contacts_deployed_in: 'delegated_administrator' deploys the member accounts' settings there, but "
+            "there is no setting section",
+        ),
+        (
+            {
+                "primary_contact": {"contact": PRIMARY, "targets": {"accounts": [MANAGEMENT]}},
+                "regions": {"enable": ["ap-east-1"], "targets": {"accounts": [MANAGEMENT]}},
+            },
+            "contacts_deployed_in: the only targeted account is the management account (primary_contact, regions)",
+        ),
+    ],
+)
+def test_impossible_configs_without_alternate_contacts_fail_at_synth(change: dict[str, Any], expected: str) -> None:
+    data = {key: value for key, value in {**SETTINGS_ONLY, **change}.items() if value is not None}
+    with pytest.raises(ConfigError) as caught:
+        BootstrapConfig.from_mapping(data)
+    assert any(problem.startswith(expected) for problem in caught.value.problems), caught.value.problems

@@ -12,13 +12,15 @@ from unittest import mock
 
 import pytest
 
-from org_bootstrap import clients, drift
+from org_bootstrap import clients, drift, jobs
+from org_bootstrap.account_settings import account_quotas
 from org_bootstrap.contact_spec import ContactSpec
 from org_bootstrap.drift import METRIC_NAMES, Dependencies
-from org_bootstrap.jobs import MANAGEMENT_ACCOUNT
-from org_bootstrap.pacing import RateLimits
+from org_bootstrap.jobs import MANAGEMENT_ACCOUNT, Job
+from org_bootstrap.pacing import Quota, RateLimits
 from org_bootstrap.primary_contact_spec import PrimaryContactSpec
 from org_bootstrap.reconcile import ContactsApi
+from org_bootstrap.region_spec import RegionSpec
 from org_bootstrap.stores import S3JobStore
 from simulation.organization import ApiLog, Organization
 from tests.conftest import LIFTED_QUOTAS
@@ -315,6 +317,222 @@ def test_report_only_reports_a_changed_primary_contact_and_leaves_it(world: Worl
     (notification,) = world.notifications()
     assert f"{account}: primary_contact/PRIMARY put" in notification["Message"]
     assert "differ from the config" in notification["Message"]
+
+
+# -- every setting: opt-in Regions, whose requests AWS finishes later --------------------------------
+
+HONG_KONG, UAE, BAHRAIN = "ap-east-1", "me-central-1", "me-south-1"
+REGIONS_WANTED = {HONG_KONG: "ENABLED", UAE: "ENABLED"}  # as Organization.regions shows them; Bahrain DISABLED
+
+
+@pytest.fixture
+def regions_world(world: World) -> Iterator[World]:
+    """The alternate contacts as before, and on the management account and the two workloads
+    accounts Hong Kong and the UAE enabled and Bahrain disabled (listed under ``disable``); every
+    call fast and a Region request's status read as soon as it is due."""
+    assert isinstance(world.deps.spec, ContactSpec)
+    fast = {operation: Quota(10_000, 10_000) for operation in account_quotas("aws")}
+    world.deps.api = ContactsApi(clients.client("account"), world.org.management_account_id, RateLimits(fast))
+    targeted = [world.ids[name] for name in REGION_ACCOUNTS]
+    spec = RegionSpec.parse({"enable": [HONG_KONG, UAE], "disable": [BAHRAIN], "targets": {"accounts": targeted}})
+    world.deps.spec = {"alternate_contacts": world.deps.spec, "regions": spec}
+    world.org.set_regions(world.ids["workloads-b"], {BAHRAIN: "ENABLED"}, world.log)  # the first check disables it
+    with mock.patch.object(jobs, "FOLLOW_EVERY_SECONDS", 0.0), mock.patch.object(jobs, "FOLLOW_PAUSE_SECONDS", 0.01):
+        converged(world)
+        for name in REGION_ACCOUNTS:
+            assert world.org.regions(world.ids[name], world.log) == REGIONS_WANTED, name
+        yield world
+
+
+REGION_ACCOUNTS = ["management", "workloads-a", "workloads-b"]
+
+
+def by_hand(world: World, account: str, region: str, *, enable: bool) -> None:
+    """Someone enables or disables a Region in the console: the same API call, outside the stack."""
+    target = {} if account == world.org.management_account_id else {"AccountId": account}
+    call = world.org.account.enable_region if enable else world.org.account.disable_region
+    call(RegionName=region, **target)
+
+
+def test_report_only_reports_a_region_disabled_by_hand_and_leaves_it(regions_world: World) -> None:
+    world = regions_world
+    account = world.ids["workloads-a"]
+    by_hand(world, account, HONG_KONG, enable=False)
+    writes = world.log.writes()
+    world.deps.report_only = True
+
+    answer = world.run()
+
+    assert world.org.regions(account, world.log) == {UAE: "ENABLED"}
+    assert world.log.writes() == writes
+    assert answer["Settings"]["regions"] == {
+        "AccountsChecked": 3,
+        "AccountsDrifted": 1,
+        "AccountsFixed": 0,
+        "AccountsFailed": 0,
+    }
+    assert world.last_metrics("regions") == answer["Settings"]["regions"]
+    assert world.last_metrics("alternate_contacts")["AccountsDrifted"] == 0
+    assert world.last_metrics() == {"AccountsChecked": 4, "AccountsDrifted": 1, "AccountsFixed": 0, "AccountsFailed": 0}
+    (notification,) = world.notifications()
+    body = notification["Message"]
+    assert f"{account}: regions/{HONG_KONG} enable" in body
+    assert "regions: checked 3, drifted 1, fixed 0, failed 0" in body
+    assert "differ from the config" in body
+
+
+def test_a_region_disabled_by_hand_is_enabled_again_and_followed_to_enabled(regions_world: World) -> None:
+    world = regions_world
+    management, account = world.ids["management"], world.ids["workloads-a"]
+    for disabled in (management, account):
+        by_hand(world, disabled, HONG_KONG, enable=False)
+    writes, enabled = world.log.writes(), world.log.calls["EnableRegion"]
+    own = world.log.callers["EnableRegion", management, management]
+
+    answer = world.run()
+
+    for name in REGION_ACCOUNTS:
+        assert world.org.regions(world.ids[name], world.log) == REGIONS_WANTED, name
+    assert world.log.writes() == writes + 2 and world.log.calls["EnableRegion"] == enabled + 2
+    assert world.log.callers["EnableRegion", management, management] == own + 1  # its own, without AccountId
+    assert world.last_metrics("regions") == {
+        "AccountsChecked": 3,
+        "AccountsDrifted": 2,
+        "AccountsFixed": 2,
+        "AccountsFailed": 0,
+    }
+    assert world.last_metrics()["AccountsFixed"] == 2
+    report = json.loads(
+        clients.client("s3").get_object(Bucket="jobs", Key=answer["Report"].removeprefix("s3://jobs/"))["Body"].read()
+    )
+    assert report["complete"] is True and report["regions_in_progress"] == []
+    (notification,) = world.notifications()
+    assert f"{account}: regions/{HONG_KONG} enable" in notification["Message"]
+    assert "were brought back to the config" in notification["Message"]
+
+
+def test_a_region_still_disabling_is_waited_for_then_enabled_without_conflicting_calls(regions_world: World) -> None:
+    world = regions_world
+    account = world.ids["workloads-a"]
+    world.log.region_opt_seconds = 1.0  # a Region takes a second to disable (and to enable)
+    by_hand(world, account, HONG_KONG, enable=False)
+    assert world.org.regions(account, world.log)[HONG_KONG] == "DISABLING"
+    enabled = world.log.calls["EnableRegion"]
+
+    answer = world.run()
+
+    assert world.org.regions(account, world.log) == REGIONS_WANTED
+    # Enabling a Region that is DISABLING is refused (ConflictException) and spends the 1/s quota:
+    # the check waits for the disabling to end, then makes the one request.
+    assert world.log.calls["EnableRegion"] == enabled + 1
+    assert answer["Settings"]["regions"] == {
+        "AccountsChecked": 3,
+        "AccountsDrifted": 1,
+        "AccountsFixed": 1,
+        "AccountsFailed": 0,
+    }
+
+
+def test_a_region_still_enabling_when_the_run_ends_is_carried_on_not_failed(regions_world: World) -> None:
+    world = regions_world
+    account = world.ids["workloads-a"]
+    by_hand(world, account, HONG_KONG, enable=False)
+    world.log.region_opt_seconds = 3600.0  # from now on a Region takes an hour to enable
+    enabled = world.log.calls["EnableRegion"]
+
+    # An invocation with one second of work in it: the request starts, the Region stays ENABLING.
+    with mock.patch.object(drift, "MIN_BATCH_SECONDS", 1.0):
+        first = drift.on_schedule(SCHEDULED, Context(drift.SAFETY_MARGIN_SECONDS))
+        assert first["Complete"] is False and first["FailedBeyondTolerance"] is False
+        assert first["RegionsInProgress"] == 1
+        assert world.org.regions(account, world.log)[HONG_KONG] == "ENABLING"
+        job = Job.from_dict(world.deps.jobs.load(first["Job"]))
+        assert [(r["account_id"], r["region"], r["wanted"]) for r in job.region_requests] == [
+            (account, HONG_KONG, "ENABLED")
+        ]
+        assert job.counts()["failed"] == 0
+        assert world.executions() == [first["Job"]]  # the check's workflow carries it on
+        assert world.notifications() == []  # nothing to say until the check is done
+
+        # The next scheduled run finds the check still under way: it starts nothing of its own.
+        again = drift.on_schedule(SCHEDULED, Context(drift.SAFETY_MARGIN_SECONDS))
+        assert (again["Job"], again["Status"]) == (first["Job"], "PREVIOUS_CHECK_RUNNING")
+
+        world.log.region_opt_seconds = 0.0  # AWS finishes the enabling
+        done = drift.on_schedule({"ContinueJob": first["Job"]}, Context(drift.SAFETY_MARGIN_SECONDS))
+
+    assert done["Complete"] is True and done["RegionsInProgress"] == 0
+    assert world.org.regions(account, world.log) == REGIONS_WANTED
+    assert world.log.calls["EnableRegion"] == enabled + 1  # one request, followed, never repeated
+    assert world.last_metrics("regions") == {
+        "AccountsChecked": 3,
+        "AccountsDrifted": 1,
+        "AccountsFixed": 1,
+        "AccountsFailed": 0,
+    }
+
+
+def test_a_region_the_config_disables_enabled_by_hand_is_reported_then_disabled(regions_world: World) -> None:
+    world = regions_world
+    account = world.ids["workloads-b"]
+    by_hand(world, account, BAHRAIN, enable=True)
+    assert world.org.regions(account, world.log) == {**REGIONS_WANTED, BAHRAIN: "ENABLED"}
+    writes = world.log.writes()
+
+    world.deps.report_only = True
+    world.run()
+
+    assert world.log.writes() == writes and BAHRAIN in world.org.regions(account, world.log)
+    assert world.last_metrics("regions")["AccountsDrifted"] == 1
+    (reported,) = world.notifications()
+    assert f"{account}: regions/{BAHRAIN} disable" in reported["Message"]
+
+    world.deps.report_only = False
+    world.run()
+
+    assert world.org.regions(account, world.log) == REGIONS_WANTED  # Bahrain DISABLED again
+    assert world.log.writes() == writes + 1 and world.log.callers["DisableRegion", world.ids["management"], account]
+    assert world.last_metrics("regions") == {
+        "AccountsChecked": 3,
+        "AccountsDrifted": 1,
+        "AccountsFixed": 1,
+        "AccountsFailed": 0,
+    }
+    (fixed,) = world.notifications()
+    assert f"{account}: regions/{BAHRAIN} disable" in fixed["Message"]
+
+
+def test_report_only_does_not_wait_for_a_region_someone_else_is_enabling(regions_world: World) -> None:
+    world = regions_world
+    account = world.ids["workloads-a"]
+    by_hand(world, account, HONG_KONG, enable=False)
+    world.log.region_opt_seconds = 3600.0
+    by_hand(world, account, HONG_KONG, enable=True)  # ENABLING for an hour: on its way, not drift
+    world.deps.report_only = True
+
+    with mock.patch.object(drift, "MIN_BATCH_SECONDS", 1.0):
+        answer = drift.on_schedule(SCHEDULED, Context(drift.SAFETY_MARGIN_SECONDS))
+
+    assert answer["Complete"] is True  # a report-only check reads and is done: it has no request to follow
+    assert world.last_metrics("regions")["AccountsDrifted"] == 0
+    assert world.executions() == []
+
+
+def test_a_check_with_nothing_drifted_makes_no_writes(regions_world: World) -> None:
+    world = regions_world
+    writes = world.log.writes()
+
+    world.run()
+
+    assert world.log.writes() == writes
+    assert world.last_metrics("regions") == {
+        "AccountsChecked": 3,
+        "AccountsDrifted": 0,
+        "AccountsFixed": 0,
+        "AccountsFailed": 0,
+    }
+    assert world.last_metrics()["AccountsDrifted"] == 0
+    assert world.notifications() == []
 
 
 def test_when_nothing_drifted_the_metrics_say_so_and_nobody_is_paged(world: World) -> None:

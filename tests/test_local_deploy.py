@@ -29,8 +29,10 @@ from local_deploy.synth import Synthesized
 from local_deploy.template import Template, TemplateError, as_sent
 from local_deploy.views import plan_view
 from local_deploy.world import StateDir, open_world
-from org_bootstrap import alternate_contacts, clients, delegated_administrator
+from org_bootstrap import alternate_contacts, clients, delegated_administrator, jobs
+from org_bootstrap.account_settings import account_quotas
 from org_bootstrap.contact_spec import ContactSpec
+from org_bootstrap.pacing import Quota, RateLimits
 from org_bootstrap.reconcile import ContactsApi
 from simulation.organization import ApiLog, Organization, strict_aws
 from stacks.config import BootstrapConfig, load_config
@@ -980,6 +982,120 @@ def test_delegated_administrator_stack_is_refused_before_its_registration(
         # Only its own account (named by no AccountId) was open to it; every other account refused it.
         assert {target for (operation, _, target) in log.callers if operation == "PutAlternateContact"} <= {DELEGATED}
         assert {account: world.organization.contacts(account) for account in others} == before
+
+
+# -- delegated-administrator mode without alternate contacts ------------------------------------
+
+SETTINGS_ONLY_CONFIG = """
+management_account_id = "111111111111"
+region = "us-east-1"
+delegated_administrator_account_id = "222222222222"
+contacts_deployed_in = "delegated_administrator"
+
+[primary_contact.contact]
+FullName = "Example Corp Platform Team"
+AddressLine1 = "410 Terry Ave N"
+City = "Seattle"
+StateOrRegion = "WA"
+PostalCode = "98109"
+CountryCode = "US"
+PhoneNumber = "+1 206 555 0100"
+
+[regions]
+enable = ["ap-east-1"]
+
+[[regions.overrides]]
+organizational_unit = "ou-ex01-prodapps"
+enable = ["me-central-1"]
+
+[automation]
+"""
+SETTINGS_ONLY_PRIMARY = {
+    "FullName": "Example Corp Platform Team",
+    "AddressLine1": "410 Terry Ave N",
+    "City": "Seattle",
+    "StateOrRegion": "WA",
+    "PostalCode": "98109",
+    "CountryCode": "US",
+    "PhoneNumber": "+1 206 555 0100",
+}
+ALL_FAST = {operation: Quota(10_000, 10_000) for operation in account_quotas("aws")}
+
+
+def expected_regions(account: str) -> dict[str, str]:
+    return {"ap-east-1": "ENABLED", **({"me-central-1": "ENABLED"} if account in PRODUCTION else {})}
+
+
+def test_delegated_administrator_mode_with_only_the_primary_contact_and_regions(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No [alternate_contacts]: the delegated administrator's stack sets every member account's
+    primary contact and Regions, the management account's stack its own (called without
+    AccountId); a redeploy changes nothing; the delegated administrator's automation gives a new
+    account its settings and its drift check enables a Region disabled by hand."""
+    from local_deploy.synth import synthesize
+
+    config = tmp_path / "settings-only.toml"
+    config.write_text(SETTINGS_ONLY_CONFIG)
+    synthesized_once: dict[str, Synthesized] = {}
+
+    def synthesizer(path: str) -> Synthesized:  # the CLI's own synth, once for both deploys
+        assert Path(path) == config
+        return synthesized_once.setdefault("found", synthesize(path))
+
+    state = tmp_path / "state"
+    argv = ["--state-dir", str(state)]
+    log = ApiLog()
+    strict = world_module.strict_aws
+    with (
+        mock.patch.object(world_module, "strict_aws", lambda **kwargs: strict(log, **kwargs)),
+        mock.patch("org_bootstrap.reconcile.shared_limits", lambda caller: RateLimits(ALL_FAST)),
+        mock.patch("org_bootstrap.reconcile.RateLimits", lambda: RateLimits(ALL_FAST)),
+        mock.patch.object(jobs, "FOLLOW_EVERY_SECONDS", 0.0),
+        mock.patch.object(jobs, "FOLLOW_PAUSE_SECONDS", 0.01),
+    ):
+        assert main(["deploy", "--config", str(config), *argv], synthesizer=synthesizer) == 0
+        out = capsys.readouterr().out
+        assert out.count("CREATE_COMPLETE") == 2 and DELEGATED_STACK in out
+
+        with open_world(StateDir(state), SEED) as world:
+            assert world.delegated_stack is not None and world.delegated_stack.status == "CREATE_COMPLETE"
+            for account in ACTIVE:
+                assert world.organization.primary_contact(account) == SETTINGS_ONLY_PRIMARY, account
+                assert world.organization.regions(account, world.api_log) == expected_regions(account), account
+            assert world.organization.primary_contact(SUSPENDED) != SETTINGS_ONLY_PRIMARY
+        # The management account's own settings from its own stack, every other account's from the
+        # delegated administrator's; no alternate contact read or written anywhere.
+        for operation in ("PutContactInformation", "EnableRegion"):
+            by = {
+                caller: {target for (op, who, target) in log.callers if op == operation and who == caller}
+                for caller in (MANAGEMENT, DELEGATED)
+            }
+            assert by[MANAGEMENT] == {MANAGEMENT}, operation
+            assert by[DELEGATED] and by[DELEGATED] <= set(ACTIVE) - {MANAGEMENT}, operation
+        assert {target for (op, who, target) in log.callers if who == DELEGATED} == set(ACTIVE) - {MANAGEMENT}
+        assert not [op for (op, _, _) in log.callers if "AlternateContact" in op]
+
+        writes_before = log.writes()
+        assert main(["deploy", "--config", str(config), *argv], synthesizer=synthesizer) == 0
+        assert capsys.readouterr().out.count("No changes") == 2
+        assert log.writes() == writes_before
+
+        new = "141414141414"
+        assert main(["create-account", "Payments Staging", "--ou", "Production", "--account-id", new, *argv]) == 0
+        capsys.readouterr()
+        with open_world(StateDir(state), SEED) as world:
+            assert world.organization.primary_contact(new) == SETTINGS_ONLY_PRIMARY
+            assert set(world.organization.regions(new, world.api_log)) == {"ap-east-1", "me-central-1"}
+            world.organization.set_regions(PRODUCTION[1], {"ap-east-1": "ENABLED"}, world.api_log)  # by hand
+        assert log.callers["PutContactInformation", DELEGATED, new] == 1
+
+        assert main(["drift", *argv]) == 0
+        out = capsys.readouterr().out
+        assert f"{PRODUCTION[1]}" in out and "regions/me-central-1 enable" in out
+        with open_world(StateDir(state), SEED) as world:
+            assert world.organization.regions(PRODUCTION[1], world.api_log) == expected_regions(PRODUCTION[1])
+        assert log.callers["EnableRegion", DELEGATED, PRODUCTION[1]] == 3  # both Regions at the deploy, one again
 
 
 # -- what a newcomer tripped on ----------------------------------------------------------------

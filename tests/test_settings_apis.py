@@ -216,3 +216,30 @@ def test_a_request_not_free_by_the_deadline_gives_up(clock: Clock) -> None:
     clock.now += 6  # the deadline passes while it waits
     worker.join(timeout=5)
     assert outcome == [False]
+
+
+def test_a_region_on_its_way_the_other_way_is_waited_for_then_followed_no_longer(
+    sim: tuple[Organization, ApiLog], clock: Clock
+) -> None:
+    """A Region DISABLING when the config wants it ENABLED: the worker waits while the request
+    under way is followed (it holds a slot), gives up at its deadline keeping it followed, and is
+    let through once the follower has seen the Region get there."""
+    org, log = sim
+    api = AccountApi(clients.client("account"), org.management_account_id, fast())
+    org.set_regions(MEMBERS[0], {"ap-east-1": "DISABLING"}, log)
+    requests = RegionRequests(RegionOptLimits(per_account=1, per_organization=50), clock=clock, follow_every=0.0)
+
+    assert not requests.wait_for(MEMBERS[0], "ap-east-1", DISABLED, until=clock.now)
+    assert requests.is_following(MEMBERS[0], "ap-east-1")
+    assert not requests.reserve(MEMBERS[0], until=clock.now)  # its slot is taken at AWS, and here
+
+    outcome: list[bool] = []
+    worker = threading.Thread(
+        target=lambda: outcome.append(requests.wait_for(MEMBERS[0], "ap-east-1", DISABLED, until=float("inf")))
+    )
+    worker.start()
+    clock.now += OPT_SECONDS  # the disabling finishes
+    assert [(r.region, status) for r, status in requests.follow(api, until=float("inf"))] == [("ap-east-1", DISABLED)]
+    worker.join(timeout=5)
+    assert outcome == [True] and requests.in_flight() == []
+    assert log.calls["EnableRegion"] == 0

@@ -188,9 +188,11 @@ def supersede(store: S3JobStore, job_id: str, by: str, *, until: float, now: flo
 
 
 def progress(job: Job, **extra: Any) -> dict[str, Any]:
-    """What the workflow's Choice reads (``Complete``, ``Busy``) and its history shows."""
+    """What the workflow's Choice reads (``Complete``, ``Busy``) and its history shows: how far the
+    job got, and how many Region requests it still follows (in progress at AWS, not failed)."""
     found = {"Job": job.id, "Complete": job.done, "Busy": False, "FailedBeyondTolerance": False}
-    return {**found, "Cursor": job.cursor, "Of": len(job.items), **extra}
+    counts = {"Cursor": job.cursor, "Of": len(job.items), "RegionsInProgress": len(job.region_requests)}
+    return {**found, **counts, **extra}
 
 
 def busy(job_id: str) -> dict[str, Any]:

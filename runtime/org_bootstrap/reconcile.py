@@ -214,7 +214,8 @@ def reconcile_account(
                         continue
                 else:
                     wanted = target
-                setting.following(api, account_id, item, now, wanted)
+                if apply:  # a change under way is followed by a job that writes; a report-only one only reads
+                    setting.following(api, account_id, item, now, wanted)
                 action = setting.action(now, wanted)
                 compared.append(Comparison(key, now, wanted, action, restoring=restoring))
                 if action and apply:

@@ -119,9 +119,17 @@ class Regions(Setting):
             requests.started(account_id, item, wanted)
 
     def following(self, api: AccountCalls, account_id: str, item: str, current: Any, wanted: Any) -> None:
+        """A request on its way to ``wanted`` is followed; one on its way the other way (ENABLING
+        when the config wants DISABLED, or the reverse) is waited for before the request, since
+        AWS refuses it with ConflictException until then and each refused call spends the 1/s quota."""
         requests: RegionRequests | None = getattr(api, "region_requests", None)
-        if requests is not None and next_step(current, wanted) == FOLLOW:
+        step = next_step(current, wanted)
+        if step == FOLLOW and requests is not None:
             requests.adopt(account_id, item, wanted)
+        elif step == WAIT:
+            opposite, until = (DISABLED if wanted == ENABLED else ENABLED), api.deadline
+            if requests is None or until is None or not requests.wait_for(account_id, item, opposite, until=until):
+                raise NotYet(f"{item} of {account_id} is {current}: the request waits until that has finished")
 
     def logged(self, action: str, account_id: str, item: str, wanted: Any) -> str:
         return f"{'enabling' if action == 'enable' else 'disabling'} Region {item} of {account_id}"
@@ -238,6 +246,17 @@ class RegionRequests:
             if (account_id, region) not in self._requests:
                 self._requests[account_id, region] = Request(account_id, region, wanted, self.clock())
                 self._record_peak(account_id)
+
+    def wait_for(self, account_id: str, region: str, wanted: str, *, until: float) -> bool:
+        """Follow a request under way toward ``wanted`` (it holds a slot at AWS) until it has got
+        there: True once it has, False when it is still on its way at ``until`` (it stays followed)."""
+        self.adopt(account_id, region, wanted)
+        with self._changed:
+            while (account_id, region) in self._requests:
+                if self.clock() >= until:
+                    return False
+                self._changed.wait(timeout=0.05)
+            return True
 
     def _record_peak(self, account_id: str) -> None:
         mine, everyone = self._count(account_id)
