@@ -197,8 +197,8 @@ class AlternateContacts(Construct):
         self.state.grant_snapshots(self.is_complete.role)
         self.topic_key, self.topic = notification_topic(
             self,
-            display_name="Alternate contacts jobs",
-            key_description="Encrypts the alternate-contacts job alarms topic",
+            display_name="Account settings",
+            key_description="Encrypts the account settings' notifications: job alarms, drift reports",
             notification_email=notification_email,
         )
         self.workflow = JobWorkflow(

@@ -29,11 +29,13 @@ from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as events_targets
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_scheduler_targets as scheduler_targets
+from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 
 from constructs import Construct
@@ -148,6 +150,7 @@ class ContactAutomation(Construct):
         report_only: bool = False,
         notification_email: str | None = None,
         state: ContactState | None = None,
+        notifications: tuple[kms.IKey, sns.ITopic] | None = None,
         metric_namespace: str = DEFAULT_NAMESPACE,
         concurrency: int = 8,
         partition: str = COMMERCIAL,
@@ -170,7 +173,7 @@ class ContactAutomation(Construct):
             "MANAGEMENT_ACCOUNT_ID": management_account_id,
             "CALLER_ACCOUNT_ID": Aws.ACCOUNT_ID,
         }
-        self._notifications(notification_email)
+        self._notifications(notification_email, notifications)
         # Where failures end, whichever part failed: events, deliveries and drift checks.
         self.dead_letter_queue = sqs.Queue(
             self,
@@ -196,8 +199,13 @@ class ContactAutomation(Construct):
         )
         self._failure_alarms()
 
-    def _notifications(self, notification_email: str | None) -> None:
-        """The encrypted SNS topic that drift reports and alarms go to, and its e-mail subscription."""
+    def _notifications(self, notification_email: str | None, shared: tuple[kms.IKey, sns.ITopic] | None) -> None:
+        """The encrypted SNS topic that drift reports and alarms go to, and its e-mail subscription:
+        ``shared`` (the deploy-time settings' own topic, so that one subscription hears everything),
+        or a topic of its own."""
+        if shared is not None:
+            self.topic_key, self.topic = shared
+            return
         self.topic_key, self.topic = notification_topic(
             self,
             display_name="Alternate contacts",

@@ -52,5 +52,7 @@ class DelegatedAdministratorStack(Stack):
                 report_only=config.automation.report_only,
                 notification_email=config.automation.notification_email,
                 state=self.alternate_contacts.state,
+                # One topic for the jobs' alarms, the drift reports and the automation's alarms.
+                notifications=(self.alternate_contacts.topic_key, self.alternate_contacts.topic),
             )
             self.contact_automation.node.add_dependency(self.alternate_contacts)

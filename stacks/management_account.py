@@ -91,6 +91,8 @@ class ManagementAccountStack(Stack):
                 # The same snapshots as the deploy-time apply, so that removal = "restore" puts back
                 # what was there before the app first changed a contact, whichever path changed it.
                 state=self.alternate_contacts.state,
+                # One topic for the jobs' alarms, the drift reports and the automation's alarms.
+                notifications=(self.alternate_contacts.topic_key, self.alternate_contacts.topic),
             )
             # Account events and the drift check start after the deploy-time apply has finished.
             self.contact_automation.node.add_dependency(self.alternate_contacts)

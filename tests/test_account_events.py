@@ -460,3 +460,28 @@ def test_a_move_out_of_the_targets_applies_each_settings_removal_mode(world: Wor
     assert world.org.primary_contact(account) == PRIMARY_BEFORE  # restore: put back what it had
     assert set(world.org.regions(account, world.log)) == set(PROD_REGIONS)  # retain: left enabled
     assert world.contacts(account) == DEFAULT  # the Prod override no longer applies
+
+
+def test_a_region_still_changing_the_other_way_is_left_to_the_drift_check_not_retried(world: World) -> None:
+    """A moved account's Region is DISABLING (hours, maybe) while the new OU wants it enabled: the
+    account's other settings are applied, the Region is not requested (AWS refuses it until then),
+    and the record is done: neither retried in a loop nor handed back for SQS to dead-letter."""
+    world.deps.spec = every_setting(world)
+    world.log.region_opt_seconds = 3600.0
+    account = world.org.create_account("mover", parent_id=world.ous["sandbox"], account_id="777777777777")
+    world.org.set_regions(account, {"ap-east-1": "DISABLING", "me-central-1": "DISABLED"}, world.log)
+    world.org.organizations.move_account(
+        AccountId=account, SourceParentId=world.ous["sandbox"], DestinationParentId=world.ous["prod"]
+    )
+    before = world.log.calls["EnableRegion"]
+
+    answer = world.deliver(move_account(account, world.ous["sandbox"], world.ous["prod"], world.management))
+
+    assert answer == {"batchItemFailures": []}
+    assert world.contacts(account) == PROD_CONTACTS and world.org.primary_contact(account) == PRIMARY
+    assert world.log.calls["EnableRegion"] - before <= 1  # me-central-1 at most; never the one still DISABLING
+    assert world.org.regions(account, world.log)["ap-east-1"] == "DISABLING"
+    outcome = account_events.handle(
+        move_account(account, world.ous["sandbox"], world.ous["prod"], world.management), world.deps
+    )
+    assert outcome.waiting and "ap-east-1" in outcome.reason

@@ -133,7 +133,7 @@ def test_the_continuation_workflow_loops_over_batches_and_retries_every_error(te
 
 def test_a_continuation_that_does_not_succeed_alarms_to_the_jobs_topic(template: Template) -> None:
     machine, _ = continuation_machine(template)
-    (topic,) = template.find_resources("AWS::SNS::Topic", {"Properties": {"DisplayName": "Alternate contacts jobs"}})
+    (topic,) = template.find_resources("AWS::SNS::Topic", {"Properties": {"DisplayName": "Account settings"}})
     alarms = template.find_resources(
         "AWS::CloudWatch::Alarm", {"Properties": {"AlarmActions": [{"Ref": topic}]}}
     ).values()

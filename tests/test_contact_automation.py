@@ -53,7 +53,7 @@ def template(automation_app: tuple[Template, Any]) -> Template:
     return automation_app[0]
 
 
-AUTOMATION_KEY = "Encrypts the alternate-contacts automation topic"
+AUTOMATION_KEY = "Encrypts the account settings' notifications: job alarms, drift reports"
 
 
 def resource(template: Template, resource_type: str, **properties: Any) -> tuple[str, Any]:
@@ -375,7 +375,7 @@ def test_the_drift_schedule_runs_at_the_configured_rate_with_retries_and_dead_le
 
 def test_the_drift_check_is_configured_for_fixing_and_publishing(template: Template) -> None:
     _, function = resource(template, "AWS::Lambda::Function", Handler="org_bootstrap.drift.on_schedule")
-    topic, _ = resource(template, "AWS::SNS::Topic", DisplayName="Alternate contacts")
+    topic, _ = resource(template, "AWS::SNS::Topic", DisplayName="Account settings")
     variables = function["Properties"]["Environment"]["Variables"]
     assert variables["REPORT_ONLY"] == "false"
     assert variables["METRIC_NAMESPACE"] == "OrgBootstrap/AlternateContacts"
@@ -406,8 +406,17 @@ def test_the_topic_is_encrypted_refuses_plain_transport_and_mails_the_configured
     } in key_statements
 
 
+def test_one_topic_and_one_subscription_hear_every_job_alarm_and_drift_report(template: Template) -> None:
+    """The deploy-time jobs and the automation share one topic: one e-mail to confirm, not two."""
+    template.resource_count_is("AWS::SNS::Topic", 1)
+    template.resource_count_is("AWS::SNS::Subscription", 1)
+    topic, _ = resource(template, "AWS::SNS::Topic", DisplayName="Account settings")
+    for alarm in template.find_resources("AWS::CloudWatch::Alarm").values():
+        assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic}]
+
+
 def test_alarms_on_the_dead_letter_queue_depth_and_stuck_events_notify_the_topic(template: Template) -> None:
-    topic, _ = resource(template, "AWS::SNS::Topic", DisplayName="Alternate contacts")
+    topic, _ = resource(template, "AWS::SNS::Topic", DisplayName="Account settings")
     dead_letter_queue, _ = resource(template, "AWS::SQS::Queue", MessageRetentionPeriod=1209600)
     queue, _ = resource(template, "AWS::SQS::Queue", VisibilityTimeout=720)
     # Two here, and one per continuation workflow (the deploy's and the drift check's).
@@ -495,7 +504,7 @@ def test_the_drift_role_publishes_only_its_namespace_and_topic(template: Templat
     metrics = by_sid(found, "PublishDriftMetrics")
     assert metrics["Action"] == "cloudwatch:PutMetricData"
     assert metrics["Condition"] == {"StringEquals": {"cloudwatch:namespace": "OrgBootstrap/AlternateContacts"}}
-    topic, _ = resource(template, "AWS::SNS::Topic", DisplayName="Alternate contacts")
+    topic, _ = resource(template, "AWS::SNS::Topic", DisplayName="Account settings")
     assert by_sid(found, "NotifyDrift") == {
         "Action": "sns:Publish",
         "Effect": "Allow",
@@ -522,7 +531,7 @@ def test_a_drift_check_too_big_for_one_invocation_goes_to_its_own_workflow(templ
         "AWS::Lambda::Function", {"Properties": {"Handler": "org_bootstrap.drift.on_schedule"}}
     ).values()
     assert "DriftChecks" in json.dumps(drift["Properties"]["Environment"]["Variables"]["JOB_WORKFLOW_ARN"])
-    topic, _ = resource(template, "AWS::SNS::Topic", DisplayName="Alternate contacts")
+    topic, _ = resource(template, "AWS::SNS::Topic", DisplayName="Account settings")
     (alarm,) = [
         alarm
         for alarm in template.find_resources("AWS::CloudWatch::Alarm").values()

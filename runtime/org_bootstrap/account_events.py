@@ -300,7 +300,12 @@ def handle_batch(
             LOG.exception("message %s failed", message_id)
             failures.append({"itemIdentifier": message_id})
             continue
-        if outcome.status == THROTTLED:
+        if outcome.status == THROTTLED and outcome.waiting:
+            # Waits on a change under way that can take hours (a Region still DISABLING): what could
+            # be applied was; retrying the record would only dead-letter it. The drift check, or
+            # the next deploy, finishes the item once that change is over.
+            LOG.warning(json.dumps({"message": message_id, "account": outcome.account_id, "left": outcome.reason}))
+        elif outcome.status == THROTTLED:
             waiting.append(record)
         elif outcome.status == FAILED:
             failures.append({"itemIdentifier": message_id})

@@ -157,6 +157,9 @@ class Outcome:
     status: str
     actions: dict[str, str] = field(default_factory=dict)  # engine key -> put | delete | enable | disable
     reason: str = ""
+    # THROTTLED because an item must wait (NotYet: an opposite Region request in progress, which can
+    # take hours), not because of the pacing: a job retries it later, an event leaves it to the drift check.
+    waiting: bool = False
     # Per-type detail for a plan; holds contact values, so it stays out of to_dict (job state, reports).
     compared: list[Comparison] = field(default_factory=list, compare=False, repr=False)
 
@@ -238,7 +241,7 @@ def reconcile_account(
         return Outcome(account_id, THROTTLED, actions, f"OutOfTime: {error}", compared=compared)
     except NotYet as error:
         LOG.info("account %s must wait, to be retried: %s", account_id, error)
-        return Outcome(account_id, THROTTLED, actions, f"NotYet: {error}", compared=compared)
+        return Outcome(account_id, THROTTLED, actions, f"NotYet: {error}", waiting=True, compared=compared)
     except Refused as error:
         LOG.warning("account %s failed: %s", account_id, error)
         return Outcome(account_id, FAILED, actions, str(error), compared=compared)
