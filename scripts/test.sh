@@ -6,4 +6,6 @@ bash scripts/setup.sh
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy
-.venv/bin/python -m pytest -n 2 "$@"
+# Whole files to a worker: each module's synthesized stacks (module fixtures) are built once, not
+# once per worker that runs one of its tests.
+.venv/bin/python -m pytest -n 2 --dist loadfile "$@"

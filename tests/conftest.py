@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
@@ -11,9 +14,46 @@ from stacks import silence_jsii_node_notices
 
 silence_jsii_node_notices()  # before anything imports aws_cdk
 
+from org_bootstrap.account_settings import account_quotas  # noqa: E402
+from org_bootstrap.quotas import Quota  # noqa: E402
 from simulation.organization import ApiLog, Organization, strict_aws  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
+# Every Account Management operation's quota, lifted: for tests of what the handlers do, not of how
+# they pace themselves (test_pacing, test_throttling and the benchmarks test that, on their clocks).
+LIFTED_QUOTAS = {operation: Quota(10_000, 10_000) for operation in account_quotas("aws")}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_botocore_data_loader() -> Iterator[None]:
+    """Every test starts a fresh simulated AWS, whose new boto3 sessions would each parse the same
+    service models and endpoint data again (about a fifth of the suite's CPU): in a test process
+    they share one data loader, as the clients of one long-lived session do."""
+    import botocore.loaders
+    import botocore.session
+
+    loader = botocore.loaders.create_loader()
+
+    def shared(search_path_string: str | None = None) -> botocore.loaders.Loader:
+        return loader if search_path_string is None else botocore.loaders.create_loader(search_path_string)
+
+    with mock.patch.object(botocore.session, "create_loader", shared):
+        yield
+
+
+@contextlib.contextmanager
+def at_simulation_speed() -> Iterator[None]:
+    """Handlers run by the local deploy without waiting on real time. Against AWS they pace every
+    call at its published quota and read a Region request every 15 s; the simulated organization
+    has no quotas and enables a Region at once, so here every quota is lifted and
+    ``REGION_FOLLOW_SECONDS`` (the handlers' environment knob, which the template leaves unset) is 0."""
+    from org_bootstrap.pacing import RateLimits
+
+    with (
+        mock.patch("org_bootstrap.reconcile.shared_limits", lambda caller: RateLimits(LIFTED_QUOTAS)),
+        mock.patch.dict(os.environ, {"REGION_FOLLOW_SECONDS": "0"}),
+    ):
+        yield
 
 
 @pytest.fixture

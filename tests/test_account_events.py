@@ -14,7 +14,7 @@ import pytest
 from org_bootstrap import account_events, clients
 from org_bootstrap.account_events import Dependencies
 from org_bootstrap.contact_spec import ContactSpec
-from org_bootstrap.pacing import Quota, RateLimits
+from org_bootstrap.pacing import RateLimits
 from org_bootstrap.primary_contact_spec import PrimaryContactSpec
 from org_bootstrap.reconcile import CHANGED, SKIPPED, UNCHANGED, ContactsApi
 from org_bootstrap.region_spec import RegionSpec
@@ -27,9 +27,9 @@ from simulation.cloudtrail import (
     move_account,
 )
 from simulation.organization import ApiLog, Organization
-from tests.conftest import create_snapshot_table
+from tests.conftest import LIFTED_QUOTAS, create_snapshot_table
 
-FAST = {op: Quota(10_000, 10_000) for op in ("PutAlternateContact", "GetAlternateContact", "DeleteAlternateContact")}
+FAST = LIFTED_QUOTAS  # every setting's operations
 
 
 def contact(name: str, email: str = "team@example.com") -> dict[str, str]:

@@ -6,13 +6,12 @@ deploy's wait ends."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 from unittest import mock
 
 import pytest
 
-from org_bootstrap import alternate_contacts, clients, jobs
+from org_bootstrap import alternate_contacts, clients
 from org_bootstrap.account_settings import account_quotas
 from org_bootstrap.pacing import RateLimits
 from org_bootstrap.primary_contact_spec import PrimaryContactSpec
@@ -39,14 +38,10 @@ world = contacts_world  # the alternate contacts' organization, with every setti
 
 
 @pytest.fixture(autouse=True)
-def every_setting_fast(world: World) -> Iterator[None]:
+def every_setting_fast(world: World) -> None:
     fast = {operation: Quota(10_000, 10_000) for operation in account_quotas("aws")}
     world.deps.api = ContactsApi(clients.client("account"), world.org.management_account_id, RateLimits(fast))
-    with (
-        mock.patch.object(jobs, "FOLLOW_EVERY_SECONDS", 0.0),
-        mock.patch.object(jobs, "FOLLOW_PAUSE_SECONDS", 0.01),
-    ):
-        yield
+    world.deps.region_follow_seconds = 0.0  # REGION_FOLLOW_SECONDS: Regions enable at once here, read them at once
 
 
 def primary(**overrides: Any) -> str:
@@ -162,8 +157,9 @@ def test_delete_with_restore_puts_back_the_state_from_before_the_stack(world: Wo
 
 def test_a_region_still_enabling_when_the_deploy_wait_ends_does_not_fail_the_deploy(world: World) -> None:
     world.log.region_opt_seconds = 3600.0  # on the log's clock: an hour to enable
-    world.deps.deploy_wait_seconds = 10.0
-    answer = run(world, "Create", {"RegionsSpec": regions()}, remaining=30)
+    world.deps.deploy_wait_seconds = 3.0
+    with mock.patch.object(alternate_contacts, "MIN_BATCH_SECONDS", 1.0):  # two batches of a second
+        answer = run(world, "Create", {"RegionsSpec": regions()}, remaining=30)
     data = answer["Data"]
     assert data["Status"] == "CONTINUING_IN_WORKFLOW" and data["Failed"] == 0
     assert data["RegionsInProgress"] == 12  # 6 accounts x 2 Regions, followed on by the workflow
@@ -174,6 +170,19 @@ def test_a_region_still_enabling_when_the_deploy_wait_ends_does_not_fail_the_dep
         "ap-east-1": "ENABLED",
         "me-central-1": "ENABLED",
     }
+
+
+def test_region_requests_are_read_again_after_the_follow_interval_the_environment_sets(world: World) -> None:
+    """Enabling takes half a second here: read every 0 s (the fixture's REGION_FOLLOW_SECONDS), the
+    Regions are seen ENABLED within the deploy's wait; at the jobs' default interval (15 s) they
+    would still be in progress when the wait ends."""
+    world.log.region_opt_seconds = 0.5  # on the log's clock (real time)
+    world.deps.deploy_wait_seconds = 3.0
+    with mock.patch.object(alternate_contacts, "MIN_BATCH_SECONDS", 1.0):
+        data = run(world, "Create", {"RegionsSpec": regions()}, remaining=30)["Data"]
+    assert (data["Status"], data["RegionsInProgress"], data["Failed"]) == ("COMPLETE", 0, 0)
+    assert world.org.regions(world.ids["prod-a"], world.log) == {"ap-east-1": "ENABLED", "me-central-1": "ENABLED"}
+    assert not world.workflow.started()
 
 
 def test_a_bad_spec_fails_before_anything_changes(world: World) -> None:

@@ -23,8 +23,9 @@ from org_bootstrap.reconcile import ContactsApi
 from org_bootstrap.region_spec import RegionSpec
 from org_bootstrap.stores import S3JobStore
 from simulation.organization import ApiLog, Organization
+from tests.conftest import LIFTED_QUOTAS
 
-FAST = {op: Quota(10_000, 10_000) for op in ("PutAlternateContact", "GetAlternateContact", "DeleteAlternateContact")}
+FAST = LIFTED_QUOTAS  # every setting's operations
 NAMESPACE = "Test/AlternateContacts"
 SCHEDULED = {"Source": "drift-schedule", "ScheduledTime": "2026-11-21T00:00:00Z"}
 WORKFLOW = "arn:aws:states:us-east-1:111111111111:stateMachine:OrgBootstrapManagement-DriftChecks"

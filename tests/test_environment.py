@@ -46,11 +46,13 @@ def test_the_contacts_handler_reads_the_management_account_from_the_organization
     assert deps.jobs.bucket == "jobs"
     assert deps.snapshots.table == "snapshots"
     assert (deps.deploy_wait_seconds, deps.concurrency) == (2700, 8)
+    assert deps.region_follow_seconds is None  # not set: the jobs' own interval
 
     variables = {**stores, "CALLER_ACCOUNT_ID": "222222222222", "DEPLOY_WAIT_SECONDS": "60", "CONCURRENCY": "3"}
+    variables["REGION_FOLLOW_SECONDS"] = "2.5"
     deps = alternate_contacts.Dependencies.from_environment(HandlerEnvironment(variables))
     assert deps.api.own_account_id == "222222222222"
-    assert (deps.deploy_wait_seconds, deps.concurrency) == (60, 3)
+    assert (deps.deploy_wait_seconds, deps.concurrency, deps.region_follow_seconds) == (60, 3, 2.5)
 
 
 def test_the_drift_check_and_the_account_events_read_the_same_variables(
@@ -76,6 +78,9 @@ def test_the_drift_check_and_the_account_events_read_the_same_variables(
     assert checked.report_only is True
     assert checked.topic_arn == variables["TOPIC_ARN"]
     assert (checked.namespace, checked.concurrency) == (drift.DEFAULT_NAMESPACE, 8)
+    assert checked.region_follow_seconds is None
+    variables["REGION_FOLLOW_SECONDS"] = "0"
+    assert drift.Dependencies.from_environment(HandlerEnvironment(variables)).region_follow_seconds == 0.0
 
     # A report-only drift check is deployed without the snapshot table: it writes nothing.
     del variables["SNAPSHOT_TABLE"]
@@ -108,6 +113,7 @@ def test_a_missing_variable_is_named(
         ("CONCURRENCY", "0", "a positive whole number"),
         ("DEPLOY_WAIT_SECONDS", "-1", "a number of seconds"),
         ("DEPLOY_WAIT_SECONDS", "nan", "a number of seconds"),
+        ("REGION_FOLLOW_SECONDS", "soon", "a number of seconds"),
         ("REPORT_ONLY", "yes", "'true' or 'false'"),
     ],
 )
@@ -116,6 +122,7 @@ def test_a_malformed_value_is_named_with_its_rule(name: str, value: str, rule: s
     read = {
         "CONCURRENCY": env.concurrency,
         "DEPLOY_WAIT_SECONDS": lambda: env.seconds(name, 1),
+        "REGION_FOLLOW_SECONDS": env.region_follow_seconds,
         "REPORT_ONLY": lambda: env.flag(name),
     }
     with pytest.raises(EnvironmentVariableError, match=f"^{name}: must be {rule}, not '{value}'"):

@@ -36,7 +36,7 @@ from org_bootstrap.pacing import Quota, RateLimits
 from org_bootstrap.reconcile import ContactsApi
 from simulation.organization import ApiLog, Organization, strict_aws
 from stacks.config import BootstrapConfig, load_config
-from tests.conftest import ROOT
+from tests.conftest import ROOT, at_simulation_speed
 
 SEED = ROOT / "config" / "example-organization.toml"
 STACK = "OrgBootstrapManagement"
@@ -45,7 +45,6 @@ SANDBOX = ("101010101010", "121212121212")
 PRODUCTION = ("555555555555", "666666666666")
 ACTIVE: tuple[str, ...] = ("111111111111", "222222222222", "333333333333", "444444444444", *PRODUCTION)
 ACTIVE += ("777777777777", "888888888888", "999999999999", *SANDBOX)
-FAST = {op: Quota(10_000, 10_000) for op in ("PutAlternateContact", "GetAlternateContact", "DeleteAlternateContact")}
 
 
 def contact(name: str, email: str, phone: str, title: str) -> dict[str, str]:
@@ -60,7 +59,7 @@ PAYMENTS_BILLING = contact("Payments Finance", "payments-finance@example.com", "
 @pytest.fixture(autouse=True)
 def published_quotas_lifted() -> Iterator[None]:
     """The handlers pace themselves at the Account Management quotas; the simulation needs no pacing."""
-    with mock.patch("org_bootstrap.reconcile.shared_limits", lambda caller: RateLimits(FAST)):
+    with at_simulation_speed():
         yield
 
 
@@ -576,10 +575,7 @@ def test_long_jobs_poll_and_continue_in_their_workflow(
         variables = resource.get("Properties", {}).get("Environment", {}).get("Variables", {})
         if "DEPLOY_WAIT_SECONDS" in variables:
             variables["DEPLOY_WAIT_SECONDS"] = deploy_wait
-    with (
-        mock.patch.object(alternate_contacts, "MIN_BATCH_SECONDS", 0.0),
-        mock.patch.object(jobs, "FOLLOW_EVERY_SECONDS", 0.0),  # Regions enable at once here: read them at once
-    ):
+    with mock.patch.object(alternate_contacts, "MIN_BATCH_SECONDS", 0.0):
         done = run(StateDir(tmp_path / "state"), template, invocation_seconds=30.0)
     assert done.result.ok, done.result.failure
     (operation,) = done.operations("Create", "Custom::AlternateContacts")

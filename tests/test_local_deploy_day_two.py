@@ -19,19 +19,17 @@ from local_deploy import world as world_module
 from local_deploy.cli import main
 from local_deploy.synth import Synthesized, synthesize
 from local_deploy.world import StateDir, open_world
-from org_bootstrap.pacing import Quota, RateLimits
 from simulation.organization import ApiLog
-from tests.conftest import ROOT
-from tests.test_local_deploy import EXAMPLE, SEED
+from tests.conftest import ROOT, at_simulation_speed
+from tests.test_local_deploy import EXAMPLE, SEED, STACK, synthesized
 
-FAST = {op: Quota(10_000, 10_000) for op in ("PutAlternateContact", "GetAlternateContact", "DeleteAlternateContact")}
 CONFIGURED = {t: EXAMPLE[t] for t in ("BILLING", "OPERATIONS", "SECURITY")}
 PAYMENTS = "555555555555"
 
 
 @pytest.fixture(autouse=True)
 def published_quotas_lifted() -> Iterator[None]:
-    with mock.patch("org_bootstrap.reconcile.RateLimits", lambda: RateLimits(FAST)):
+    with at_simulation_speed():
         yield
 
 
@@ -56,7 +54,7 @@ def report_only(synthesized: Synthesized) -> Synthesized:
 @pytest.fixture(scope="module")
 def deployed(automation: Synthesized, tmp_path_factory: pytest.TempPathFactory) -> Path:
     state = tmp_path_factory.mktemp("deployed") / "state"
-    with mock.patch("org_bootstrap.reconcile.RateLimits", lambda: RateLimits(FAST)):
+    with at_simulation_speed():
         assert main(["deploy", "--state-dir", str(state)], synthesizer=lambda path: automation) == 0
     return state
 
@@ -208,10 +206,11 @@ def test_suspending_and_tagging_log_events_no_rule_listens_for(
 
 
 def test_without_automation_it_says_no_rule_matched_and_no_check_is_deployed(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, example_app: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
     state = ["--state-dir", str(tmp_path / "state")]
-    assert main(["deploy", *state], synthesizer=lambda path: synthesize(ROOT / "config" / "example.toml")) == 0
+    example = synthesized(dict(example_app["assembly"].get_stack_by_name(STACK).template))  # the example config
+    assert main(["deploy", *state], synthesizer=example) == 0
     capsys.readouterr()
     assert main(["move", "101010101010", "--ou", "Production", *state]) == 0
     out = capsys.readouterr().out

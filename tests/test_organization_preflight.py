@@ -20,13 +20,12 @@ from local_deploy.synth import AccountStack, Synthesized
 from local_deploy.template import Template
 from local_deploy.world import StateDir, open_world
 from org_bootstrap import preflight
-from org_bootstrap.pacing import Quota, RateLimits
 from org_bootstrap.preflight import RESOURCE_TYPE, ConfigIds
 from org_bootstrap.validation import InvalidInputError
 from simulation.organization import Organization, strict_aws
 from stacks.app_builder import build_app
 from stacks.config import BootstrapConfig, preflight_ids
-from tests.conftest import ROOT, cfn_event
+from tests.conftest import ROOT, at_simulation_speed, cfn_event
 
 SEED = ROOT / "config" / "example-organization.toml"
 MANAGEMENT, DELEGATED, SUSPENDED = "111111111111", "222222222222", "131313131313"
@@ -169,12 +168,9 @@ def test_delete_changes_nothing_and_reads_nothing(example_org: Organization) -> 
 # -- the local deploy and plan ------------------------------------------------------------------
 
 
-FAST = {op: Quota(10_000, 10_000) for op in ("PutAlternateContact", "GetAlternateContact", "DeleteAlternateContact")}
-
-
 @pytest.fixture(autouse=True)
 def published_quotas_lifted() -> Any:
-    with mock.patch("org_bootstrap.reconcile.RateLimits", lambda: RateLimits(FAST)):
+    with at_simulation_speed():
         yield
 
 

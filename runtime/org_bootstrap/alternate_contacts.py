@@ -82,6 +82,7 @@ class Dependencies:
     deploy_wait_seconds: float  # after this, from the job's start, the rest goes to the workflow
     concurrency: int
     clock: Callable[[], float] = field(default=time.time)  # the wall clock: deadlines and leases
+    region_follow_seconds: float | None = None  # between two reads of a Region request (None: the jobs')
 
     @classmethod
     def from_environment(cls, environment: HandlerEnvironment | None = None) -> Dependencies:
@@ -94,6 +95,7 @@ class Dependencies:
             snapshots=env.snapshots(),
             deploy_wait_seconds=env.seconds("DEPLOY_WAIT_SECONDS", 2700),
             concurrency=env.concurrency(),
+            region_follow_seconds=env.region_follow_seconds(),
         )
 
 
@@ -312,4 +314,5 @@ def _work(job: Job, deps: Dependencies, budget: Budget, context: Any) -> Job | N
         budget=budget,
         clock=deps.clock,
         owner=getattr(context, "aws_request_id", None),
+        region_follow_seconds=deps.region_follow_seconds,
     )

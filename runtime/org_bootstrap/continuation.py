@@ -131,9 +131,11 @@ def work(
     budget: Budget,
     clock: Callable[[], float] = time.time,
     owner: str | None = None,
+    region_follow_seconds: float | None = None,
 ) -> Job | None:
     """Under the job's lease, reconcile accounts from its cursor until done or ``budget.until``,
-    then save and release. None when another worker holds the lease: no account was touched."""
+    then save and release. None when another worker holds the lease: no account was touched.
+    ``region_follow_seconds``: between two reads of one Region request (the jobs' default if None)."""
     lease = Lease.take(store, job_id, owner=owner or uuid.uuid4().hex, until=budget.ends, now=clock())
     if lease is None:
         return None
@@ -150,6 +152,7 @@ def work(
             clock=clock,
             concurrency=concurrency,
             checkpoint=lease.checkpoint,
+            follow_every=region_follow_seconds,
         )
     except LeaseLost:
         LOG.warning(json.dumps({"job": job_id, "lease_lost": True}))

@@ -177,6 +177,7 @@ class Dependencies:
     namespace: str = DEFAULT_NAMESPACE
     snapshots: Snapshots | None = None
     concurrency: int = 8
+    region_follow_seconds: float | None = None  # between two reads of a Region request (None: the jobs')
 
     @classmethod
     def from_environment(cls, environment: HandlerEnvironment | None = None) -> Dependencies:
@@ -195,6 +196,7 @@ class Dependencies:
             namespace=env.text("METRIC_NAMESPACE", DEFAULT_NAMESPACE),
             snapshots=env.optional_snapshots(),
             concurrency=env.concurrency(),
+            region_follow_seconds=env.region_follow_seconds(),
         )
 
 
@@ -281,6 +283,7 @@ def on_schedule(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]
         concurrency=deps.concurrency,
         budget=budget,
         owner=owner,
+        region_follow_seconds=deps.region_follow_seconds,
     )
     if job is None:
         return busy(job_id)

@@ -113,5 +113,13 @@ class HandlerEnvironment:
     def concurrency(self) -> int:
         return self.integer("CONCURRENCY", DEFAULT_CONCURRENCY)
 
+    def region_follow_seconds(self) -> float | None:
+        """``REGION_FOLLOW_SECONDS``: between two reads of one Region request's status. Not set by
+        the constructs (the jobs' interval suits AWS, where enabling takes minutes); a simulated
+        organization whose Regions enable at once sets 0. None where not set."""
+        if not self.variables.get("REGION_FOLLOW_SECONDS"):
+            return None
+        return self.seconds("REGION_FOLLOW_SECONDS", 0.0)
+
     def client(self, service: str) -> Any:
         return self._client(service)

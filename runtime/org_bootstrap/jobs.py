@@ -362,6 +362,7 @@ def run_batch(
     grace: float | None = None,
     sleep: Callable[[float], None] = time.sleep,
     region_limits: RegionOptLimits | None = None,
+    follow_every: float | None = None,
 ) -> None:
     """Reconcile accounts from the cursor on, and the throttled ones again, until done or
     ``deadline`` (by ``clock``).
@@ -379,9 +380,10 @@ def run_batch(
 
     Region opt-in requests are asynchronous: a worker starts one when a slot is free within
     ``region_limits`` (per account and per organization; the partition's by default) and moves on,
-    and a follower thread reads each request's Region until it has got there, which frees the
-    slot. When the accounts are done the batch goes on following until the deadline; requests
-    still in flight are saved with the job (``job.region_requests``) and followed by the next batch.
+    and a follower thread reads each request's Region (every ``follow_every`` seconds:
+    :data:`FOLLOW_EVERY_SECONDS` by default) until it has got there, which frees the slot. When
+    the accounts are done the batch goes on following until the deadline; requests still in
+    flight are saved with the job (``job.region_requests``) and followed by the next batch.
     """
     finished_before = len(job.outcomes)
     assert job.deadline_at is not None
@@ -391,11 +393,13 @@ def run_batch(
     paced = api.until(api.limits.clock() + min(deadline - clock() + grace, job.deadline_at - now()))
     # A short queue, so that "stop at the deadline" takes effect within a few accounts.
     queue = threading.BoundedSemaphore(concurrency * 2)
-    requests = _region_requests(job, paced, region_limits)
+    follow_every = FOLLOW_EVERY_SECONDS if follow_every is None else follow_every
+    pause = max(MIN_FOLLOW_PAUSE_SECONDS, min(FOLLOW_PAUSE_SECONDS, follow_every))
+    requests = _region_requests(job, paced, region_limits, follow_every)
     stop_following = threading.Event()
     follower = None
     if requests is not None:
-        follower = threading.Thread(target=_follow, args=(requests, paced, stop_following, sleep), daemon=True)
+        follower = threading.Thread(target=_follow, args=(requests, paced, stop_following, sleep, pause), daemon=True)
         follower.start()
     pending: deque[tuple[Future[Outcome], tuple[str, str], bool]] = deque()  # (future, item, is a retry)
     to_retry: deque[tuple[str, str]] = deque(job.retrying)  # not started yet in this batch
@@ -455,7 +459,7 @@ def run_batch(
         collect(block=True)
     if requests is not None and follower is not None:
         while requests.in_flight() and clock() < deadline and not expired():
-            sleep(FOLLOW_PAUSE_SECONDS)  # the follower frees the slots; nothing else is left to start
+            sleep(pause)  # the follower frees the slots; nothing else is left to start
         stop_following.set()
         follower.join()
         try:  # one last read of the requests that are due, within the time work in flight has
@@ -479,13 +483,16 @@ def run_batch(
     )
 
 
-FOLLOW_PAUSE_SECONDS = 1.0  # between two rounds of following Region requests
+FOLLOW_PAUSE_SECONDS = 1.0  # between two rounds of following Region requests (at most)
+MIN_FOLLOW_PAUSE_SECONDS = 0.01  # however short the follow interval: never a busy loop
 # Between two reads of one request's Region: 50 requests in flight take 50 / 15 = 3.3 of the 5
 # GetRegionOptStatus per second, and a Region that got there waits 7.5 s on average to be seen.
 FOLLOW_EVERY_SECONDS = 15.0
 
 
-def _region_requests(job: Job, api: AccountApi, limits: RegionOptLimits | None) -> RegionRequests | None:
+def _region_requests(
+    job: Job, api: AccountApi, limits: RegionOptLimits | None, follow_every: float
+) -> RegionRequests | None:
     """The job's Region requests in flight, on the API the batch's workers use; None without Regions."""
     has_regions = job.region_requests or any(
         setting_of(key)[0] is regions.SETTING for targets in job.contact_sets.values() for key in targets
@@ -495,13 +502,15 @@ def _region_requests(job: Job, api: AccountApi, limits: RegionOptLimits | None) 
     limits = limits or regions.SETTING.opt_limits(partition_here())
     assert limits is not None, f"the {partition_here()} partition has no Region opt-in"
     requests = RegionRequests(
-        limits, map(Request.from_dict, job.region_requests), clock=api.limits.clock, follow_every=FOLLOW_EVERY_SECONDS
+        limits, map(Request.from_dict, job.region_requests), clock=api.limits.clock, follow_every=follow_every
     )
     api.region_requests = requests
     return requests
 
 
-def _follow(requests: RegionRequests, api: AccountApi, stop: threading.Event, sleep: Callable[[float], None]) -> None:
+def _follow(
+    requests: RegionRequests, api: AccountApi, stop: threading.Event, sleep: Callable[[float], None], pause: float
+) -> None:
     while not stop.is_set():
         try:
             for request, status in requests.follow(api, until=api.deadline or float("inf")):
@@ -511,7 +520,7 @@ def _follow(requests: RegionRequests, api: AccountApi, stop: threading.Event, sl
                     )
         except Exception:  # a throttled read or an expired deadline: the next round reads again
             LOG.info("following Region requests paused", exc_info=True)
-        sleep(FOLLOW_PAUSE_SECONDS)
+        sleep(pause)
 
 
 def _unfinished(job: Job) -> int:
