@@ -22,6 +22,16 @@ ROOT = Path(__file__).resolve().parent.parent
 # Every Account Management operation's quota, lifted: for tests of what the handlers do, not of how
 # they pace themselves (test_pacing, test_throttling and the benchmarks test that, on their clocks).
 LIFTED_QUOTAS = {operation: Quota(10_000, 10_000) for operation in account_quotas("aws")}
+# A valid primary contact (ContactInformation) in the US, where StateOrRegion is required.
+US_PRIMARY_CONTACT = {
+    "FullName": "Example Corp Cloud Team",
+    "AddressLine1": "410 Terry Ave N",
+    "City": "Seattle",
+    "StateOrRegion": "WA",
+    "PostalCode": "98109",
+    "CountryCode": "US",
+    "PhoneNumber": "+1 206 555 0100",
+}
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -27,7 +27,7 @@ from simulation.cloudtrail import (
     move_account,
 )
 from simulation.organization import ApiLog, Organization
-from tests.conftest import LIFTED_QUOTAS, create_snapshot_table
+from tests.conftest import LIFTED_QUOTAS, US_PRIMARY_CONTACT, create_snapshot_table
 
 FAST = LIFTED_QUOTAS  # every setting's operations
 
@@ -391,15 +391,7 @@ def test_serviceeventdetails_as_cloudtrail_log_files_carry_it_is_read_too() -> N
 
 # -- every setting: the primary contact and Regions, as the alternate contacts ----------------------
 
-PRIMARY = {
-    "FullName": "Example Corp Cloud Platform",
-    "AddressLine1": "410 Terry Ave N",
-    "City": "Seattle",
-    "StateOrRegion": "WA",
-    "PostalCode": "98109",
-    "CountryCode": "US",
-    "PhoneNumber": "+1 206 555 0100",
-}
+PRIMARY = {**US_PRIMARY_CONTACT, "FullName": "Example Corp Cloud Platform"}
 PRIMARY_BEFORE = {**PRIMARY, "FullName": "Jane Doe"}
 PROD_REGIONS = ["ap-east-1", "me-central-1"]
 

@@ -26,18 +26,10 @@ from org_bootstrap.region_spec import DISABLED, ENABLED
 from org_bootstrap.settings.regions import RegionRequests
 from org_bootstrap.stores import DynamoDbSnapshots
 from simulation.organization import ApiLog, Organization, strict_aws
-from tests.conftest import create_snapshot_table
+from tests.conftest import US_PRIMARY_CONTACT, create_snapshot_table
 
 OPT_SECONDS = 300.0
-PRIMARY = {
-    "FullName": "Example Corp Cloud Team",
-    "AddressLine1": "410 Terry Ave N",
-    "City": "Seattle",
-    "StateOrRegion": "WA",
-    "PostalCode": "98109",
-    "CountryCode": "US",
-    "PhoneNumber": "+1 206 555 0100",
-}
+PRIMARY = US_PRIMARY_CONTACT
 BEFORE = {**PRIMARY, "FullName": "Jane Doe", "CompanyName": "Doe Consulting"}
 KEY = "primary_contact/PRIMARY"
 A, B, C = "222222222222", "333333333333", "444444444444"

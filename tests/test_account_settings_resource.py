@@ -19,19 +19,11 @@ from org_bootstrap.quotas import Quota
 from org_bootstrap.reconcile import ContactsApi
 from org_bootstrap.region_spec import RegionSpec
 from org_bootstrap.validation import InvalidInputError
-from tests.conftest import cfn_event
+from tests.conftest import US_PRIMARY_CONTACT, cfn_event
 from tests.test_alternate_contacts import ACTIVE_TARGETS, Context, World
 from tests.test_alternate_contacts import world as contacts_world
 
-PRIMARY = {
-    "FullName": "Example Corp Cloud Team",
-    "AddressLine1": "410 Terry Ave N",
-    "City": "Seattle",
-    "StateOrRegion": "WA",
-    "PostalCode": "98109",
-    "CountryCode": "US",
-    "PhoneNumber": "+1 206 555 0100",
-}
+PRIMARY = US_PRIMARY_CONTACT
 PAYMENTS = {**PRIMARY, "FullName": "Payments Cloud Team"}
 BEFORE = {**PRIMARY, "FullName": "Jane Doe", "CompanyName": "Doe Consulting"}
 world = contacts_world  # the alternate contacts' organization, with every setting's calls fast

@@ -23,17 +23,9 @@ from org_bootstrap.validation import (
     primary_contact_problems,
     region_problem,
 )
+from tests.conftest import US_PRIMARY_CONTACT
 
-PRIMARY = {
-    "FullName": "Example Corp Cloud Team",
-    "AddressLine1": "410 Terry Ave N",
-    "City": "Seattle",
-    "StateOrRegion": "WA",
-    "PostalCode": "98109",
-    "CountryCode": "US",
-    "PhoneNumber": "+1 206 555 0100",
-    "CompanyName": "Example Corp",
-}
+PRIMARY = {**US_PRIMARY_CONTACT, "CompanyName": "Example Corp"}
 
 
 def model_shape(name: str) -> botocore.model.StructureShape:

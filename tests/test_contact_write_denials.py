@@ -13,6 +13,7 @@ import pytest
 
 from stacks.app_builder import build_app
 from stacks.config import BootstrapConfig
+from tests.conftest import US_PRIMARY_CONTACT
 
 MANAGEMENT, DELEGATED = "111111111111", "222222222222"
 CONTACT = {"Name": "Ops", "Title": "T", "EmailAddress": "ops@example.com", "PhoneNumber": "+1 555 0100"}
@@ -257,15 +258,7 @@ def test_restore_keeps_every_write_it_may_need_and_a_read_only_role_gets_no_deni
 
 # -- every setting, not only the contacts ------------------------------------------------------
 
-PRIMARY = {
-    "FullName": "Example Corp Cloud Team",
-    "AddressLine1": "410 Terry Ave N",
-    "City": "Seattle",
-    "StateOrRegion": "WA",
-    "PostalCode": "98109",
-    "CountryCode": "US",
-    "PhoneNumber": "+1 206 555 0100",
-}
+PRIMARY = US_PRIMARY_CONTACT
 ENABLE, PUT_PRIMARY = "account:EnableRegion", "account:PutContactInformation"
 
 

@@ -12,6 +12,7 @@ from cfnlint.api import ManualArgs, lint_file
 
 from stacks.app_builder import build_app
 from stacks.config import BootstrapConfig, ConfigError
+from tests.conftest import US_PRIMARY_CONTACT
 
 MANAGEMENT, DELEGATED = "111111111111", "222222222222"
 CONTACT = {"Name": "Ops", "Title": "T", "EmailAddress": "ops@example.com", "PhoneNumber": "+1 555 0100"}
@@ -192,15 +193,7 @@ def test_impossible_configs_fail_at_synth(change: dict[str, Any], expected: str)
 
 # -- without alternate contacts: the primary contact and the Regions alone -------------------------
 
-PRIMARY = {
-    "FullName": "Example Corp Cloud Platform",
-    "AddressLine1": "410 Terry Ave N",
-    "City": "Seattle",
-    "StateOrRegion": "WA",
-    "PostalCode": "98109",
-    "CountryCode": "US",
-    "PhoneNumber": "+1 206 555 0100",
-}
+PRIMARY = {**US_PRIMARY_CONTACT, "FullName": "Example Corp Cloud Platform"}
 PRODUCTION_OU = "ou-ex01-prodapps"
 SETTINGS_ONLY: dict[str, Any] = {
     "management_account_id": MANAGEMENT,

@@ -23,7 +23,7 @@ from org_bootstrap.reconcile import ContactsApi
 from org_bootstrap.region_spec import RegionSpec
 from org_bootstrap.stores import S3JobStore
 from simulation.organization import ApiLog, Organization
-from tests.conftest import LIFTED_QUOTAS
+from tests.conftest import LIFTED_QUOTAS, US_PRIMARY_CONTACT
 
 FAST = LIFTED_QUOTAS  # every setting's operations
 NAMESPACE = "Test/AlternateContacts"
@@ -240,15 +240,7 @@ def test_report_only_reports_the_drift_and_changes_nothing(world: World) -> None
 
 # -- every setting: the primary contact beside the alternate contacts ------------------------------
 
-PRIMARY = {
-    "FullName": "Example Corp Cloud Platform",
-    "AddressLine1": "410 Terry Ave N",
-    "City": "Seattle",
-    "StateOrRegion": "WA",
-    "PostalCode": "98109",
-    "CountryCode": "US",
-    "PhoneNumber": "+1 206 555 0100",
-}
+PRIMARY = {**US_PRIMARY_CONTACT, "FullName": "Example Corp Cloud Platform"}
 PRIMARY_EDITED = {**PRIMARY, "FullName": "Someone In The Console", "PhoneNumber": "+1 206 555 0199"}
 
 

@@ -36,7 +36,7 @@ from org_bootstrap.pacing import Quota, RateLimits
 from org_bootstrap.reconcile import ContactsApi
 from simulation.organization import ApiLog, Organization, strict_aws
 from stacks.config import BootstrapConfig, load_config
-from tests.conftest import ROOT, at_simulation_speed
+from tests.conftest import ROOT, US_PRIMARY_CONTACT, at_simulation_speed
 
 SEED = ROOT / "config" / "example-organization.toml"
 STACK = "OrgBootstrapManagement"
@@ -1018,15 +1018,7 @@ enable = ["me-central-1"]
 
 [automation]
 """
-SETTINGS_ONLY_PRIMARY = {
-    "FullName": "Example Corp Platform Team",
-    "AddressLine1": "410 Terry Ave N",
-    "City": "Seattle",
-    "StateOrRegion": "WA",
-    "PostalCode": "98109",
-    "CountryCode": "US",
-    "PhoneNumber": "+1 206 555 0100",
-}
+SETTINGS_ONLY_PRIMARY = {**US_PRIMARY_CONTACT, "FullName": "Example Corp Platform Team"}
 ALL_FAST = {operation: Quota(10_000, 10_000) for operation in account_quotas("aws")}
 
 

@@ -15,16 +15,9 @@ from org_bootstrap.partitions import opt_in_regions
 from org_bootstrap.primary_contact_spec import PrimaryContactSpec
 from org_bootstrap.region_spec import RegionSpec
 from org_bootstrap.settings.regions import managed_regions
+from tests.conftest import US_PRIMARY_CONTACT
 
-PRIMARY = {
-    "FullName": "Example Corp Cloud Team",
-    "AddressLine1": "410 Terry Ave N",
-    "City": "Seattle",
-    "StateOrRegion": "WA",
-    "PostalCode": "98109",
-    "CountryCode": "US",
-    "PhoneNumber": "+1 206 555 0100",
-}
+PRIMARY = US_PRIMARY_CONTACT
 REGIONS = RegionSpec.parse(
     {"enable": ["me-central-1", "ap-east-1"], "overrides": [{"account": "444444444444", "disable": ["il-central-1"]}]}
 )

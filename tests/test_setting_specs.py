@@ -12,17 +12,10 @@ from org_bootstrap.primary_contact_spec import PRIMARY_CONTACT, PrimaryContactSp
 from org_bootstrap.region_spec import DISABLED, ENABLED, RegionSpec
 from org_bootstrap.targeting import SettingSpec
 from stacks.config import BootstrapConfig, ConfigError
+from tests.conftest import US_PRIMARY_CONTACT
 
 CONTACT = {"Name": "Ops", "Title": "Ops", "EmailAddress": "ops@example.com", "PhoneNumber": "+1 206 555 0100"}
-PRIMARY = {
-    "FullName": "Example Corp Cloud Team",
-    "AddressLine1": "410 Terry Ave N",
-    "City": "Seattle",
-    "StateOrRegion": "WA",
-    "PostalCode": "98109",
-    "CountryCode": "US",
-    "PhoneNumber": "+1 206 555 0100",
-}
+PRIMARY = US_PRIMARY_CONTACT
 # The smallest valid section of each setting.
 SECTIONS: dict[str, dict[str, Any]] = {
     "alternate_contacts": {"contacts": {"OPERATIONS": CONTACT}},

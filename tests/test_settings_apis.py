@@ -17,6 +17,7 @@ from org_bootstrap.settings import primary_contact, regions
 from org_bootstrap.settings.primary_contact import PRIMARY_CONTACT
 from org_bootstrap.settings.regions import FOLLOW, REQUEST, SETTLED, WAIT, RegionRequests, Request
 from simulation.organization import ORGANIZATION, ApiLog, Organization, strict_aws
+from tests.conftest import US_PRIMARY_CONTACT
 
 OPERATIONS = (
     "GetContactInformation",
@@ -27,16 +28,7 @@ OPERATIONS = (
     "DisableRegion",
 )
 OPT_SECONDS = 300.0
-PRIMARY = {
-    "FullName": "Example Corp Cloud Team",
-    "AddressLine1": "410 Terry Ave N",
-    "City": "Seattle",
-    "StateOrRegion": "WA",
-    "PostalCode": "98109",
-    "CountryCode": "US",
-    "PhoneNumber": "+1 206 555 0100",
-    "CompanyName": "Example Corp",
-}
+PRIMARY = {**US_PRIMARY_CONTACT, "CompanyName": "Example Corp"}
 MEMBERS = [f"{i:012d}" for i in range(2, 32)]
 
 

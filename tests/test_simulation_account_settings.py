@@ -12,17 +12,10 @@ from botocore.exceptions import ClientError
 
 from org_bootstrap.validation import PRIMARY_CONTACT_FIELD_RULES
 from simulation.organization import ORGANIZATION, ApiLog, Organization, acting_as, strict_aws
+from tests.conftest import US_PRIMARY_CONTACT
 
 OPT_SECONDS = 300.0
-PRIMARY = {
-    "FullName": "Example Corp Cloud Team",
-    "AddressLine1": "410 Terry Ave N",
-    "City": "Seattle",
-    "StateOrRegion": "WA",
-    "PostalCode": "98109",
-    "CountryCode": "US",
-    "PhoneNumber": "+1 206 555 0100",
-}
+PRIMARY = US_PRIMARY_CONTACT
 
 
 class Clock:
