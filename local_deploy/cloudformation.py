@@ -79,6 +79,10 @@ from simulation.organization import acting_as
 from simulation.workflow import Executions
 
 LOG = logging.getLogger("local_deploy.lambda")
+# What the simulated world changes in a function's environment, unless its template sets it: the
+# simulated organization's Regions are ENABLED at the first read after the request, so following
+# them every 15 s (the handlers' default, for AWS's minutes to hours) would only wait.
+SIMULATED_ENVIRONMENT = {"REGION_FOLLOW_SECONDS": "1"}
 
 CREATE, UPDATE, DELETE, RETAIN, NO_CHANGE = "Create", "Update", "Delete", "Retain", "No change"
 PROVIDER_ON_EVENT = "framework.onEvent"  # the CDK Provider framework's entry point
@@ -708,6 +712,7 @@ class LocalCloudFormation:
         variables = {key: str(value) for key, value in properties.get("Environment", {}).get("Variables", {}).items()}
         variables = self._with_layers(function, variables)
         environment = {
+            **SIMULATED_ENVIRONMENT,
             **variables,
             "AWS_LAMBDA_FUNCTION_NAME": function.physical_id,
             "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
