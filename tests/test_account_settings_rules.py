@@ -219,3 +219,22 @@ def test_quotas_are_read_per_partition() -> None:
         for setting in account_settings.SETTINGS:
             if setting.available_in(partition):
                 assert set(setting.quotas_in(partition)) == {*setting.read_operations, *setting.write_operations}
+
+
+def test_the_settings_are_the_modules_of_the_settings_package(tmp_path: Any, monkeypatch: Any) -> None:
+    """Found by module, in name order; a module there without its SETTING is refused, not skipped."""
+    import importlib
+    import sys
+
+    from org_bootstrap import settings as package
+
+    assert [s.name for s in account_settings.SETTINGS] == ["alternate_contacts", "primary_contact", "regions"]
+    assert account_settings.BY_NAME["regions"] is regions.SETTING
+    (tmp_path / "stray.py").write_text("HELPER = 1\n")
+    monkeypatch.setattr(package, "__path__", [*package.__path__, str(tmp_path)])
+    try:
+        with pytest.raises(TypeError, match=r"org_bootstrap\.settings\.stray defines no SETTING"):
+            account_settings._discovered()
+    finally:
+        sys.modules.pop("org_bootstrap.settings.stray", None)
+        importlib.invalidate_caches()

@@ -25,8 +25,10 @@ def _discovered() -> tuple[Setting, ...]:
     found: list[Setting] = []
     for module in sorted(pkgutil.iter_modules(settings.__path__), key=lambda module: module.name):
         setting = getattr(importlib.import_module(f"{settings.__name__}.{module.name}"), "SETTING", None)
-        if isinstance(setting, Setting):
-            found.append(setting)
+        # Every module there is a setting: one without its SETTING is a mistake, not a helper.
+        if not isinstance(setting, Setting):
+            raise TypeError(f"{settings.__name__}.{module.name} defines no SETTING (a Setting instance)")
+        found.append(setting)
     names = [setting.name for setting in found]
     assert len(set(names)) == len(names), f"two settings share a name: {names}"
     return tuple(found)
