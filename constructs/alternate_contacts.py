@@ -44,7 +44,7 @@ ORGANIZATIONS_READ_ACTIONS = [
 
 
 def member_accounts_finding(management_account_id: str | None) -> str:
-    """How cdk-nag prints the member-accounts ARN of ``account_actions_statement``."""
+    """How cdk-nag prints the member-accounts ARN of ``setting_permissions.account_resources``."""
     management = management_account_id or "<AWS::AccountId>"
     return f"arn:<AWS::Partition>:account::{management}:account/o-*/*"
 
