@@ -151,6 +151,7 @@ class ContactAutomation(Construct):
         notification_email: str | None = None,
         state: ContactState | None = None,
         notifications: tuple[kms.IKey, sns.ITopic] | None = None,
+        deploy_job_pointer: str | None = None,
         metric_namespace: str = DEFAULT_NAMESPACE,
         concurrency: int = 8,
         partition: str = COMMERCIAL,
@@ -196,6 +197,7 @@ class ContactAutomation(Construct):
             report_only=report_only,
             metric_namespace=metric_namespace,
             concurrency=concurrency,
+            deploy_job_pointer=deploy_job_pointer,
         )
         self._failure_alarms()
 
@@ -307,8 +309,11 @@ class ContactAutomation(Construct):
         report_only: bool,
         metric_namespace: str,
         concurrency: int,
+        deploy_job_pointer: str | None,
     ) -> None:
-        """Drift: a schedule runs the check of every targeted account, which fixes or only reports."""
+        """Drift: a schedule runs the check of every targeted account, which fixes or only reports.
+        ``deploy_job_pointer``: the logical ID of the deploy-time settings resource sharing ``state``,
+        whose finished job's failed releases (deletes, restores) a fixing check takes on."""
         drift_environment = {
             **environment,
             "JOB_BUCKET": self.state.bucket.bucket_name,
@@ -319,6 +324,8 @@ class ContactAutomation(Construct):
         }
         if not report_only:  # the snapshots record what a fix replaces; a report changes nothing
             drift_environment["SNAPSHOT_TABLE"] = self.state.table.table_name
+            if deploy_job_pointer:
+                drift_environment["DEPLOY_JOB_POINTER"] = deploy_job_pointer
         self.drift = RuntimeFunction(
             self,
             "DriftCheck",

@@ -15,6 +15,7 @@ from aws_cdk import Duration, Stack
 from constructs import Construct
 from constructs.alternate_contacts import AlternateContacts
 from constructs.contact_automation import ContactAutomation
+from constructs.org_provider import logical_id_of
 from constructs.organization_event_forwarding import OrganizationEventReceiver
 from constructs.organization_preflight import OrganizationPreflight
 from org_bootstrap.partitions import partition_of
@@ -54,5 +55,6 @@ class DelegatedAdministratorStack(Stack):
                 state=self.alternate_contacts.state,
                 # One topic for the jobs' alarms, the drift reports and the automation's alarms.
                 notifications=(self.alternate_contacts.topic_key, self.alternate_contacts.topic),
+                deploy_job_pointer=logical_id_of(self.alternate_contacts.resource),
             )
             self.contact_automation.node.add_dependency(self.alternate_contacts)

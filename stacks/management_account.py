@@ -10,6 +10,7 @@ from constructs import Construct
 from constructs.alternate_contacts import AlternateContacts
 from constructs.contact_automation import ContactAutomation
 from constructs.delegated_administrator import DelegatedAdministrator
+from constructs.org_provider import logical_id_of
 from constructs.organization_event_forwarding import OrganizationEventForwarding
 from constructs.organization_preflight import OrganizationPreflight
 from constructs.trusted_service_access import TrustedServiceAccess
@@ -93,6 +94,7 @@ class ManagementAccountStack(Stack):
                 state=self.alternate_contacts.state,
                 # One topic for the jobs' alarms, the drift reports and the automation's alarms.
                 notifications=(self.alternate_contacts.topic_key, self.alternate_contacts.topic),
+                deploy_job_pointer=logical_id_of(self.alternate_contacts.resource),
             )
             # Account events and the drift check start after the deploy-time apply has finished.
             self.contact_automation.node.add_dependency(self.alternate_contacts)

@@ -497,6 +497,8 @@ def test_a_report_only_drift_check_reads_every_setting_and_writes_none(report_on
     assert {"account:GetContactInformation", "account:ListRegions", "account:GetRegionOptStatus"} <= actions
     written = {"account:PutContactInformation", "account:EnableRegion", "account:DisableRegion"}
     assert not actions & {*written, "account:PutAlternateContact", "account:DeleteAlternateContact"}
+    _, function = resource(report_only_template, "AWS::Lambda::Function", Handler="org_bootstrap.drift.on_schedule")
+    assert "DEPLOY_JOB_POINTER" not in function["Properties"]["Environment"]["Variables"]  # it releases nothing
 
 
 def test_the_drift_role_publishes_only_its_namespace_and_topic(template: Template) -> None:
@@ -645,3 +647,9 @@ def test_an_environment_agnostic_stack_checks_the_region_at_deploy(tmp_path: Pat
     assert [str(m) for m in matches if m.rule.id.startswith("E")] == []
     template.resource_count_is("AWS::Scheduler::Schedule", 1)
     template.has_resource_properties("AWS::Scheduler::Schedule", {"ScheduleExpression": "rate(1 day)"})
+
+
+def test_a_fixing_drift_check_knows_the_deploy_resource_whose_owed_releases_it_finishes(template: Template) -> None:
+    _, function = resource(template, "AWS::Lambda::Function", Handler="org_bootstrap.drift.on_schedule")
+    (settings,) = template.find_resources("Custom::AlternateContacts")
+    assert function["Properties"]["Environment"]["Variables"]["DEPLOY_JOB_POINTER"] == settings

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +18,7 @@ from org_bootstrap.account_settings import account_quotas
 from org_bootstrap.contact_spec import ContactSpec
 from org_bootstrap.drift import METRIC_NAMES, Dependencies
 from org_bootstrap.jobs import MANAGEMENT_ACCOUNT, Job
+from org_bootstrap.organization import list_accounts
 from org_bootstrap.pacing import Quota, RateLimits
 from org_bootstrap.primary_contact_spec import PrimaryContactSpec
 from org_bootstrap.reconcile import ContactsApi
@@ -558,6 +560,59 @@ def test_a_failing_account_is_counted_and_reported_and_the_rest_are_fixed(world:
     }
     (notification,) = world.notifications()
     assert f"{denied}: AccessDeniedException" in notification["Message"]
+
+
+def test_a_fixing_check_finishes_the_releases_a_finished_deploy_job_failed(world: World) -> None:
+    """The deploy that excluded an OU (removal = delete) could not delete there (an SCP, since
+    lifted): a drift check compares only targeted accounts, yet a fixing one takes on those owed
+    deletes from the last deploy job, once that job is over. Report-only leaves them."""
+    excluded = world.ids["excluded-a"]
+    for contact_type, value in DEFAULT.items():
+        world.org.put_contact(excluded, contact_type, value)
+    everywhere = ContactSpec.parse({"contacts": DEFAULT, "removal": "delete"})
+    excluding = ContactSpec.parse(
+        {"contacts": DEFAULT, "removal": "delete", "targets": {"exclude_accounts": [excluded]}}
+    )
+    world.log.denied_accounts.add(excluded)
+    deploy = jobs.plan("deploy-1", list_accounts(world.org.organizations), excluding, everywhere)
+    jobs.run_batch(deploy, world.deps.api, snapshots=None, deadline=time.monotonic() + 60, concurrency=2)
+    assert deploy.done and [o["account"] for o in deploy.failures()] == [excluded]
+    world.log.denied_accounts.discard(excluded)
+    world.deps.jobs.save(deploy.id, deploy.to_dict())
+    world.deps.jobs.set_last_job("AlternateContactsFCA20FBF", deploy.id)
+    world.deps.spec = excluding
+
+    world.deps.report_only, world.deps.deploy_job_pointer = True, "AlternateContactsFCA20FBF"
+    world.run()
+    assert world.org.contacts(excluded) == DEFAULT  # a report changes nothing
+
+    world.deps.report_only, world.deps.deploy_job_pointer = False, ""
+    world.run()
+    assert world.org.contacts(excluded) == DEFAULT  # without the pointer: not a targeted account
+
+    world.deps.deploy_job_pointer = "AlternateContactsFCA20FBF"
+    world.run()
+    assert world.org.contacts(excluded) == {}  # the deletes the deploy owed
+    assert world.log.calls["DeleteAlternateContact"] == 3
+
+
+def test_a_deploy_job_still_running_keeps_its_own_releases(world: World) -> None:
+    excluded = world.ids["excluded-a"]
+    world.org.put_contact(excluded, "SECURITY", SECURITY)
+    excluding = ContactSpec.parse(
+        {"contacts": DEFAULT, "removal": "delete", "targets": {"exclude_accounts": [excluded]}}
+    )
+    everywhere = ContactSpec.parse({"contacts": DEFAULT, "removal": "delete"})
+    deploy = jobs.plan("deploy-2", list_accounts(world.org.organizations), excluding, everywhere)
+    assert not deploy.done  # planned, not yet run: its continuation works it
+    world.deps.jobs.save(deploy.id, deploy.to_dict())
+    world.deps.jobs.set_last_job("AlternateContactsFCA20FBF", deploy.id)
+    world.deps.spec, world.deps.deploy_job_pointer = excluding, "AlternateContactsFCA20FBF"
+
+    world.run()
+
+    assert world.org.contacts(excluded) == {"SECURITY": SECURITY}
+    assert world.log.calls["DeleteAlternateContact"] == 0
 
 
 def test_a_check_too_big_for_one_invocation_continues_in_its_workflow(world: World) -> None:

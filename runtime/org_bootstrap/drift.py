@@ -31,6 +31,7 @@ from functools import cache
 from typing import Any
 
 from org_bootstrap.account_settings import SETTINGS, setting_of
+from org_bootstrap.contact_spec import DELETE
 from org_bootstrap.continuation import (
     CONTINUE_JOB,
     DEFAULT_BUDGET_SECONDS,
@@ -46,7 +47,7 @@ from org_bootstrap.continuation import (
 from org_bootstrap.environment import HandlerEnvironment
 from org_bootstrap.jobs import Job, Specs, plan
 from org_bootstrap.organization import list_accounts
-from org_bootstrap.reconcile import CHANGED, DRIFTED, FAILED, SKIPPED, ContactsApi, Snapshots
+from org_bootstrap.reconcile import CHANGED, DRIFTED, FAILED, RESTORE, SKIPPED, ContactsApi, Snapshots
 from org_bootstrap.stores import S3JobStore
 
 LOG = logging.getLogger()
@@ -178,6 +179,8 @@ class Dependencies:
     snapshots: Snapshots | None = None
     concurrency: int = 8
     region_follow_seconds: float | None = None  # between two reads of a Region request (None: the jobs')
+    # The deploy-time settings resource's logical ID, whose last job's owed releases a fixing check takes on.
+    deploy_job_pointer: str = ""
 
     @classmethod
     def from_environment(cls, environment: HandlerEnvironment | None = None) -> Dependencies:
@@ -197,6 +200,7 @@ class Dependencies:
             snapshots=env.optional_snapshots(),
             concurrency=env.concurrency(),
             region_follow_seconds=env.region_follow_seconds(),
+            deploy_job_pointer=env.text("DEPLOY_JOB_POINTER", ""),
         )
 
 
@@ -209,6 +213,7 @@ def dependencies() -> Dependencies:
 def start(deps: Dependencies, job_id: str | None = None, scheduled_time: str | None = None) -> Job:
     """Plan a drift check of every targeted account and store it."""
     job_id = job_id or f"drift-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{uuid.uuid4().hex[:8]}"
+    owed = owed_releases(deps)
     job = plan(
         job_id,
         list_accounts(deps.organizations),
@@ -216,6 +221,7 @@ def start(deps: Dependencies, job_id: str | None = None, scheduled_time: str | N
         apply=not deps.report_only,
         caller_account_id=deps.caller_account_id,
         management_account_id=deps.management_account_id,
+        unfinished=owed or None,
     )
     deps.jobs.save(job.id, job.to_dict())
     deps.jobs.set_last_job(LAST_JOB, job.id)
@@ -225,6 +231,26 @@ def start(deps: Dependencies, job_id: str | None = None, scheduled_time: str | N
         )
     )
     return job
+
+
+def owed_releases(deps: Dependencies) -> dict[str, dict[str, Any]]:
+    """What the last deploy job still owes in accounts the config let go of (a delete or a restore
+    that failed there), once that job is over: a drift check compares only the accounts the config
+    targets, so without this those items would wait for the next deploy. Only a fixing check takes
+    them on, and only from a finished job (one still running works its own accounts)."""
+    if deps.report_only or not deps.deploy_job_pointer:
+        return {}
+    last = deps.jobs.last_job(deps.deploy_job_pointer)
+    if last is None:
+        return {}
+    job = Job.from_dict(last)
+    if not job.done or job.superseded_by:
+        return {}
+    owed = {
+        account: {key: target for key, target in targets.items() if target in (DELETE, RESTORE)}
+        for account, targets in job.unfinished().items()
+    }
+    return {account: releases for account, releases in owed.items() if releases}
 
 
 def finish(job: Job, deps: Dependencies) -> DriftResult:
