@@ -31,7 +31,6 @@ from functools import cache
 from typing import Any
 
 from org_bootstrap.account_settings import SETTINGS, setting_of
-from org_bootstrap.contact_spec import DELETE
 from org_bootstrap.continuation import (
     CONTINUE_JOB,
     DEFAULT_BUDGET_SECONDS,
@@ -47,7 +46,7 @@ from org_bootstrap.continuation import (
 from org_bootstrap.environment import HandlerEnvironment
 from org_bootstrap.jobs import Job, Specs, plan
 from org_bootstrap.organization import list_accounts
-from org_bootstrap.reconcile import CHANGED, DRIFTED, FAILED, RESTORE, SKIPPED, ContactsApi, Snapshots
+from org_bootstrap.reconcile import CHANGED, DRIFTED, FAILED, SKIPPED, ContactsApi, Snapshots
 from org_bootstrap.stores import S3JobStore
 
 LOG = logging.getLogger()
@@ -234,23 +233,19 @@ def start(deps: Dependencies, job_id: str | None = None, scheduled_time: str | N
 
 
 def owed_releases(deps: Dependencies) -> dict[str, dict[str, Any]]:
-    """What the last deploy job still owes in accounts the config let go of (a delete or a restore
-    that failed there), once that job is over: a drift check compares only the accounts the config
-    targets, so without this those items would wait for the next deploy. Only a fixing check takes
-    them on, and only from a finished job (one still running works its own accounts)."""
+    """What the last deploy job left unfinished, once that job is over, for the plan to take its
+    owed releases from (a delete or a restore that failed in an account the config let go of;
+    :func:`org_bootstrap.jobs.plan` keeps only those, the rest a check plans anyway): a drift check
+    compares only the accounts the config targets, so without this those items would wait for the
+    next deploy. Only a fixing check takes them on, and only from a finished job (one still running
+    works its own accounts)."""
     if deps.report_only or not deps.deploy_job_pointer:
         return {}
     last = deps.jobs.last_job(deps.deploy_job_pointer)
     if last is None:
         return {}
     job = Job.from_dict(last)
-    if not job.done or job.superseded_by:
-        return {}
-    owed = {
-        account: {key: target for key, target in targets.items() if target in (DELETE, RESTORE)}
-        for account, targets in job.unfinished().items()
-    }
-    return {account: releases for account, releases in owed.items() if releases}
+    return {} if not job.done or job.superseded_by else job.unfinished()
 
 
 def finish(job: Job, deps: Dependencies) -> DriftResult:

@@ -86,7 +86,7 @@ class Setting:
     @property
     def resource_property(self) -> str:
         """The custom resource property that carries the setting's spec (``PrimaryContactSpec``)."""
-        return "".join(part.title() for part in self.name.split("_")) + "Spec"
+        return f"{self.label}Spec"
 
     @property
     def label(self) -> str:
