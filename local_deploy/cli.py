@@ -500,18 +500,9 @@ def plan_simulated(session: Session, synthesized: Synthesized) -> Plan:
     """Each stack's plan (the management account's, then in delegated-administrator mode the
     delegated administrator's, which changes every other account); the management stack's is returned."""
     with _world(session) as world:
-        plans = []
-        for template, stack in _stacks_to_plan(synthesized, world.stack, world.delegated_stack):
-            before = world.calls.snapshot()
-            with world.calls.read_only():
-                plan = _plan(session, synthesized, template, stack, _snapshots(stack))
-            reads = world.calls.snapshot() - before
-            session.console.print(plan_view(plan, stack, show_values=session.show_values, real=False))
-            _print_reads(session.console, reads, world.api_log.writes())
-            plans.append(plan)
-        for plan in plans:
-            _check_preflight(plan)
-        return plans[0]
+        stacks = _stacks_to_plan(synthesized, world.stack, world.delegated_stack)
+        writes = world.api_log.writes
+        return _plan_each(session, synthesized, stacks, world.calls, _snapshots, writes=writes, real=False)
 
 
 def plan_real(session: Session, synthesized: Synthesized) -> Plan:
@@ -519,15 +510,32 @@ def plan_real(session: Session, synthesized: Synthesized) -> Plan:
     account:GetAlternateContact only; any other call is refused before it leaves."""
     boto3.setup_default_session(region_name=synthesized.config.region)
     assert boto3.DEFAULT_SESSION is not None
-    calls = ApiCalls(boto3.DEFAULT_SESSION)
-    plans = []
     # The deployed stacks are not read: this plans a first deploy.
-    for template, stack in _stacks_to_plan(synthesized, None, None):
+    stacks = _stacks_to_plan(synthesized, None, None)
+    return _plan_each(session, synthesized, stacks, ApiCalls(boto3.DEFAULT_SESSION), None, writes=None, real=True)
+
+
+def _plan_each(
+    session: Session,
+    synthesized: Synthesized,
+    stacks: list[tuple[dict[str, Any], StackState]],
+    calls: ApiCalls,
+    snapshots: Callable[[StackState], DynamoDbSnapshots | None] | None,
+    *,
+    writes: Callable[[], int] | None,
+    real: bool,
+) -> Plan:
+    """Plan each stack read-only and show it with the reads it took (``writes``: the simulated
+    organization's count of writes, shown beside them); then refuse the deploy if any stack's
+    preflight would fail. The first stack's plan is returned."""
+    plans = []
+    for template, stack in stacks:
         before = calls.snapshot()
         with calls.read_only():
-            plan = _plan(session, synthesized, template, stack, None)
-        session.console.print(plan_view(plan, stack, show_values=session.show_values, real=True))
-        _print_reads(session.console, calls.snapshot() - before, 0)
+            plan = _plan(session, synthesized, template, stack, snapshots(stack) if snapshots else None)
+        reads = calls.snapshot() - before
+        session.console.print(plan_view(plan, stack, show_values=session.show_values, real=real))
+        _print_reads(session.console, reads, writes() if writes else 0)
         plans.append(plan)
     for plan in plans:
         _check_preflight(plan)
