@@ -52,12 +52,12 @@ for _path in (ROOT, ROOT / "runtime"):  # as pytest's pythonpath = [".", "runtim
 
 from botocore.exceptions import ClientError  # noqa: E402
 
-from org_bootstrap import account_events  # noqa: E402
-from org_bootstrap.contact_spec import Contact, ContactSpec  # noqa: E402
-from org_bootstrap.jobs import DEFAULT_CONCURRENCY, FAILED, UNCHANGED, Job, plan, run_batch  # noqa: E402
-from org_bootstrap.organization import Account  # noqa: E402
-from org_bootstrap.pacing import Quota, RateLimits  # noqa: E402
-from org_bootstrap.reconcile import ContactsApi  # noqa: E402
+from org_bootstrap.aws.organization import Account  # noqa: E402
+from org_bootstrap.engine.jobs import DEFAULT_CONCURRENCY, FAILED, UNCHANGED, Job, plan, run_batch  # noqa: E402
+from org_bootstrap.engine.pacing import Quota, RateLimits  # noqa: E402
+from org_bootstrap.engine.reconcile import ContactsApi  # noqa: E402
+from org_bootstrap.handlers import account_events  # noqa: E402
+from org_bootstrap.settings.alternate_contacts.spec import Contact, ContactSpec  # noqa: E402
 from org_bootstrap.validation import CONTACT_TYPES  # noqa: E402
 from simulation.organization import ServiceBucket  # noqa: E402
 

@@ -41,14 +41,14 @@ from benchmarks.contacts_benchmark import (  # noqa: E402
     SimulatedClock,
     _client_error,
 )
-from org_bootstrap.contact_spec import ContactSpec  # noqa: E402
-from org_bootstrap.jobs import FAILED, plan, run_batch  # noqa: E402
-from org_bootstrap.organization import Account  # noqa: E402
-from org_bootstrap.pacing import Quota, RateLimits  # noqa: E402
-from org_bootstrap.primary_contact_spec import PrimaryContactSpec  # noqa: E402
-from org_bootstrap.quotas import RegionOptLimits  # noqa: E402
-from org_bootstrap.reconcile import AccountApi  # noqa: E402
-from org_bootstrap.region_spec import RegionSpec  # noqa: E402
+from org_bootstrap.aws.organization import Account  # noqa: E402
+from org_bootstrap.engine.jobs import FAILED, plan, run_batch  # noqa: E402
+from org_bootstrap.engine.pacing import Quota, RateLimits  # noqa: E402
+from org_bootstrap.engine.quotas import RegionOptLimits  # noqa: E402
+from org_bootstrap.engine.reconcile import AccountApi  # noqa: E402
+from org_bootstrap.settings.alternate_contacts.spec import ContactSpec  # noqa: E402
+from org_bootstrap.settings.primary_contact.spec import PrimaryContactSpec  # noqa: E402
+from org_bootstrap.settings.regions.spec import RegionSpec  # noqa: E402
 
 # The service side, written out here rather than imported from the engine.
 # https://docs.aws.amazon.com/accounts/latest/reference/quotas.html

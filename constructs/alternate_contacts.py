@@ -16,19 +16,19 @@ from constructs.nag_findings import acknowledge
 from constructs.notifications import notification_topic
 from constructs.org_provider import ANSWER_MARGIN, MAX_SERVICE_TIMEOUT, OrgProvider, RuntimeFunction, logical_id_of
 from constructs.setting_permissions import setting_statements
-from org_bootstrap.account_settings import spec_properties
-from org_bootstrap.alternate_contacts import RECONCILE_PROPERTY
-from org_bootstrap.contact_spec import ContactSpec
-from org_bootstrap.partitions import COMMERCIAL
-from org_bootstrap.stores import JOB_PREFIX
-from org_bootstrap.targeting import SettingSpec
+from org_bootstrap.aws.partitions import COMMERCIAL
+from org_bootstrap.engine.registry import spec_properties
+from org_bootstrap.engine.stores import JOB_PREFIX
+from org_bootstrap.engine.targeting import SettingSpec
+from org_bootstrap.handlers.account_settings import RECONCILE_PROPERTY
+from org_bootstrap.settings.alternate_contacts.spec import ContactSpec
 
 RESOURCE_TYPE = "Custom::AlternateContacts"
 # ``cdk deploy -c reconcile=<a new value>``: an Update even when the config is unchanged (CloudFormation
 # sends nothing for an unchanged resource), so every targeted account is compared and put right.
 RECONCILE_CONTEXT = "reconcile"
 # CloudFormation waits at most an hour for a custom resource; work beyond this continues in the
-# job's workflow (see org_bootstrap.alternate_contacts).
+# job's workflow (see org_bootstrap.handlers.account_settings).
 DEFAULT_DEPLOY_WAIT = Duration.minutes(45)
 # The Provider framework gives up (and answers FAILED) this long after the request: still
 # ANSWER_MARGIN before CloudFormation's limit.
@@ -156,7 +156,7 @@ class AlternateContacts(Construct):
         self.on_event = RuntimeFunction(
             self,
             "OnEvent",
-            handler="org_bootstrap.alternate_contacts.on_event",
+            handler="org_bootstrap.handlers.account_settings.on_event",
             description="Validates the alternate-contacts spec and plans the work",
             timeout=Duration.minutes(15),
             environment=environment,
@@ -164,7 +164,7 @@ class AlternateContacts(Construct):
         self.is_complete = RuntimeFunction(
             self,
             "IsComplete",
-            handler="org_bootstrap.alternate_contacts.is_complete",
+            handler="org_bootstrap.handlers.account_settings.is_complete",
             description="Applies alternate contacts in batches at the Account Management quotas",
             timeout=Duration.minutes(15),
             environment=environment,

@@ -1,7 +1,7 @@
 """Keeping the organization's account settings correct after the deploy, as a construct: every
 configured setting (alternate contacts, primary contact, Regions) through the same handlers.
 
-Two paths lead to the same engine (:func:`org_bootstrap.reconcile.reconcile_account`):
+Two paths lead to the same engine (:func:`org_bootstrap.engine.reconcile.reconcile_account`):
 
 - **New and moved accounts**: EventBridge rules for Organizations' ``CreateAccountResult``,
   ``AccountJoinedOrganization`` (created and invited accounts) and ``MoveAccount`` and Control
@@ -45,11 +45,11 @@ from constructs.nag_findings import acknowledge
 from constructs.notifications import notification_topic
 from constructs.org_provider import PYTHON_RUNTIME, RuntimeFunction, logical_id_of
 from constructs.setting_permissions import setting_statements
-from org_bootstrap.account_settings import specs_to_json
-from org_bootstrap.drift import DEFAULT_NAMESPACE
-from org_bootstrap.partitions import COMMERCIAL
-from org_bootstrap.stores import JOB_PREFIX
-from org_bootstrap.targeting import SettingSpec
+from org_bootstrap.aws.partitions import COMMERCIAL
+from org_bootstrap.engine.registry import specs_to_json
+from org_bootstrap.engine.stores import JOB_PREFIX
+from org_bootstrap.engine.targeting import SettingSpec
+from org_bootstrap.handlers.drift import DEFAULT_NAMESPACE
 from org_bootstrap.validation import EVENTS_REGION
 
 SPEC_FILE_NAME = "contact-spec.json"
@@ -255,7 +255,7 @@ class ContactAutomation(Construct):
         self.account_events = RuntimeFunction(
             self,
             "AccountEventsHandler",
-            handler="org_bootstrap.account_events.on_messages",
+            handler="org_bootstrap.handlers.account_events.on_messages",
             description="Applies the account settings to accounts that are created, invited or moved",
             timeout=EVENT_HANDLER_TIMEOUT,
             environment={**environment, "SNAPSHOT_TABLE": self.state.table.table_name},
@@ -329,7 +329,7 @@ class ContactAutomation(Construct):
         self.drift = RuntimeFunction(
             self,
             "DriftCheck",
-            handler="org_bootstrap.drift.on_schedule",
+            handler="org_bootstrap.handlers.drift.on_schedule",
             description="Reports account settings that drifted from the config"
             + ("" if report_only else " and fixes them"),
             timeout=Duration.minutes(15),

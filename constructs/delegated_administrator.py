@@ -35,7 +35,7 @@ class DelegatedAdministrator(Construct):
         handler = RuntimeFunction(
             self,
             "Handler",
-            handler="org_bootstrap.delegated_administrator.on_event",
+            handler="org_bootstrap.handlers.delegated_administrator.on_event",
             description=f"Registers the delegated administrator for {service_principal}",
         )
         condition = {"StringEquals": {"organizations:ServicePrincipal": service_principal}}

@@ -9,7 +9,7 @@ check's first invocation), batch after batch, with the function's own handler:
       -> otherwise Work (the next batch)
     Work's retries run out -> Fail (RetriesExhausted)
 
-Every execution is named after its job (``org_bootstrap.continuation``), so a job has one
+Every execution is named after its job (``org_bootstrap.engine.continuation``), so a job has one
 execution at a time; a failed, timed-out or aborted execution raises the alarm, and the next deploy
 or drift run resumes the job. The state machine's name is fixed (from the stack's name), so the
 function can address it without depending on it.
@@ -29,7 +29,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 from constructs.nag_findings import acknowledge
 from constructs.org_provider import LOG_RETENTION, RuntimeFunction
-from org_bootstrap.continuation import CONTINUE_JOB, STATE_MACHINE_ENV
+from org_bootstrap.engine.continuation import CONTINUE_JOB, STATE_MACHINE_ENV
 
 RETRY_INTERVAL = Duration.seconds(30)
 RETRY_ATTEMPTS = 8  # 30 s doubling to at most 10 minutes: about 45 minutes of retries per batch

@@ -96,7 +96,7 @@ class OrgProvider(Construct):
             )
         )
         # A synchronous handler answers within its own timeout; an asynchronous one within the
-        # framework's total timeout (its handler keeps to it: see org_bootstrap.alternate_contacts).
+        # framework's total timeout (its handler keeps to it: see org_bootstrap.handlers.account_settings).
         answered_within = (total_timeout or MAX_SERVICE_TIMEOUT) if is_complete else on_event.timeout
         self.service_timeout = Duration.seconds(
             min(answered_within.to_seconds() + ANSWER_MARGIN.to_seconds(), MAX_SERVICE_TIMEOUT.to_seconds())

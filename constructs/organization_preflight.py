@@ -9,7 +9,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct, IConstruct
 from constructs.nag_findings import acknowledge
 from constructs.org_provider import OrgProvider, RuntimeFunction
-from org_bootstrap.preflight import RESOURCE_TYPE, ConfigIds
+from org_bootstrap.handlers.preflight import RESOURCE_TYPE, ConfigIds
 
 READ_ACTIONS = [
     "organizations:DescribeOrganization",
@@ -33,7 +33,7 @@ class OrganizationPreflight(Construct):
         handler = RuntimeFunction(
             self,
             "Handler",
-            handler="org_bootstrap.preflight.on_event",
+            handler="org_bootstrap.handlers.preflight.on_event",
             description="Checks every account and OU the config names against the organization",
         )
         handler.role.add_to_policy(iam.PolicyStatement(sid="ReadOrganization", actions=READ_ACTIONS, resources=["*"]))

@@ -15,10 +15,10 @@ from typing import Any
 from aws_cdk import Aws
 from aws_cdk import aws_iam as iam
 
-from org_bootstrap.account_settings import BY_NAME
-from org_bootstrap.partitions import COMMERCIAL
+from org_bootstrap.aws.partitions import COMMERCIAL
+from org_bootstrap.engine.registry import BY_NAME
+from org_bootstrap.engine.targeting import SettingSpec
 from org_bootstrap.settings import Setting
-from org_bootstrap.targeting import SettingSpec
 
 ORG_PATHS = "account:AccountResourceOrgPaths"  # the member account's OU path: o-xxx/r-xxx/ou-xxx/.../
 

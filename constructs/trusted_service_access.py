@@ -31,7 +31,7 @@ class TrustedServiceAccess(Construct):
         handler = RuntimeFunction(
             self,
             "Handler",
-            handler="org_bootstrap.trusted_access.on_event",
+            handler="org_bootstrap.handlers.trusted_access.on_event",
             description=f"Enables trusted access for {service_principal} in AWS Organizations",
         )
         condition = {"StringEquals": {"organizations:ServicePrincipal": service_principal}}

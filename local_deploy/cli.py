@@ -68,10 +68,10 @@ from local_deploy.views import (
     state_view,
 )
 from local_deploy.world import StateDir, StateDirError, World, open_world
-from org_bootstrap import clients
-from org_bootstrap.organization import management_account_id
-from org_bootstrap.reconcile import FIELDS, ContactsApi
-from org_bootstrap.stores import DynamoDbSnapshots
+from org_bootstrap.aws import clients
+from org_bootstrap.aws.organization import management_account_id
+from org_bootstrap.engine.reconcile import FIELDS, ContactsApi
+from org_bootstrap.engine.stores import DynamoDbSnapshots
 from org_bootstrap.validation import CONTACT_TYPES
 from stacks.config import DEFAULT_CONFIG, ConfigError, load_config
 

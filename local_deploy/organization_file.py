@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from org_bootstrap import partitions
+from org_bootstrap.aws import partitions
 from org_bootstrap.validation import (
     CONTACT_TYPES,
     account_id_problem,

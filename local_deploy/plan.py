@@ -3,8 +3,8 @@
 Resource by resource: the change set (Create, Update, Delete or no change, from the stack's record;
 a real organization has none, so everything is a Create, as in a first deploy) with what the
 organization has now. Account by account and contact type by type: the engine's own planning
-(:func:`org_bootstrap.jobs.plan`) gives each account's targets, and
-:func:`org_bootstrap.reconcile.reconcile_account` with ``apply=False`` reads and compares them.
+(:func:`org_bootstrap.engine.jobs.plan`) gives each account's targets, and
+:func:`org_bootstrap.engine.reconcile.reconcile_account` with ``apply=False`` reads and compares them.
 The calls are organizations ``Describe*``/``List*`` and ``account:GetAlternateContact`` only.
 """
 
@@ -20,14 +20,10 @@ from typing import Any
 from local_deploy.cloudformation import CREATE, DELETE, UPDATE, Change, LocalCloudFormation
 from local_deploy.stack import StackState
 from local_deploy.template import Template
-from org_bootstrap.account_settings import SETTINGS, specs_of
-from org_bootstrap.contact_spec import Contact
-from org_bootstrap.jobs import Job
-from org_bootstrap.jobs import plan as plan_job
-from org_bootstrap.organization import Account, Tree, read_tree
-from org_bootstrap.preflight import RESOURCE_TYPE as PREFLIGHT_RESOURCE
-from org_bootstrap.preflight import ConfigIds, Findings, check
-from org_bootstrap.reconcile import (
+from org_bootstrap.aws.organization import Account, Tree, read_tree
+from org_bootstrap.engine.jobs import Job
+from org_bootstrap.engine.jobs import plan as plan_job
+from org_bootstrap.engine.reconcile import (
     FIELDS,
     RESTORE,
     THROTTLED,
@@ -37,7 +33,11 @@ from org_bootstrap.reconcile import (
     Target,
     reconcile_account,
 )
-from org_bootstrap.targeting import SettingSpec
+from org_bootstrap.engine.registry import SETTINGS, specs_of
+from org_bootstrap.engine.targeting import SettingSpec
+from org_bootstrap.handlers.preflight import RESOURCE_TYPE as PREFLIGHT_RESOURCE
+from org_bootstrap.handlers.preflight import ConfigIds, Findings, check
+from org_bootstrap.settings.alternate_contacts.spec import Contact
 from org_bootstrap.validation import InvalidInputError
 
 CONTACTS_RESOURCE = "Custom::AlternateContacts"

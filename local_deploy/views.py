@@ -33,13 +33,13 @@ from local_deploy.plan import (
     Plan,
 )
 from local_deploy.stack import ResourceState, StackState
-from org_bootstrap.account_settings import SETTINGS, setting_of
-from org_bootstrap.contact_spec import DELETE as DELETE_TARGET
-from org_bootstrap.jobs import Job
-from org_bootstrap.pacing import ACCOUNT_QUOTAS
-from org_bootstrap.reconcile import RESTORE
+from org_bootstrap.engine.jobs import Job
+from org_bootstrap.engine.pacing import ACCOUNT_QUOTAS
+from org_bootstrap.engine.reconcile import RESTORE
+from org_bootstrap.engine.registry import SETTINGS, setting_of
+from org_bootstrap.engine.stores import S3JobStore
 from org_bootstrap.settings.alternate_contacts import SETTING as ALTERNATE_CONTACTS
-from org_bootstrap.stores import S3JobStore
+from org_bootstrap.settings.alternate_contacts.spec import DELETE as DELETE_TARGET
 from org_bootstrap.validation import CONTACT_TYPES
 
 ACTION_STYLE = {

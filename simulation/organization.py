@@ -71,8 +71,8 @@ from moto.organizations import models as org_models
 from moto.organizations import responses as org_responses
 from moto.s3 import responses as s3_responses
 
-from org_bootstrap import partitions
-from org_bootstrap.pacing import Quota
+from org_bootstrap.aws import partitions
+from org_bootstrap.engine.pacing import Quota
 from org_bootstrap.settings.regions import SETTING as REGIONS
 from org_bootstrap.validation import (
     ACCOUNT_SERVICE_PRINCIPAL,

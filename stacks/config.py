@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from org_bootstrap.account_settings import SETTINGS
-from org_bootstrap.contact_spec import DELETE, ContactSpec
-from org_bootstrap.partitions import COMMERCIAL, partition_of
-from org_bootstrap.preflight import ConfigIds
-from org_bootstrap.resource import REMOVAL_POLICIES
-from org_bootstrap.targeting import SettingSpec
+from org_bootstrap.aws.partitions import COMMERCIAL, partition_of
+from org_bootstrap.engine.registry import SETTINGS
+from org_bootstrap.engine.targeting import SettingSpec
+from org_bootstrap.handlers.preflight import ConfigIds
+from org_bootstrap.handlers.resource import REMOVAL_POLICIES
+from org_bootstrap.settings.alternate_contacts.spec import DELETE, ContactSpec
 from org_bootstrap.validation import (
     ACCOUNT_ID_SCHEMA,
     CONTACT_FIELD_RULES,

@@ -18,7 +18,7 @@ from constructs.contact_automation import ContactAutomation
 from constructs.org_provider import logical_id_of
 from constructs.organization_event_forwarding import OrganizationEventReceiver
 from constructs.organization_preflight import OrganizationPreflight
-from org_bootstrap.partitions import partition_of
+from org_bootstrap.aws.partitions import partition_of
 from stacks.config import BootstrapConfig, member_account_settings, preflight_ids
 
 

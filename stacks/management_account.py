@@ -14,7 +14,7 @@ from constructs.org_provider import logical_id_of
 from constructs.organization_event_forwarding import OrganizationEventForwarding
 from constructs.organization_preflight import OrganizationPreflight
 from constructs.trusted_service_access import TrustedServiceAccess
-from org_bootstrap.partitions import partition_of
+from org_bootstrap.aws.partitions import partition_of
 from org_bootstrap.validation import ACCOUNT_SERVICE_PRINCIPAL
 from stacks.config import BootstrapConfig, management_account_settings, preflight_ids
 

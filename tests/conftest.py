@@ -14,8 +14,8 @@ from stacks import silence_jsii_node_notices
 
 silence_jsii_node_notices()  # before anything imports aws_cdk
 
-from org_bootstrap.account_settings import account_quotas  # noqa: E402
-from org_bootstrap.quotas import Quota  # noqa: E402
+from org_bootstrap.engine.quotas import Quota  # noqa: E402
+from org_bootstrap.engine.registry import account_quotas  # noqa: E402
 from simulation.organization import ApiLog, Organization, strict_aws  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,10 +57,10 @@ def at_simulation_speed() -> Iterator[None]:
     call at its published quota and read a Region request every 15 s; the simulated organization
     has no quotas and enables a Region at once, so here every quota is lifted and
     ``REGION_FOLLOW_SECONDS`` (the handlers' environment knob, which the template leaves unset) is 0."""
-    from org_bootstrap.pacing import RateLimits
+    from org_bootstrap.engine.pacing import RateLimits
 
     with (
-        mock.patch("org_bootstrap.reconcile.shared_limits", lambda caller: RateLimits(LIFTED_QUOTAS)),
+        mock.patch("org_bootstrap.engine.reconcile.shared_limits", lambda caller: RateLimits(LIFTED_QUOTAS)),
         mock.patch.dict(os.environ, {"REGION_FOLLOW_SECONDS": "0"}),
     ):
         yield
@@ -86,7 +86,7 @@ def org(api_log: ApiLog) -> Organization:
 
 def create_snapshot_table(name: str) -> None:
     """The snapshot table as constructs.alternate_contacts.ContactState defines it, in the simulation."""
-    from org_bootstrap import clients
+    from org_bootstrap.aws import clients
 
     clients.client("dynamodb").create_table(
         TableName=name,

@@ -11,14 +11,15 @@ from unittest import mock
 
 import pytest
 
-from org_bootstrap import account_events, clients
-from org_bootstrap.account_events import Dependencies
-from org_bootstrap.contact_spec import ContactSpec
-from org_bootstrap.pacing import RateLimits
-from org_bootstrap.primary_contact_spec import PrimaryContactSpec
-from org_bootstrap.reconcile import CHANGED, SKIPPED, UNCHANGED, ContactsApi
-from org_bootstrap.region_spec import RegionSpec
-from org_bootstrap.stores import DynamoDbSnapshots
+from org_bootstrap.aws import clients
+from org_bootstrap.engine.pacing import RateLimits
+from org_bootstrap.engine.reconcile import CHANGED, SKIPPED, UNCHANGED, ContactsApi
+from org_bootstrap.engine.stores import DynamoDbSnapshots
+from org_bootstrap.handlers import account_events
+from org_bootstrap.handlers.account_events import Dependencies
+from org_bootstrap.settings.alternate_contacts.spec import ContactSpec
+from org_bootstrap.settings.primary_contact.spec import PrimaryContactSpec
+from org_bootstrap.settings.regions.spec import RegionSpec
 from simulation.cloudtrail import (
     account_joined,
     create_account_result,

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from org_bootstrap import clients
-from org_bootstrap.pacing import RateLimits
-from org_bootstrap.quotas import Quota, RegionOptLimits
-from org_bootstrap.reconcile import (
+from org_bootstrap.aws import clients
+from org_bootstrap.engine.pacing import RateLimits
+from org_bootstrap.engine.quotas import Quota, RegionOptLimits
+from org_bootstrap.engine.reconcile import (
     CHANGED,
     RESTORE,
     THROTTLED,
@@ -22,9 +22,9 @@ from org_bootstrap.reconcile import (
     ContactsApi,
     reconcile_account,
 )
-from org_bootstrap.region_spec import DISABLED, ENABLED
+from org_bootstrap.engine.stores import DynamoDbSnapshots
 from org_bootstrap.settings.regions import RegionRequests
-from org_bootstrap.stores import DynamoDbSnapshots
+from org_bootstrap.settings.regions.spec import DISABLED, ENABLED
 from simulation.organization import ApiLog, Organization, strict_aws
 from tests.conftest import US_PRIMARY_CONTACT, create_snapshot_table
 

@@ -11,13 +11,14 @@ from unittest import mock
 
 import pytest
 
-from org_bootstrap import alternate_contacts, clients
-from org_bootstrap.account_settings import account_quotas
-from org_bootstrap.pacing import RateLimits
-from org_bootstrap.primary_contact_spec import PrimaryContactSpec
-from org_bootstrap.quotas import Quota
-from org_bootstrap.reconcile import ContactsApi
-from org_bootstrap.region_spec import RegionSpec
+from org_bootstrap.aws import clients
+from org_bootstrap.engine.pacing import RateLimits
+from org_bootstrap.engine.quotas import Quota
+from org_bootstrap.engine.reconcile import ContactsApi
+from org_bootstrap.engine.registry import account_quotas
+from org_bootstrap.handlers import account_settings
+from org_bootstrap.settings.primary_contact.spec import PrimaryContactSpec
+from org_bootstrap.settings.regions.spec import RegionSpec
 from org_bootstrap.validation import InvalidInputError
 from tests.conftest import US_PRIMARY_CONTACT, cfn_event
 from tests.test_alternate_contacts import ACTIVE_TARGETS, Context, World
@@ -56,13 +57,13 @@ def run(
     event = cfn_event(
         request,
         new,
-        physical_id=None if request == "Create" else alternate_contacts.PHYSICAL_ID,
+        physical_id=None if request == "Create" else account_settings.PHYSICAL_ID,
         old_properties=old,
     )
     event["RequestId"] = f"{request}-{sum(world.log.calls.values())}"
-    started = alternate_contacts.on_event(event)
+    started = account_settings.on_event(event)
     for _ in range(1000):
-        answer = alternate_contacts.is_complete({**event, **started}, Context(remaining))
+        answer = account_settings.is_complete({**event, **started}, Context(remaining))
         if answer["IsComplete"]:
             return {**answer, "Job": started["Data"]["Job"]}
     raise AssertionError("never completed")
@@ -150,7 +151,7 @@ def test_delete_with_restore_puts_back_the_state_from_before_the_stack(world: Wo
 def test_a_region_still_enabling_when_the_deploy_wait_ends_does_not_fail_the_deploy(world: World) -> None:
     world.log.region_opt_seconds = 3600.0  # on the log's clock: an hour to enable
     world.deps.deploy_wait_seconds = 3.0
-    with mock.patch.object(alternate_contacts, "MIN_BATCH_SECONDS", 1.0):  # two batches of a second
+    with mock.patch.object(account_settings, "MIN_BATCH_SECONDS", 1.0):  # two batches of a second
         answer = run(world, "Create", {"RegionsSpec": regions()}, remaining=30)
     data = answer["Data"]
     assert data["Status"] == "CONTINUING_IN_WORKFLOW" and data["Failed"] == 0
@@ -170,7 +171,7 @@ def test_region_requests_are_read_again_after_the_follow_interval_the_environmen
     would still be in progress when the wait ends."""
     world.log.region_opt_seconds = 0.5  # on the log's clock (real time)
     world.deps.deploy_wait_seconds = 3.0
-    with mock.patch.object(alternate_contacts, "MIN_BATCH_SECONDS", 1.0):
+    with mock.patch.object(account_settings, "MIN_BATCH_SECONDS", 1.0):
         data = run(world, "Create", {"RegionsSpec": regions()}, remaining=30)["Data"]
     assert (data["Status"], data["RegionsInProgress"], data["Failed"]) == ("COMPLETE", 0, 0)
     assert world.org.regions(world.ids["prod-a"], world.log) == {"ap-east-1": "ENABLED", "me-central-1": "ENABLED"}
@@ -180,5 +181,5 @@ def test_region_requests_are_read_again_after_the_follow_interval_the_environmen
 def test_a_bad_spec_fails_before_anything_changes(world: World) -> None:
     bad = json.dumps({"enable": ["us-east-1"]})
     with pytest.raises(InvalidInputError, match=r"Spec.enable\[0\]: 'us-east-1' is enabled by default"):
-        alternate_contacts.on_event(cfn_event("Create", {"RegionsSpec": bad}))
+        account_settings.on_event(cfn_event("Create", {"RegionsSpec": bad}))
     assert world.log.writes() == 0

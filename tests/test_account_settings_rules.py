@@ -12,7 +12,8 @@ import botocore.exceptions
 import botocore.session
 import pytest
 
-from org_bootstrap import account_settings, partitions, quotas
+from org_bootstrap.aws import partitions
+from org_bootstrap.engine import quotas, registry
 from org_bootstrap.settings import regions
 from org_bootstrap.validation import (
     CONTACT_FIELD_RULES,
@@ -201,22 +202,22 @@ def test_only_opt_in_regions_of_the_partition_pass(region: str, partition: str, 
 
 
 def test_quotas_are_read_per_partition() -> None:
-    aws = account_settings.account_quotas("aws")
+    aws = registry.account_quotas("aws")
     assert aws["PutContactInformation"] == quotas.Quota(5, 8)
     assert aws["GetContactInformation"] == quotas.Quota(10, 15)
     assert aws["EnableRegion"] == aws["DisableRegion"] == quotas.Quota(1, 1)
     assert aws["GetRegionOptStatus"] == aws["ListRegions"] == quotas.Quota(5, 5)
-    china = account_settings.account_quotas("aws-cn")
+    china = registry.account_quotas("aws-cn")
     assert china["PutContactInformation"] == quotas.Quota(1, 2)
     assert all(china[op].per_second <= aws[op].per_second for op in china)
     assert "EnableRegion" not in china  # no Region opt-in in China
-    assert account_settings.account_quotas("aws-us-gov") == aws  # no table of its own: the commercial one
+    assert registry.account_quotas("aws-us-gov") == aws  # no table of its own: the commercial one
     assert regions.SETTING.opt_limits("aws") == quotas.RegionOptLimits(per_account=6, per_organization=50)
     assert regions.SETTING.opt_limits("aws-us-gov") == regions.SETTING.opt_limits("aws")
     assert regions.SETTING.opt_limits("aws-cn") is None
     # Every operation a setting reads or writes has a quota wherever the setting is available.
     for partition in ("aws", "aws-cn", "aws-us-gov"):
-        for setting in account_settings.SETTINGS:
+        for setting in registry.SETTINGS:
             if setting.available_in(partition):
                 assert set(setting.quotas_in(partition)) == {*setting.read_operations, *setting.write_operations}
 
@@ -228,13 +229,13 @@ def test_the_settings_are_the_modules_of_the_settings_package(tmp_path: Any, mon
 
     from org_bootstrap import settings as package
 
-    assert [s.name for s in account_settings.SETTINGS] == ["alternate_contacts", "primary_contact", "regions"]
-    assert account_settings.BY_NAME["regions"] is regions.SETTING
+    assert [s.name for s in registry.SETTINGS] == ["alternate_contacts", "primary_contact", "regions"]
+    assert registry.BY_NAME["regions"] is regions.SETTING
     (tmp_path / "stray.py").write_text("HELPER = 1\n")
     monkeypatch.setattr(package, "__path__", [*package.__path__, str(tmp_path)])
     try:
         with pytest.raises(TypeError, match=r"org_bootstrap\.settings\.stray defines no SETTING"):
-            account_settings._discovered()
+            registry._discovered()
     finally:
         sys.modules.pop("org_bootstrap.settings.stray", None)
         importlib.invalidate_caches()

@@ -10,13 +10,14 @@ from unittest import mock
 
 import pytest
 
-from org_bootstrap import alternate_contacts, clients
-from org_bootstrap.alternate_contacts import Dependencies
-from org_bootstrap.contact_spec import ContactSpec
-from org_bootstrap.jobs import Job, summary
-from org_bootstrap.pacing import Quota, RateLimits
-from org_bootstrap.reconcile import ContactsApi
-from org_bootstrap.stores import DynamoDbSnapshots, S3JobStore
+from org_bootstrap.aws import clients
+from org_bootstrap.engine.jobs import Job, summary
+from org_bootstrap.engine.pacing import Quota, RateLimits
+from org_bootstrap.engine.reconcile import ContactsApi
+from org_bootstrap.engine.stores import DynamoDbSnapshots, S3JobStore
+from org_bootstrap.handlers import account_settings
+from org_bootstrap.handlers.account_settings import Dependencies
+from org_bootstrap.settings.alternate_contacts.spec import ContactSpec
 from org_bootstrap.validation import InvalidInputError
 from simulation.organization import ApiLog, Organization
 from tests.conftest import cfn_event, create_snapshot_table
@@ -75,7 +76,7 @@ class Workflow:
     def loop(self, job_id: str, context: Any) -> dict[str, Any]:
         """Work -> (done? end : Work), with the handler the Task invokes."""
         for _ in range(100):
-            answer = alternate_contacts.is_complete({"ContinueJob": job_id}, context)
+            answer = account_settings.is_complete({"ContinueJob": job_id}, context)
             if answer["Complete"]:
                 return answer
         raise AssertionError("the workflow never finished the job")
@@ -115,7 +116,7 @@ def world(api_log: ApiLog) -> Iterator[World]:
         concurrency=4,
     )
     with (
-        mock.patch.object(alternate_contacts, "dependencies", lambda: deps),
+        mock.patch.object(account_settings, "dependencies", lambda: deps),
         mock.patch.dict("os.environ", {"JOB_WORKFLOW_ARN": Workflow.ARN}),
         mock.patch("botocore.endpoint.time.sleep"),  # botocore's retry backoff, in simulated time
     ):
@@ -145,14 +146,14 @@ def _run(world: World, request: str, new: str, old: str | None, *, remaining: fl
     event = cfn_event(
         request,
         {"Spec": new},
-        physical_id=None if request == "Create" else alternate_contacts.PHYSICAL_ID,
+        physical_id=None if request == "Create" else account_settings.PHYSICAL_ID,
         old_properties={"Spec": old} if old is not None else None,
     )
     event["RequestId"] = f"{request}-{len(world.log.calls)}-{sum(world.log.calls.values())}"
-    started = alternate_contacts.on_event(event)
-    assert started["PhysicalResourceId"] == alternate_contacts.PHYSICAL_ID
+    started = account_settings.on_event(event)
+    assert started["PhysicalResourceId"] == account_settings.PHYSICAL_ID
     for polls in range(1, 1000):
-        answer = alternate_contacts.is_complete({**event, **started}, Context(remaining))
+        answer = account_settings.is_complete({**event, **started}, Context(remaining))
         if answer["IsComplete"]:
             answer["Polls"] = polls
             return answer
@@ -352,8 +353,8 @@ def test_an_organization_needing_several_invocations(world: World) -> None:
     slow = {op: Quota(50, 1) for op in FAST}
     world.deps.api = ContactsApi(world.deps.api.client, world.org.management_account_id, RateLimits(slow))
     world.deps.concurrency = 1
-    with mock.patch.object(alternate_contacts, "MIN_BATCH_SECONDS", 0.0):
-        result = run(world, "Create", spec(), remaining=alternate_contacts.SAFETY_MARGIN_SECONDS + 0.05)
+    with mock.patch.object(account_settings, "MIN_BATCH_SECONDS", 0.0):
+        result = run(world, "Create", spec(), remaining=account_settings.SAFETY_MARGIN_SECONDS + 0.05)
     assert result["Polls"] > 1
     assert result["Data"]["Changed"] == 6
     for name in ACTIVE_TARGETS:
@@ -365,8 +366,8 @@ def test_a_job_beyond_the_deploy_wait_continues_in_its_workflow(world: World) ->
     slow = {op: Quota(50, 1) for op in FAST}
     world.deps.api = ContactsApi(world.deps.api.client, world.org.management_account_id, RateLimits(slow))
     world.deps.concurrency = 1
-    with mock.patch.object(alternate_contacts, "MIN_BATCH_SECONDS", 0.0):
-        context = Context(alternate_contacts.SAFETY_MARGIN_SECONDS + 0.05)
+    with mock.patch.object(account_settings, "MIN_BATCH_SECONDS", 0.0):
+        context = Context(account_settings.SAFETY_MARGIN_SECONDS + 0.05)
         result = run(world, "Create", spec(), remaining=context.remaining)
         assert result["Data"]["Status"] == "CONTINUING_IN_WORKFLOW"
         assert result["Data"]["Complete"] == "false"

@@ -10,8 +10,8 @@ from aws_cdk import App, Stack
 from aws_cdk.assertions import Match, Template
 
 from constructs.alternate_contacts import AlternateContacts
-from org_bootstrap.contact_spec import ContactSpec
 from org_bootstrap.settings.alternate_contacts import managed_contact_types
+from org_bootstrap.settings.alternate_contacts.spec import ContactSpec
 from stacks.config import load_config
 
 
@@ -47,7 +47,7 @@ def test_asynchronous_wiring_provider_polls_is_complete(template: Template) -> N
     template.has_resource_properties(
         "AWS::Lambda::Function",
         {
-            "Handler": "org_bootstrap.alternate_contacts.is_complete",
+            "Handler": "org_bootstrap.handlers.account_settings.is_complete",
             "Timeout": 900,
             "Environment": {
                 "Variables": Match.object_like(
@@ -60,7 +60,9 @@ def test_asynchronous_wiring_provider_polls_is_complete(template: Template) -> N
             },
         },
     )
-    template.has_resource_properties("AWS::Lambda::Function", {"Handler": "org_bootstrap.alternate_contacts.on_event"})
+    template.has_resource_properties(
+        "AWS::Lambda::Function", {"Handler": "org_bootstrap.handlers.account_settings.on_event"}
+    )
     waiters = [
         machine
         for machine in template.find_resources("AWS::StepFunctions::StateMachine").values()
@@ -90,7 +92,7 @@ def continuation_machine(template: Template) -> tuple[str, dict[str, Any]]:
     parts = machine["Properties"]["DefinitionString"]["Fn::Join"][1]
     definition = json.loads("".join(part if isinstance(part, str) else "FUNCTION" for part in parts))
     assert [p for p in parts if not isinstance(p, str)] == [
-        {"Fn::GetAtt": [logical_id_of_function(template, "org_bootstrap.alternate_contacts.is_complete"), "Arn"]}
+        {"Fn::GetAtt": [logical_id_of_function(template, "org_bootstrap.handlers.account_settings.is_complete"), "Arn"]}
     ]
     return logical_id, definition
 

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from local_deploy.organization_file import load_organization_file
-from org_bootstrap import delegated_administrator, preflight
+from org_bootstrap.handlers import delegated_administrator, preflight
 from org_bootstrap.validation import InvalidInputError
 from simulation.organization import Organization, strict_aws
 from stacks.config import BootstrapConfig, ConfigError, preflight_ids

@@ -10,8 +10,8 @@ from unittest import mock
 import pytest
 from botocore.exceptions import ClientError
 
-from org_bootstrap import clients
-from org_bootstrap.organization import list_accounts, management_account_id
+from org_bootstrap.aws import clients
+from org_bootstrap.aws.organization import list_accounts, management_account_id
 from simulation.organization import ApiLog, Organization, Storm
 
 CME = "ConcurrentModificationException"

@@ -18,8 +18,8 @@ from cfnlint.api import ManualArgs, lint_file
 from moto.events.models import EventPattern
 
 from constructs.contact_automation import ContactAutomation, spec_layer_folder
-from org_bootstrap.account_settings import specs_from_json
-from org_bootstrap.contact_spec import ContactSpec
+from org_bootstrap.engine.registry import specs_from_json
+from org_bootstrap.settings.alternate_contacts.spec import ContactSpec
 from simulation import cloudtrail as samples
 from stacks.app_builder import build_app
 from stacks.config import DEFAULT_CONFIG, AutomationConfig, BootstrapConfig, ConfigError
@@ -316,7 +316,7 @@ def test_both_queues_refuse_unencrypted_transport_and_accept_only_their_rules(te
 
 def test_the_handler_reads_the_queue_in_batches_reporting_item_failures(template: Template) -> None:
     function, _ = resource(
-        template, "AWS::Lambda::Function", Handler="org_bootstrap.account_events.on_messages", Timeout=120
+        template, "AWS::Lambda::Function", Handler="org_bootstrap.handlers.account_events.on_messages", Timeout=120
     )
     queue, _ = resource(template, "AWS::SQS::Queue", VisibilityTimeout=720)
     template.has_resource_properties(
@@ -333,7 +333,7 @@ def test_the_handler_reads_the_queue_in_batches_reporting_item_failures(template
 
 def test_handlers_run_the_spec_of_the_last_deploy_from_a_layer(template: Template) -> None:
     layer, _ = resource(template, "AWS::Lambda::LayerVersion", CompatibleRuntimes=["python3.14"])
-    for handler in ("org_bootstrap.account_events.on_messages", "org_bootstrap.drift.on_schedule"):
+    for handler in ("org_bootstrap.handlers.account_events.on_messages", "org_bootstrap.handlers.drift.on_schedule"):
         _, function = resource(template, "AWS::Lambda::Function", Handler=handler)
         properties = function["Properties"]
         assert properties["Layers"] == [{"Ref": layer}]
@@ -353,7 +353,9 @@ def test_handlers_run_the_spec_of_the_last_deploy_from_a_layer(template: Templat
 def test_the_drift_schedule_runs_at_the_configured_rate_with_retries_and_dead_letter_queue(
     template: Template,
 ) -> None:
-    function, _ = resource(template, "AWS::Lambda::Function", Handler="org_bootstrap.drift.on_schedule", Timeout=900)
+    function, _ = resource(
+        template, "AWS::Lambda::Function", Handler="org_bootstrap.handlers.drift.on_schedule", Timeout=900
+    )
     dead_letter_queue, _ = resource(template, "AWS::SQS::Queue", MessageRetentionPeriod=1209600)
     _, schedule = resource(template, "AWS::Scheduler::Schedule", ScheduleExpression="rate(12 hours)")
     target = schedule["Properties"]["Target"]
@@ -374,7 +376,7 @@ def test_the_drift_schedule_runs_at_the_configured_rate_with_retries_and_dead_le
 
 
 def test_the_drift_check_is_configured_for_fixing_and_publishing(template: Template) -> None:
-    _, function = resource(template, "AWS::Lambda::Function", Handler="org_bootstrap.drift.on_schedule")
+    _, function = resource(template, "AWS::Lambda::Function", Handler="org_bootstrap.handlers.drift.on_schedule")
     topic, _ = resource(template, "AWS::SNS::Topic", DisplayName="Account settings")
     variables = function["Properties"]["Environment"]["Variables"]
     assert variables["REPORT_ONLY"] == "false"
@@ -497,7 +499,9 @@ def test_a_report_only_drift_check_reads_every_setting_and_writes_none(report_on
     assert {"account:GetContactInformation", "account:ListRegions", "account:GetRegionOptStatus"} <= actions
     written = {"account:PutContactInformation", "account:EnableRegion", "account:DisableRegion"}
     assert not actions & {*written, "account:PutAlternateContact", "account:DeleteAlternateContact"}
-    _, function = resource(report_only_template, "AWS::Lambda::Function", Handler="org_bootstrap.drift.on_schedule")
+    _, function = resource(
+        report_only_template, "AWS::Lambda::Function", Handler="org_bootstrap.handlers.drift.on_schedule"
+    )
     assert "DEPLOY_JOB_POINTER" not in function["Properties"]["Environment"]["Variables"]  # it releases nothing
 
 
@@ -530,7 +534,7 @@ def test_a_drift_check_too_big_for_one_invocation_goes_to_its_own_workflow(templ
     assert "execution:" in json.dumps(by_sid(found, "ReadJobContinuations")["Resource"])
     assert not [s for s in found if "lambda:InvokeFunction" in json.dumps(s["Action"])]  # no self-invocation
     (drift,) = template.find_resources(
-        "AWS::Lambda::Function", {"Properties": {"Handler": "org_bootstrap.drift.on_schedule"}}
+        "AWS::Lambda::Function", {"Properties": {"Handler": "org_bootstrap.handlers.drift.on_schedule"}}
     ).values()
     assert "DriftChecks" in json.dumps(drift["Properties"]["Environment"]["Variables"]["JOB_WORKFLOW_ARN"])
     topic, _ = resource(template, "AWS::SNS::Topic", DisplayName="Account settings")
@@ -561,7 +565,9 @@ def test_report_only_can_read_contacts_and_change_none(report_only_template: Tem
     found = statements(report_only_template, "ContactAutomationDriftCheckRole")
     assert by_sid(found, "AlternateContactsOfOrganizationAccounts")["Action"] == "account:GetAlternateContact"
     assert not [s for s in found if s.get("Sid") == "ContactSnapshots"]
-    _, function = resource(report_only_template, "AWS::Lambda::Function", Handler="org_bootstrap.drift.on_schedule")
+    _, function = resource(
+        report_only_template, "AWS::Lambda::Function", Handler="org_bootstrap.handlers.drift.on_schedule"
+    )
     variables = function["Properties"]["Environment"]["Variables"]
     assert variables["REPORT_ONLY"] == "true" and "SNAPSHOT_TABLE" not in variables
     resource(report_only_template, "AWS::Scheduler::Schedule", ScheduleExpression="rate(1 day)")
@@ -574,7 +580,9 @@ def test_report_only_can_read_contacts_and_change_none(report_only_template: Tem
 def test_automation_shares_the_snapshots_and_starts_after_the_deploy_time_apply(template: Template) -> None:
     table, _ = resource(template, "AWS::DynamoDB::GlobalTable", KeySchema=Match.any_value())
     (contacts,) = template.find_resources("Custom::AlternateContacts")
-    _, function = resource(template, "AWS::Lambda::Function", Handler="org_bootstrap.account_events.on_messages")
+    _, function = resource(
+        template, "AWS::Lambda::Function", Handler="org_bootstrap.handlers.account_events.on_messages"
+    )
     assert function["Properties"]["Environment"]["Variables"]["SNAPSHOT_TABLE"] == {"Ref": table}
     _, schedule = resource(template, "AWS::Scheduler::Schedule", ScheduleExpression=Match.any_value())
     assert contacts in schedule["DependsOn"]
@@ -650,6 +658,6 @@ def test_an_environment_agnostic_stack_checks_the_region_at_deploy(tmp_path: Pat
 
 
 def test_a_fixing_drift_check_knows_the_deploy_resource_whose_owed_releases_it_finishes(template: Template) -> None:
-    _, function = resource(template, "AWS::Lambda::Function", Handler="org_bootstrap.drift.on_schedule")
+    _, function = resource(template, "AWS::Lambda::Function", Handler="org_bootstrap.handlers.drift.on_schedule")
     (settings,) = template.find_resources("Custom::AlternateContacts")
     assert function["Properties"]["Environment"]["Variables"]["DEPLOY_JOB_POINTER"] == settings

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from org_bootstrap.contact_spec import DELETE, ContactSpec
+from org_bootstrap.settings.alternate_contacts.spec import DELETE, ContactSpec
 from org_bootstrap.validation import InvalidInputError, mask
 from stacks.config import BootstrapConfig, ConfigError
 

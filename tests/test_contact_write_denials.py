@@ -21,9 +21,9 @@ ORG, ROOT = "o-exampleorg1", "r-ex01"
 SECURITY, WORKLOADS, SANDBOX = "ou-ex01-security", "ou-ex01-workload", "ou-ex01-sandboxs"
 PRODUCTION, DEVELOPMENT = "ou-ex01-prodapps", "ou-ex01-devtests"  # both under WORKLOADS
 WRITING_ROLES = (  # every handler that writes contacts, by its role's description
-    "Runs org_bootstrap.alternate_contacts.is_complete",
-    "Runs org_bootstrap.account_events.on_messages",
-    "Runs org_bootstrap.drift.on_schedule",
+    "Runs org_bootstrap.handlers.account_settings.is_complete",
+    "Runs org_bootstrap.handlers.account_events.on_messages",
+    "Runs org_bootstrap.handlers.drift.on_schedule",
 )
 PUT, DELETE, GET = "account:PutAlternateContact", "account:DeleteAlternateContact", "account:GetAlternateContact"
 
@@ -241,7 +241,7 @@ def test_restore_keeps_every_write_it_may_need_and_a_read_only_role_gets_no_deni
     from aws_cdk import App, Stack
 
     from constructs.setting_permissions import setting_statements
-    from org_bootstrap.contact_spec import ContactSpec
+    from org_bootstrap.settings.alternate_contacts.spec import ContactSpec
 
     stack = Stack(App(), "S")
     restore = ContactSpec.parse({**config()["alternate_contacts"], "removal": "restore"})

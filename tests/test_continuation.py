@@ -14,13 +14,15 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from org_bootstrap import alternate_contacts, clients, continuation, drift
-from org_bootstrap.continuation import Budget, Lease
-from org_bootstrap.jobs import Job, plan
-from org_bootstrap.organization import Account
-from org_bootstrap.pacing import RateLimits
-from org_bootstrap.reconcile import FAILED, ContactsApi
-from org_bootstrap.stores import S3JobStore
+from org_bootstrap.aws import clients
+from org_bootstrap.aws.organization import Account
+from org_bootstrap.engine import continuation
+from org_bootstrap.engine.continuation import Budget, Lease
+from org_bootstrap.engine.jobs import Job, plan
+from org_bootstrap.engine.pacing import RateLimits
+from org_bootstrap.engine.reconcile import FAILED, ContactsApi
+from org_bootstrap.engine.stores import S3JobStore
+from org_bootstrap.handlers import account_settings, drift
 from simulation.workflow import FAILED as EXECUTION_FAILED
 from simulation.workflow import SUCCEEDED, Executions
 from tests.test_alternate_contacts import DEFAULT, FAST, Context, World, run, spec
@@ -77,11 +79,11 @@ def test_is_complete_backs_off_while_another_invocation_holds_the_job(world: Wor
     now = world.deps.clock()
     held = Lease.take(world.deps.jobs, "job-2", owner="timed-out-batch", until=now + 600, now=now)
     assert held is not None
-    assert alternate_contacts.is_complete(event, Context(TIMEOUT)) == {"IsComplete": False}
+    assert account_settings.is_complete(event, Context(TIMEOUT)) == {"IsComplete": False}
     assert sum(world.log.calls.values()) == 0
     # Once the holder's invocation must have ended, its lease has expired: the next poll works.
     world.deps.clock = lambda: now + 601
-    answer = alternate_contacts.is_complete(event, Context(TIMEOUT))
+    answer = account_settings.is_complete(event, Context(TIMEOUT))
     assert answer["IsComplete"] is True and answer["Data"]["Changed"] == 6
 
 
@@ -166,7 +168,7 @@ def test_cloudformation_has_its_answer_five_minutes_before_its_limit(
         clock.advance(world.deps.deploy_wait_seconds - first_poll_before_wait_ends)
     event = {"RequestType": "Create", "RequestId": job.id, "LogicalResourceId": "Resource"}
     for _ in range(200):
-        answer = alternate_contacts.is_complete(event, SimulatedContext(clock, TIMEOUT))
+        answer = account_settings.is_complete(event, SimulatedContext(clock, TIMEOUT))
         if answer["IsComplete"]:
             break
         clock.advance(30)  # the query interval
@@ -182,13 +184,13 @@ def test_cloudformation_has_its_answer_five_minutes_before_its_limit(
 
 
 def _spec() -> Any:
-    from org_bootstrap.contact_spec import ContactSpec
+    from org_bootstrap.settings.alternate_contacts.spec import ContactSpec
 
     return ContactSpec.from_json(spec())
 
 
 def plan_for(world: World, job_id: str) -> Job:
-    from org_bootstrap.organization import list_accounts
+    from org_bootstrap.aws.organization import list_accounts
 
     return plan(
         job_id,
@@ -245,7 +247,7 @@ def test_a_failed_continuation_alarms_and_the_next_deploy_picks_up_its_accounts(
         delays: list[float] = []
         unavailable = ClientError({"Error": {"Code": "ServiceUnavailable", "Message": "down"}}, "PutObject")
         with mock.patch.object(world.deps.jobs, "save", side_effect=unavailable):
-            (failed,) = executions.run_pending(handler(alternate_contacts.is_complete), sleep=delays.append)
+            (failed,) = executions.run_pending(handler(account_settings.is_complete), sleep=delays.append)
         assert failed.status == EXECUTION_FAILED and failed.outcome and failed.outcome.error == "RetriesExhausted"
         assert delays == [30, 60, 120, 240, 480, 600, 600, 600]  # every retry, capped at 10 minutes
         assert world.contacts("prod-a") == {}
@@ -262,7 +264,7 @@ def test_a_failed_continuation_alarms_and_the_next_deploy_picks_up_its_accounts(
     # Had the old job's workflow still been running, its next batch would stop it, touching nothing.
     calls = sum(world.log.calls.values())
     with mock.patch.dict("os.environ", {"JOB_WORKFLOW_ARN": arn}):
-        step = alternate_contacts.is_complete({"ContinueJob": failed.name}, Context(TIMEOUT))
+        step = account_settings.is_complete({"ContinueJob": failed.name}, Context(TIMEOUT))
     assert (step["Complete"], step["Cursor"]) == (True, 0) and sum(world.log.calls.values()) == calls
 
 

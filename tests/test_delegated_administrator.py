@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from org_bootstrap import delegated_administrator
+from org_bootstrap.handlers import delegated_administrator
 from org_bootstrap.validation import InvalidInputError
 from simulation.organization import ApiLog, Organization
 from tests.conftest import cfn_event

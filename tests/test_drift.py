@@ -13,17 +13,19 @@ from unittest import mock
 
 import pytest
 
-from org_bootstrap import clients, drift, jobs
-from org_bootstrap.account_settings import account_quotas
-from org_bootstrap.contact_spec import ContactSpec
-from org_bootstrap.drift import METRIC_NAMES, Dependencies
-from org_bootstrap.jobs import MANAGEMENT_ACCOUNT, Job
-from org_bootstrap.organization import list_accounts
-from org_bootstrap.pacing import Quota, RateLimits
-from org_bootstrap.primary_contact_spec import PrimaryContactSpec
-from org_bootstrap.reconcile import ContactsApi
-from org_bootstrap.region_spec import RegionSpec
-from org_bootstrap.stores import S3JobStore
+from org_bootstrap.aws import clients
+from org_bootstrap.aws.organization import list_accounts
+from org_bootstrap.engine import jobs
+from org_bootstrap.engine.jobs import MANAGEMENT_ACCOUNT, Job
+from org_bootstrap.engine.pacing import Quota, RateLimits
+from org_bootstrap.engine.reconcile import ContactsApi
+from org_bootstrap.engine.registry import account_quotas
+from org_bootstrap.engine.stores import S3JobStore
+from org_bootstrap.handlers import drift
+from org_bootstrap.handlers.drift import METRIC_NAMES, Dependencies
+from org_bootstrap.settings.alternate_contacts.spec import ContactSpec
+from org_bootstrap.settings.primary_contact.spec import PrimaryContactSpec
+from org_bootstrap.settings.regions.spec import RegionSpec
 from simulation.organization import ApiLog, Organization
 from tests.conftest import LIFTED_QUOTAS, US_PRIMARY_CONTACT
 
@@ -651,7 +653,7 @@ def test_a_delegated_administrator_leaves_the_management_account_out(world: Worl
 
 
 def test_notifications_name_a_bounded_number_of_accounts() -> None:
-    from org_bootstrap.jobs import Job
+    from org_bootstrap.engine.jobs import Job
 
     job = Job("drift-x", {}, [("x", "k")] * 80, cursor=80)
     job.outcomes = [{"account": f"{i:012d}", "status": "changed", "actions": {"SECURITY": "put"}} for i in range(80)]

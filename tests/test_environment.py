@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from org_bootstrap import account_events, alternate_contacts, clients, drift
-from org_bootstrap.contact_spec import ContactSpec
-from org_bootstrap.environment import EnvironmentVariableError, HandlerEnvironment
-from org_bootstrap.stores import DynamoDbSnapshots
+from org_bootstrap.aws import clients
+from org_bootstrap.engine.stores import DynamoDbSnapshots
+from org_bootstrap.handlers import account_events, account_settings, drift
+from org_bootstrap.handlers.environment import EnvironmentVariableError, HandlerEnvironment
+from org_bootstrap.settings.alternate_contacts.spec import ContactSpec
 from simulation.organization import Organization
 
 from .conftest import create_snapshot_table
@@ -39,7 +40,7 @@ def stores(org: Organization) -> dict[str, str]:
 def test_the_contacts_handler_reads_the_management_account_from_the_organization(
     org: Organization, stores: dict[str, str]
 ) -> None:
-    deps = alternate_contacts.Dependencies.from_environment(HandlerEnvironment(stores))
+    deps = account_settings.Dependencies.from_environment(HandlerEnvironment(stores))
 
     assert deps.management_account_id == org.management_account_id
     assert deps.api.own_account_id == org.management_account_id  # no CALLER_ACCOUNT_ID: the management account
@@ -50,7 +51,7 @@ def test_the_contacts_handler_reads_the_management_account_from_the_organization
 
     variables = {**stores, "CALLER_ACCOUNT_ID": "222222222222", "DEPLOY_WAIT_SECONDS": "60", "CONCURRENCY": "3"}
     variables["REGION_FOLLOW_SECONDS"] = "2.5"
-    deps = alternate_contacts.Dependencies.from_environment(HandlerEnvironment(variables))
+    deps = account_settings.Dependencies.from_environment(HandlerEnvironment(variables))
     assert deps.api.own_account_id == "222222222222"
     assert (deps.deploy_wait_seconds, deps.concurrency, deps.region_follow_seconds) == (60, 3, 2.5)
 
@@ -90,8 +91,8 @@ def test_the_drift_check_and_the_account_events_read_the_same_variables(
 @pytest.mark.parametrize(
     ("handler", "missing"),
     [
-        (alternate_contacts, "JOB_BUCKET"),
-        (alternate_contacts, "SNAPSHOT_TABLE"),
+        (account_settings, "JOB_BUCKET"),
+        (account_settings, "SNAPSHOT_TABLE"),
         (drift, "TOPIC_ARN"),
         (drift, "SPEC_FILE"),
         (account_events, "SPEC_FILE"),

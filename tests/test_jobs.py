@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from org_bootstrap.contact_spec import DELETE, ContactSpec
-from org_bootstrap.jobs import MANAGEMENT_ACCOUNT, plan
-from org_bootstrap.organization import Account
-from org_bootstrap.reconcile import RESTORE
+from org_bootstrap.aws.organization import Account
+from org_bootstrap.engine.jobs import MANAGEMENT_ACCOUNT, plan
+from org_bootstrap.engine.reconcile import RESTORE
+from org_bootstrap.settings.alternate_contacts.spec import DELETE, ContactSpec
 
 ROOT, OU = "r-ab12", "ou-ab12-aaaaaaaa"
 MANAGEMENT, DELEGATED, MEMBER = "111111111111", "222222222222", "333333333333"
@@ -114,9 +114,9 @@ class FakeAccountClient:
 
 
 def test_progress_is_checkpointed_in_order_during_a_batch() -> None:
-    from org_bootstrap.jobs import run_batch
-    from org_bootstrap.pacing import Quota, RateLimits
-    from org_bootstrap.reconcile import ContactsApi
+    from org_bootstrap.engine.jobs import run_batch
+    from org_bootstrap.engine.pacing import Quota, RateLimits
+    from org_bootstrap.engine.reconcile import ContactsApi
 
     accounts = [Account(f"{i:012d}", "ACTIVE", (ROOT,)) for i in range(1, 12)]
     job = plan("j", accounts, spec())

@@ -29,11 +29,13 @@ from local_deploy.synth import Synthesized
 from local_deploy.template import Template, TemplateError, as_sent
 from local_deploy.views import plan_view
 from local_deploy.world import StateDir, open_world
-from org_bootstrap import alternate_contacts, clients, delegated_administrator, jobs
-from org_bootstrap.account_settings import account_quotas
-from org_bootstrap.contact_spec import ContactSpec
-from org_bootstrap.pacing import Quota, RateLimits
-from org_bootstrap.reconcile import ContactsApi
+from org_bootstrap.aws import clients
+from org_bootstrap.engine import jobs
+from org_bootstrap.engine.pacing import Quota, RateLimits
+from org_bootstrap.engine.reconcile import ContactsApi
+from org_bootstrap.engine.registry import account_quotas
+from org_bootstrap.handlers import account_settings, delegated_administrator
+from org_bootstrap.settings.alternate_contacts.spec import ContactSpec
 from simulation.organization import ApiLog, Organization, strict_aws
 from stacks.config import BootstrapConfig, load_config
 from tests.conftest import ROOT, US_PRIMARY_CONTACT, at_simulation_speed
@@ -575,7 +577,7 @@ def test_long_jobs_poll_and_continue_in_their_workflow(
         variables = resource.get("Properties", {}).get("Environment", {}).get("Variables", {})
         if "DEPLOY_WAIT_SECONDS" in variables:
             variables["DEPLOY_WAIT_SECONDS"] = deploy_wait
-    with mock.patch.object(alternate_contacts, "MIN_BATCH_SECONDS", 0.0):
+    with mock.patch.object(account_settings, "MIN_BATCH_SECONDS", 0.0):
         done = run(StateDir(tmp_path / "state"), template, invocation_seconds=30.0)
     assert done.result.ok, done.result.failure
     (operation,) = done.operations("Create", "Custom::AlternateContacts")
@@ -1049,8 +1051,8 @@ def test_delegated_administrator_mode_with_only_the_primary_contact_and_regions(
     strict = world_module.strict_aws
     with (
         mock.patch.object(world_module, "strict_aws", lambda **kwargs: strict(log, **kwargs)),
-        mock.patch("org_bootstrap.reconcile.shared_limits", lambda caller: RateLimits(ALL_FAST)),
-        mock.patch("org_bootstrap.reconcile.RateLimits", lambda: RateLimits(ALL_FAST)),
+        mock.patch("org_bootstrap.engine.reconcile.shared_limits", lambda caller: RateLimits(ALL_FAST)),
+        mock.patch("org_bootstrap.engine.reconcile.RateLimits", lambda: RateLimits(ALL_FAST)),
         mock.patch.object(jobs, "FOLLOW_EVERY_SECONDS", 0.0),
         mock.patch.object(jobs, "FOLLOW_PAUSE_SECONDS", 0.01),
     ):

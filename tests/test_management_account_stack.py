@@ -57,12 +57,13 @@ def test_handlers_run_newest_python_on_arm64_with_json_logs(template: Template) 
         {
             "Runtime": "python3.14",
             "Architectures": ["arm64"],
-            "Handler": "org_bootstrap.trusted_access.on_event",
+            "Handler": "org_bootstrap.handlers.trusted_access.on_event",
             "LoggingConfig": Match.object_like({"LogFormat": "JSON", "ApplicationLogLevel": "INFO"}),
         },
     )
     template.has_resource_properties(
-        "AWS::Lambda::Function", {"Handler": "org_bootstrap.delegated_administrator.on_event", "Runtime": "python3.14"}
+        "AWS::Lambda::Function",
+        {"Handler": "org_bootstrap.handlers.delegated_administrator.on_event", "Runtime": "python3.14"},
     )
 
 

@@ -19,8 +19,8 @@ from local_deploy.stack import StackState
 from local_deploy.synth import AccountStack, Synthesized
 from local_deploy.template import Template
 from local_deploy.world import StateDir, open_world
-from org_bootstrap import preflight
-from org_bootstrap.preflight import RESOURCE_TYPE, ConfigIds
+from org_bootstrap.handlers import preflight
+from org_bootstrap.handlers.preflight import RESOURCE_TYPE, ConfigIds
 from org_bootstrap.validation import InvalidInputError
 from simulation.organization import Organization, strict_aws
 from stacks.app_builder import build_app
@@ -160,7 +160,7 @@ def test_an_update_reports_instead_of_refusing_an_id_it_had_accepted_before(exam
 
 
 def test_delete_changes_nothing_and_reads_nothing(example_org: Organization) -> None:
-    with mock.patch("org_bootstrap.clients.client", side_effect=AssertionError("no calls on Delete")):
+    with mock.patch("org_bootstrap.aws.clients.client", side_effect=AssertionError("no calls on Delete")):
         result = preflight.on_event(cfn_event("Delete", {"Accounts": "broken"}, physical_id=preflight.PHYSICAL_ID))
     assert result == {"PhysicalResourceId": preflight.PHYSICAL_ID}
 

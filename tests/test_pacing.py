@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from org_bootstrap.pacing import ACCOUNT_QUOTAS, Quota, RateLimits, TokenBucket
+from org_bootstrap.engine.pacing import ACCOUNT_QUOTAS, Quota, RateLimits, TokenBucket
 from simulation.organization import ServiceBucket
 
 

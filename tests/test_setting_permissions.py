@@ -11,10 +11,10 @@ from aws_cdk import aws_iam as iam
 from aws_cdk.assertions import Template
 
 from constructs.setting_permissions import setting_statements
-from org_bootstrap.partitions import opt_in_regions
-from org_bootstrap.primary_contact_spec import PrimaryContactSpec
-from org_bootstrap.region_spec import RegionSpec
+from org_bootstrap.aws.partitions import opt_in_regions
+from org_bootstrap.settings.primary_contact.spec import PrimaryContactSpec
 from org_bootstrap.settings.regions import managed_regions
+from org_bootstrap.settings.regions.spec import RegionSpec
 from tests.conftest import US_PRIMARY_CONTACT
 
 PRIMARY = US_PRIMARY_CONTACT

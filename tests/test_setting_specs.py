@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from org_bootstrap.contact_spec import ContactSpec
-from org_bootstrap.primary_contact_spec import PRIMARY_CONTACT, PrimaryContactSpec
-from org_bootstrap.region_spec import DISABLED, ENABLED, RegionSpec
-from org_bootstrap.targeting import SettingSpec
+from org_bootstrap.engine.targeting import SettingSpec
+from org_bootstrap.settings.alternate_contacts.spec import ContactSpec
+from org_bootstrap.settings.primary_contact.spec import PRIMARY_CONTACT, PrimaryContactSpec
+from org_bootstrap.settings.regions.spec import DISABLED, ENABLED, RegionSpec
 from stacks.config import BootstrapConfig, ConfigError
 from tests.conftest import US_PRIMARY_CONTACT
 

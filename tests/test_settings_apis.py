@@ -8,14 +8,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from org_bootstrap import clients
-from org_bootstrap.pacing import RateLimits
-from org_bootstrap.quotas import Quota, RegionOptLimits
-from org_bootstrap.reconcile import CHANGED, FAILED, AccountApi, reconcile_account
-from org_bootstrap.region_spec import DISABLED, ENABLED
+from org_bootstrap.aws import clients
+from org_bootstrap.engine.pacing import RateLimits
+from org_bootstrap.engine.quotas import Quota, RegionOptLimits
+from org_bootstrap.engine.reconcile import CHANGED, FAILED, AccountApi, reconcile_account
 from org_bootstrap.settings import primary_contact, regions
 from org_bootstrap.settings.primary_contact import PRIMARY_CONTACT
 from org_bootstrap.settings.regions import FOLLOW, REQUEST, SETTLED, WAIT, RegionRequests, Request
+from org_bootstrap.settings.regions.spec import DISABLED, ENABLED
 from simulation.organization import ORGANIZATION, ApiLog, Organization, strict_aws
 from tests.conftest import US_PRIMARY_CONTACT
 

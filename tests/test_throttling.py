@@ -13,13 +13,15 @@ from unittest import mock
 
 import pytest
 
-from org_bootstrap import account_events, alternate_contacts, clients, jobs
-from org_bootstrap.contact_spec import ContactSpec
-from org_bootstrap.jobs import DEADLINE_REACHED, Job, plan, run_batch
-from org_bootstrap.organization import list_accounts
-from org_bootstrap.pacing import ACCOUNT_QUOTAS, Adaptation, Quota, RateLimits
-from org_bootstrap.reconcile import CHANGED, FAILED, ContactsApi
-from org_bootstrap.stores import DynamoDbSnapshots, S3JobStore
+from org_bootstrap.aws import clients
+from org_bootstrap.aws.organization import list_accounts
+from org_bootstrap.engine import jobs
+from org_bootstrap.engine.jobs import DEADLINE_REACHED, Job, plan, run_batch
+from org_bootstrap.engine.pacing import ACCOUNT_QUOTAS, Adaptation, Quota, RateLimits
+from org_bootstrap.engine.reconcile import CHANGED, FAILED, ContactsApi
+from org_bootstrap.engine.stores import DynamoDbSnapshots, S3JobStore
+from org_bootstrap.handlers import account_events, account_settings
+from org_bootstrap.settings.alternate_contacts.spec import ContactSpec
 from simulation.organization import ApiLog, Organization, Storm
 from tests.conftest import cfn_event, create_snapshot_table
 from tests.test_account_events import create_account_result, sqs_batch
@@ -71,7 +73,7 @@ class Context:
 class World:
     org: Organization
     log: ApiLog
-    deps: alternate_contacts.Dependencies
+    deps: account_settings.Dependencies
     members: list[str]
 
     def all_set(self) -> bool:
@@ -88,7 +90,7 @@ def world(api_log: ApiLog) -> Iterator[World]:
     s3.create_bucket(Bucket="jobs")
     create_snapshot_table("snapshots")
     limits = RateLimits(QUOTAS, adaptation=ADAPTATION)
-    deps = alternate_contacts.Dependencies(
+    deps = account_settings.Dependencies(
         organizations=org.organizations,
         api=ContactsApi(clients.client("account"), org.management_account_id, limits),
         management_account_id=org.management_account_id,
@@ -98,8 +100,8 @@ def world(api_log: ApiLog) -> Iterator[World]:
         concurrency=4,
     )
     with (
-        mock.patch.object(alternate_contacts, "dependencies", lambda: deps),
-        mock.patch.object(alternate_contacts, "MIN_BATCH_SECONDS", 0.0),
+        mock.patch.object(account_settings, "dependencies", lambda: deps),
+        mock.patch.object(account_settings, "MIN_BATCH_SECONDS", 0.0),
         mock.patch.object(jobs, "IN_FLIGHT_GRACE_SECONDS", 20.0 / SCALE),
         mock.patch("botocore.endpoint.time.sleep"),
     ):
@@ -108,7 +110,7 @@ def world(api_log: ApiLog) -> Iterator[World]:
 
 def create(world: World) -> dict[str, Any]:
     event = cfn_event("Create", {"Spec": SPEC.to_json()})
-    return {**event, **alternate_contacts.on_event(event)}
+    return {**event, **account_settings.on_event(event)}
 
 
 def stored(world: World, event: dict[str, Any]) -> Job:
@@ -119,7 +121,7 @@ def test_a_throttling_storm_at_a_quarter_of_the_quota_converges_with_nothing_fai
     world.log.capacity = left(0.25)
     event = create(world)
     for _ in range(20):
-        answer = alternate_contacts.is_complete(event, Context(600))
+        answer = account_settings.is_complete(event, Context(600))
         if answer["IsComplete"]:
             break
 
@@ -140,9 +142,9 @@ def test_a_throttle_that_outlasts_an_invocation_is_carried_to_the_next_one(world
     world.log.clock = clock
     world.log.add_storm(Storm({PUT}, seconds=60))  # every write refused for a simulated minute
     event = create(world)
-    short = Context(alternate_contacts.SAFETY_MARGIN_SECONDS + 0.5)  # half a second of work
+    short = Context(account_settings.SAFETY_MARGIN_SECONDS + 0.5)  # half a second of work
 
-    first = alternate_contacts.is_complete(event, short)
+    first = account_settings.is_complete(event, short)
 
     assert first == {"IsComplete": False}
     job = stored(world, event)
@@ -152,7 +154,7 @@ def test_a_throttle_that_outlasts_an_invocation_is_carried_to_the_next_one(world
     assert world.org.contacts(world.members[0]) == {}
 
     clock.now = 61  # the storm is over
-    second = alternate_contacts.is_complete(event, Context(600))
+    second = account_settings.is_complete(event, Context(600))
 
     assert second["IsComplete"] is True
     assert (second["Data"]["Changed"], second["Data"]["Failed"]) == (MEMBERS + 1, 0)

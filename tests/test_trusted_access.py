@@ -8,7 +8,7 @@ from unittest import mock
 import pytest
 from botocore.exceptions import ClientError
 
-from org_bootstrap import trusted_access
+from org_bootstrap.handlers import trusted_access
 from org_bootstrap.validation import InvalidInputError
 from simulation.organization import ApiLog, Organization, Storm
 from tests.conftest import cfn_event

@@ -17,7 +17,7 @@ from typing import Any
 import botocore
 import botocore.session
 
-from org_bootstrap.partitions import CHINA, known_regions
+from org_bootstrap.aws.partitions import CHINA, known_regions
 
 ACCOUNT_SERVICE_PRINCIPAL = "account.amazonaws.com"
 # Organizations is a global service: its CloudTrail events reach EventBridge only in us-east-1.

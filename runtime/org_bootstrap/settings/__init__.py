@@ -3,11 +3,11 @@
 A :class:`Setting` says, for one item of an account's setting (a contact type, the primary
 contact, a Region): how to read it, which action makes it what it should be, how to write it, and
 which operations (with their published quotas) and IAM permissions that takes; its spec (a
-:class:`~org_bootstrap.targeting.SettingSpec`) says how its config section reads. Everything else
+:class:`~org_bootstrap.engine.targeting.SettingSpec`) says how its config section reads. Everything else
 (the config section's targets and overrides, planning, jobs, pacing, reports, restore snapshots,
 drift, account events, IAM policies and denials, the plan view) is written once in the engine and
 reaches a setting only through these few methods. Every module of this package that defines
-``SETTING`` is a setting (:mod:`org_bootstrap.account_settings` finds them).
+``SETTING`` is a setting (:mod:`org_bootstrap.engine.registry` finds them).
 
 Items are addressed by a key: ``<setting>/<item>`` (``primary_contact/PRIMARY``,
 ``regions/ap-east-1``); alternate contacts keep their bare contact types (``BILLING``) as keys,
@@ -20,10 +20,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
-from org_bootstrap.contact_spec import DELETE
-from org_bootstrap.partitions import COMMERCIAL
-from org_bootstrap.quotas import Quota
-from org_bootstrap.targeting import SettingSpec
+from org_bootstrap.aws.partitions import COMMERCIAL
+from org_bootstrap.engine.quotas import Quota
+from org_bootstrap.engine.targeting import DELETE, SettingSpec
 
 __all__ = ["DELETE", "RESTORE", "AccountCalls", "NotYet", "Permission", "Quota", "Refused", "Setting"]
 
@@ -42,7 +41,7 @@ class Refused(Exception):
 
 
 class AccountCalls(Protocol):
-    """The Account Management calls as the engine makes them (org_bootstrap.reconcile.AccountApi):
+    """The Account Management calls as the engine makes them (org_bootstrap.engine.reconcile.AccountApi):
     paced per operation, throttles retried, and addressed from the calling account (its own
     account without ``AccountId``)."""
 

@@ -34,6 +34,8 @@ TARGET_KEYS = ("accounts", "organizational_units", "exclude_accounts", "exclude_
 # running the settings, the management account's stack covers only its own account and the
 # delegated administrator's stack every other one.
 SCOPES = ("organization", "management_account", "member_accounts")
+# What an item becomes under ``removal = "delete"`` (and what ``delete = true`` asks for): deleted.
+DELETE = "DELETE"
 COMMON_KEYS = ("targets", "overrides", "removal", "failure_tolerance", "scope")
 
 

@@ -26,12 +26,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from org_bootstrap.account_settings import BY_NAME, SETTINGS, setting_for, setting_of
-from org_bootstrap.contact_spec import DELETE
-from org_bootstrap.organization import Account
-from org_bootstrap.partitions import partition_here
-from org_bootstrap.quotas import RegionOptLimits
-from org_bootstrap.reconcile import (
+from org_bootstrap.aws.organization import Account
+from org_bootstrap.aws.partitions import partition_here
+from org_bootstrap.engine.quotas import RegionOptLimits
+from org_bootstrap.engine.reconcile import (
     CHANGED,
     DRIFTED,
     FAILED,
@@ -46,9 +44,10 @@ from org_bootstrap.reconcile import (
     Target,
     reconcile_account,
 )
+from org_bootstrap.engine.registry import BY_NAME, SETTINGS, setting_for, setting_of
+from org_bootstrap.engine.targeting import DELETE, SettingSpec
 from org_bootstrap.settings import regions
 from org_bootstrap.settings.regions import RegionRequests, Request
-from org_bootstrap.targeting import SettingSpec
 
 LOG = logging.getLogger(__name__)
 DEFAULT_CONCURRENCY = 8
@@ -283,7 +282,7 @@ def plan(
     the stack stops managing (released by each setting's removal mode). Delete: ``new`` is None
     and every managed item is released. Accounts that are not ACTIVE, and the management account
     when the caller is a delegated administrator, are skipped and reported. Items are engine keys
-    (:func:`org_bootstrap.account_settings.setting_of`), so one job can carry several settings.
+    (:func:`org_bootstrap.engine.registry.setting_of`), so one job can carry several settings.
 
     ``unfinished`` (:meth:`Job.unfinished` of the previous job) heals: those accounts get
     everything the new config wants there, as a Create would, plus what the previous job was

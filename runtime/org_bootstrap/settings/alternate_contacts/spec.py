@@ -2,7 +2,7 @@
 
 The section's own key is ``contacts`` (a contact, or DELETE, per contact type); targets,
 overrides, removal and failure tolerance are the vocabulary every setting shares
-(:mod:`org_bootstrap.targeting`).
+(:mod:`org_bootstrap.engine.targeting`).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from org_bootstrap.targeting import SCOPES, Override, SettingSpec
+from org_bootstrap.engine.targeting import DELETE, SCOPES, Override, SettingSpec
 from org_bootstrap.validation import (
     CONTACT_SCHEMA,
     CONTACT_TYPES,
@@ -21,7 +21,6 @@ from org_bootstrap.validation import (
 __all__ = ["DELETE", "REMOVAL_MODES", "SCOPES", "Contact", "ContactSet", "ContactSpec", "Override"]
 
 REMOVAL_MODES = ("retain", "delete", "restore")
-DELETE = "DELETE"  # a contact type marked for deletion
 
 Contact = Mapping[str, str]  # Name, Title, EmailAddress, PhoneNumber
 # For each contact type: a contact to put, DELETE, or absent (left alone).

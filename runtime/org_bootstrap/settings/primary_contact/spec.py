@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from org_bootstrap.targeting import SettingSpec
+from org_bootstrap.engine.targeting import SettingSpec
 from org_bootstrap.validation import PRIMARY_CONTACT_FIELD_RULES, Field, primary_contact_problems
 
 PRIMARY_CONTACT = "PRIMARY"  # the one key of the setting: an account has one primary contact

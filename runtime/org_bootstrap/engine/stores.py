@@ -11,8 +11,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from org_bootstrap.clients import error_code
-from org_bootstrap.contact_spec import Contact
+from org_bootstrap.aws.clients import error_code
+from org_bootstrap.settings.alternate_contacts.spec import Contact
 
 ABSENT = "ABSENT"  # the account had no contact of this type
 JOB_PREFIX = "alternate-contacts"  # the only key prefix the handlers' role may read and write
@@ -29,7 +29,7 @@ class S3JobStore:
     """Jobs, their reports, and per-resource pointers to the last job, under one key prefix.
 
     Every write of a job can be conditional on the ETag it was read with (``if_match``), which
-    is what makes a job's lease (:mod:`org_bootstrap.continuation`) safe between invocations.
+    is what makes a job's lease (:mod:`org_bootstrap.engine.continuation`) safe between invocations.
     """
 
     def __init__(self, s3: Any, bucket: str, prefix: str = JOB_PREFIX) -> None:

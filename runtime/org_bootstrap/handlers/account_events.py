@@ -33,9 +33,9 @@ Event shapes, as AWS documents them (the field that names the account):
 
 The account's path of OUs is read fresh (``DescribeAccount`` and ``ListParents``), so OU targeting
 and overrides follow a moved account; what it needs is planned by the same rules as a deploy
-(:func:`org_bootstrap.jobs.managed_at` and :func:`org_bootstrap.jobs.released`, setting by
+(:func:`org_bootstrap.engine.jobs.managed_at` and :func:`org_bootstrap.engine.jobs.released`, setting by
 setting: alternate contacts, primary contact, Regions) and applied by
-:func:`org_bootstrap.reconcile.reconcile_account`, the one implementation of "make this account
+:func:`org_bootstrap.engine.reconcile.reconcile_account`, the one implementation of "make this account
 match the config".
 
 A Region takes minutes to hours to get from ENABLING to ENABLED, longer than this function runs:
@@ -56,12 +56,20 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from org_bootstrap.account_settings import setting_of
-from org_bootstrap.clients import error_code
-from org_bootstrap.environment import HandlerEnvironment
-from org_bootstrap.jobs import Specs, by_setting, managed_at, released, unchangeable
-from org_bootstrap.organization import describe_account, path_to
-from org_bootstrap.reconcile import FAILED, SKIPPED, THROTTLED, ContactsApi, Outcome, Snapshots, reconcile_account
+from org_bootstrap.aws.clients import error_code
+from org_bootstrap.aws.organization import describe_account, path_to
+from org_bootstrap.engine.jobs import Specs, by_setting, managed_at, released, unchangeable
+from org_bootstrap.engine.reconcile import (
+    FAILED,
+    SKIPPED,
+    THROTTLED,
+    ContactsApi,
+    Outcome,
+    Snapshots,
+    reconcile_account,
+)
+from org_bootstrap.engine.registry import setting_of
+from org_bootstrap.handlers.environment import HandlerEnvironment
 from org_bootstrap.validation import InvalidInputError, account_id_problem
 
 LOG = logging.getLogger()

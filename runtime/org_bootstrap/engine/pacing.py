@@ -28,9 +28,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 
-from org_bootstrap.account_settings import account_quotas
-from org_bootstrap.partitions import partition_here
-from org_bootstrap.quotas import Quota
+from org_bootstrap.aws.partitions import partition_here
+from org_bootstrap.engine.quotas import Quota
+from org_bootstrap.engine.registry import account_quotas
 
 __all__ = ["ACCOUNT_QUOTAS", "Adaptation", "Quota", "RateLimits", "TokenBucket"]
 

@@ -15,13 +15,13 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from org_bootstrap import clients
-from org_bootstrap.account_settings import specs_from_json
-from org_bootstrap.jobs import DEFAULT_CONCURRENCY
-from org_bootstrap.organization import management_account_id
-from org_bootstrap.reconcile import ContactsApi
-from org_bootstrap.stores import DynamoDbSnapshots, S3JobStore
-from org_bootstrap.targeting import SettingSpec
+from org_bootstrap.aws import clients
+from org_bootstrap.aws.organization import management_account_id
+from org_bootstrap.engine.jobs import DEFAULT_CONCURRENCY
+from org_bootstrap.engine.reconcile import ContactsApi
+from org_bootstrap.engine.registry import specs_from_json
+from org_bootstrap.engine.stores import DynamoDbSnapshots, S3JobStore
+from org_bootstrap.engine.targeting import SettingSpec
 
 
 class EnvironmentVariableError(RuntimeError):

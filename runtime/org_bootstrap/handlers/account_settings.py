@@ -15,7 +15,7 @@ Asynchronous by design (CDK Provider framework with is-complete polling):
 - An organization too big to finish inside the deploy wait (CloudFormation waits at most an hour
   for a custom resource) is not a failed deploy: ``is_complete`` reports the resource complete with
   ``Complete=false`` and starts the job's continuation workflow, whose steps invoke
-  ``on_continue`` (:mod:`org_bootstrap.continuation`).
+  ``on_continue`` (:mod:`org_bootstrap.engine.continuation`).
 - CloudFormation's rollback (an Update back to the previous properties, whose
   ``OldResourceProperties`` are the failed ones; a Delete of what the failed deploy created) must
   succeed and leave the organization as it was, whatever the removal mode: a request sent while
@@ -42,9 +42,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from org_bootstrap.account_settings import SETTINGS, specs_of
-from org_bootstrap.clients import error_code
-from org_bootstrap.continuation import (
+from org_bootstrap.aws.clients import error_code
+from org_bootstrap.aws.organization import list_accounts
+from org_bootstrap.engine.continuation import (
     CONTINUE_JOB,
     DEFAULT_BUDGET_SECONDS,
     MIN_BATCH_SECONDS,
@@ -56,13 +56,13 @@ from org_bootstrap.continuation import (
     supersede,
     work,
 )
-from org_bootstrap.environment import HandlerEnvironment
-from org_bootstrap.jobs import Job, plan, summary
-from org_bootstrap.organization import list_accounts
-from org_bootstrap.reconcile import FAILED, ContactsApi
-from org_bootstrap.resource import log_event, old_properties, properties, rolling_back
-from org_bootstrap.stores import DynamoDbSnapshots, S3JobStore
-from org_bootstrap.targeting import SettingSpec
+from org_bootstrap.engine.jobs import Job, plan, summary
+from org_bootstrap.engine.reconcile import FAILED, ContactsApi
+from org_bootstrap.engine.registry import SETTINGS, specs_of
+from org_bootstrap.engine.stores import DynamoDbSnapshots, S3JobStore
+from org_bootstrap.engine.targeting import SettingSpec
+from org_bootstrap.handlers.environment import HandlerEnvironment
+from org_bootstrap.handlers.resource import log_event, old_properties, properties, rolling_back
 
 LOG = logging.getLogger()
 LOG.setLevel(logging.INFO)

@@ -22,10 +22,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from org_bootstrap import clients
-from org_bootstrap.organization import Account, account_of
-from org_bootstrap.preflight import delegated_administrator_problem
-from org_bootstrap.resource import (
+from org_bootstrap.aws import clients
+from org_bootstrap.aws.organization import Account, account_of
+from org_bootstrap.handlers.preflight import delegated_administrator_problem
+from org_bootstrap.handlers.resource import (
     ADOPTED,
     CREATED,
     REMOVAL_POLICIES,

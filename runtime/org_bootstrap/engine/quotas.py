@@ -1,7 +1,7 @@
 """The shapes of the Account Management API's published quotas.
 
 Each setting declares its operations' quotas per partition (``Setting.quotas``);
-:func:`org_bootstrap.account_settings.account_quotas` is the table pacing reads. Rates are per
+:func:`org_bootstrap.engine.registry.account_quotas` is the table pacing reads. Rates are per
 calling account (requests per second and burst); the China partition publishes its own, lower,
 quotas and has no Region opt-in operations.
 https://docs.aws.amazon.com/accounts/latest/reference/quotas.html

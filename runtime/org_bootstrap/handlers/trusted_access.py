@@ -11,8 +11,16 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from org_bootstrap import clients
-from org_bootstrap.resource import ADOPTED, CREATED, REMOVAL_POLICIES, Ownership, log_event, properties, rolling_back
+from org_bootstrap.aws import clients
+from org_bootstrap.handlers.resource import (
+    ADOPTED,
+    CREATED,
+    REMOVAL_POLICIES,
+    Ownership,
+    log_event,
+    properties,
+    rolling_back,
+)
 from org_bootstrap.validation import InvalidInputError, service_principal_problem
 
 LOG = logging.getLogger()

@@ -1,7 +1,7 @@
 """Make one account's settings match what the config wants: read, compare, write.
 
 This is the one implementation of that rule, for every account setting (alternate contacts,
-primary contact, Regions: :mod:`org_bootstrap.account_settings`). The deploy-time custom resource,
+primary contact, Regions: :mod:`org_bootstrap.engine.registry`). The deploy-time custom resource,
 the new-account events and the drift schedule all call :func:`reconcile_account`; a setting only
 says how to read, compare and write its items (:class:`org_bootstrap.settings.Setting`).
 """
@@ -16,11 +16,11 @@ from typing import Any, Protocol
 from botocore import xform_name
 from botocore.exceptions import ClientError
 
-from org_bootstrap.account_settings import setting_of
-from org_bootstrap.clients import error_code, is_throttle
-from org_bootstrap.contact_spec import Contact
-from org_bootstrap.pacing import RateLimits, shared_limits
+from org_bootstrap.aws.clients import error_code, is_throttle
+from org_bootstrap.engine.pacing import RateLimits, shared_limits
+from org_bootstrap.engine.registry import setting_of
 from org_bootstrap.settings import RESTORE, NotYet, Refused, alternate_contacts
+from org_bootstrap.settings.alternate_contacts.spec import Contact
 
 LOG = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class AccountApi:
     the API demands: the calling account's own settings without ``AccountId`` (the management
     account cannot name itself), every other account's with it.
 
-    Every answer feeds the pacing (:mod:`org_bootstrap.pacing`): a throttle slows the operation
+    Every answer feeds the pacing (:mod:`org_bootstrap.engine.pacing`): a throttle slows the operation
     down, a success lets it speed back up. A throttled call is tried again, paced at the slower
     rate, ``attempts`` times in all; after that the throttle is raised for the caller to retry the
     account later (the clients leave throttles of this API to this class: see ``clients``).

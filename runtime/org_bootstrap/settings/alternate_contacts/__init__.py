@@ -12,11 +12,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from org_bootstrap.clients import error_code
-from org_bootstrap.contact_spec import ContactSpec
-from org_bootstrap.partitions import CHINA, COMMERCIAL
+from org_bootstrap.aws.clients import error_code
+from org_bootstrap.aws.partitions import CHINA, COMMERCIAL
+from org_bootstrap.engine.targeting import SettingSpec
 from org_bootstrap.settings import DELETE, AccountCalls, Permission, Quota, Setting
-from org_bootstrap.targeting import SettingSpec
+from org_bootstrap.settings.alternate_contacts.spec import ContactSpec
 from org_bootstrap.validation import CONTACT_FIELD_RULES, CONTACT_TYPES, mask
 
 GET, PUT, REMOVE = "GetAlternateContact", "PutAlternateContact", "DeleteAlternateContact"

@@ -1,14 +1,14 @@
 """Drift reconciliation: compare every targeted account with the config; fix what differs, or report it.
 
 An EventBridge Scheduler schedule invokes :func:`on_schedule`. It plans a job exactly as the
-deploy-time apply plans a Create (:func:`org_bootstrap.jobs.plan`: every targeted ACTIVE account,
+deploy-time apply plans a Create (:func:`org_bootstrap.engine.jobs.plan`: every targeted ACTIVE account,
 the items of every setting the config manages there: alternate contacts, primary contact,
 Regions), and works through it with
-:func:`org_bootstrap.jobs.run_batch`, that is :func:`org_bootstrap.reconcile.reconcile_account` at the
+:func:`org_bootstrap.engine.jobs.run_batch`, that is :func:`org_bootstrap.engine.reconcile.reconcile_account` at the
 Account Management quotas. In report-only mode the job reads and compares but writes nothing.
 
 An organization too big for one invocation is carried on by the check's continuation workflow,
-whose steps invoke this same function (:mod:`org_bootstrap.continuation`); a scheduled run that
+whose steps invoke this same function (:mod:`org_bootstrap.engine.continuation`); a scheduled run that
 finds the last check unfinished and its workflow failed resumes it instead of starting another,
 and waits while it still runs. When the job is done the full report goes to S3, the
 counts go to CloudWatch (``AccountsChecked``, ``AccountsDrifted``, ``AccountsFixed``,
@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from org_bootstrap.account_settings import SETTINGS, setting_of
-from org_bootstrap.continuation import (
+from org_bootstrap.aws.organization import list_accounts
+from org_bootstrap.engine.continuation import (
     CONTINUE_JOB,
     DEFAULT_BUDGET_SECONDS,
     MIN_BATCH_SECONDS,
@@ -43,11 +43,11 @@ from org_bootstrap.continuation import (
     resume,
     work,
 )
-from org_bootstrap.environment import HandlerEnvironment
-from org_bootstrap.jobs import Job, Specs, plan
-from org_bootstrap.organization import list_accounts
-from org_bootstrap.reconcile import CHANGED, DRIFTED, FAILED, SKIPPED, ContactsApi, Snapshots
-from org_bootstrap.stores import S3JobStore
+from org_bootstrap.engine.jobs import Job, Specs, plan
+from org_bootstrap.engine.reconcile import CHANGED, DRIFTED, FAILED, SKIPPED, ContactsApi, Snapshots
+from org_bootstrap.engine.registry import SETTINGS, setting_of
+from org_bootstrap.engine.stores import S3JobStore
+from org_bootstrap.handlers.environment import HandlerEnvironment
 
 LOG = logging.getLogger()
 LOG.setLevel(logging.INFO)
@@ -235,7 +235,7 @@ def start(deps: Dependencies, job_id: str | None = None, scheduled_time: str | N
 def owed_releases(deps: Dependencies) -> dict[str, dict[str, Any]]:
     """What the last deploy job left unfinished, once that job is over, for the plan to take its
     owed releases from (a delete or a restore that failed in an account the config let go of;
-    :func:`org_bootstrap.jobs.plan` keeps only those, the rest a check plans anyway): a drift check
+    :func:`org_bootstrap.engine.jobs.plan` keeps only those, the rest a check plans anyway): a drift check
     compares only the accounts the config targets, so without this those items would wait for the
     next deploy. Only a fixing check takes them on, and only from a finished job (one still running
     works its own accounts)."""

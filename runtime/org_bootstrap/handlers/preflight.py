@@ -22,10 +22,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from org_bootstrap import clients
-from org_bootstrap.organization import Account, Tree, read_tree
-from org_bootstrap.resource import log_event, old_properties, properties
-from org_bootstrap.targeting import SettingSpec
+from org_bootstrap.aws import clients
+from org_bootstrap.aws.organization import Account, Tree, read_tree
+from org_bootstrap.engine.targeting import SettingSpec
+from org_bootstrap.handlers.resource import log_event, old_properties, properties
 from org_bootstrap.validation import InvalidInputError, account_id_problem, ou_id_problem
 
 LOG = logging.getLogger()

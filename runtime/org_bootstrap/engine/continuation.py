@@ -1,8 +1,8 @@
 """Contact jobs that outlive one invocation: one worker at a time, batches to a deadline, and a
 Step Functions workflow that carries the rest.
 
-Shared by the deploy-time custom resource (:mod:`org_bootstrap.alternate_contacts`) and the drift
-check (:mod:`org_bootstrap.drift`).
+Shared by the deploy-time custom resource (:mod:`org_bootstrap.handlers.account_settings`) and the drift
+check (:mod:`org_bootstrap.handlers.drift`).
 
 - **One worker per job.** A worker takes the job's lease before it touches an account: the lease
   is a field of the job's own S3 object, written with ``If-Match`` on the ETag it was read with, so
@@ -32,11 +32,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from org_bootstrap import clients
-from org_bootstrap.environment import HandlerEnvironment
-from org_bootstrap.jobs import Job, run_batch
-from org_bootstrap.reconcile import ContactsApi, Snapshots
-from org_bootstrap.stores import S3JobStore, StaleWrite
+from org_bootstrap.aws import clients
+from org_bootstrap.engine.jobs import Job, run_batch
+from org_bootstrap.engine.reconcile import ContactsApi, Snapshots
+from org_bootstrap.engine.stores import S3JobStore, StaleWrite
+from org_bootstrap.handlers.environment import HandlerEnvironment
 
 LOG = logging.getLogger(__name__)
 

@@ -15,10 +15,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from org_bootstrap.clients import error_code
-from org_bootstrap.partitions import CHINA, COMMERCIAL, partition_here
-from org_bootstrap.primary_contact_spec import PRIMARY_CONTACT, ContactInformation, PrimaryContactSpec
+from org_bootstrap.aws.clients import error_code
+from org_bootstrap.aws.partitions import CHINA, COMMERCIAL, partition_here
 from org_bootstrap.settings import AccountCalls, Quota, Refused, Setting
+from org_bootstrap.settings.primary_contact.spec import PRIMARY_CONTACT, ContactInformation, PrimaryContactSpec
 from org_bootstrap.validation import PRIMARY_CONTACT_FIELD_RULES, mask, primary_contact_change_problems
 
 GET, PUT = "GetContactInformation", "PutContactInformation"

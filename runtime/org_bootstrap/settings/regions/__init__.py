@@ -24,12 +24,12 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from org_bootstrap.clients import error_code
-from org_bootstrap.partitions import CHINA, COMMERCIAL, opt_in_regions
-from org_bootstrap.quotas import RegionOptLimits
-from org_bootstrap.region_spec import DISABLED, ENABLED, RegionSpec
+from org_bootstrap.aws.clients import error_code
+from org_bootstrap.aws.partitions import CHINA, COMMERCIAL, opt_in_regions
+from org_bootstrap.engine.quotas import RegionOptLimits
+from org_bootstrap.engine.targeting import SettingSpec
 from org_bootstrap.settings import AccountCalls, NotYet, Permission, Quota, Setting
-from org_bootstrap.targeting import SettingSpec
+from org_bootstrap.settings.regions.spec import DISABLED, ENABLED, RegionSpec
 
 GET, LIST, ENABLE, DISABLE = "GetRegionOptStatus", "ListRegions", "EnableRegion", "DisableRegion"
 ENABLING, DISABLING, ENABLED_BY_DEFAULT = "ENABLING", "DISABLING", "ENABLED_BY_DEFAULT"

@@ -14,10 +14,10 @@ from functools import cache
 from typing import Any
 
 from org_bootstrap import settings
-from org_bootstrap.partitions import partition_here
-from org_bootstrap.quotas import Quota
+from org_bootstrap.aws.partitions import partition_here
+from org_bootstrap.engine.quotas import Quota
+from org_bootstrap.engine.targeting import SettingSpec
 from org_bootstrap.settings import Setting
-from org_bootstrap.targeting import SettingSpec
 from org_bootstrap.validation import InvalidInputError
 
 

@@ -9,7 +9,7 @@ full-jitter exponential backoff (https://aws.amazon.com/blogs/architecture/expon
 botocore's own retries are switched off (one attempt): its standard mode shares one retry quota
 among all threads of a client, which drains under sustained throttling, after which every throttle
 fails at once. Throttles of the paced services (:data:`PACED_SERVICES`) are not retried here but
-returned to the caller, whose adaptive pacing (:mod:`org_bootstrap.pacing`) must see each one to
+returned to the caller, whose adaptive pacing (:mod:`org_bootstrap.engine.pacing`) must see each one to
 slow down, and which retries the call itself.
 """
 
@@ -36,7 +36,7 @@ CLIENT_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 1}, us
 MAX_ATTEMPTS = 10
 BASE_DELAY_SECONDS = 0.5
 MAX_DELAY_SECONDS = 20.0
-PACED_SERVICES = frozenset({"account"})  # their throttles go back to org_bootstrap.pacing's callers
+PACED_SERVICES = frozenset({"account"})  # their throttles go back to org_bootstrap.engine.pacing's callers
 THROTTLING_CODES = frozenset(
     {
         "TooManyRequestsException",

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from org_bootstrap.partitions import COMMERCIAL, opt_in_region_problem, opt_in_regions
-from org_bootstrap.targeting import SettingSpec
+from org_bootstrap.aws.partitions import COMMERCIAL, opt_in_region_problem, opt_in_regions
+from org_bootstrap.engine.targeting import SettingSpec
 from org_bootstrap.validation import Field
 
 ENABLED, DISABLED = "ENABLED", "DISABLED"  # what a Region should become

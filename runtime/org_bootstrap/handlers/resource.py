@@ -13,7 +13,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from org_bootstrap import clients
+from org_bootstrap.aws import clients
 
 LOG = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""The engine every account setting shares: targeting, planning, jobs, pacing, reconciling, stores."""
