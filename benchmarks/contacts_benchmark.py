@@ -55,7 +55,7 @@ from botocore.exceptions import ClientError  # noqa: E402
 from org_bootstrap.aws.organization import Account  # noqa: E402
 from org_bootstrap.engine.jobs import DEFAULT_CONCURRENCY, FAILED, UNCHANGED, Job, plan, run_batch  # noqa: E402
 from org_bootstrap.engine.pacing import Quota, RateLimits  # noqa: E402
-from org_bootstrap.engine.reconcile import ContactsApi  # noqa: E402
+from org_bootstrap.engine.reconcile import AccountApi  # noqa: E402
 from org_bootstrap.handlers import account_events  # noqa: E402
 from org_bootstrap.settings.alternate_contacts.spec import Contact, ContactSpec  # noqa: E402
 from org_bootstrap.validation import CONTACT_TYPES  # noqa: E402
@@ -374,7 +374,7 @@ def measure(
         seed=seed,
         quotas=available_quotas(left or {}),
     )
-    api = ContactsApi(fake, MANAGEMENT_ACCOUNT_ID, RateLimits(clock=clock.now, sleep=clock.sleep))
+    api = AccountApi(fake, MANAGEMENT_ACCOUNT_ID, RateLimits(clock=clock.now, sleep=clock.sleep))
     snapshots = MemorySnapshots()
     job = plan(f"benchmark-{len(accounts)}", accounts, spec)
     # A full collection of everything botocore loaded takes ~20 ms: nothing in a Lambda, seconds of
@@ -491,13 +491,13 @@ def shared_quota(
     spec = ContactSpec.parse(SPEC)
     snapshots = MemorySnapshots()  # the one snapshot table of the calling account
 
-    def process_api() -> ContactsApi:
-        return ContactsApi(fake, MANAGEMENT_ACCOUNT_ID, RateLimits(clock=clock.now, sleep=clock.sleep))
+    def process_api() -> AccountApi:
+        return AccountApi(fake, MANAGEMENT_ACCOUNT_ID, RateLimits(clock=clock.now, sleep=clock.sleep))
 
     jobs = {"deploy": plan("deploy", accounts, spec), "drift": plan("drift", accounts, spec)}
     results: dict[str, dict[str, float]] = {}
 
-    def run_job(name: str, job: Job, api: ContactsApi) -> None:
+    def run_job(name: str, job: Job, api: AccountApi) -> None:
         invocations, overrun = 0, 0.0
         while not job.done:
             invocations += 1
@@ -513,7 +513,7 @@ def shared_quota(
     arrived_at = {account_id: at for at, account_id in arrivals}
     redelivered = 0
 
-    def run_events(api: ContactsApi) -> None:
+    def run_events(api: AccountApi) -> None:
         nonlocal redelivered
         deps = account_events.Dependencies(
             organizations=FakeOrganizations(),

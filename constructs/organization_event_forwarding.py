@@ -16,8 +16,8 @@ from aws_cdk import aws_events_targets as events_targets
 from aws_cdk import aws_sqs as sqs
 
 from constructs import Construct
-from constructs.contact_automation import account_event_patterns
 from constructs.nag_findings import acknowledge
+from constructs.settings_automation import account_event_patterns
 
 DEFAULT_BUS = "default"
 

@@ -70,7 +70,7 @@ from local_deploy.views import (
 from local_deploy.world import StateDir, StateDirError, World, open_world
 from org_bootstrap.aws import clients
 from org_bootstrap.aws.organization import management_account_id
-from org_bootstrap.engine.reconcile import FIELDS, ContactsApi
+from org_bootstrap.engine.reconcile import FIELDS, AccountApi
 from org_bootstrap.engine.stores import DynamoDbSnapshots
 from org_bootstrap.validation import CONTACT_TYPES
 from stacks.config import DEFAULT_CONFIG, ConfigError, load_config
@@ -569,7 +569,7 @@ def _plan(
 ) -> Plan:
     organizations = clients.client("organizations")
     _check_management_account(synthesized, management_account_id(organizations))  # before reading any account
-    api = ContactsApi(clients.client("account"), stack.account)  # from the account the stack deploys to
+    api = AccountApi(clients.client("account"), stack.account)  # from the account the stack deploys to
     with AccountsProgress(session.console) as progress:
         return build_plan(
             Template(template),

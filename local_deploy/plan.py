@@ -27,8 +27,8 @@ from org_bootstrap.engine.reconcile import (
     FIELDS,
     RESTORE,
     THROTTLED,
+    AccountApi,
     Comparison,
-    ContactsApi,
     Snapshots,
     Target,
     reconcile_account,
@@ -40,7 +40,7 @@ from org_bootstrap.handlers.preflight import ConfigIds, Findings, check
 from org_bootstrap.settings.alternate_contacts.spec import Contact
 from org_bootstrap.validation import InvalidInputError
 
-CONTACTS_RESOURCE = "Custom::AlternateContacts"
+SETTINGS_RESOURCE = "Custom::AlternateContacts"
 TRUSTED_ACCESS_RESOURCE = "Custom::TrustedServiceAccess"
 DELEGATED_ADMINISTRATOR_RESOURCE = "Custom::DelegatedAdministrator"
 CONCURRENCY = 8  # reads overlap their latency; the engine's rate limiter keeps them at the quota
@@ -92,7 +92,7 @@ class ResourceLine:
 
 
 @dataclass(frozen=True)
-class ContactLine:
+class SettingLine:
     contact_type: str
     current: Contact | None
     wanted: Contact | str | None
@@ -104,13 +104,13 @@ class ContactLine:
 @dataclass
 class AccountLine:
     account: Account
-    contacts: list[ContactLine] = field(default_factory=list)
+    contacts: list[SettingLine] = field(default_factory=list)
     skipped: str = ""  # the status of an account that is not ACTIVE
     failed: str = ""  # why it could not be read
     targeted: bool = True
 
     @property
-    def changes(self) -> list[ContactLine]:
+    def changes(self) -> list[SettingLine]:
         return [line for line in self.contacts if line.by_deploy and line.action not in (IN_SYNC, LEFT_ALONE)]
 
 
@@ -186,7 +186,7 @@ def build_plan(
     template: Template,
     stack: StackState,
     organizations: Any,
-    api: ContactsApi,
+    api: AccountApi,
     *,
     snapshots: Snapshots | None = None,
     on_account: Callable[[str], None] | None = None,
@@ -213,9 +213,9 @@ def build_plan(
     findings = _preflight(organizations, custom, new_properties, old_properties, facts)
     if findings is not None and findings.problems:  # the deploy would stop there: nothing else runs
         return Plan(facts, resources, supporting, [], None, findings)
-    contacts = [change for change in custom if change.resource_type == CONTACTS_RESOURCE]
+    contacts = [change for change in custom if change.resource_type == SETTINGS_RESOURCE]
     if len(contacts) > 1:
-        raise PlanError(f"the plan reads one {CONTACTS_RESOURCE} resource; the template has {len(contacts)}")
+        raise PlanError(f"the plan reads one {SETTINGS_RESOURCE} resource; the template has {len(contacts)}")
     accounts = [AccountLine(account, targeted=False) for account in facts.accounts]
     if contacts:
         change = contacts[0]
@@ -258,7 +258,7 @@ def _describe(change: Change, properties: Mapping[str, Any], facts: Organization
         registered = ", ".join(facts.delegated_administrators.get(principal, [])) or "none"
         wanted = str(properties.get("AccountId", "")) if change.action != DELETE else "by removal"
         return f"registered: {registered}", wanted
-    if change.resource_type == CONTACTS_RESOURCE:
+    if change.resource_type == SETTINGS_RESOURCE:
         named = [setting.title for setting in SETTINGS if setting.resource_property in properties]
         return ", ".join(named) or "account settings", "see the accounts below"
     if change.resource_type == PREFLIGHT_RESOURCE:
@@ -276,7 +276,7 @@ def _contact_lines(
     new: Mapping[str, SettingSpec[Any]] | None,
     old: Mapping[str, SettingSpec[Any]] | None,
     action: str,
-    api: ContactsApi,
+    api: AccountApi,
     snapshots: Snapshots | None,
     scope: Mapping[str, Any],  # who calls: caller and management account IDs
     on_account: Callable[[str], None] | None,
@@ -304,8 +304,8 @@ def _contact_lines(
     targets: dict[str, dict[str, Target]] = {}
     for job in (full, deploy):
         for account_id, key in job.items:
-            targets.setdefault(account_id, {}).update(job.contact_sets[key])
-    by_deploy = {account_id: set(deploy.contact_sets[key]) for account_id, key in deploy.items}
+            targets.setdefault(account_id, {}).update(job.target_sets[key])
+    by_deploy = {account_id: set(deploy.target_sets[key]) for account_id, key in deploy.items}
     skipped = dict(full.skipped + deploy.skipped)
     if snapshots is None and any(RESTORE in wanted.values() for wanted in targets.values()):
         raise PlanError("restoring contacts needs the stack's snapshot table, which only a deployed stack has")
@@ -336,7 +336,7 @@ def _contact_lines(
     return lines
 
 
-def _line(comparison: Comparison, by_deploy: bool) -> ContactLine:
+def _line(comparison: Comparison, by_deploy: bool) -> SettingLine:
     current, wanted = comparison.current, comparison.wanted
     if comparison.restoring and wanted is None:
         action = LEFT_ALONE  # nothing recorded: the stack never changed this type
@@ -354,4 +354,4 @@ def _line(comparison: Comparison, by_deploy: bool) -> ContactLine:
     if action == UPDATE_CONTACT and isinstance(current, Mapping) and isinstance(wanted, Mapping):
         names = FIELDS if set(wanted) <= set(FIELDS) else tuple(dict.fromkeys([*wanted, *current]))
         fields = tuple(name for name in names if current.get(name) != wanted.get(name))
-    return ContactLine(comparison.contact_type, current, wanted, action, fields, by_deploy)
+    return SettingLine(comparison.contact_type, current, wanted, action, fields, by_deploy)

@@ -31,7 +31,7 @@ class Synthesized:
     stack_name: str  # the management account's stack
     template: dict[str, Any]
     seconds: float
-    # With contacts_deployed_in = "delegated_administrator": the delegated administrator's stack,
+    # With settings_deployed_in = "delegated_administrator": the delegated administrator's stack,
     # deployed after the management account's (it depends on it), destroyed before it.
     delegated_administrator: AccountStack | None = None
     assembly_directory: str = ""  # the cloud assembly: the assets (Lambda layers) are read from it
@@ -43,7 +43,7 @@ def synthesize(config_path: str | Path, *, reconcile: str | None = None) -> Synt
     config = load_config(config_path)
     started = time.monotonic()
     silence_jsii_node_notices()
-    from constructs.alternate_contacts import RECONCILE_CONTEXT
+    from constructs.account_settings import RECONCILE_CONTEXT
     from stacks.app_builder import build_app, new_app  # imports aws-cdk-lib, which starts jsii's Node process
 
     try:

@@ -29,8 +29,8 @@ from local_deploy.plan import (
     UPDATE_CONTACT,
     WRITES,
     AccountLine,
-    ContactLine,
     Plan,
+    SettingLine,
 )
 from local_deploy.stack import ResourceState, StackState
 from org_bootstrap.engine.jobs import Job
@@ -191,7 +191,7 @@ def _account_rows(line: AccountLine, show_values: bool) -> list[tuple[Renderable
     return rows
 
 
-def _contact_row(line: ContactLine, show_values: bool) -> tuple[RenderableType, ...]:
+def _contact_row(line: SettingLine, show_values: bool) -> tuple[RenderableType, ...]:
     key = line.contact_type
     wanted = Text("= now", style="dim") if line.action == IN_SYNC else value_text(key, line.wanted, show_values)
     action = line.action + (f" {', '.join(_FIELD_NAMES.get(f, f) for f in line.fields)}" if line.fields else "")
@@ -457,7 +457,7 @@ class DeployProgress(Listener):
         if not bucket or not job_id:
             return
         job = Job.from_dict(S3JobStore(self.session.client("s3"), bucket).load(job_id))
-        targets = [target for _, key in job.items for target in job.contact_sets[key].values()]
+        targets = [target for _, key in job.items for target in job.target_sets[key].values()]
         if self.contacts is None:
             self.contacts = self.progress.add_task("contact types checked", total=len(targets))
         else:

@@ -80,7 +80,7 @@ CONFIG_FIELDS = (
         choice_schema(REMOVAL_POLICIES),
     ),
     Field(
-        "contacts_deployed_in",
+        "settings_deployed_in",
         "Where the member accounts' settings and their automation run: management_account or delegated_administrator",
         choice_schema(DEPLOYMENT_MODES),
     ),
@@ -94,6 +94,22 @@ CONFIG_FIELDS = (
     Field("pipeline", "A CDK Pipelines pipeline that deploys the app (docs/pipeline.md)", fields=PIPELINE_FIELDS),
 )
 _KEYS = field_names(CONFIG_FIELDS)
+# Keys that were renamed when the app grew from alternate contacts into account settings: a config
+# written with the former name keeps working.
+FORMER_KEYS = {"contacts_deployed_in": "settings_deployed_in"}
+
+
+def _renamed_keys(data: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """``data`` with every former key under its current name; both names at once is a problem."""
+    renamed, problems = dict(data), []
+    for former, current in FORMER_KEYS.items():
+        if former in renamed:
+            if current in renamed:
+                problems.append(f"{former}: the former name of {current}; give only {current}")
+            renamed.setdefault(current, renamed.pop(former))
+    return renamed, problems
+
+
 _AUTOMATION_KEYS = field_names(AUTOMATION_FIELDS)
 _MINUTES = {"minute": 1, "hour": 60, "day": 1440}
 # A full drift check reads every targeted account's contacts at the GetAlternateContact quota
@@ -184,7 +200,7 @@ class BootstrapConfig:
     # Every account setting the config has a section for, by section name, in SETTINGS' order.
     settings: Mapping[str, SettingSpec[Any]] = field(default_factory=dict)
     automation: AutomationConfig | None = None
-    contacts_deployed_in: str = MANAGEMENT_ACCOUNT_MODE
+    settings_deployed_in: str = MANAGEMENT_ACCOUNT_MODE
     pipeline: PipelineConfig | None = None
 
     @property
@@ -199,11 +215,12 @@ class BootstrapConfig:
 
     @property
     def delegated_administrator_mode(self) -> bool:
-        return self.contacts_deployed_in == DELEGATED_ADMINISTRATOR_MODE
+        return self.settings_deployed_in == DELEGATED_ADMINISTRATOR_MODE
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], source: str = "<config>") -> BootstrapConfig:
-        problems = [f"{key}: unknown key (allowed: {', '.join(_KEYS)})" for key in data if key not in _KEYS]
+        data, problems = _renamed_keys(data)
+        problems += [f"{key}: unknown key (allowed: {', '.join(_KEYS)})" for key in data if key not in _KEYS]
         management = data.get("management_account_id")
         problems += _present(account_id_problem("management_account_id", management))
         region = data.get("region")
@@ -222,12 +239,12 @@ class BootstrapConfig:
                 f"removal: {removal!r} is not one of {', '.join(REMOVAL_POLICIES)} "
                 "(retain leaves trusted access and the registration; undo reverts what the stack did)"
             )
-        mode = data.get("contacts_deployed_in", MANAGEMENT_ACCOUNT_MODE)
+        mode = data.get("settings_deployed_in", MANAGEMENT_ACCOUNT_MODE)
         if mode not in DEPLOYMENT_MODES:
-            problems.append(f"contacts_deployed_in: {mode!r} is not one of {', '.join(DEPLOYMENT_MODES)}")
+            problems.append(f"settings_deployed_in: {mode!r} is not one of {', '.join(DEPLOYMENT_MODES)}")
         elif mode == DELEGATED_ADMINISTRATOR_MODE and delegated is None:
             problems.append(
-                "contacts_deployed_in: 'delegated_administrator' needs delegated_administrator_account_id, the "
+                "settings_deployed_in: 'delegated_administrator' needs delegated_administrator_account_id, the "
                 "account the member accounts' contacts are deployed in"
             )
         # Which Regions are opt-in depends on the partition the stack deploys to.
@@ -266,9 +283,9 @@ class BootstrapConfig:
                 )
         if mode == DELEGATED_ADMINISTRATOR_MODE and not any(setting.name in data for setting in SETTINGS):
             problems.append(
-                "contacts_deployed_in: 'delegated_administrator' deploys the member accounts' settings there, "
+                "settings_deployed_in: 'delegated_administrator' deploys the member accounts' settings there, "
                 "but there is no setting section: add [alternate_contacts], [primary_contact] or [regions], "
-                "or remove contacts_deployed_in"
+                "or remove settings_deployed_in"
             )
         if mode == DELEGATED_ADMINISTRATOR_MODE and settings and delegated is not None:
             problems += delegated_administrator_problems(settings, str(management), str(delegated))
@@ -281,7 +298,7 @@ class BootstrapConfig:
             removal=str(removal),
             settings=settings,
             automation=automation,
-            contacts_deployed_in=str(mode),
+            settings_deployed_in=str(mode),
             pipeline=pipeline,
         )
 
@@ -299,9 +316,9 @@ def delegated_administrator_problems(
     problems = []
     if not member_account_settings(settings, management):
         problems.append(
-            f"contacts_deployed_in: the only targeted account is the management account ({', '.join(settings)}), "
+            f"settings_deployed_in: the only targeted account is the management account ({', '.join(settings)}), "
             "whose settings a delegated administrator cannot change; they are set from the management account, "
-            f"so use contacts_deployed_in = '{MANAGEMENT_ACCOUNT_MODE}'"
+            f"so use settings_deployed_in = '{MANAGEMENT_ACCOUNT_MODE}'"
         )
     for name, spec in settings.items():
         for i, override in enumerate(spec.overrides):

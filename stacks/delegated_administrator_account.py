@@ -13,11 +13,11 @@ from typing import Any
 from aws_cdk import Duration, Stack
 
 from constructs import Construct
-from constructs.alternate_contacts import AlternateContacts
-from constructs.contact_automation import ContactAutomation
+from constructs.account_settings import AccountSettings
 from constructs.org_provider import logical_id_of
 from constructs.organization_event_forwarding import OrganizationEventReceiver
 from constructs.organization_preflight import OrganizationPreflight
+from constructs.settings_automation import SettingsAutomation
 from org_bootstrap.aws.partitions import partition_of
 from stacks.config import BootstrapConfig, member_account_settings, preflight_ids
 
@@ -30,7 +30,7 @@ class DelegatedAdministratorStack(Stack):
         assert settings, "the config requires a setting that reaches a member account in this mode"
         # Checked here again: this stack can be deployed on its own, and its resources wait for it.
         self.preflight = OrganizationPreflight(self, "Preflight", ids=preflight_ids(config))
-        self.alternate_contacts = AlternateContacts(
+        self.account_settings = AccountSettings(
             self,
             "AlternateContacts",
             settings=settings,
@@ -39,12 +39,12 @@ class DelegatedAdministratorStack(Stack):
             notification_email=config.automation.notification_email if config.automation is not None else None,
         )
         self.event_receiver: OrganizationEventReceiver | None = None
-        self.contact_automation: ContactAutomation | None = None
+        self.automation: SettingsAutomation | None = None
         if config.automation is not None and config.automation.enabled:
             self.event_receiver = OrganizationEventReceiver(self, "OrganizationEvents", source_account_id=management)
-            self.contact_automation = ContactAutomation(
+            self.automation = SettingsAutomation(
                 self,
-                "ContactAutomation",
+                "ContactAutomation",  # a deployed logical ID prefix: kept from when contacts were all
                 settings=settings,
                 management_account_id=management,
                 partition=partition_of(config.region),
@@ -52,9 +52,9 @@ class DelegatedAdministratorStack(Stack):
                 drift_interval=Duration.minutes(config.automation.drift_interval_minutes),
                 report_only=config.automation.report_only,
                 notification_email=config.automation.notification_email,
-                state=self.alternate_contacts.state,
+                state=self.account_settings.state,
                 # One topic for the jobs' alarms, the drift reports and the automation's alarms.
-                notifications=(self.alternate_contacts.topic_key, self.alternate_contacts.topic),
-                deploy_job_pointer=logical_id_of(self.alternate_contacts.resource),
+                notifications=(self.account_settings.topic_key, self.account_settings.topic),
+                deploy_job_pointer=logical_id_of(self.account_settings.resource),
             )
-            self.contact_automation.node.add_dependency(self.alternate_contacts)
+            self.automation.node.add_dependency(self.account_settings)

@@ -7,12 +7,12 @@ from typing import Any
 from aws_cdk import Duration, Stack
 
 from constructs import Construct
-from constructs.alternate_contacts import AlternateContacts
-from constructs.contact_automation import ContactAutomation
+from constructs.account_settings import AccountSettings
 from constructs.delegated_administrator import DelegatedAdministrator
 from constructs.org_provider import logical_id_of
 from constructs.organization_event_forwarding import OrganizationEventForwarding
 from constructs.organization_preflight import OrganizationPreflight
+from constructs.settings_automation import SettingsAutomation
 from constructs.trusted_service_access import TrustedServiceAccess
 from org_bootstrap.aws.partitions import partition_of
 from org_bootstrap.validation import ACCOUNT_SERVICE_PRINCIPAL
@@ -21,7 +21,7 @@ from stacks.config import BootstrapConfig, management_account_settings, prefligh
 
 class ManagementAccountStack(Stack):
     """Trusted access for Account Management, then its delegated administrator, and the account
-    settings: all of them, or (with ``contacts_deployed_in = "delegated_administrator"``) the
+    settings: all of them, or (with ``settings_deployed_in = "delegated_administrator"``) the
     management account's own, with the account events forwarded to the delegated administrator."""
 
     def __init__(self, scope: Construct, construct_id: str, *, config: BootstrapConfig, **kwargs: Any) -> None:
@@ -42,9 +42,9 @@ class ManagementAccountStack(Stack):
             )
             # Registration needs trusted access; deletion runs in reverse, deregistering first.
             self.delegated_administrator.node.add_dependency(self.trusted_access)
-        self.alternate_contacts: AlternateContacts | None = None
+        self.account_settings: AccountSettings | None = None
         self.event_forwarding: OrganizationEventForwarding | None = None
-        self.contact_automation: ContactAutomation | None = None
+        self.automation: SettingsAutomation | None = None
         if config.delegated_administrator_mode:
             # The management account keeps only its own settings (those whose targets reach it); the
             # delegated administrator's stack runs every other account's, and receives the account
@@ -52,14 +52,14 @@ class ManagementAccountStack(Stack):
             assert config.settings and config.delegated_administrator_account_id is not None
             own = management_account_settings(config.settings, config.management_account_id)
             if own:
-                self.alternate_contacts = AlternateContacts(
+                self.account_settings = AccountSettings(
                     self,
-                    "AlternateContacts",
+                    "AlternateContacts",  # construct IDs are deployed logical IDs: named when contacts were all
                     settings=own,
                     partition=partition_of(config.region),
                     notification_email=_notification_email(config),
                 )
-                self.alternate_contacts.node.add_dependency(self.trusted_access)
+                self.account_settings.node.add_dependency(self.trusted_access)
             if config.automation_enabled:
                 self.event_forwarding = OrganizationEventForwarding(
                     self,
@@ -69,20 +69,20 @@ class ManagementAccountStack(Stack):
                 )
             return
         if config.settings:
-            self.alternate_contacts = AlternateContacts(
+            self.account_settings = AccountSettings(
                 self,
-                "AlternateContacts",
+                "AlternateContacts",  # construct IDs are deployed logical IDs: named when contacts were all
                 settings=config.settings,
                 partition=partition_of(config.region),
                 notification_email=_notification_email(config),
             )
             # The Account Management API addresses member accounts only once trusted access is on.
-            self.alternate_contacts.node.add_dependency(self.trusted_access)
+            self.account_settings.node.add_dependency(self.trusted_access)
         if config.automation is not None and config.automation.enabled:
-            assert config.settings and self.alternate_contacts is not None  # the config checks
-            self.contact_automation = ContactAutomation(
+            assert config.settings and self.account_settings is not None  # the config checks
+            self.automation = SettingsAutomation(
                 self,
-                "ContactAutomation",
+                "ContactAutomation",  # a deployed logical ID prefix: kept from when contacts were all
                 settings=config.settings,
                 management_account_id=config.management_account_id,
                 partition=partition_of(config.region),
@@ -91,13 +91,13 @@ class ManagementAccountStack(Stack):
                 notification_email=config.automation.notification_email,
                 # The same snapshots as the deploy-time apply, so that removal = "restore" puts back
                 # what was there before the app first changed a contact, whichever path changed it.
-                state=self.alternate_contacts.state,
+                state=self.account_settings.state,
                 # One topic for the jobs' alarms, the drift reports and the automation's alarms.
-                notifications=(self.alternate_contacts.topic_key, self.alternate_contacts.topic),
-                deploy_job_pointer=logical_id_of(self.alternate_contacts.resource),
+                notifications=(self.account_settings.topic_key, self.account_settings.topic),
+                deploy_job_pointer=logical_id_of(self.account_settings.resource),
             )
             # Account events and the drift check start after the deploy-time apply has finished.
-            self.contact_automation.node.add_dependency(self.alternate_contacts)
+            self.automation.node.add_dependency(self.account_settings)
 
 
 def _notification_email(config: BootstrapConfig) -> str | None:

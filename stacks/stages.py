@@ -44,7 +44,7 @@ def management_account_stacks(config: BootstrapConfig) -> list[StackFactory]:
 
 def delegated_administrator_stacks(config: BootstrapConfig) -> list[StackFactory]:
     """The stacks deployed in the delegated administrator account: with
-    ``contacts_deployed_in = "delegated_administrator"``, the member accounts' contacts and their
+    ``settings_deployed_in = "delegated_administrator"``, the member accounts' contacts and their
     automation; otherwise none.
 
     ``add_org_stacks`` puts them in the app for ``cdk deploy`` after the management account's stack,

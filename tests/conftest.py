@@ -85,7 +85,7 @@ def org(api_log: ApiLog) -> Organization:
 
 
 def create_snapshot_table(name: str) -> None:
-    """The snapshot table as constructs.alternate_contacts.ContactState defines it, in the simulation."""
+    """The snapshot table as constructs.account_settings.SettingsState defines it, in the simulation."""
     from org_bootstrap.aws import clients
 
     clients.client("dynamodb").create_table(

@@ -13,7 +13,7 @@ import pytest
 
 from org_bootstrap.aws import clients
 from org_bootstrap.engine.pacing import RateLimits
-from org_bootstrap.engine.reconcile import CHANGED, SKIPPED, UNCHANGED, ContactsApi
+from org_bootstrap.engine.reconcile import CHANGED, SKIPPED, UNCHANGED, AccountApi
 from org_bootstrap.engine.stores import DynamoDbSnapshots
 from org_bootstrap.handlers import account_events
 from org_bootstrap.handlers.account_events import Dependencies
@@ -104,7 +104,7 @@ def world(api_log: ApiLog) -> Iterator[World]:
     ous["excluded"] = org.create_ou("Excluded")
     deps = Dependencies(
         organizations=org.organizations,
-        api=ContactsApi(clients.client("account"), org.management_account_id, RateLimits(FAST)),
+        api=AccountApi(clients.client("account"), org.management_account_id, RateLimits(FAST)),
         spec=make_spec(ous),
         management_account_id=org.management_account_id,
         caller_account_id=org.management_account_id,

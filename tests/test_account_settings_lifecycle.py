@@ -19,7 +19,6 @@ from org_bootstrap.engine.reconcile import (
     THROTTLED,
     UNCHANGED,
     AccountApi,
-    ContactsApi,
     reconcile_account,
 )
 from org_bootstrap.engine.stores import DynamoDbSnapshots
@@ -209,7 +208,7 @@ def test_alternate_contacts_through_the_one_loop_as_through_their_own(world: Wor
     world.org.set_contacts(A, {"BILLING": {**contact, "Name": "Old"}})
     world.org.set_contacts(B, {"BILLING": {**contact, "Name": "Old"}})
     targets: dict[str, Any] = {"BILLING": contact, "SECURITY": contact, "OPERATIONS": "DELETE"}
-    own = reconcile_account(ContactsApi(clients.client("account"), world.org.management_account_id), A, targets)
+    own = reconcile_account(AccountApi(clients.client("account"), world.org.management_account_id), A, targets)
     shared = reconcile_account(world.api, B, targets)
     assert own.to_dict() | {"account": "x"} == shared.to_dict() | {"account": "x"}
     assert world.org.contacts(A) == world.org.contacts(B)

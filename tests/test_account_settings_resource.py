@@ -14,15 +14,15 @@ import pytest
 from org_bootstrap.aws import clients
 from org_bootstrap.engine.pacing import RateLimits
 from org_bootstrap.engine.quotas import Quota
-from org_bootstrap.engine.reconcile import ContactsApi
+from org_bootstrap.engine.reconcile import AccountApi
 from org_bootstrap.engine.registry import account_quotas
 from org_bootstrap.handlers import account_settings
 from org_bootstrap.settings.primary_contact.spec import PrimaryContactSpec
 from org_bootstrap.settings.regions.spec import RegionSpec
 from org_bootstrap.validation import InvalidInputError
 from tests.conftest import US_PRIMARY_CONTACT, cfn_event
-from tests.test_alternate_contacts import ACTIVE_TARGETS, Context, World
-from tests.test_alternate_contacts import world as contacts_world
+from tests.test_account_settings_handler import ACTIVE_TARGETS, Context, World
+from tests.test_account_settings_handler import world as contacts_world
 
 PRIMARY = US_PRIMARY_CONTACT
 PAYMENTS = {**PRIMARY, "FullName": "Payments Cloud Team"}
@@ -33,7 +33,7 @@ world = contacts_world  # the alternate contacts' organization, with every setti
 @pytest.fixture(autouse=True)
 def every_setting_fast(world: World) -> None:
     fast = {operation: Quota(10_000, 10_000) for operation in account_quotas("aws")}
-    world.deps.api = ContactsApi(clients.client("account"), world.org.management_account_id, RateLimits(fast))
+    world.deps.api = AccountApi(clients.client("account"), world.org.management_account_id, RateLimits(fast))
     world.deps.region_follow_seconds = 0.0  # REGION_FOLLOW_SECONDS: Regions enable at once here, read them at once
 
 

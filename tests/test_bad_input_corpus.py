@@ -196,8 +196,8 @@ CASES = [
     ),
     Case(
         "delegated-administrator mode without one",
-        ("contacts_deployed_in: 'delegated_administrator' needs delegated_administrator_account_id",),
-        top(contacts_deployed_in="delegated_administrator", delegated_administrator_account_id=None),
+        ("settings_deployed_in: 'delegated_administrator' needs delegated_administrator_account_id",),
+        top(settings_deployed_in="delegated_administrator", delegated_administrator_account_id=None),
     ),
     Case(
         "primary contact in the US without a state",

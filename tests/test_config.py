@@ -124,3 +124,18 @@ def test_pipeline_section_is_parsed_and_validated_with_the_rest() -> None:
     found = problems_of({**VALID, "region": "nowhere", "pipeline": {**source, "approve": True}})
     assert any(problem.startswith("pipeline.approve: unknown key") for problem in found), found
     assert any(problem.startswith("region:") for problem in found), "reported together"
+
+
+def test_the_former_name_of_settings_deployed_in_still_reads_and_both_at_once_is_an_error() -> None:
+    base = {
+        "management_account_id": "111111111111",
+        "region": "us-east-1",
+        "delegated_administrator_account_id": "222222222222",
+        "alternate_contacts": {"contacts": {"SECURITY": {"delete": True}}},
+    }
+    former = BootstrapConfig.from_mapping({**base, "contacts_deployed_in": "delegated_administrator"})
+    assert former.settings_deployed_in == "delegated_administrator"
+    with pytest.raises(ConfigError, match="contacts_deployed_in: the former name of settings_deployed_in"):
+        BootstrapConfig.from_mapping(
+            {**base, "contacts_deployed_in": "delegated_administrator", "settings_deployed_in": "management_account"}
+        )

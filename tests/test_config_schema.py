@@ -90,7 +90,7 @@ BAD = [
     ("region", "nowhere"),
     ("delegated_administrator_account_id", 222222222222),
     ("removal", "drop"),
-    ("contacts_deployed_in", "everywhere"),
+    ("settings_deployed_in", "everywhere"),
     ("surprise", 1),
     ("alternate_contacts.removal", "forget"),
     ("alternate_contacts.failure_tolerance", -1),

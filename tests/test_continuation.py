@@ -20,13 +20,13 @@ from org_bootstrap.engine import continuation
 from org_bootstrap.engine.continuation import Budget, Lease
 from org_bootstrap.engine.jobs import Job, plan
 from org_bootstrap.engine.pacing import RateLimits
-from org_bootstrap.engine.reconcile import FAILED, ContactsApi
+from org_bootstrap.engine.reconcile import FAILED, AccountApi
 from org_bootstrap.engine.stores import S3JobStore
 from org_bootstrap.handlers import account_settings, drift
 from simulation.workflow import FAILED as EXECUTION_FAILED
 from simulation.workflow import SUCCEEDED, Executions
-from tests.test_alternate_contacts import DEFAULT, FAST, Context, World, run, spec
-from tests.test_alternate_contacts import world as world
+from tests.test_account_settings_handler import DEFAULT, FAST, Context, World, run, spec
+from tests.test_account_settings_handler import world as world
 
 TIMEOUT = 900.0  # the is-complete function's Lambda timeout
 
@@ -155,7 +155,7 @@ def test_cloudformation_has_its_answer_five_minutes_before_its_limit(
     clock = SimulatedClock()
     accounts = SlowAccounts(clock, seconds=1.0)  # 6 calls an account: 6 s each, 600 in an hour
     world.deps.clock = clock
-    world.deps.api = ContactsApi(accounts, "000000000000", RateLimits(FAST))
+    world.deps.api = AccountApi(accounts, "000000000000", RateLimits(FAST))
     world.deps.concurrency = 1
     world.deps.deploy_wait_seconds = 45 * 60
     members = [Account(f"{100000000000 + i}", "ACTIVE", ("r-root",), f"m{i}") for i in range(700)]
@@ -289,7 +289,7 @@ def test_a_failed_drift_continuation_is_resumed_by_the_next_drift_run(world: Wor
     sns = clients.client("sns")
     deps = drift.Dependencies(
         organizations=world.org.organizations,
-        api=ContactsApi(clients.client("account"), world.org.management_account_id, RateLimits(FAST)),
+        api=AccountApi(clients.client("account"), world.org.management_account_id, RateLimits(FAST)),
         jobs=world.deps.jobs,
         spec=_spec(),
         cloudwatch=clients.client("cloudwatch"),

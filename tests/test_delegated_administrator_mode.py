@@ -20,7 +20,7 @@ CONFIG: dict[str, Any] = {
     "management_account_id": MANAGEMENT,
     "region": "us-east-1",
     "delegated_administrator_account_id": DELEGATED,
-    "contacts_deployed_in": "delegated_administrator",
+    "settings_deployed_in": "delegated_administrator",
     "alternate_contacts": {"contacts": {"BILLING": CONTACT, "SECURITY": CONTACT}},
     "automation": {"enabled": True},
 }
@@ -151,7 +151,7 @@ def test_cfn_lint_finds_no_errors_in_either_account(synthesized: dict[str, Any])
 
 
 def test_management_account_mode_deploys_nothing_in_the_delegated_administrator_account() -> None:
-    config = BootstrapConfig.from_mapping({**CONFIG, "contacts_deployed_in": "management_account"})
+    config = BootstrapConfig.from_mapping({**CONFIG, "settings_deployed_in": "management_account"})
     app, stack = build_app(config)
     assert [s.stack_name for s in app.node.children if hasattr(s, "stack_name")] == ["OrgBootstrapManagement"]
     assert "scope" not in spec_of(Template.from_stack(stack))
@@ -162,12 +162,12 @@ def test_management_account_mode_deploys_nothing_in_the_delegated_administrator_
     [
         (
             {"delegated_administrator_account_id": None},
-            "contacts_deployed_in: 'delegated_administrator' needs delegated_administrator_account_id",
+            "settings_deployed_in: 'delegated_administrator' needs delegated_administrator_account_id",
         ),
-        ({"alternate_contacts": None}, "contacts_deployed_in: 'delegated_administrator' deploys the member accounts'"),
+        ({"alternate_contacts": None}, "settings_deployed_in: 'delegated_administrator' deploys the member accounts'"),
         (
             {"alternate_contacts": {"contacts": {"BILLING": CONTACT}, "targets": {"accounts": [MANAGEMENT]}}},
-            "contacts_deployed_in: the only targeted account is the management account",
+            "settings_deployed_in: the only targeted account is the management account",
         ),
         (
             {
@@ -178,7 +178,7 @@ def test_management_account_mode_deploys_nothing_in_the_delegated_administrator_
             },
             "alternate_contacts.overrides[0]: deletes contacts of the delegated administrator account",
         ),
-        ({"contacts_deployed_in": "member_account"}, "contacts_deployed_in: 'member_account' is not one of"),
+        ({"settings_deployed_in": "member_account"}, "settings_deployed_in: 'member_account' is not one of"),
         ({"delegated_administrator_account_id": MANAGEMENT}, "delegated_administrator_account_id: is the management"),
     ],
 )
@@ -199,7 +199,7 @@ SETTINGS_ONLY: dict[str, Any] = {
     "management_account_id": MANAGEMENT,
     "region": "us-east-1",
     "delegated_administrator_account_id": DELEGATED,
-    "contacts_deployed_in": "delegated_administrator",
+    "settings_deployed_in": "delegated_administrator",
     "primary_contact": {"contact": PRIMARY},
     "regions": {
         "enable": ["ap-east-1"],
@@ -310,21 +310,21 @@ def test_each_stack_gets_only_the_settings_whose_targets_reach_its_side() -> Non
     data = {**SETTINGS_ONLY, "primary_contact": {"contact": PRIMARY, "targets": {"accounts": [MANAGEMENT]}}}
     app, management = build_app(BootstrapConfig.from_mapping(data))
     (delegated,) = [child for child in app.node.children if isinstance(child, DelegatedAdministratorStack)]
-    assert isinstance(management, ManagementAccountStack) and management.alternate_contacts is not None
-    assert sorted(management.alternate_contacts.specs) == ["primary_contact", "regions"]
-    assert sorted(delegated.alternate_contacts.specs) == ["regions"]  # a delegated administrator cannot change it
+    assert isinstance(management, ManagementAccountStack) and management.account_settings is not None
+    assert sorted(management.account_settings.specs) == ["primary_contact", "regions"]
+    assert sorted(delegated.account_settings.specs) == ["regions"]  # a delegated administrator cannot change it
 
     # The other way round: Regions for the Production OU only never reach the management account
     # (it sits in the root), so its stack gets no Region permission.
     data = {**SETTINGS_ONLY, "regions": {"enable": ["ap-east-1"], "targets": {"organizational_units": [PRODUCTION_OU]}}}
     app, management = build_app(BootstrapConfig.from_mapping(data))
     (delegated,) = [child for child in app.node.children if isinstance(child, DelegatedAdministratorStack)]
-    assert management.alternate_contacts is not None
-    assert sorted(management.alternate_contacts.specs) == ["primary_contact"]
-    assert sorted(delegated.alternate_contacts.specs) == ["primary_contact", "regions"]
+    assert management.account_settings is not None
+    assert sorted(management.account_settings.specs) == ["primary_contact"]
+    assert sorted(delegated.account_settings.specs) == ["primary_contact", "regions"]
     data["primary_contact"] = {"contact": PRIMARY, "targets": {"exclude_accounts": [MANAGEMENT]}}
     _, management = build_app(BootstrapConfig.from_mapping(data))
-    assert management.alternate_contacts is None  # nothing of its own to set
+    assert management.account_settings is None  # nothing of its own to set
 
 
 @pytest.mark.parametrize(
@@ -332,7 +332,7 @@ def test_each_stack_gets_only_the_settings_whose_targets_reach_its_side() -> Non
     [
         (
             {"primary_contact": None, "regions": None, "automation": None},
-            "contacts_deployed_in: 'delegated_administrator' deploys the member accounts' settings there, but "
+            "settings_deployed_in: 'delegated_administrator' deploys the member accounts' settings there, but "
             "there is no setting section",
         ),
         (
@@ -340,7 +340,7 @@ def test_each_stack_gets_only_the_settings_whose_targets_reach_its_side() -> Non
                 "primary_contact": {"contact": PRIMARY, "targets": {"accounts": [MANAGEMENT]}},
                 "regions": {"enable": ["ap-east-1"], "targets": {"accounts": [MANAGEMENT]}},
             },
-            "contacts_deployed_in: the only targeted account is the management account (primary_contact, regions)",
+            "settings_deployed_in: the only targeted account is the management account (primary_contact, regions)",
         ),
     ],
 )

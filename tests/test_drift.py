@@ -18,7 +18,7 @@ from org_bootstrap.aws.organization import list_accounts
 from org_bootstrap.engine import jobs
 from org_bootstrap.engine.jobs import MANAGEMENT_ACCOUNT, Job
 from org_bootstrap.engine.pacing import Quota, RateLimits
-from org_bootstrap.engine.reconcile import ContactsApi
+from org_bootstrap.engine.reconcile import AccountApi
 from org_bootstrap.engine.registry import account_quotas
 from org_bootstrap.engine.stores import S3JobStore
 from org_bootstrap.handlers import drift
@@ -131,7 +131,7 @@ def world(api_log: ApiLog) -> Iterator[World]:
     spec = ContactSpec.parse({"contacts": DEFAULT, "targets": {"exclude_organizational_units": [excluded]}})
     deps = Dependencies(
         organizations=org.organizations,
-        api=ContactsApi(clients.client("account"), org.management_account_id, RateLimits(FAST)),
+        api=AccountApi(clients.client("account"), org.management_account_id, RateLimits(FAST)),
         jobs=S3JobStore(s3, "jobs"),
         spec=spec,
         cloudwatch=clients.client("cloudwatch"),
@@ -328,7 +328,7 @@ def regions_world(world: World) -> Iterator[World]:
     call fast and a Region request's status read as soon as it is due."""
     assert isinstance(world.deps.spec, ContactSpec)
     fast = {operation: Quota(10_000, 10_000) for operation in account_quotas("aws")}
-    world.deps.api = ContactsApi(clients.client("account"), world.org.management_account_id, RateLimits(fast))
+    world.deps.api = AccountApi(clients.client("account"), world.org.management_account_id, RateLimits(fast))
     targeted = [world.ids[name] for name in REGION_ACCOUNTS]
     spec = RegionSpec.parse({"enable": [HONG_KONG, UAE], "disable": [BAHRAIN], "targets": {"accounts": targeted}})
     world.deps.spec = {"alternate_contacts": world.deps.spec, "regions": spec}
@@ -646,7 +646,7 @@ def test_a_check_too_big_for_one_invocation_continues_in_its_workflow(world: Wor
 
 def test_a_delegated_administrator_leaves_the_management_account_out(world: World) -> None:
     world.deps.caller_account_id = world.ids["security"]
-    world.deps.api = ContactsApi(clients.client("account"), world.ids["security"], RateLimits(FAST))
+    world.deps.api = AccountApi(clients.client("account"), world.ids["security"], RateLimits(FAST))
     job = drift.start(world.deps)
     assert world.ids["management"] not in [account for account, _ in job.items]
     assert (world.ids["management"], MANAGEMENT_ACCOUNT) in job.skipped

@@ -33,7 +33,7 @@ def test_create_targets_every_active_account_and_reports_the_rest() -> None:
     job = plan("j", ACCOUNTS, spec())
     assert [account for account, _ in job.items] == [MANAGEMENT, DELEGATED, MEMBER]
     assert job.skipped == [("444444444444", "PENDING_CLOSURE")]
-    assert len(job.contact_sets) == 1, "identical targets are stored once"
+    assert len(job.target_sets) == 1, "identical targets are stored once"
 
 
 def test_delegated_administrator_caller_skips_the_management_account() -> None:
@@ -55,7 +55,7 @@ def test_update_plans_only_what_changed_and_releases_by_removal_mode() -> None:
         }
     )
     job = plan("j", ACCOUNTS, new, old)
-    found = targets_of(job.items, job.contact_sets)
+    found = targets_of(job.items, job.target_sets)
     assert found[MANAGEMENT] == {"BILLING": contact("B2")}
     assert found[MEMBER] == {"BILLING": contact("B2"), "OPERATIONS": contact("O")}
     assert found[DELEGATED] == {"BILLING": RESTORE, "SECURITY": RESTORE}, "excluded now: released"
@@ -64,7 +64,7 @@ def test_update_plans_only_what_changed_and_releases_by_removal_mode() -> None:
 def test_unchanged_update_plans_nothing_and_delete_releases_everything() -> None:
     assert plan("j", ACCOUNTS, spec(), spec()).items == []
     deleting = plan("j", ACCOUNTS, None, spec(removal="delete"))
-    assert set(targets_of(deleting.items, deleting.contact_sets)[MEMBER].values()) == {DELETE}
+    assert set(targets_of(deleting.items, deleting.target_sets)[MEMBER].values()) == {DELETE}
     assert plan("j", ACCOUNTS, None, spec()).items == [], "retain releases nothing"
 
 
@@ -73,7 +73,7 @@ def test_a_reconcile_of_an_unchanged_config_plans_every_targeted_account_as_a_cr
     compared, with what the config wants there; excluded and inactive accounts stay out."""
     excluding = spec(targets={"exclude_accounts": [DELEGATED]})
     job = plan("j", ACCOUNTS, excluding, excluding, everywhere=True)
-    assert targets_of(job.items, job.contact_sets) == {
+    assert targets_of(job.items, job.target_sets) == {
         MANAGEMENT: {"BILLING": contact("B"), "SECURITY": contact("S")},
         MEMBER: {"BILLING": contact("B"), "SECURITY": contact("S")},
     }
@@ -116,7 +116,7 @@ class FakeAccountClient:
 def test_progress_is_checkpointed_in_order_during_a_batch() -> None:
     from org_bootstrap.engine.jobs import run_batch
     from org_bootstrap.engine.pacing import Quota, RateLimits
-    from org_bootstrap.engine.reconcile import ContactsApi
+    from org_bootstrap.engine.reconcile import AccountApi
 
     accounts = [Account(f"{i:012d}", "ACTIVE", (ROOT,)) for i in range(1, 12)]
     job = plan("j", accounts, spec())
@@ -124,7 +124,7 @@ def test_progress_is_checkpointed_in_order_during_a_batch() -> None:
     saved: list[tuple[int, int]] = []
     run_batch(
         job,
-        ContactsApi(FakeAccountClient(), MANAGEMENT, fast),
+        AccountApi(FakeAccountClient(), MANAGEMENT, fast),
         snapshots=None,
         deadline=float("inf"),
         concurrency=3,

@@ -32,7 +32,7 @@ from local_deploy.world import StateDir, open_world
 from org_bootstrap.aws import clients
 from org_bootstrap.engine import jobs
 from org_bootstrap.engine.pacing import Quota, RateLimits
-from org_bootstrap.engine.reconcile import ContactsApi
+from org_bootstrap.engine.reconcile import AccountApi
 from org_bootstrap.engine.registry import account_quotas
 from org_bootstrap.handlers import account_settings, delegated_administrator
 from org_bootstrap.settings.alternate_contacts.spec import ContactSpec
@@ -500,7 +500,7 @@ def test_no_rollback_keeps_the_failure_and_the_events_come_in_cloudformation_ord
 def plan_of(world: Any, template: dict[str, Any]) -> Any:
     organizations = clients.client("organizations")
     stack = world.stack or StackState(STACK, MANAGEMENT, "us-east-1")
-    api = ContactsApi(clients.client("account"), stack.account)
+    api = AccountApi(clients.client("account"), stack.account)
     with world.calls.read_only():
         return build_plan(Template(template), stack, organizations, api)
 
@@ -907,7 +907,7 @@ def delegated_mode(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     """The example config with the member accounts' contacts run from the delegated administrator."""
     config = tmp_path_factory.mktemp("config") / "delegated.toml"
     example = (ROOT / "config" / "example.toml").read_text()
-    config.write_text('contacts_deployed_in = "delegated_administrator"\n' + example)
+    config.write_text('settings_deployed_in = "delegated_administrator"\n' + example)
     from local_deploy.synth import synthesize
 
     return synthesize(config)
@@ -1000,7 +1000,7 @@ SETTINGS_ONLY_CONFIG = """
 management_account_id = "111111111111"
 region = "us-east-1"
 delegated_administrator_account_id = "222222222222"
-contacts_deployed_in = "delegated_administrator"
+settings_deployed_in = "delegated_administrator"
 
 [primary_contact.contact]
 FullName = "Example Corp Platform Team"

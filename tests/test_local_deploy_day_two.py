@@ -240,7 +240,7 @@ def test_in_delegated_administrator_mode_the_management_account_forwards_the_eve
 ) -> None:
     config = tmp_path / "delegated.toml"
     example = (ROOT / "config" / "example.toml").read_text()
-    config.write_text('contacts_deployed_in = "delegated_administrator"\n' + example + "\n[automation]\n")
+    config.write_text('settings_deployed_in = "delegated_administrator"\n' + example + "\n[automation]\n")
     delegated = synthesize(config)
     state = ["--state-dir", str(tmp_path / "state")]
     assert main(["deploy", *state], synthesizer=lambda path: delegated) == 0

@@ -53,7 +53,7 @@ def typo_templates() -> dict[str, dict[str, Any]]:
 @pytest.fixture(scope="module")
 def delegated_mode_templates() -> dict[str, dict[str, Any]]:
     data = with_contacts(exclude_organizational_units=["ou-ex01-sandboxs"])
-    return synth({**data, "contacts_deployed_in": "delegated_administrator"})
+    return synth({**data, "settings_deployed_in": "delegated_administrator"})
 
 
 def preflight_of(template: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -220,7 +220,7 @@ def test_plan_shows_the_same_problem_before_any_deploy(
 def test_delegated_administrator_mode_fails_in_the_management_stack_before_either_stack_changes(
     tmp_path: Path, typo_templates: dict[str, dict[str, Any]], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    data = {**with_contacts(exclude_accounts=["555555555550"]), "contacts_deployed_in": "delegated_administrator"}
+    data = {**with_contacts(exclude_accounts=["555555555550"]), "settings_deployed_in": "delegated_administrator"}
     templates = synth(data)
     config = BootstrapConfig.from_mapping(data)
 

@@ -74,7 +74,7 @@ DELEGATED_ADMINISTRATOR_MODE = BootstrapConfig.from_mapping(
         "management_account_id": MANAGEMENT,
         "region": REGION,
         "delegated_administrator_account_id": DELEGATED,
-        "contacts_deployed_in": "delegated_administrator",
+        "settings_deployed_in": "delegated_administrator",
         "alternate_contacts": {"contacts": {"SECURITY": SECURITY_CONTACT}},
         "automation": {},
     }

@@ -18,7 +18,7 @@ from org_bootstrap.aws.organization import list_accounts
 from org_bootstrap.engine import jobs
 from org_bootstrap.engine.jobs import DEADLINE_REACHED, Job, plan, run_batch
 from org_bootstrap.engine.pacing import ACCOUNT_QUOTAS, Adaptation, Quota, RateLimits
-from org_bootstrap.engine.reconcile import CHANGED, FAILED, ContactsApi
+from org_bootstrap.engine.reconcile import CHANGED, FAILED, AccountApi
 from org_bootstrap.engine.stores import DynamoDbSnapshots, S3JobStore
 from org_bootstrap.handlers import account_events, account_settings
 from org_bootstrap.settings.alternate_contacts.spec import ContactSpec
@@ -92,7 +92,7 @@ def world(api_log: ApiLog) -> Iterator[World]:
     limits = RateLimits(QUOTAS, adaptation=ADAPTATION)
     deps = account_settings.Dependencies(
         organizations=org.organizations,
-        api=ContactsApi(clients.client("account"), org.management_account_id, limits),
+        api=AccountApi(clients.client("account"), org.management_account_id, limits),
         management_account_id=org.management_account_id,
         jobs=S3JobStore(s3, "jobs"),
         snapshots=DynamoDbSnapshots(clients.client("dynamodb"), "snapshots"),

@@ -34,7 +34,7 @@ from botocore.exceptions import ClientError
 
 from org_bootstrap.aws import clients
 from org_bootstrap.engine.jobs import Job, run_batch
-from org_bootstrap.engine.reconcile import ContactsApi, Snapshots
+from org_bootstrap.engine.reconcile import AccountApi, Snapshots
 from org_bootstrap.engine.stores import S3JobStore, StaleWrite
 from org_bootstrap.handlers.environment import HandlerEnvironment
 
@@ -123,7 +123,7 @@ class Lease:
 
 def work(
     job_id: str,
-    api: ContactsApi,
+    api: AccountApi,
     store: S3JobStore,
     *,
     snapshots: Snapshots | None,

@@ -38,7 +38,6 @@ from org_bootstrap.engine.reconcile import (
     THROTTLED,
     UNCHANGED,
     AccountApi,
-    ContactsApi,
     Outcome,
     Snapshots,
     Target,
@@ -75,7 +74,7 @@ class JobStore(Protocol):
 @dataclass
 class Job:
     id: str
-    contact_sets: dict[str, dict[str, Any]]  # deduplicated targets, keyed by their hash
+    target_sets: dict[str, dict[str, Any]]  # deduplicated targets, keyed by their hash
     items: list[tuple[str, str]]  # (account ID, contact-set key), in the order worked
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (account ID, status)
     cursor: int = 0
@@ -107,7 +106,7 @@ class Job:
         failed = {outcome["account"] for outcome in self.outcomes if outcome["status"] == FAILED}
         retrying = {account for account, _ in self.retrying}
         return {
-            account: self.contact_sets[key]
+            account: self.target_sets[key]
             for index, (account, key) in enumerate(self.items)
             if ((index >= self.cursor or account in retrying) and not self.superseded_by) or account in failed
         }
@@ -128,7 +127,7 @@ class Job:
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
-            "contact_sets": self.contact_sets,
+            "contact_sets": self.target_sets,  # the stored key of jobs already in S3,
             "items": self.items,
             "skipped": self.skipped,
             "cursor": self.cursor,
@@ -148,7 +147,7 @@ class Job:
     def from_dict(cls, data: Mapping[str, Any]) -> Job:
         return cls(
             id=data["id"],
-            contact_sets=data["contact_sets"],
+            target_sets=data["contact_sets"],
             items=[tuple(item) for item in data["items"]],
             skipped=[tuple(item) for item in data["skipped"]],
             cursor=data["cursor"],
@@ -349,7 +348,7 @@ def plan(
 
 def run_batch(
     job: Job,
-    api: ContactsApi,
+    api: AccountApi,
     *,
     snapshots: Snapshots | None,
     deadline: float,
@@ -450,7 +449,7 @@ def run_batch(
                 collect(block=True, limit=1)  # it may hand an account back for a retry
                 continue
             account_id, key = item
-            future = pool.submit(_reconcile, paced, account_id, job.contact_sets[key], snapshots, job.apply)
+            future = pool.submit(_reconcile, paced, account_id, job.target_sets[key], snapshots, job.apply)
             future.add_done_callback(lambda _: queue.release())
             pending.append((future, item, retry))
             submitted += 1
@@ -494,7 +493,7 @@ def _region_requests(
 ) -> RegionRequests | None:
     """The job's Region requests in flight, on the API the batch's workers use; None without Regions."""
     has_regions = job.region_requests or any(
-        setting_of(key)[0] is regions.SETTING for targets in job.contact_sets.values() for key in targets
+        setting_of(key)[0] is regions.SETTING for targets in job.target_sets.values() for key in targets
     )
     if not has_regions:
         return None
@@ -527,7 +526,7 @@ def _unfinished(job: Job) -> int:
 
 
 def _reconcile(
-    api: ContactsApi, account_id: str, targets: Mapping[str, Target], snapshots: Snapshots | None, apply: bool
+    api: AccountApi, account_id: str, targets: Mapping[str, Target], snapshots: Snapshots | None, apply: bool
 ) -> Outcome:
     try:
         return reconcile_account(api, account_id, targets, snapshots=snapshots, apply=apply)

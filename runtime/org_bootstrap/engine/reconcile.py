@@ -130,7 +130,7 @@ class AccountApi:
         alternate_contacts.SETTING.write(self, account_id, contact_type, None, "delete")
 
 
-ContactsApi = AccountApi  # its name from when alternate contacts were its only setting
+AccountApi = AccountApi  # its name from when alternate contacts were its only setting
 
 
 class OutOfTime(Exception):

@@ -63,7 +63,7 @@ from org_bootstrap.engine.reconcile import (
     FAILED,
     SKIPPED,
     THROTTLED,
-    ContactsApi,
+    AccountApi,
     Outcome,
     Snapshots,
     reconcile_account,
@@ -178,7 +178,7 @@ def _parent_problem(parent_id: object) -> str | None:
 @dataclass
 class Dependencies:
     organizations: Any
-    api: ContactsApi  # addressed from the calling account (its own contacts go without AccountId)
+    api: AccountApi  # addressed from the calling account (its own contacts go without AccountId)
     spec: Specs  # every setting's, by name (or one setting's spec)
     management_account_id: str
     caller_account_id: str
@@ -189,7 +189,7 @@ class Dependencies:
         env = environment or HandlerEnvironment()
         return cls(
             organizations=env.organizations,
-            api=env.contacts_api(),
+            api=env.account_api(),
             spec=env.specs(),
             management_account_id=env.management_account_id,
             caller_account_id=env.caller_account_id,

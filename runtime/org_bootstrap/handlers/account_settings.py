@@ -57,7 +57,7 @@ from org_bootstrap.engine.continuation import (
     work,
 )
 from org_bootstrap.engine.jobs import Job, plan, summary
-from org_bootstrap.engine.reconcile import FAILED, ContactsApi
+from org_bootstrap.engine.reconcile import FAILED, AccountApi
 from org_bootstrap.engine.registry import SETTINGS, specs_of
 from org_bootstrap.engine.stores import DynamoDbSnapshots, S3JobStore
 from org_bootstrap.engine.targeting import SettingSpec
@@ -75,7 +75,7 @@ RECONCILE_PROPERTY = "Reconcile"
 @dataclass
 class Dependencies:
     organizations: Any
-    api: ContactsApi  # addressed from the calling account (its own contacts go without AccountId)
+    api: AccountApi  # addressed from the calling account (its own contacts go without AccountId)
     management_account_id: str
     jobs: S3JobStore
     snapshots: DynamoDbSnapshots
@@ -89,7 +89,7 @@ class Dependencies:
         env = environment or HandlerEnvironment()
         return cls(
             organizations=env.organizations,
-            api=env.contacts_api(),
+            api=env.account_api(),
             management_account_id=env.management_account_id,
             jobs=env.jobs(),
             snapshots=env.snapshots(),

@@ -44,7 +44,7 @@ from org_bootstrap.engine.continuation import (
     work,
 )
 from org_bootstrap.engine.jobs import Job, Specs, plan
-from org_bootstrap.engine.reconcile import CHANGED, DRIFTED, FAILED, SKIPPED, ContactsApi, Snapshots
+from org_bootstrap.engine.reconcile import CHANGED, DRIFTED, FAILED, SKIPPED, AccountApi, Snapshots
 from org_bootstrap.engine.registry import SETTINGS, setting_of
 from org_bootstrap.engine.stores import S3JobStore
 from org_bootstrap.handlers.environment import HandlerEnvironment
@@ -53,6 +53,8 @@ LOG = logging.getLogger()
 LOG.setLevel(logging.INFO)
 
 METRIC_NAMES = ("AccountsChecked", "AccountsDrifted", "AccountsFixed", "AccountsFailed")
+# Named when alternate contacts were the only setting; kept, since alarms and dashboards outside the
+# stack read these metrics (docs/operations.md).
 DEFAULT_NAMESPACE = "OrgBootstrap/AlternateContacts"
 LISTED = 50  # accounts named in a notification; the report in S3 has all of them
 SETTING_DIMENSION = "Setting"  # the per-setting metrics' dimension: alternate_contacts, primary_contact, regions
@@ -147,7 +149,7 @@ class DriftResult:
 def _setting_counts(job: Job) -> dict[str, tuple[int, int, int, int]]:
     """Each setting's (checked, drifted, fixed, failed) accounts: an account counts for every
     setting the job had items of there, and drifted or fixed for the settings its actions touched."""
-    planned = {account: job.contact_sets.get(key, {}) for account, key in job.items}
+    planned = {account: job.target_sets.get(key, {}) for account, key in job.items}
     counts: dict[str, list[int]] = {}
     for outcome in job.outcomes:
         names = {setting_of(key)[0].name for key in planned.get(outcome["account"], {})}
@@ -165,7 +167,7 @@ def _setting_counts(job: Job) -> dict[str, tuple[int, int, int, int]]:
 @dataclass
 class Dependencies:
     organizations: Any
-    api: ContactsApi  # addressed from the calling account (its own contacts go without AccountId)
+    api: AccountApi  # addressed from the calling account (its own contacts go without AccountId)
     jobs: S3JobStore
     spec: Specs  # every setting's, by name (or one setting's spec)
     cloudwatch: Any
@@ -186,7 +188,7 @@ class Dependencies:
         env = environment or HandlerEnvironment()
         return cls(
             organizations=env.organizations,
-            api=env.contacts_api(),
+            api=env.account_api(),
             jobs=env.jobs(),
             spec=env.specs(),
             cloudwatch=env.client("cloudwatch"),

@@ -1,8 +1,8 @@
 """The one reader of a handler's Lambda environment: the variables the constructs set, made into clients.
 
 The contacts handler (``alternate_contacts``), the drift check (``drift``) and the account-event
-handler (``account_events``) are configured the same way by ``constructs/alternate_contacts.py`` and
-``constructs/contact_automation.py``; each handler's ``Dependencies.from_environment`` asks this
+handler (``account_events``) are configured the same way by ``constructs/account_settings.py`` and
+``constructs/settings_automation.py``; each handler's ``Dependencies.from_environment`` asks this
 module for what it needs. A missing or malformed variable is a deployment fault, reported at cold
 start with the variable's name and what it should hold.
 """
@@ -18,7 +18,7 @@ from typing import Any
 from org_bootstrap.aws import clients
 from org_bootstrap.aws.organization import management_account_id
 from org_bootstrap.engine.jobs import DEFAULT_CONCURRENCY
-from org_bootstrap.engine.reconcile import ContactsApi
+from org_bootstrap.engine.reconcile import AccountApi
 from org_bootstrap.engine.registry import specs_from_json
 from org_bootstrap.engine.stores import DynamoDbSnapshots, S3JobStore
 from org_bootstrap.engine.targeting import SettingSpec
@@ -87,9 +87,9 @@ class HandlerEnvironment:
         """The account the function runs in; where not set, the management account (its default home)."""
         return self.variables.get("CALLER_ACCOUNT_ID") or self.management_account_id
 
-    def contacts_api(self) -> ContactsApi:
+    def account_api(self) -> AccountApi:
         """Account Management, addressed from the calling account (its own contacts go without AccountId)."""
-        return ContactsApi(self._client("account"), self.caller_account_id)
+        return AccountApi(self._client("account"), self.caller_account_id)
 
     def specs(self) -> dict[str, SettingSpec[Any]]:
         """Every setting's spec, deployed beside the function (a layer at ``SPEC_FILE``), validated again."""

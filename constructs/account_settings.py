@@ -1,4 +1,4 @@
-"""The alternate contacts of the organization's accounts, as a construct."""
+"""The account settings of the organization's accounts (every setting in one custom resource), as a construct."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ def member_accounts_finding(management_account_id: str | None) -> str:
     return f"arn:<AWS::Partition>:account::{management}:account/o-*/*"
 
 
-class ContactState(Construct):
+class SettingsState(Construct):
     """Where contact jobs keep their progress and reports (S3) and the pre-change snapshots that
     ``removal = "restore"`` puts back (DynamoDB). Both are retained: they outlive the stack."""
 
@@ -98,14 +98,14 @@ class ContactState(Construct):
     def grant_snapshots(self, role: iam.IRole) -> None:
         role.add_to_principal_policy(
             iam.PolicyStatement(
-                sid="ContactSnapshots",
+                sid="SettingSnapshots",
                 actions=["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"],
                 resources=[self.table.table_arn],
             )
         )
 
 
-class AlternateContacts(Construct):
+class AccountSettings(Construct):
     """The account settings of the accounts each spec targets: the BILLING, OPERATIONS and SECURITY
     contacts (``spec``) and any other account setting (``settings``, by setting name: the primary
     contact, the opt-in Regions), all in one job of one asynchronous custom resource (Provider
@@ -138,13 +138,13 @@ class AlternateContacts(Construct):
         latest = TOTAL_TIMEOUT.to_seconds() - query_interval.to_seconds() - IN_FLIGHT_ALLOWANCE.to_seconds()
         if deploy_wait.to_seconds() > latest:
             raise ValueError(
-                f"AlternateContacts: deploy_wait is {deploy_wait.to_seconds():.0f} s; at most {latest:.0f} s, so that "
+                f"AccountSettings: deploy_wait is {deploy_wait.to_seconds():.0f} s; at most {latest:.0f} s, so that "
                 f"CloudFormation has its answer {ANSWER_MARGIN.to_minutes():.0f} minutes before its one-hour limit"
             )
         specs = {**(settings or {}), **({"alternate_contacts": spec} if spec is not None else {})}
-        assert specs, "AlternateContacts needs at least one setting's spec"
+        assert specs, "AccountSettings needs at least one setting's spec"
         self.specs = specs
-        self.state = ContactState(self, "State")
+        self.state = SettingsState(self, "State")
         environment = {
             "JOB_BUCKET": self.state.bucket.bucket_name,
             "SNAPSHOT_TABLE": self.state.table.table_name,
@@ -157,7 +157,7 @@ class AlternateContacts(Construct):
             self,
             "OnEvent",
             handler="org_bootstrap.handlers.account_settings.on_event",
-            description="Validates the alternate-contacts spec and plans the work",
+            description="Validates the account settings' specs and plans the work",
             timeout=Duration.minutes(15),
             environment=environment,
         )
@@ -165,7 +165,7 @@ class AlternateContacts(Construct):
             self,
             "IsComplete",
             handler="org_bootstrap.handlers.account_settings.is_complete",
-            description="Applies alternate contacts in batches at the Account Management quotas",
+            description="Applies the account settings in batches at the Account Management quotas",
             timeout=Duration.minutes(15),
             environment=environment,
         )
@@ -205,9 +205,9 @@ class AlternateContacts(Construct):
             self,
             "Continuation",
             function=self.is_complete,
-            name_suffix="ContactsJobs",
+            name_suffix="ContactsJobs",  # the state machine's name: a physical name, kept
             topic=self.topic,
-            description="Continues alternate-contacts deploy jobs past the deploy wait",
+            description="Continues account-settings deploy jobs past the deploy wait",
         )
         provider = OrgProvider(
             self,

@@ -13,7 +13,7 @@ import pytest
 from org_bootstrap.aws import clients
 from org_bootstrap.engine.jobs import Job, summary
 from org_bootstrap.engine.pacing import Quota, RateLimits
-from org_bootstrap.engine.reconcile import ContactsApi
+from org_bootstrap.engine.reconcile import AccountApi
 from org_bootstrap.engine.stores import DynamoDbSnapshots, S3JobStore
 from org_bootstrap.handlers import account_settings
 from org_bootstrap.handlers.account_settings import Dependencies
@@ -108,7 +108,7 @@ def world(api_log: ApiLog) -> Iterator[World]:
     deps = Dependencies(
         organizations=org.organizations,
         # The handler's own clients: their retry policy (clients.py) is part of what is tested.
-        api=ContactsApi(clients.client("account"), org.management_account_id, RateLimits(FAST)),
+        api=AccountApi(clients.client("account"), org.management_account_id, RateLimits(FAST)),
         management_account_id=org.management_account_id,
         jobs=S3JobStore(s3, "jobs"),
         snapshots=DynamoDbSnapshots(dynamodb, "snapshots"),
@@ -351,7 +351,7 @@ def test_failure_tolerance_lets_the_deploy_succeed_and_reports_the_failure(world
 
 def test_an_organization_needing_several_invocations(world: World) -> None:
     slow = {op: Quota(50, 1) for op in FAST}
-    world.deps.api = ContactsApi(world.deps.api.client, world.org.management_account_id, RateLimits(slow))
+    world.deps.api = AccountApi(world.deps.api.client, world.org.management_account_id, RateLimits(slow))
     world.deps.concurrency = 1
     with mock.patch.object(account_settings, "MIN_BATCH_SECONDS", 0.0):
         result = run(world, "Create", spec(), remaining=account_settings.SAFETY_MARGIN_SECONDS + 0.05)
@@ -364,7 +364,7 @@ def test_an_organization_needing_several_invocations(world: World) -> None:
 def test_a_job_beyond_the_deploy_wait_continues_in_its_workflow(world: World) -> None:
     world.deps.deploy_wait_seconds = 0
     slow = {op: Quota(50, 1) for op in FAST}
-    world.deps.api = ContactsApi(world.deps.api.client, world.org.management_account_id, RateLimits(slow))
+    world.deps.api = AccountApi(world.deps.api.client, world.org.management_account_id, RateLimits(slow))
     world.deps.concurrency = 1
     with mock.patch.object(account_settings, "MIN_BATCH_SECONDS", 0.0):
         context = Context(account_settings.SAFETY_MARGIN_SECONDS + 0.05)

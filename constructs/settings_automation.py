@@ -39,7 +39,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 
 from constructs import Construct
-from constructs.alternate_contacts import ContactState, member_accounts_finding
+from constructs.account_settings import SettingsState, member_accounts_finding
 from constructs.job_workflow import JobWorkflow
 from constructs.nag_findings import acknowledge
 from constructs.notifications import notification_topic
@@ -128,7 +128,7 @@ def spec_layer_folder(settings: Mapping[str, SettingSpec[Any]]) -> Path:
     return folder
 
 
-class ContactAutomation(Construct):
+class SettingsAutomation(Construct):
     """Applies every setting's spec to new and moved accounts as their events arrive, and checks
     every targeted account for drift on a schedule. ``settings``: the specs by setting name.
 
@@ -149,7 +149,7 @@ class ContactAutomation(Construct):
         drift_interval: Duration | None = None,
         report_only: bool = False,
         notification_email: str | None = None,
-        state: ContactState | None = None,
+        state: SettingsState | None = None,
         notifications: tuple[kms.IKey, sns.ITopic] | None = None,
         deploy_job_pointer: str | None = None,
         metric_namespace: str = DEFAULT_NAMESPACE,
@@ -160,7 +160,7 @@ class ContactAutomation(Construct):
         self.partition = partition
         if event_bus is None:
             self._require_events_region()
-        self.state = state or ContactState(self, "State")
+        self.state = state or SettingsState(self, "State")
         self.spec_layer = lambda_.LayerVersion(
             self,
             "Spec",
@@ -210,8 +210,8 @@ class ContactAutomation(Construct):
             return
         self.topic_key, self.topic = notification_topic(
             self,
-            display_name="Alternate contacts",
-            key_description="Encrypts the alternate-contacts automation topic",
+            display_name="Account settings automation",
+            key_description="Encrypts the account-settings automation topic",
             notification_email=notification_email,
         )
 
@@ -240,7 +240,7 @@ class ContactAutomation(Construct):
                 rule_id,
                 event_bus=event_bus,
                 event_pattern=pattern,
-                description=f"Alternate contacts for accounts: {rule_id}",
+                description=f"Account settings for accounts: {rule_id}",
             )
             # Events EventBridge cannot deliver to the queue go to the dead-letter queue too.
             rule.add_target(
@@ -379,7 +379,7 @@ class ContactAutomation(Construct):
             function=self.drift,
             name_suffix="DriftChecks",
             topic=self.topic,
-            description="Continues alternate-contacts drift checks too big for one invocation",
+            description="Continues account-settings drift checks too big for one invocation",
         )
         # A scheduled check that fails even after Lambda's retries is kept.
         self.drift.function.configure_async_invoke(
@@ -406,7 +406,7 @@ class ContactAutomation(Construct):
             assumed_by=iam.ServicePrincipal(
                 "scheduler.amazonaws.com", conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}}
             ),
-            description="EventBridge Scheduler starts the alternate-contacts drift check",
+            description="EventBridge Scheduler starts the account-settings drift check",
         )
         acknowledge(
             schedule_role,
@@ -417,7 +417,7 @@ class ContactAutomation(Construct):
             self,
             "DriftSchedule",
             schedule=scheduler.ScheduleExpression.rate(drift_interval),
-            description="Checks every targeted account's alternate contacts against the config",
+            description="Checks every targeted account's settings against the config",
             target=scheduler_targets.LambdaInvoke(
                 self.drift.function,
                 role=schedule_role,
@@ -461,7 +461,7 @@ class ContactAutomation(Construct):
         """The rules must sit where the events arrive; a region known at synth is checked now."""
         region = Stack.of(self).region
         message = (
-            f"ContactAutomation: Organizations and Control Tower account events arrive on the default event "
+            f"SettingsAutomation: Organizations and Control Tower account events arrive on the default event "
             f"bus in {EVENTS_REGION} only; deploy this stack to {EVENTS_REGION} or pass the event_bus that "
             "receives them"
         )

@@ -9,7 +9,7 @@ import pytest
 from aws_cdk import App, Stack
 from aws_cdk.assertions import Match, Template
 
-from constructs.alternate_contacts import AlternateContacts
+from constructs.account_settings import AccountSettings
 from org_bootstrap.settings.alternate_contacts import managed_contact_types
 from org_bootstrap.settings.alternate_contacts.spec import ContactSpec
 from stacks.config import load_config
@@ -197,7 +197,7 @@ def test_a_deploy_wait_that_leaves_no_room_for_the_answer_is_refused() -> None:
     from aws_cdk import Duration
 
     with pytest.raises(ValueError, match=r"deploy_wait is 3000 s; at most 2970 s"):
-        AlternateContacts(
+        AccountSettings(
             Stack(App(), "S"),
             "Contacts",
             spec=ContactSpec.parse({"contacts": {"BILLING": {"delete": True}}}),
@@ -237,7 +237,7 @@ def test_job_state_and_snapshots_are_durable_and_exactly_granted(template: Templ
         {"Replicas": [Match.object_like({"PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True}})]},
     )
     template.has_resource("AWS::DynamoDB::GlobalTable", {"DeletionPolicy": "Retain"})
-    assert sorted(statement(template, "ContactSnapshots")["Action"]) == [
+    assert sorted(statement(template, "SettingSnapshots")["Action"]) == [
         "dynamodb:DeleteItem",
         "dynamodb:GetItem",
         "dynamodb:PutItem",
@@ -260,7 +260,7 @@ def test_contact_types_condition_follows_the_spec() -> None:
     restore = ContactSpec.parse({**retain.to_dict(), "removal": "restore"})
     assert managed_contact_types(restore) == ["BILLING", "OPERATIONS", "SECURITY"]
     stack = Stack(App(), "Only")
-    AlternateContacts(stack, "Contacts", spec=retain)
+    AccountSettings(stack, "Contacts", spec=retain)
     Template.from_stack(stack).has_resource_properties(
         "AWS::IAM::Policy",
         {
@@ -288,6 +288,6 @@ def test_the_reconcile_context_is_a_property_only_when_given(template: Template)
     assert "Reconcile" not in plain["Properties"]
     app = App(context={"reconcile": "1764590000"})
     stack = Stack(app, "S")
-    AlternateContacts(stack, "Contacts", spec=ContactSpec.parse({"contacts": {"BILLING": {"delete": True}}}))
+    AccountSettings(stack, "Contacts", spec=ContactSpec.parse({"contacts": {"BILLING": {"delete": True}}}))
     (given,) = Template.from_stack(stack).find_resources("Custom::AlternateContacts").values()
     assert given["Properties"]["Reconcile"] == "1764590000"

@@ -17,7 +17,7 @@ from aws_cdk.assertions import Match, Template
 from cfnlint.api import ManualArgs, lint_file
 from moto.events.models import EventPattern
 
-from constructs.contact_automation import ContactAutomation, spec_layer_folder
+from constructs.settings_automation import SettingsAutomation, spec_layer_folder
 from org_bootstrap.engine.registry import specs_from_json
 from org_bootstrap.settings.alternate_contacts.spec import ContactSpec
 from simulation import cloudtrail as samples
@@ -541,7 +541,7 @@ def test_a_drift_check_too_big_for_one_invocation_goes_to_its_own_workflow(templ
     (alarm,) = [
         alarm
         for alarm in template.find_resources("AWS::CloudWatch::Alarm").values()
-        if "Continues alternate-contacts drift checks" in alarm["Properties"]["AlarmDescription"]
+        if "Continues account-settings drift checks" in alarm["Properties"]["AlarmDescription"]
     ]
     assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic}]
 
@@ -564,7 +564,7 @@ def report_only_template() -> Template:
 def test_report_only_can_read_contacts_and_change_none(report_only_template: Template) -> None:
     found = statements(report_only_template, "ContactAutomationDriftCheckRole")
     assert by_sid(found, "AlternateContactsOfOrganizationAccounts")["Action"] == "account:GetAlternateContact"
-    assert not [s for s in found if s.get("Sid") == "ContactSnapshots"]
+    assert not [s for s in found if s.get("Sid") == "SettingSnapshots"]
     _, function = resource(
         report_only_template, "AWS::Lambda::Function", Handler="org_bootstrap.handlers.drift.on_schedule"
     )
@@ -605,7 +605,7 @@ def construct_stack(region: str | None = "us-east-1", **kwargs: Any) -> Stack:
     app = App()
     env = Environment(account="222222222222", region=region) if region else None
     stack = Stack(app, "Automation", env=env)
-    ContactAutomation(
+    SettingsAutomation(
         stack, "ContactAutomation", settings={"alternate_contacts": SPEC}, management_account_id=MANAGEMENT, **kwargs
     )
     return stack
@@ -622,7 +622,7 @@ def test_a_forwarded_event_bus_may_be_anywhere() -> None:
     app = App()
     stack = Stack(app, "Delegated", env=Environment(account="222222222222", region="eu-west-1"))
     bus = events.EventBus(stack, "Forwarded")
-    ContactAutomation(
+    SettingsAutomation(
         stack,
         "ContactAutomation",
         settings={"alternate_contacts": SPEC},

@@ -68,7 +68,7 @@ def delegated_delete() -> dict[str, dict[str, Any]]:
         "removal": "delete",
         "targets": {"accounts": [DELEGATED, "444444444444", "555555555555"]},
     }
-    return synth(config(contacts_deployed_in="delegated_administrator", alternate_contacts=contacts))
+    return synth(config(settings_deployed_in="delegated_administrator", alternate_contacts=contacts))
 
 
 @dataclass(frozen=True)
