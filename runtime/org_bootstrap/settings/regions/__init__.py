@@ -24,7 +24,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from org_bootstrap.aws.clients import error_code
+from org_bootstrap.aws.clients import error_code, is_request_limit
 from org_bootstrap.aws.partitions import CHINA, COMMERCIAL, opt_in_regions
 from org_bootstrap.engine.quotas import RegionOptLimits
 from org_bootstrap.engine.targeting import SettingSpec
@@ -110,6 +110,8 @@ class Regions(Setting):
                 requests.cancel(account_id)
             if error_code(error) == "ConflictException":  # the opposite request is still in progress
                 raise NotYet(f"{item} of {account_id}: {error_code(error)}") from error
+            if is_request_limit(error):  # AWS's 6 per account or 50 per organization are in use: a wait
+                raise NotYet(f"{item} of {account_id}: every Region request slot is in use") from error
             raise
         except BaseException:
             if requests is not None:
@@ -203,9 +205,13 @@ class RegionRequests:
         *,
         clock: Callable[[], float] = time.monotonic,
         follow_every: float = 15.0,
+        patient: bool = True,
     ) -> None:
         self.limits = limits
         self.clock = clock
+        # False: never wait for a slot or a request (the account-events handler, which cannot follow
+        # one: it leaves the Region to the drift check or the next job instead)
+        self.patient = patient
         self.follow_every = follow_every  # seconds between two reads of one request's Region
         self._changed = threading.Condition()
         self._requests: dict[tuple[str, str], Request] = {(r.account_id, r.region): r for r in in_flight}
@@ -222,6 +228,7 @@ class RegionRequests:
 
     def reserve(self, account_id: str, *, until: float) -> bool:
         """Hold a slot for one request of ``account_id``; False when none was free by ``until``."""
+        until = until if self.patient else self.clock()
         with self._changed:
             while not self._free(account_id):
                 if self.clock() >= until:
@@ -251,6 +258,7 @@ class RegionRequests:
         """Follow a request under way toward ``wanted`` (it holds a slot at AWS) until it has got
         there: True once it has, False when it is still on its way at ``until`` (it stays followed)."""
         self.adopt(account_id, region, wanted)
+        until = until if self.patient else self.clock()
         with self._changed:
             while (account_id, region) in self._requests:
                 if self.clock() >= until:
