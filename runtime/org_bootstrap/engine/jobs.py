@@ -90,6 +90,9 @@ class Job:
     # Region opt-in requests started (or found under way) and not yet followed to the end
     # (settings.regions.Request as dicts): the job carries on until they are.
     region_requests: list[dict[str, Any]] = field(default_factory=list)
+    # How long the job's Region requests were seen on their way (RegionRequests.expected): when the
+    # next batch first reads the requests it follows.
+    region_seconds: float | None = None
 
     def __post_init__(self) -> None:
         if self.deadline_at is None:
@@ -141,6 +144,7 @@ class Job:
             "previous": self.previous,
             "superseded_by": self.superseded_by,
             "region_requests": self.region_requests,
+            "region_seconds": self.region_seconds,
         }
 
     @classmethod
@@ -161,6 +165,7 @@ class Job:
             previous=data.get("previous", ""),
             superseded_by=data.get("superseded_by", ""),
             region_requests=list(data.get("region_requests", [])),
+            region_seconds=data.get("region_seconds"),
         )
 
     # -- results -----------------------------------------------------------------------------
@@ -465,6 +470,7 @@ def run_batch(
         except Exception:
             LOG.info("following Region requests paused", exc_info=True)
         job.region_requests = [request.to_dict() for request in requests.in_flight()]
+        job.region_seconds = requests.expected
     if expired() and not job.done:
         LOG.warning(json.dumps({"job": job.id, "deadline_reached": job.deadline_at, "unfinished": _unfinished(job)}))
         job.expire()
@@ -483,8 +489,8 @@ def run_batch(
 
 FOLLOW_PAUSE_SECONDS = 1.0  # between two rounds of following Region requests (at most)
 MIN_FOLLOW_PAUSE_SECONDS = 0.01  # however short the follow interval: never a busy loop
-# Between two reads of one request's Region: 50 requests in flight take 50 / 15 = 3.3 of the 5
-# GetRegionOptStatus per second, and a Region that got there waits 7.5 s on average to be seen.
+# Between two reads of one request's Region once it is due (RegionRequests.due): a Region that got
+# there waits 7.5 s on average to be seen.
 FOLLOW_EVERY_SECONDS = 15.0
 
 
@@ -500,7 +506,11 @@ def _region_requests(
     limits = limits or regions.SETTING.opt_limits(partition_here())
     assert limits is not None, f"the {partition_here()} partition has no Region opt-in"
     requests = RegionRequests(
-        limits, map(Request.from_dict, job.region_requests), clock=api.limits.clock, follow_every=follow_every
+        limits,
+        map(Request.from_dict, job.region_requests),
+        clock=api.limits.clock,
+        follow_every=follow_every,
+        expected=job.region_seconds,
     )
     api.region_requests = requests
     return requests
