@@ -28,8 +28,8 @@ class Regions:
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
         self.own_account_id = "111111111111"
-        self.deadline = None
-        self.region_requests = None
+        self.deadline: float | None = None
+        self.region_requests: Any = None
         self.started: dict[tuple[str, str], float] = {}
         self.took: dict[tuple[str, str], float] = {}
         self.calls: Counter[str] = Counter()
