@@ -513,7 +513,29 @@ def shared_quota(
     def process_api() -> AccountApi:
         return AccountApi(fake, MANAGEMENT_ACCOUNT_ID, RateLimits(clock=clock.now, sleep=clock.sleep))
 
-    jobs = {"deploy": plan("deploy", accounts, spec), "drift": plan("drift", accounts, spec)}
+    # The deploy job is planned first (the drift check was not running yet); each job's record is in
+    # the one job store both use, saved at each checkpoint and at the end of each invocation, and each
+    # reads the other's there (the drift check through the deploy's pointer, the deploy through the check's).
+    jobs = {"deploy": plan("deploy", accounts, spec), "drift": plan("drift-check", accounts, spec)}
+    store: dict[str, str] = {}
+    store_lock = threading.Lock()
+
+    def save(saved: Job) -> None:
+        with store_lock:
+            store[saved.id] = json.dumps(saved.to_dict())
+
+    def peers_of(name: str) -> Callable[[], list[Job]]:
+        other = jobs["drift" if name == "deploy" else "deploy"].id
+
+        def read() -> list[Job]:
+            with store_lock:
+                found = store.get(other)
+            return [Job.from_dict(json.loads(found))] if found else []
+
+        return read
+
+    for job in jobs.values():
+        save(job)
     results: dict[str, dict[str, float]] = {}
 
     def run_job(name: str, job: Job, api: AccountApi) -> None:
@@ -521,7 +543,18 @@ def shared_quota(
         while not job.done:
             invocations += 1
             deadline = clock.now() + INVOCATION_BUDGET_SECONDS
-            run_batch(job, api, snapshots=snapshots, deadline=deadline, clock=clock.now, concurrency=concurrency)
+            run_batch(
+                job,
+                api,
+                snapshots=snapshots,
+                deadline=deadline,
+                clock=clock.now,
+                sleep=clock.sleep,
+                concurrency=concurrency,
+                checkpoint=save,
+                peers=peers_of(name),
+            )
+            save(job)
             overrun = max(overrun, clock.now() - deadline)
         results[name] = {"invocations": invocations, "overrun": overrun}
 

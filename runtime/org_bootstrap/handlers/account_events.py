@@ -72,7 +72,15 @@ from org_bootstrap.aws import clients
 from org_bootstrap.aws.clients import error_code, is_permanent
 from org_bootstrap.aws.organization import describe_account, path_to
 from org_bootstrap.aws.partitions import partition_here
-from org_bootstrap.engine.jobs import Job, Specs, by_setting, managed_at, released, unchangeable
+from org_bootstrap.engine.jobs import (
+    DRIFT_JOB_POINTER,
+    Job,
+    Specs,
+    by_setting,
+    managed_at,
+    released,
+    unchangeable,
+)
 from org_bootstrap.engine.reconcile import (
     FAILED,
     SKIPPED,
@@ -102,7 +110,6 @@ IGNORED = "ignored"  # an event this handler does not act on (a failed creation 
 # fit in it with room for throttled retries, and the answer still leaves before the timeout.
 BATCH_SAFETY_MARGIN_SECONDS = 30.0
 FAILED_METRIC = "EventAccountsFailed"  # accounts whose event failed for a reason no retry fixes
-DRIFT_JOB_POINTER = "drift"  # the drift check's pointer to its last job (handlers.drift.LAST_JOB)
 
 
 class UnrecognizedEventError(ValueError):
