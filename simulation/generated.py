@@ -77,11 +77,11 @@ def generated_organization(accounts: int = 300, ous: int = 85, *, seed: int = 1)
     # its own primary contact, its Regions; each inherited by the OUs below it.
     traits: dict[str, dict[str, Any]] = {ROOT_ID: {"contacts": dict(COMPANY), "primary": PRIMARY, "regions": {}}}
     for unit in units:
-        parent = traits[unit.get("parent", ROOT_ID)]
+        inherited = traits[unit.get("parent", ROOT_ID)]
         own: dict[str, Any] = {
-            "contacts": dict(parent["contacts"]),
-            "primary": parent["primary"],
-            "regions": dict(parent["regions"]),
+            "contacts": dict(inherited["contacts"]),
+            "primary": inherited["primary"],
+            "regions": dict(inherited["regions"]),
         }
         roll = rng.random()
         if roll < 0.15:
