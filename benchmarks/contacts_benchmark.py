@@ -19,7 +19,11 @@ actually left to the app:
     handler takes what has arrived, up to 10 records a batch, one batch at a time with a
     2-minute budget; a record it answers as a failure is seen again after the queue's 12-minute
     visibility timeout. Latency: from an event's arrival to the last of its account's three
-    contacts being set, as the fake records it;
+    contacts being set, as the fake records it. The two jobs share one job store (each saves its
+    record at its checkpoints and after each invocation, and reads the other's), so each account
+    is worked by one of them (``org_bootstrap.engine.jobs.leaves_to``); the table compares the
+    writes made with the writes needed (one per missing contact type) and the wall time with the
+    floor of the calls needed, not only of those made;
 (c) a quarter of every quota left, 100 accounts.
 
     .venv/bin/python benchmarks/contacts_benchmark.py            # 100, 1,000 and 10,000 accounts, and contention

@@ -12,6 +12,9 @@ one invocation budget at a time until the job is done) on the sped-up clock of
   are never exceeded (the fake counts every request beyond them, and any is a failure);
 - all three settings in one job: at most 1.1 x the slowest setting's floor (the quotas are separate).
 
+It also counts the Region reads (ListRegions and GetRegionOptStatus, reading the accounts and
+following the requests) per Region request started.
+
     .venv/bin/python benchmarks/settings_benchmark.py            # 1,000 accounts, about 3 minutes
     .venv/bin/python benchmarks/settings_benchmark.py --accounts 100
 """
