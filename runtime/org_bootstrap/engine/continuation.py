@@ -174,8 +174,19 @@ def last_jobs(store: S3JobStore, *pointers: str) -> Callable[[], list[Job]]:
     the other jobs a job may meet working on the same accounts (``run_batch``'s ``peers``)."""
 
     def read() -> list[Job]:
-        found = (store.last_job(pointer) for pointer in pointers if pointer)
-        return [Job.from_dict(data) for data in found if data]
+        found: list[Job] = []
+        for pointer in filter(None, pointers):
+            try:
+                data = store.last_job(pointer)
+            except ClientError as error:
+                # Without s3:ListBucket, S3 answers a missing object with 403 AccessDenied, not NoSuchKey
+                # (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html): no such job.
+                if clients.error_code(error) not in ("AccessDenied", "403"):
+                    raise
+                data = None
+            if data:
+                found.append(Job.from_dict(data))
+        return found
 
     return read
 

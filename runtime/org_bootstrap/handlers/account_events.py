@@ -72,9 +72,9 @@ from org_bootstrap.aws import clients
 from org_bootstrap.aws.clients import error_code, is_permanent
 from org_bootstrap.aws.organization import describe_account, path_to
 from org_bootstrap.aws.partitions import partition_here
+from org_bootstrap.engine.continuation import last_jobs
 from org_bootstrap.engine.jobs import (
     DRIFT_JOB_POINTER,
-    Job,
     Specs,
     by_setting,
     managed_at,
@@ -301,18 +301,14 @@ def region_requests(deps: Dependencies, clock: Callable[[], float]) -> RegionReq
 
 def jobs_region_requests(deps: Dependencies) -> list[Request]:
     """The Region requests the deploy and drift jobs still running have in flight, from their records."""
-    found: list[Request] = []
-    for pointer in deps.job_pointers if deps.jobs is not None else ():
-        assert deps.jobs is not None
-        try:
-            last = deps.jobs.last_job(pointer)
-        except ClientError as error:  # the count is a courtesy to the jobs: AWS enforces its own
-            LOG.warning(json.dumps({"job_pointer": pointer, "unreadable": error_code(error)}))
-            continue
-        job = Job.from_dict(last) if last else None
-        if job is not None and not job.done:
-            found += [Request.from_dict(request) for request in job.region_requests]
-    return found
+    if deps.jobs is None:
+        return []
+    try:
+        running = [job for job in last_jobs(deps.jobs, *deps.job_pointers)() if not job.done]
+    except ClientError as error:  # the count is a courtesy to the jobs: AWS enforces its own
+        LOG.warning(json.dumps({"job_records": "unreadable", "error": error_code(error)}))
+        return []
+    return [Request.from_dict(request) for job in running for request in job.region_requests]
 
 
 def in_progress(outcome: Outcome) -> list[str]:
