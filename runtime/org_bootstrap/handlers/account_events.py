@@ -372,10 +372,14 @@ def report_failure(deps: Dependencies, message_id: str, event_name: str, outcome
 
 
 def _count_failures(deps: Dependencies, count: int) -> None:
-    if deps.cloudwatch is not None:
+    if deps.cloudwatch is None:
+        return
+    try:
         deps.cloudwatch.put_metric_data(
             Namespace=deps.namespace, MetricData=[{"MetricName": FAILED_METRIC, "Value": float(count), "Unit": "Count"}]
         )
+    except Exception:  # the reports and messages are written: failing the batch would send them again
+        LOG.exception("the %s metric could not be published", FAILED_METRIC)
 
 
 def handle_batch(
@@ -389,7 +393,9 @@ def handle_batch(
     batch and is tried again (the pacing has slowed down by then); no record starts with less than
     ``margin`` seconds left (``seconds_left``: the Lambda's remaining time), and every record not
     finished by then is answered as a batch item failure, for SQS to deliver again, instead of the
-    whole batch timing out. The record in flight stops waiting for the pacing at half the margin."""
+    whole batch timing out. The record in flight stops waiting for the pacing, and its calls stop
+    being retried (:func:`org_bootstrap.aws.clients.retries_until`), at half the margin. A record
+    that failed for a reason no retry fixes is reported (:func:`report_failure`) and acknowledged."""
     deadline = float("inf")
     clock = deps.api.limits.clock
     if seconds_left is not None:
