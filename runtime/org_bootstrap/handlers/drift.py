@@ -45,6 +45,7 @@ from org_bootstrap.engine.continuation import (
 )
 from org_bootstrap.engine.coverage import REPORT_KEY, organization_snapshot
 from org_bootstrap.engine.jobs import Job, Specs, plan
+from org_bootstrap.engine.metrics import NAMESPACE, emit_batch
 from org_bootstrap.engine.reconcile import CHANGED, DRIFTED, FAILED, SKIPPED, AccountApi, Snapshots
 from org_bootstrap.engine.registry import SETTINGS, setting_of
 from org_bootstrap.engine.stores import S3JobStore
@@ -56,7 +57,7 @@ LOG.setLevel(logging.INFO)
 METRIC_NAMES = ("AccountsChecked", "AccountsDrifted", "AccountsFixed", "AccountsFailed")
 # Named when alternate contacts were the only setting; kept, since alarms and dashboards outside the
 # stack read these metrics (docs/operations.md).
-DEFAULT_NAMESPACE = "OrgBootstrap/AlternateContacts"
+DEFAULT_NAMESPACE = NAMESPACE
 LISTED = 50  # accounts named in a notification; the report in S3 has all of them
 SETTING_DIMENSION = "Setting"  # the per-setting metrics' dimension: alternate_contacts, primary_contact, regions
 LAST_JOB = "drift"  # the name of the drift check's pointer to its last job
@@ -327,6 +328,7 @@ def on_schedule(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]
     )
     if job is None:
         return busy(job_id)
+    emit_batch(job, deps.api.limits, kind="drift", namespace=deps.namespace)
     if not job.done:
         if CONTINUE_JOB not in event:  # the first batch did not finish: the workflow carries the rest
             continue_in_workflow(job.id)
