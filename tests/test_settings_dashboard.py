@@ -26,11 +26,7 @@ def body(template: Template) -> tuple[dict[str, Any], dict[str, Any]]:
     (dashboard,) = template.find_resources(DASHBOARD).values()
     parts = dashboard["Properties"]["DashboardBody"]["Fn::Join"][1]
     text = "".join(
-        part
-        if isinstance(part, str)
-        else f"<{part['Ref']}>"
-        if "Ref" in part
-        else f"<{'.'.join(part['Fn::GetAtt'])}>"
+        part if isinstance(part, str) else f"<{part['Ref']}>" if "Ref" in part else f"<{'.'.join(part['Fn::GetAtt'])}>"
         for part in parts
     )
     return json.loads(text), template.to_json()["Resources"]
@@ -147,7 +143,7 @@ def test_the_switch_turns_it_off() -> None:
 
 
 def test_the_switch_must_be_true_or_false() -> None:
-    with pytest.raises(ConfigError, match="automation.dashboard: 'no' must be true or false"):
+    with pytest.raises(ConfigError, match=r"automation\.dashboard: 'no' must be true or false"):
         BootstrapConfig.from_mapping({**EXAMPLE, "automation": {"dashboard": "no"}})
 
 

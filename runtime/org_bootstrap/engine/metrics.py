@@ -2,7 +2,10 @@
 
 Written as CloudWatch Embedded Metric Format log lines (one JSON object a line on stdout, which
 Lambda sends to CloudWatch Logs, where the metrics are extracted): no call, no permission and no
-time taken from the batch. https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html
+time taken from the batch. https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Lambda.html
+They go through the ``org_bootstrap.metrics`` logger, which writes the bare JSON to stdout and not
+to the root logger: the functions' JSON log format would wrap them in a ``message`` field, where
+CloudWatch no longer finds them (a local run points this logger at its own log file).
 
 - ``JobAccountsPlanned``, ``JobAccountsDone``, ``JobAccountsChanged``, ``JobAccountsFailed``,
   ``JobAccountsRetrying`` with the ``Job`` dimension (``deploy`` or ``drift``): where the job is.
@@ -14,6 +17,7 @@ time taken from the batch. https://docs.aws.amazon.com/AmazonCloudWatch/latest/m
 from __future__ import annotations
 
 import json
+import logging
 import time
 from typing import Any
 
@@ -33,6 +37,20 @@ JOB_METRICS = (
 )
 THROTTLED_CALLS, CALL_RATE = "ThrottledCalls", "CallRate"
 _reported: dict[tuple[int, str], int] = {}  # throttles already reported, by limits and operation
+
+
+class _Stdout(logging.Handler):
+    """The bare message on whatever ``sys.stdout`` is when it is written."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(record.getMessage(), flush=True)
+
+
+LOG = logging.getLogger("org_bootstrap.metrics")
+LOG.propagate = False
+LOG.setLevel(logging.INFO)
+if not LOG.handlers:
+    LOG.addHandler(_Stdout())
 
 
 def batch_documents(job: Job, limits: RateLimits, *, kind: str, namespace: str = NAMESPACE) -> list[dict[str, Any]]:
@@ -85,6 +103,6 @@ def batch_documents(job: Job, limits: RateLimits, *, kind: str, namespace: str =
 
 
 def emit_batch(job: Job, limits: RateLimits, *, kind: str, namespace: str = NAMESPACE) -> None:
-    """Print the batch's EMF documents, one a line (Lambda's stdout goes to CloudWatch Logs)."""
+    """Write the batch's EMF documents, one a line (Lambda's stdout goes to CloudWatch Logs)."""
     for document in batch_documents(job, limits, kind=kind, namespace=namespace):
-        print(json.dumps(document, separators=(",", ":")), flush=True)
+        LOG.info(json.dumps(document, separators=(",", ":")))
