@@ -4,7 +4,8 @@ laptop's width, for the example organization and for 1,000 accounts.
 Checks: no errors while loading (script errors, console errors, failed resources) and nothing
 fetched; the numbers on the page equal the report's (counted here from the report JSON itself);
 no horizontal overflow of the page at 390 px and 1280 px, and no text smaller than 10 px. Makes
-the screenshot docs/images/coverage-report.png. Skipped, with the reason, where no chromium is
+the screenshot docs/images/coverage-report.png (the example organization after its config is
+applied and a contact changed by hand). Skipped, with the reason, where no chromium is
 installed (.ci/run installs Debian's).
 """
 
@@ -119,12 +120,52 @@ def test_the_report_loads_without_errors_shows_the_reports_numbers_and_fits_a_ph
         assert int(check["accounts"]) == len(report["organization"]["accounts"])
         assert int(check["attention"]) == sum(c["drifted"] + c["failed"] for c in expected.values())
 
-    if accounts is None:
-        from local_deploy import coverage
 
-        shown = tmp_path / "shown.html"
-        shown.write_text(
-            coverage.to_html(coverage.coverage_of(report), generated_at=STARTED, source="the example organization")
-        )
-        screenshot(CHROMIUM, shown, SCREENSHOT, width=LAPTOP, height=1500)
-        assert SCREENSHOT.stat().st_size > 10_000
+def settled_example_report(tmp_path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The example organization once the config is applied, then a security contact changed by
+    hand: what a report-only drift check would then find."""
+    from local_deploy import coverage
+    from local_deploy.world import StateDir, open_world
+    from org_bootstrap.aws import clients
+    from org_bootstrap.aws.organization import read_tree
+    from org_bootstrap.engine.jobs import plan
+    from org_bootstrap.engine.reconcile import AccountApi, reconcile_account
+    from stacks.config import load_config
+
+    config = load_config(ROOT / "config" / "example.toml")
+    assert config.settings
+    management = config.management_account_id
+    with open_world(StateDir(tmp_path / "settled"), ROOT / "config" / "example-organization.toml") as world:
+        api = AccountApi(clients.client("account"), management)
+        organizations = clients.client("organizations")
+        job = plan("apply", read_tree(organizations).accounts, config.settings, management_account_id=management)
+        for account, key in job.items:
+            reconcile_account(api, account, job.target_sets[key])
+        edited = {"Name": "Someone Else", "Title": "Admin", "EmailAddress": "someone@example.org"}
+        world.organization.put_contact("555555555555", "SECURITY", {**edited, "PhoneNumber": "+1 206 555 0199"})
+        with world.calls.read_only():
+            report, details = coverage.read_report(
+                organizations, api, config.settings, management_account_id=management, job_id="drift-example"
+            )
+    report["started_at"] = STARTED
+    return report, details
+
+
+def test_the_screenshot_shows_the_example_organization_after_a_deploy_and_a_change_by_hand(tmp_path: Path) -> None:
+    """docs/images/coverage-report.png, which the README shows (1280 px wide)."""
+    assert CHROMIUM is not None
+    from local_deploy import coverage
+
+    report, details = settled_example_report(tmp_path)
+    found = coverage.coverage_of(report, details=details)
+    assert [(row.account, row.setting, row.status) for row in found.attention] == [
+        ("555555555555", "alternate_contacts", "drifted")
+    ]
+    shown = tmp_path / "shown.html"
+    shown.write_text(coverage.to_html(found, generated_at=STARTED, source="the example organization"))
+    assert "someone@example.org" not in shown.read_text()  # masked
+    assert render(CHROMIUM, shown, width=LAPTOP).check["errors"] == []
+
+    screenshot(CHROMIUM, shown, SCREENSHOT, width=LAPTOP, height=1350)
+
+    assert SCREENSHOT.stat().st_size > 10_000
