@@ -81,6 +81,7 @@ from org_bootstrap.engine.jobs import (
     released,
     unchangeable,
 )
+from org_bootstrap.engine.metrics import NAMESPACE
 from org_bootstrap.engine.reconcile import (
     FAILED,
     SKIPPED,
@@ -214,7 +215,7 @@ class Dependencies:
     cloudwatch: Any = None
     sns: Any = None
     topic_arn: str = ""
-    namespace: str = "OrgBootstrap/AlternateContacts"  # the drift check's (handlers.drift.DEFAULT_NAMESPACE)
+    namespace: str = NAMESPACE  # the drift check's
     # The pointers to the last jobs whose Region requests count against the same limits
     job_pointers: tuple[str, ...] = (DRIFT_JOB_POINTER,)
 
