@@ -347,7 +347,7 @@ def _with_automation(session: Session, config: str) -> str:
     if load_config(config).automation is not None:
         return config
     path = Path(tempfile.gettempdir()) / f"local-deploy-demo-{Path(config).stem}-with-automation.toml"
-    path.write_text(Path(config).read_text(encoding="utf-8") + "\n[automation]\n", encoding="utf-8")
+    path.write_text(Path(config).read_text(encoding="utf-8-sig") + "\n[automation]\n", encoding="utf-8")
     session.console.print(
         Text(f"{config} has no [automation] section: the demo adds one with its defaults ({_shown(path)})", style="dim")
     )
