@@ -94,9 +94,10 @@ def custom(template: dict[str, Any], resource_type: str) -> dict[str, Any]:
 
 
 def test_a_template_over_a_limit_is_refused_naming_the_limit_and_the_size() -> None:
-    template = {
+    big_properties = {"Spec": "x" * 200_000}
+    template: dict[str, Any] = {
         "Resources": {
-            "Settings": {"Type": SETTINGS_TYPE, "Properties": {"Spec": "x" * 200_000}},
+            "Settings": {"Type": SETTINGS_TYPE, "Properties": big_properties},
             "Small": {"Type": SETTINGS_TYPE, "Properties": {"Spec": "x" * 1_000}},
         }
     }
@@ -105,7 +106,7 @@ def test_a_template_over_a_limit_is_refused_naming_the_limit_and_the_size() -> N
         f"{STACK}: the template is 1,234,567 bytes, over CloudFormation's limit of 1,000,000 bytes (1 MB) "
         "for a template in S3",
         f"{STACK}/Settings: an Update of this custom resource is an event of about "
-        f"{provider_update_event_bytes(template['Resources']['Settings']['Properties']):,} bytes (its properties "
+        f"{provider_update_event_bytes(big_properties):,} bytes (its properties "
         "twice), over Step Functions' limit of 262,144 bytes (256 KB) for the input of the Provider framework's waiter",
     ]
     assert template_problems(STACK, template | {"Resources": {}}, TEMPLATE_BODY_S3) == []
