@@ -17,7 +17,8 @@ For each N it prints, for the management account's stack:
   S3's concern, not a limit: the handler reads it).
 
     .venv/bin/python benchmarks/config_size.py                    # 2,000, 6,000 and 10,000 overrides
-    .venv/bin/python benchmarks/config_size.py --overrides 500 20000
+    .venv/bin/python benchmarks/config_size.py --inline           # every property in the template, as before
+    .venv/bin/python benchmarks/config_size.py --overrides 0 300 20000
 """
 
 from __future__ import annotations
@@ -158,7 +159,16 @@ def report(measured: Measured) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--overrides", type=int, nargs="+", default=[2_000, 6_000, 10_000])
+    parser.add_argument(
+        "--inline",
+        action="store_true",
+        help="keep every property in the template, as the app did before (to see the limits it met)",
+    )
     args = parser.parse_args(argv)
+    if args.inline:
+        import constructs.org_provider as org_provider
+
+        org_provider.INLINE_PROPERTIES_LIMIT = sys.maxsize
     worst = 0.0
     for count in args.overrides:
         measured = measure(count)

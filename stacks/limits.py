@@ -77,6 +77,6 @@ def check_assembly(assembly: Any) -> None:
         for stack in current.stacks:
             path = Path(current.directory) / stack.template_file
             problems += template_problems(stack.stack_name, stack.template, path.stat().st_size)
-        pending += list(current.nested_assemblies) if hasattr(current, "nested_assemblies") else []
+        pending += [nested.nested_assembly for nested in current.nested_assemblies]  # a pipeline's stages
     if problems:
         raise StackLimitError(problems)
