@@ -239,6 +239,11 @@ CASES = [
         contacts(overrides=[{"account": ARABIC_INDIC_ID, "contacts": {"BILLING": GOOD}}]),
     ),
     Case(
+        "drift schedule in full-width digits",
+        ("automation.drift_schedule: 'rate(\uff11 day)' is not a rate expression",),
+        top(automation={"drift_schedule": "rate(\uff11 day)"}),
+    ),
+    Case(
         "account ID with a newline after its 12 digits",
         ("delegated_administrator_account_id: '222222222222\\n' is not an AWS account ID",),
         top(delegated_administrator_account_id="222222222222\n"),
