@@ -53,6 +53,7 @@ from rich.text import Text
 from local_deploy import ROOT, coverage
 from local_deploy import organization_actions as actions
 from local_deploy.api_calls import ApiCalls, ReadOnlyViolation, writes
+from local_deploy.assets import assembly_reader, file_assets, publish
 from local_deploy.automation import Automation, AutomationError, DeliveryReport, DriftRun
 from local_deploy.cloudformation import FUNCTION, NO_CHANGE, LocalCloudFormation, ResourceError, Result, simulated
 from local_deploy.organization_file import OrganizationFileError, load_organization_file
@@ -78,8 +79,10 @@ from org_bootstrap.aws import clients
 from org_bootstrap.aws.organization import management_account_id
 from org_bootstrap.engine.reconcile import AccountApi
 from org_bootstrap.engine.stores import DynamoDbSnapshots
+from org_bootstrap.handlers.resource import ObjectReader
 from org_bootstrap.settings.alternate_contacts import FIELDS
 from org_bootstrap.settings.alternate_contacts.spec import CONTACT_TYPES
+from simulation.organization import acting_as
 from stacks.config import DEFAULT_CONFIG, ConfigError, load_config
 
 DEFAULT_ORGANIZATION = ROOT / "config" / "example-organization.toml"
@@ -369,7 +372,7 @@ def _with_automation(session: Session, config: str) -> str:
     if load_config(config).automation is not None:
         return config
     path = Path(tempfile.gettempdir()) / f"local-deploy-demo-{Path(config).stem}-with-automation.toml"
-    path.write_text(Path(config).read_text(encoding="utf-8") + "\n[automation]\n", encoding="utf-8")
+    path.write_text(Path(config).read_text(encoding="utf-8-sig") + "\n[automation]\n", encoding="utf-8")
     session.console.print(
         Text(f"{config} has no [automation] section: the demo adds one with its defaults ({_shown(path)})", style="dim")
     )
@@ -638,6 +641,7 @@ def _plan(
             organizations,
             api,
             snapshots=snapshots,
+            read_object=_object_reader(synthesized, stack),
             on_accounts=progress.total,
             on_account=progress.account,
         )
@@ -654,6 +658,7 @@ def deploy(session: Session, synthesized: Synthesized, *, rollback: bool = True)
         _check_stack(stack, synthesized.stack_name)
         world.stack = stack
         before = world.calls.snapshot()
+        _publish_assets(world, stack, synthesized.assembly_directory)
         result = _deploy(session, world, stack, Template(synthesized.template), rollback)
         if result.ok:
             _record(stack, synthesized.template, synthesized.assembly_directory)
@@ -661,11 +666,33 @@ def deploy(session: Session, synthesized: Synthesized, *, rollback: bool = True)
             other = world.delegated_stack or StackState(delegated.name, delegated.account, synthesized.config.region)
             _check_stack(other, delegated.name)
             world.delegated_stack = other
+            _publish_assets(world, other, synthesized.assembly_directory)
             second = _deploy(session, world, other, Template(delegated.template), rollback)
             if second.ok:
                 _record(other, delegated.template, synthesized.assembly_directory)
             result = Result(second.status, result.operations + second.operations, result.events + second.events)
         return result, writes(world.calls.snapshot() - before)
+
+
+def _publish_assets(world: World, stack: StackState, assembly_directory: str) -> None:
+    """What ``cdk deploy`` does before the stack: its file assets to the stack account's bootstrap bucket."""
+    if not assembly_directory:
+        return
+    assets = file_assets(assembly_directory, stack.name, account=stack.account, region=stack.region)
+    with acting_as(stack.account):
+        publish(assets, world.session.client("s3", region_name=stack.region), region=stack.region)
+
+
+def _object_reader(synthesized: Synthesized, stack: StackState) -> ObjectReader:
+    """The plan's reading of properties kept in the bootstrap bucket: the synthesized ones from the
+    cloud assembly, the deployed stack's from the simulated bucket of its account."""
+
+    def from_bucket(bucket: str, key: str) -> bytes:
+        with acting_as(stack.account):
+            body = clients.client("s3", region_name=stack.region).get_object(Bucket=bucket, Key=key)["Body"]
+            return bytes(body.read())
+
+    return assembly_reader(synthesized.assembly_directory, fallback=from_bucket)
 
 
 def _deploy(session: Session, world: World, stack: StackState, template: Template, rollback: bool) -> Result:
