@@ -366,7 +366,11 @@ def imported_section(name: str, organization: Organization, partition: str) -> S
     read = [a for a in organization.accounts if not a.not_read]
     tree = [a.account for a in organization.accounts]
     section = Section(name, None)
-    # Accounts whose state the section cannot say: excluded, so left exactly as they are.
+    # Accounts whose state the section cannot say: excluded, so left exactly as they are. One
+    # that could not be read is among them: a deploy must never overwrite what nobody has seen.
+    for found in organization.accounts:
+        if found.not_read and found.account.active:
+            section.excluded[found.account.id] = f"could not be read ({found.not_read.removesuffix(': not read')})"
     refused: dict[tuple[str, Hashable], list[str]] = {}
     for found in read:
         for item, value in _now(name, found).items():
@@ -478,8 +482,8 @@ def config_text(
         f"# Accounts: {len(accounts)}, of which {len(accounts) - len(not_read)} read.",
     ]
     if not_read:
-        lines.append("# Not read, so not described here (the deploy skips an account that is not ACTIVE; one that")
-        lines.append("# could not be read gets the defaults once it can be: read it again or exclude it):")
+        lines.append("# Not read, so not described here: the deploy skips an account that is not ACTIVE, and one")
+        lines.append("# that could not be read is excluded from every section below (import again once it can be):")
         lines += [f"#   {a.account.id} {a.account.name}: {a.not_read}".rstrip() for a in not_read]
     if not organization.trusted_access:
         lines.append(f"# Trusted access for {ACCOUNT_SERVICE_PRINCIPAL} is off: the deploy turns it on.")

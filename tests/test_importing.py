@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import tomllib
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -147,7 +149,7 @@ def test_the_cli_plan_of_the_imported_example_shows_0_writes(
     capsys.readouterr()
     argv = ["plan", "--organization", str(SEED), "--state-dir", str(state.path), "--config", str(output)]
     assert main(argv) == 0
-    out = capsys.readouterr().out
+    out = " ".join(capsys.readouterr().out.split())  # as printed, wrapped to the terminal
     assert "0 writes (0 create, 0 update, 0 delete, 0 restore), 9 in sync" in out, out[-2000:]
 
 
@@ -173,33 +175,45 @@ def test_an_interrupted_import_writes_nothing(tmp_path: Path) -> None:
     assert [path.name for path in tmp_path.iterdir() if path.is_file()] == ["imported.toml"]
 
 
+def api_log_set(**faults: Any) -> tuple[Any, dict[str, Any]]:
+    """A stand-in for the CLI's open_world whose simulated API has ``faults`` (ApiLog fields) set;
+    the log's counters are copied into the dictionary returned beside it when the world closes."""
+    seen: dict[str, Any] = {}
+
+    @contextlib.contextmanager
+    def opened(*args: Any, **kwargs: Any) -> Iterator[Any]:
+        with open_world(*args, **kwargs) as world:
+            for name, value in faults.items():
+                setattr(world.api_log, name, value)
+            try:
+                yield world
+            finally:
+                seen["throttled"] = Counter(world.api_log.throttled)
+
+    return opened, seen
+
+
 def test_throttled_reads_are_retried_until_every_account_is_read(tmp_path: Path) -> None:
     calm, _ = import_file(tmp_path / "calm", SEED)
-    output, state = tmp_path / "imported.toml", StateDir(tmp_path / "state")
-    throttled: dict[str, int] = {}
-    real_open_world = open_world
-
-    def stormy(*args: Any, **kwargs: Any) -> Any:
-        manager = real_open_world(*args, **kwargs)
-
-        class Stormy:
-            def __enter__(self) -> Any:
-                world = manager.__enter__()
-                world.api_log.throttle_rate = {op: 0.5 for op in ("GetAlternateContact", "ListRegions")}
-                self.world = world
-                return world
-
-            def __exit__(self, *exc: Any) -> Any:
-                throttled.update(self.world.api_log.throttled)
-                return manager.__exit__(*exc)
-
-        return Stormy()
-
-    argv = ["import", "--organization", str(SEED), "--state-dir", str(state.path), "--output", str(output)]
+    stormy, seen = api_log_set(throttle_rate={op: 0.5 for op in ("GetAlternateContact", "ListRegions")})
     with mock.patch("local_deploy.cli.open_world", stormy):
-        assert main(argv) == 0
-    assert throttled["GetAlternateContact"] > 5 and throttled["ListRegions"] > 0
+        output, _ = import_file(tmp_path, SEED)
+    assert seen["throttled"]["GetAlternateContact"] > 5 and seen["throttled"]["ListRegions"] > 0
     assert body(output) == body(calm)
+
+
+def test_an_account_that_cannot_be_read_is_listed_and_excluded_never_guessed(tmp_path: Path) -> None:
+    denied, _ = api_log_set(denied_accounts={"444444444444"})
+    with mock.patch("local_deploy.cli.open_world", denied):
+        output, state = import_file(tmp_path, SEED)
+    config = checked(output)
+    text = output.read_text(encoding="utf-8")
+    assert "#   444444444444 Shared Services: AccessDeniedException: not read" in text
+    assert "shared-ops@example.com" not in text  # its OPERATIONS contact was never seen
+    for spec in config.settings.values():
+        assert "444444444444" in spec.exclude_accounts
+    writes, _ = planned_writes(state, SEED, config)
+    assert writes == 0
 
 
 def body(path: Path) -> list[str]:
