@@ -6,6 +6,8 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
+import shlex
 import tomllib
 from collections import Counter
 from collections.abc import Iterator, Mapping
@@ -17,8 +19,10 @@ import jsonschema
 import pytest
 
 from local_deploy import importing
+from local_deploy.cli import _parser as cli_parser
 from local_deploy.cli import main
 from local_deploy.importing import ABSENT, fewest_entries
+from local_deploy.organization_file import load_organization_file
 from local_deploy.plan import WRITES, build_plan
 from local_deploy.stack import StackState
 from local_deploy.template import Template
@@ -28,6 +32,7 @@ from org_bootstrap.aws.organization import Account
 from org_bootstrap.engine.reconcile import AccountApi
 from org_bootstrap.engine.registry import BY_NAME, spec_properties
 from simulation.generated import generated_organization, to_toml
+from simulation.organization import Organization, strict_aws
 from stacks.config import BootstrapConfig, load_config
 from tests.conftest import ROOT, at_simulation_speed
 
@@ -258,3 +263,25 @@ def entry_counts(config: BootstrapConfig) -> dict[str, tuple[int, int, int]]:
         found[name] = (len(spec.values), ous, len(spec.overrides) - ous)
     assert set(found) <= set(BY_NAME)
     return found
+
+
+def test_import_from_a_real_organization_uses_the_default_session_and_only_reads(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with strict_aws() as log:  # moto answers for AWS here: --aws only differs in where the session points
+        Organization.from_mapping(load_organization_file(SEED), log)
+        output = tmp_path / "real.toml"
+        assert main(["import", "--aws", "--output", str(output)]) == 0
+        assert log.writes() == 0
+    assert "(the real organization of the current AWS credentials)" in output.read_text(encoding="utf-8")
+    assert sorted(checked(output).settings) == ["alternate_contacts", "primary_contact", "regions"]
+
+
+def test_the_walk_through_s_commands_are_the_cli_s() -> None:
+    """Every local_deploy command of docs/importing.md parses (they are run in the tests above)."""
+    text = (ROOT / "docs" / "importing.md").read_text(encoding="utf-8")
+    commands = re.findall(r"python -m local_deploy ([^#`\n]+)", text)
+    assert len(commands) >= 8
+    for command in commands:
+        args = cli_parser().parse_args(shlex.split(command.replace("<management-account>", "x")))
+        assert callable(args.command), command
