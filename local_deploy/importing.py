@@ -39,6 +39,7 @@ import contextlib
 import json
 import os
 import tempfile
+import textwrap
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -60,6 +61,7 @@ from org_bootstrap.settings.regions.spec import DISABLED, ENABLED
 from org_bootstrap.validation import CONTACT_FIELD_RULES, CONTACT_TYPES, PRIMARY_CONTACT_FIELD_RULES, InvalidInputError
 from simulation.generated import toml_key, toml_value
 
+WIDTH = 100  # the longest line the file's overrides write inline
 IMPORTED_SETTINGS = ("alternate_contacts", "primary_contact", "regions")
 CONCURRENCY = 16  # reads overlap their latency; the pacing keeps each operation at its quota
 ACCOUNT_SERVICE_PRINCIPAL = "account.amazonaws.com"
@@ -396,6 +398,13 @@ def imported_section(name: str, organization: Organization, partition: str) -> S
         for place, value in fewest_entries(tree, values).items():
             labels.setdefault(place, {})[item] = value
         section.default_shares[item] = (with_it, len(values))
+    # An account that has none of the section's items, whose override would delete every one of
+    # them, is excluded instead: left alone, which is what it has, and nothing to delete later.
+    for found in read if name == "alternate_contacts" else ():
+        place, has = found.account.id, _now(name, found)
+        if place in labels and all(v is None for v in has.values()) and set(labels[place].values()) == {ABSENT}:
+            del labels[place]
+            section.excluded[place] = "has no alternate contact: left alone rather than deleted"
     roots = {a.account.path[0] for a in organization.accounts if a.account.path}
     default = {item: v for root in roots for item, v in labels.pop(root, {}).items()}
     if not default and not labels:
@@ -425,9 +434,9 @@ def imported_section(name: str, organization: Organization, partition: str) -> S
             note = f"OU {organization.ou_names.get(place, place)} ({place}) and the OUs below it"
         deleting = [item for item, v in labels[place].items() if v == ABSENT]
         if deleting and name == "alternate_contacts":
-            note += f"; has no {', '.join(deleting)} contact: delete = true says so, and deletes nothing now"
+            note += f"\nhas no {', '.join(deleting)} contact now: delete = true says so (and deletes nothing)"
         elif deleting:
-            note += f"; {', '.join(deleting)} disabled, as it is now"
+            note += f"\n{', '.join(deleting)} disabled, as now (and disabling changes nothing)"
         section.override_notes.append(note)
     if overrides:
         data["overrides"] = overrides
@@ -506,21 +515,25 @@ def _section_lines(section: Section, organization: Organization) -> list[str]:
     name, data = section.name, section.data or {}
     lines: list[str] = []
     if section.default_shares:
-        shares = ", ".join(f"{item} {n} of {total}" for item, (n, total) in section.default_shares.items())
-        lines.append(
-            f"# Accounts that have each ({'of those read' if name != 'primary_contact' else 'read'}): {shares}."
-        )
+        shares = ", ".join(f"{item} {n}" for item, (n, _) in section.default_shares.items())
+        total = max(total for _, total in section.default_shares.values())
+        said = f"Accounts that have it: {shares} (of {total} read)."
+        lines += textwrap.wrap(said, WIDTH, initial_indent="# ", subsequent_indent="#   ")
     if name == "alternate_contacts":
         lines.append("# A type left out of the default is one most accounts do not have: left alone there.")
-    if section.excluded:
-        lines.append("# Excluded (left exactly as they are, since the section cannot say what they have):")
-        names = {a.account.id: a.account.name for a in organization.accounts}
-        lines += [f"#   {account} {names.get(account, '')}: {why}" for account, why in sorted(section.excluded.items())]
     lines.append(f"[{name}]")
     for key, value in data.items():
-        if key in ("overrides", "contacts", "contact"):
+        if key in ("overrides", "contacts", "contact", "targets"):
             continue
         lines.append(f"{key} = {toml_value(value)}")
+    if section.excluded:
+        names = {a.account.id: a.account.name for a in organization.accounts}
+        lines += ["", "# Left exactly as they are (what each has, this section cannot say, or need not)."]
+        lines.append(f"[{name}.targets]")
+        lines.append("exclude_accounts = [")
+        for account, why in sorted(section.excluded.items()):
+            lines.append(f"    {toml_value(account)},  # {names.get(account) or ''}: {why}".replace(" : ", " "))
+        lines.append("]")
     for key in ("contacts", "contact"):
         if key not in data:
             continue
@@ -531,12 +544,27 @@ def _section_lines(section: Section, organization: Organization) -> list[str]:
             lines += ["", f"[{name}.contacts.{contact_type}]"]
             lines += [f"{k} = {toml_value(v)}" for k, v in contact.items()]
     for override, note in zip(data.get("overrides", []), section.override_notes, strict=True):
-        lines += ["", f"# {note}", f"[[{name}.overrides]]"]
-        for key, value in override.items():
-            if isinstance(value, Mapping) and key == "contacts":
-                lines += [f"contacts.{toml_key(t)} = {toml_value(c)}" for t, c in value.items()]
-            else:
-                lines.append(f"{key} = {toml_value(value)}")
+        lines += ["", *(f"# {line}" for line in note.splitlines()), f"[[{name}.overrides]]"]
+        lines += _override_lines(name, override)
+    return lines
+
+
+def _override_lines(name: str, override: Mapping[str, Any]) -> list[str]:
+    """One override's keys: contacts inline when every line fits in ``WIDTH`` columns, else each
+    as a table of its own (``[alternate_contacts.overrides.contacts.SECURITY]``)."""
+    plain = [f"{key} = {toml_value(value)}" for key, value in override.items() if not isinstance(value, Mapping)]
+    tables = {
+        f"{key}.{toml_key(inner)}" if key == "contacts" else key: contact
+        for key, value in override.items()
+        if isinstance(value, Mapping)
+        for inner, contact in (value.items() if key == "contacts" else [("", value)])
+    }
+    inline = [f"{path} = {toml_value(table)}" for path, table in tables.items()]
+    if all(len(line) <= WIDTH for line in inline):
+        return plain + inline
+    lines = list(plain)
+    for path, table in tables.items():
+        lines += [f"[{name}.overrides.{path}]", *(f"{toml_key(k)} = {toml_value(v)}" for k, v in table.items())]
     return lines
 
 

@@ -250,6 +250,8 @@ def test_a_generated_organization_imports_in_few_entries_and_plans_0_writes(
     assert config.settings["primary_contact"].values["PRIMARY"]["City"] == "Seattle"
     ou_overrides = [o for o in contacts.overrides if o.organizational_unit]
     assert ou_overrides, "subtrees with a SECURITY contact of their own get an OU override"
+    empty = {a["id"] for a in organization["accounts"] if not a.get("contacts") and "status" not in a}
+    assert empty and empty <= set(contacts.exclude_accounts), "left alone rather than deleted type by type"
     own = [o for o in contacts.overrides if o.account]
     assert len(own) < 0.2 * accounts
     print(f"\n{accounts} accounts, seed {seed}: {entry_counts(config)}")
