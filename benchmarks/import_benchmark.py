@@ -43,7 +43,7 @@ from local_deploy.importing import IMPORTED_SETTINGS, read_accounts  # noqa: E40
 from org_bootstrap.aws.organization import Account  # noqa: E402
 from org_bootstrap.engine.pacing import Quota, RateLimits  # noqa: E402
 from org_bootstrap.engine.reconcile import AccountApi  # noqa: E402
-from org_bootstrap.validation import CONTACT_TYPES  # noqa: E402
+from org_bootstrap.settings.alternate_contacts.spec import CONTACT_TYPES  # noqa: E402
 from simulation.organization import ServiceBucket  # noqa: E402
 
 GETS = {"GetAlternateContact": len(CONTACT_TYPES), "GetContactInformation": 1, "ListRegions": 1}  # calls an account

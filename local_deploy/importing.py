@@ -55,10 +55,10 @@ from org_bootstrap.aws.partitions import opt_in_regions
 from org_bootstrap.engine.reconcile import AccountApi
 from org_bootstrap.engine.registry import BY_NAME
 from org_bootstrap.settings import Setting
-from org_bootstrap.settings.alternate_contacts.spec import DELETE
-from org_bootstrap.settings.primary_contact.spec import PRIMARY_CONTACT
+from org_bootstrap.settings.alternate_contacts.spec import CONTACT_FIELD_RULES, CONTACT_TYPES, DELETE
+from org_bootstrap.settings.primary_contact.spec import PRIMARY_CONTACT, PRIMARY_CONTACT_FIELD_RULES
 from org_bootstrap.settings.regions.spec import DISABLED, ENABLED
-from org_bootstrap.validation import CONTACT_FIELD_RULES, CONTACT_TYPES, PRIMARY_CONTACT_FIELD_RULES, InvalidInputError
+from org_bootstrap.validation import InvalidInputError
 from simulation.generated import toml_key, toml_value
 
 WIDTH = 100  # the longest line the file's overrides write inline
