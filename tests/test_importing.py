@@ -6,8 +6,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import re
-import shlex
 import tomllib
 from collections import Counter
 from collections.abc import Iterator, Mapping
@@ -19,7 +17,6 @@ import jsonschema
 import pytest
 
 from local_deploy import importing
-from local_deploy.cli import _parser as cli_parser
 from local_deploy.cli import main
 from local_deploy.importing import ABSENT, fewest_entries
 from local_deploy.organization_file import load_organization_file
@@ -277,13 +274,3 @@ def test_import_from_a_real_organization_uses_the_default_session_and_only_reads
         assert log.writes() == 0
     assert "(the real organization of the current AWS credentials)" in output.read_text(encoding="utf-8")
     assert sorted(checked(output).settings) == ["alternate_contacts", "primary_contact", "regions"]
-
-
-def test_the_walk_through_s_commands_are_the_cli_s() -> None:
-    """Every local_deploy command of docs/importing.md parses (they are run in the tests above)."""
-    text = (ROOT / "docs" / "importing.md").read_text(encoding="utf-8")
-    commands = re.findall(r"python -m local_deploy ([^#`\n]+)", text)
-    assert len(commands) >= 8
-    for command in commands:
-        args = cli_parser().parse_args(shlex.split(command.replace("<management-account>", "x")))
-        assert callable(args.command), command
