@@ -405,6 +405,7 @@ def imported_section(name: str, organization: Organization, partition: str) -> S
         if place in labels and all(v is None for v in has.values()) and set(labels[place].values()) == {ABSENT}:
             del labels[place]
             section.excluded[place] = "has no alternate contact: left alone rather than deleted"
+            section.default_shares = {item: (n, total - 1) for item, (n, total) in section.default_shares.items()}
     roots = {a.account.path[0] for a in organization.accounts if a.account.path}
     default = {item: v for root in roots for item, v in labels.pop(root, {}).items()}
     if not default and not labels:
@@ -517,7 +518,7 @@ def _section_lines(section: Section, organization: Organization) -> list[str]:
     if section.default_shares:
         shares = ", ".join(f"{item} {n}" for item, (n, _) in section.default_shares.items())
         total = max(total for _, total in section.default_shares.values())
-        said = f"Accounts that have it: {shares} (of {total} read)."
+        said = f"Accounts that have it: {shares} (of the {total} this section describes)."
         lines += textwrap.wrap(said, WIDTH, initial_indent="# ", subsequent_indent="#   ")
     if name == "alternate_contacts":
         lines.append("# A type left out of the default is one most accounts do not have: left alone there.")
