@@ -2,6 +2,9 @@
 
     plan     what a deploy would change, account by account and contact type by type (read-only);
              with --aws, against the real organization of the current AWS credentials
+    import   write the config that reproduces what the organization's accounts have now, in the
+             fewest entries (read-only; --aws for the real organization): a first deploy of it
+             writes nothing
     deploy   synthesize the app and do what CloudFormation would do, with the real handlers; in
              delegated-administrator mode, then the delegated administrator's stack, as that account;
              a failure is rolled back as cdk deploy does (--no-rollback keeps it)
@@ -36,8 +39,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 import time
+import tomllib
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -50,12 +55,13 @@ from rich.console import Console
 from rich.rule import Rule
 from rich.text import Text
 
-from local_deploy import ROOT, coverage
+from local_deploy import ROOT, coverage, importing
 from local_deploy import organization_actions as actions
 from local_deploy.api_calls import ApiCalls, ReadOnlyViolation, writes
 from local_deploy.assets import assembly_reader, file_assets, publish
 from local_deploy.automation import Automation, AutomationError, DeliveryReport, DriftRun
 from local_deploy.cloudformation import FUNCTION, NO_CHANGE, LocalCloudFormation, ResourceError, Result, simulated
+from local_deploy.importing import IMPORTED_SETTINGS
 from local_deploy.organization_file import OrganizationFileError, load_organization_file
 from local_deploy.plan import Plan, PlanError, build_plan
 from local_deploy.stack import StackState
@@ -68,6 +74,7 @@ from local_deploy.views import (
     coverage_view,
     delivery_view,
     drift_view,
+    import_view,
     make_console,
     plan_view,
     result_view,
@@ -77,16 +84,19 @@ from local_deploy.views import (
 from local_deploy.world import StateDir, StateDirError, World, open_world
 from org_bootstrap.aws import clients
 from org_bootstrap.aws.organization import management_account_id
+from org_bootstrap.aws.partitions import partition_of
 from org_bootstrap.engine.reconcile import AccountApi
 from org_bootstrap.engine.stores import DynamoDbSnapshots
 from org_bootstrap.handlers.resource import ObjectReader
 from org_bootstrap.settings.alternate_contacts import FIELDS
 from org_bootstrap.settings.alternate_contacts.spec import CONTACT_TYPES
+from org_bootstrap.validation import EVENTS_REGION, region_problem
 from simulation.organization import acting_as
-from stacks.config import DEFAULT_CONFIG, ConfigError, load_config
+from stacks.config import DEFAULT_CONFIG, BootstrapConfig, ConfigError, load_config
 
 DEFAULT_ORGANIZATION = ROOT / "config" / "example-organization.toml"
 DEFAULT_STATE = ROOT / ".local-org"
+DEFAULT_IMPORT = ROOT / "config" / "imported.toml"
 
 Synthesizer = Callable[[str], Synthesized]
 
@@ -172,6 +182,29 @@ def _parser() -> argparse.ArgumentParser:
         help="plan against the real organization of the current AWS credentials (read-only)",
     )
     plan.set_defaults(command=command_plan)
+    imports = commands.add_parser(
+        "import", parents=[common], help="write the config of what the organization has now (read-only)"
+    )
+    imports.add_argument(
+        "--aws",
+        action="store_true",
+        help="read the real organization of the current AWS credentials (read-only, as plan --aws)",
+    )
+    imports.add_argument(
+        "--settings",
+        default=",".join(IMPORTED_SETTINGS),
+        help="the settings to import, comma-separated (default: %(default)s)",
+    )
+    imports.add_argument(
+        "--output", default=_shown(DEFAULT_IMPORT), help="the config file to write (default: %(default)s)"
+    )
+    imports.add_argument("--force", action="store_true", help="replace the output file if it exists")
+    imports.add_argument(
+        "--region",
+        default=EVENTS_REGION,
+        help="the config's region: where the stack will deploy (default: %(default)s, where account events arrive)",
+    )
+    imports.set_defaults(command=command_import)
     deploy = commands.add_parser(
         "deploy", parents=[common, config, lambda_time], help="deploy to the simulated organization"
     )
@@ -265,6 +298,55 @@ def command_plan(session: Session, args: argparse.Namespace) -> None:
         plan_real(session, synthesized)
     else:
         plan_simulated(session, synthesized)
+
+
+def command_import(session: Session, args: argparse.Namespace) -> None:
+    settings = [name.strip() for name in args.settings.split(",") if name.strip()]
+    unknown = [name for name in settings if name not in IMPORTED_SETTINGS]
+    if unknown or not settings:
+        given = ", ".join(unknown) or "(none)"
+        raise CommandFailed(f"--settings: {given}: give some of {', '.join(IMPORTED_SETTINGS)}")
+    settings = [name for name in IMPORTED_SETTINGS if name in settings]
+    output = Path(args.output)
+    if output.exists() and not args.force:
+        raise CommandFailed(f"{args.output} exists: give another --output, or --force to replace it")
+    if region_problem("--region", args.region):
+        raise CommandFailed(str(region_problem("--region", args.region)))
+    if args.aws:
+        boto3.setup_default_session(region_name=args.region)
+        assert boto3.DEFAULT_SESSION is not None
+        organization = _import(session, ApiCalls(boto3.DEFAULT_SESSION), settings, args.region)
+        source = "the real organization of the current AWS credentials"
+    else:
+        with _world(session) as world:
+            organization = _import(session, world.calls, settings, args.region)
+        source = f"simulated, seeded from {_shown(Path(session.seed))}"
+    config, sections = importing.imported_config(
+        organization, settings, region=args.region, partition=partition_of(args.region)
+    )
+    schema = os.path.relpath(ROOT / "config" / "schema.json", output.resolve().parent)
+    text = importing.config_text(organization, config, sections, source=source, at=_now(), schema=schema)
+    try:
+        BootstrapConfig.from_mapping(tomllib.loads(text), str(output))
+    except ConfigError as error:  # a value the config's rules refuse was not caught: never write it
+        raise CommandFailed(f"the imported config does not validate: {'; '.join(error.problems)}") from error
+    importing.write_atomically(output, text)
+    session.console.print(import_view(organization, sections, _shown(output)))
+
+
+def _import(session: Session, calls: ApiCalls, settings: list[str], region: str) -> importing.Organization:
+    with calls.read_only():
+        caller = str(clients.client("sts").get_caller_identity()["Account"])
+        api = AccountApi(clients.client("account"), caller)  # Account Management, paced at its quotas
+        with AccountsProgress(session.console, "reading accounts' settings") as progress:
+            return importing.read_organization(
+                clients.client("organizations"),
+                api,
+                settings,
+                partition_of(region),
+                on_accounts=progress.total,
+                on_account=progress.account,
+            )
 
 
 def command_deploy(session: Session, args: argparse.Namespace) -> None:
