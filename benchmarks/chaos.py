@@ -65,6 +65,7 @@ from stacks import silence_jsii_node_notices  # noqa: E402
 
 silence_jsii_node_notices()
 
+from botocore.exceptions import ClientError  # noqa: E402
 from rich.console import Console  # noqa: E402
 
 from local_deploy import cli  # noqa: E402
@@ -78,8 +79,16 @@ from org_bootstrap.engine import continuation  # noqa: E402
 from org_bootstrap.engine.pacing import RateLimits  # noqa: E402
 from org_bootstrap.engine.quotas import Quota  # noqa: E402
 from org_bootstrap.engine.registry import account_quotas  # noqa: E402
+from org_bootstrap.engine.stores import S3JobStore  # noqa: E402
 from simulation import generated  # noqa: E402
-from simulation.organization import ORGANIZATION, WRITE_OPERATIONS, ApiLog, Storm, strict_aws  # noqa: E402
+from simulation.organization import (  # noqa: E402
+    ORGANIZATION,
+    WRITE_OPERATIONS,
+    ApiLog,
+    Storm,
+    _organization_of,
+    strict_aws,
+)
 
 ACCOUNT_OPERATIONS = (
     "GetAlternateContact",
@@ -112,7 +121,10 @@ FAULT_RATES = {
     CME: 0.25,
     "5xx": 0.25,
     "killed invocation": 0.3,
+    "account SUSPENDED mid-job": 0.15,
+    "S3 conditional-write conflicts": 0.2,
 }
+MANAGEMENT = generated.MANAGEMENT
 DELEGATED = f"{300000000000 + 7919:012d}"  # the first member account of a generated organization
 REPORTS = "alternate-contacts/reports/"  # every job's report, in the stack's job bucket
 REGION_CAP_ACCOUNT, REGION_CAP_ORGANIZATION = 6, 50
@@ -134,17 +146,31 @@ class ChaosLog(ApiLog):
     """The simulated APIs' log, which also kills the calling invocation at a chosen call."""
 
     kill_at: int | None = None  # the number of calls from now at which the caller is killed
-    kills: int = 0
+    suspend_at: int | None = None  # the number of calls from now at which an account is closed
+    suspend: str = ""  # that account
+    conflict_rate: float = 0.0  # the chance that a conditional write of a job finds it changed
+    fired: Counter[str]
     armed: bool = False  # only the handlers' calls meet the faults, not the simulation's own
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.fired = Counter()
 
     def refusal(self, operation: str) -> tuple[str, str] | None:
         if not self.armed:
             return None
+        if self.suspend_at is not None:
+            self.suspend_at -= 1
+            if self.suspend_at <= 0:
+                self.suspend_at = None
+                account = _organization_of(MANAGEMENT).get_account_by_id(self.suspend)
+                account.status = account.state = "SUSPENDED"
+                self.fired["account SUSPENDED mid-job"] += 1
         if self.kill_at is not None:
             self.kill_at -= 1
             if self.kill_at <= 0:
                 self.kill_at = None
-                self.kills += 1
+                self.fired["invocation killed"] += 1
                 raise Killed(operation)
         return super().refusal(operation)
 
@@ -158,6 +184,7 @@ class Run:
     checks: Counter[str] = field(default_factory=Counter)
     leases: list[tuple[str, str, float, float]] = field(default_factory=list)  # job, owner, taken, until
     released: dict[tuple[str, str], float] = field(default_factory=dict)
+    fired: Counter[str] = field(default_factory=Counter)  # kills, suspensions, conflicts that happened
     echo: bool = False
 
     def note(self, line: str) -> None:
@@ -216,7 +243,16 @@ def _simulated(log: ChaosLog, run: Run) -> Iterator[None]:
         finally:
             log.armed = False
 
+    save = S3JobStore.save
+
+    def conflicting(self: Any, job_id: str, data: dict[str, Any], *, if_match: str | None = None) -> str:
+        if log.armed and if_match and log.rng.random() < log.conflict_rate:
+            log.fired["S3 conditional write refused (412)"] += 1
+            raise ClientError({"Error": {"Code": "PreconditionFailed", "Message": "injected"}}, "PutObject")
+        return save(self, job_id, data, if_match=if_match)
+
     with (
+        mock.patch.object(S3JobStore, "save", conflicting),
         mock.patch.object(LocalCloudFormation, "_invoke", armed),
         mock.patch.object(worlds, "strict_aws", functools.partial(strict_aws, log)),
         mock.patch("org_bootstrap.engine.reconcile.shared_limits", lambda caller: RateLimits(LIFTED)),
@@ -232,12 +268,20 @@ def _session(state: Path, organization: Path, synthesized: Synthesized) -> cli.S
     return cli.Session(console, StateDir(state), str(organization), lambda path: synthesized)
 
 
-def _inject(rng: random.Random, log: ChaosLog, run: Run, *, may_kill: bool) -> None:
-    log.storms.clear()
+def _inject(rng: random.Random, log: ChaosLog, run: Run, *, may_kill: bool, members: list[str]) -> None:
+    _calm(log)
     for kind, rate in FAULT_RATES.items():
         if rng.random() >= rate:
             continue
-        if kind == "killed invocation":
+        if kind == "account SUSPENDED mid-job":
+            if not members:
+                continue
+            log.suspend, log.suspend_at = rng.choice(members), rng.randint(1, 300)
+            run.note(f"fault: account {log.suspend} SUSPENDED at the handlers' API call {log.suspend_at}")
+        elif kind == "S3 conditional-write conflicts":
+            log.conflict_rate = rng.choice((0.1, 0.3))
+            run.note(f"fault: {log.conflict_rate:.0%} of the jobs' conditional writes find the job changed")
+        elif kind == "killed invocation":
             if not may_kill:
                 continue
             log.kill_at = rng.randint(1, 400)
@@ -259,7 +303,8 @@ def _inject(rng: random.Random, log: ChaosLog, run: Run, *, may_kill: bool) -> N
 def _calm(log: ChaosLog) -> None:
     log.storms.clear()
     log.throttle_rate = {}
-    log.kill_at = None
+    log.kill_at = log.suspend_at = None
+    log.conflict_rate = 0.0
 
 
 def _deploy(run: Run, session: cli.Session, synthesized: Synthesized, what: str) -> None:
@@ -341,24 +386,23 @@ def run_seed(seed: int, accounts: int, *, steps: int = 12, echo: bool = False) -
     create, update = _synthesized("create"), _synthesized("update")
     ous = max(8, accounts // 4)
     organization_data = generated.generated_organization(accounts, ous, seed=seed)
-    # no account starts SUSPENDED in an OU the config always excludes, nor ... (keep it as generated)
     with tempfile.TemporaryDirectory(prefix=f"chaos-{seed}-") as folder, _simulated(log, run):
         org_file = Path(folder) / "organization.toml"
         org_file.write_text(generated.to_toml(organization_data), encoding="utf-8")
         state = Path(folder) / "state"
         session = _session(state, org_file, create)
         run.note(f"seed {seed}: {accounts} accounts in {ous} OUs")
-        with cli._world(session) as world:
-            before = {a["id"]: a.get("contacts", {}) for a in world.organization.to_mapping()["accounts"]}
+        before = {a["id"]: a.get("contacts", {}) for a in organization_data["accounts"]}
         counter = [0]
         hand_edited: set[str] = set()
         moved: set[str] = set()
-        _inject(rng, log, run, may_kill=False)
+        _inject(rng, log, run, may_kill=False, members=_members(organization_data))
         _deploy(run, session, create, "Create")
         current = create
         for step in range(steps):
             roll = rng.random()
-            _inject(rng, log, run, may_kill=True)
+            shape = _shape(state)
+            _inject(rng, log, run, may_kill=True, members=_members(shape))
             if step == steps // 2:
                 session = _session(state, org_file, update)
                 log.kill_at = None
@@ -367,8 +411,6 @@ def run_seed(seed: int, accounts: int, *, steps: int = 12, echo: bool = False) -
             elif roll < 0.25:
                 _drift(run, session)
             else:
-                with cli._world(session) as world:
-                    shape = world.organization.to_mapping()
                 act = _choose_event(rng, shape, counter)
                 before_callers = Counter(log.callers)
                 _day_two(run, session, log, act)
@@ -376,22 +418,36 @@ def run_seed(seed: int, accounts: int, *, steps: int = 12, echo: bool = False) -
                     if operation in WRITE_OPERATIONS and caller == target:
                         hand_edited.add(target)
                 moved |= {line.split()[2] for line in run.history[-3:] if line.startswith("event: Moved")}
-            log.kill_at = None
-        _calm(log)
+            _calm(log)
         run.note("faults stop")
         _drift(run, session)
         check_converged(run, session, current)
-        check_untargeted(run, session, log, hand_edited | moved)
+        check_untargeted(run, _shape(state), log, hand_edited | moved)
         check_reports(run, session)
         check_leases(run)
         check_region_caps(run, log)
-        with cli._world(session) as world:
-            active = {a["id"] for a in world.organization.to_mapping()["accounts"] if a.get("status") == "ACTIVE"}
+        active = {a["id"] for a in _shape(state)["accounts"] if a.get("status", "ACTIVE") == "ACTIVE"}
         check_logs(run, state, organization_data)
         _delete(run, session)
         check_restored(run, session, before, active - hand_edited - moved)
+        run.fired.update(log.fired)
         check_logs(run, state, organization_data)
     return run
+
+
+def _shape(state: Path) -> dict[str, Any]:
+    """The simulated organization as the state directory holds it after the last step."""
+    shape: dict[str, Any] = json.loads((state / "world.json").read_text(encoding="utf-8"))["organization"]
+    return shape
+
+
+def _members(shape: dict[str, Any]) -> list[str]:
+    """The ACTIVE member accounts but the delegated administrator: the ones a fault may close."""
+    return [
+        a["id"]
+        for a in shape["accounts"]
+        if a.get("status", "ACTIVE") == "ACTIVE" and a["id"] not in (shape["management_account_id"], DELEGATED)
+    ]
 
 
 def _delete(run: Run, session: cli.Session) -> None:
@@ -420,12 +476,10 @@ def check_converged(run: Run, session: cli.Session, synthesized: Synthesized) ->
         _fail(run, "every targeted ACTIVE account matches the config", f"{len(unconverged)}: {unconverged[:5]}")
 
 
-def check_untargeted(run: Run, session: cli.Session, log: ChaosLog, touched: set[str]) -> None:
+def check_untargeted(run: Run, shape: dict[str, Any], log: ChaosLog, touched: set[str]) -> None:
     """The accounts of the OU excluded since the Create (and its nested OUs), never moved or edited by
     hand, had no alternate-contact write."""
     run.checks["nothing written outside the targets"] += 1
-    with cli._world(session) as world:
-        shape = world.organization.to_mapping()
     parents = {unit["id"]: unit.get("parent", shape["root_id"]) for unit in shape["organizational_units"]}
     excluded = excluded_unit("create")[0]
 
@@ -501,8 +555,7 @@ def check_restored(run: Run, session: cli.Session, before: dict[str, Any], activ
     had before the stack. (A hand edit before the stack first changed that contact type is what
     ``restore`` puts back: it restores the value from before the stack's first change.)"""
     run.checks["Delete with restore"] += 1
-    with cli._world(session) as world:
-        after = {a["id"]: a.get("contacts", {}) for a in world.organization.to_mapping()["accounts"]}
+    after = {a["id"]: a.get("contacts", {}) for a in _shape(session.state.path)["accounts"]}
     wrong = [account for account in sorted(before) if account in active and after.get(account) != before[account]]
     if wrong:
         detail = [(account, before[account], after.get(account)) for account in wrong[:2]]
@@ -541,6 +594,7 @@ def main(argv: list[str] | None = None) -> int:
     seeds = [args.replay] if args.replay is not None else _seeds(args.seeds)
     started = time.monotonic()
     faults: Counter[str] = Counter()
+    fired: Counter[str] = Counter()
     checks: Counter[str] = Counter()
     failed: list[int] = []
     for seed in seeds:
@@ -552,10 +606,12 @@ def main(argv: list[str] | None = None) -> int:
             failed.append(seed)
             continue
         faults.update(run.faults)
+        fired.update(run.fired)
         checks.update(run.checks)
         print(f"seed {seed}: ok in {time.monotonic() - begun:.1f} s, faults {dict(run.faults)}", flush=True)
     print(f"{len(seeds)} runs, {len(failed)} failed {failed}, in {time.monotonic() - started:.0f} s")
     print(f"faults injected: {dict(sorted(faults.items()))}")
+    print(f"faults that fired: {dict(sorted(fired.items()))}")
     print(f"invariant checks: {sum(checks.values())} {dict(sorted(checks.items()))}")
     return 1 if failed else 0
 
