@@ -16,7 +16,6 @@ follow-up uses GetRegionOptStatus: separate quotas, so following never slows rea
 from __future__ import annotations
 
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -26,6 +25,7 @@ from botocore.exceptions import ClientError
 
 from org_bootstrap.aws.clients import error_code
 from org_bootstrap.aws.partitions import CHINA, COMMERCIAL, opt_in_regions
+from org_bootstrap.engine import clock as clocks
 from org_bootstrap.engine.quotas import RegionOptLimits
 from org_bootstrap.engine.targeting import SettingSpec
 from org_bootstrap.settings import AccountCalls, NotYet, Permission, Quota, Setting
@@ -53,6 +53,10 @@ def next_step(status: str, wanted: str) -> str:
         return WAIT
     return REQUEST
 
+
+# Between two looks at the requests in flight while waiting for one to end, at most: the follower's
+# notification comes first, and the deadline, whichever is sooner.
+WAIT_SECONDS = 1.0
 
 # Requests in progress at once, by partition (the quotas page): one more limit than rates.
 REGION_OPT_LIMITS = {COMMERCIAL: RegionOptLimits(per_account=6, per_organization=50)}
@@ -201,7 +205,7 @@ class RegionRequests:
         limits: RegionOptLimits,
         in_flight: Iterable[Request] = (),
         *,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = clocks.monotonic,
         follow_every: float = 15.0,
     ) -> None:
         self.limits = limits
@@ -226,7 +230,7 @@ class RegionRequests:
             while not self._free(account_id):
                 if self.clock() >= until:
                     return False
-                self._changed.wait(timeout=0.05)
+                clocks.wait(self._changed, min(WAIT_SECONDS, until - self.clock()))
             self._reserved[account_id] += 1
             self._record_peak(account_id)
             return True
@@ -255,7 +259,7 @@ class RegionRequests:
             while (account_id, region) in self._requests:
                 if self.clock() >= until:
                     return False
-                self._changed.wait(timeout=0.05)
+                clocks.wait(self._changed, min(WAIT_SECONDS, until - self.clock()))
             return True
 
     def _record_peak(self, account_id: str) -> None:
