@@ -34,6 +34,7 @@ from org_bootstrap.settings import DELETE, Setting
 from org_bootstrap.settings import regions as regions_setting
 
 ENABLE, DISABLE = regions_setting.ENABLE, regions_setting.DISABLE
+FOLLOW_UP = regions_setting.GET  # a Region request's reads until it has got there
 
 
 @dataclass(frozen=True)
@@ -67,13 +68,16 @@ def quota_floor(
 ) -> float:
     """The least time ``calls`` (operation -> count) take at the published quotas, with
     ``region_requests`` Region requests that each take ``region_seconds`` to get there."""
-    floor = 0.0
-    for operation, count in calls.items():
-        quota = ACCOUNT_QUOTAS.get(operation)
-        if quota is not None and count:
-            floor = max(floor, max(0, count - quota.burst) / quota.per_second)
+    floors = {
+        operation: max(0, count - quota.burst) / quota.per_second
+        for operation, count in calls.items()
+        if (quota := ACCOUNT_QUOTAS.get(operation)) is not None and count
+    }
+    floor = max(floors.values(), default=0.0)
     if region_requests:
-        floor = max(floor, _regions_floor(region_requests, floor, region_seconds, follow_every))
+        # the Region requests' own follow-up reads come with their wait, not before it
+        others = max((seconds for operation, seconds in floors.items() if operation != FOLLOW_UP), default=0.0)
+        floor = max(floor, _regions_floor(region_requests, others, region_seconds, follow_every))
     return floor
 
 

@@ -7,11 +7,13 @@ CloudFormation's polls goes to it. Time stands still while anything runs and jum
 wake-up once every thread has nothing to do but wait: a job that AWS's quotas pace over an hour
 runs as fast as this machine computes it, and ``elapsed`` says it took an hour.
 
-"Nothing to do but wait" is decided in three ways, because threads also block on things the clock
-does not see (a thread pool's queue, a semaphore, a future): the clock does not move while a
-thread is inside an AWS call (:meth:`calling`, hooked to botocore's ``before-call`` and
-``after-call`` by the local tools), while a woken thread has not yet run, or until no thread has
-touched the clock for ``idle`` seconds of real time.
+"Nothing to do but wait": every thread that has touched the clock is, for the clock, sleeping on
+it, inside an AWS call (:meth:`calling`, hooked to botocore's ``before-call`` and ``after-call`` by
+the local tools: time stands still while the simulated service answers), or running. A thread
+runs from when it wakes up or a call returns until it sleeps or calls again; since threads also
+block on things the clock does not see (a thread pool's queue, a semaphore, a future), one that
+has not touched the clock for ``idle`` seconds of real time (``far_idle`` before a jump longer
+than ``step``) is taken to be blocked there. The time moves when no thread runs or calls.
 
 Driving it from a test: ``autojump=False`` leaves time still until the test calls :meth:`advance`
 (which wakes whatever falls due); :meth:`sleep` from the test's own thread waits in simulated
@@ -29,7 +31,16 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-IDLE_SECONDS = 0.0005  # of real time without a touch of the clock before it jumps
+# Of real time since a running thread last touched the clock, after which it is taken to be
+# blocked elsewhere (a thread pool's queue, a future): longer than any stretch of computing between
+# two calls, short enough that the few such blocks in a run cost little.
+IDLE_SECONDS = 0.02
+# Before a jump further than STEP_SECONDS (simulated), the quiet must last this long: such a jump
+# (a pause of a second, a poll's interval) taken while threads are still being started would
+# cost them that time. A jump this short costs nothing: a pacing bucket holding 2 tokens refills
+# in 0.2 s at 10 calls a second, so a thread that was about to take a token still finds it.
+FAR_IDLE_SECONDS = 0.1
+STEP_SECONDS = 0.2
 
 
 @dataclass(order=True)
@@ -48,18 +59,26 @@ class SimulatedClock:
     :meth:`monotonic` starts at 0. Thread-safe; a daemon thread moves the time when ``autojump``.
     """
 
-    def __init__(self, start: float | None = None, *, autojump: bool = True, idle: float = IDLE_SECONDS) -> None:
+    def __init__(
+        self,
+        start: float | None = None,
+        *,
+        autojump: bool = True,
+        idle: float = IDLE_SECONDS,
+        far_idle: float = FAR_IDLE_SECONDS,
+        step: float = STEP_SECONDS,
+    ) -> None:
         self.epoch = time.time() if start is None else start
-        self.idle = idle
+        self.idle, self.far_idle, self.step = idle, far_idle, step
+        self.jumps = 0  # times the driver moved the time
         self._now = 0.0
         self._lock = threading.Condition(threading.Lock())
         self._sleepers: list[_Sleeper] = []
         self._order = itertools.count()
-        self._waking = 0
-        self._local = threading.local()
-        self._calling = 0
+        self._waking = 0  # woken by the clock, not yet running
+        self._running: dict[int, float] = {}  # thread -> real time it started running
+        self._calling: set[int] = set()  # threads inside an AWS call
         self._watching = 0  # threads in run_until_idle
-        self._touched = time.monotonic()
         self._closed = False
         self._driver: threading.Thread | None = None
         if autojump:
@@ -69,44 +88,38 @@ class SimulatedClock:
     # -- the runtime's clock ----------------------------------------------------------------
 
     def monotonic(self) -> float:
-        self._touched = time.monotonic()
         return self._now
 
     def time(self) -> float:
-        self._touched = time.monotonic()
         return self.epoch + self._now
 
     def sleep(self, seconds: float) -> None:
         if seconds <= 0:
-            self._touched = time.monotonic()
             return
         event = threading.Event()
         with self._lock:
-            self._leave_call()
-            sleeper = _Sleeper(self._now + seconds, next(self._order), event=event)
-            heapq.heappush(self._sleepers, sleeper)
-            self._lock.notify_all()
+            self._stop_running()
+            heapq.heappush(self._sleepers, _Sleeper(self._now + seconds, next(self._order), event=event))
+            self._may_move()
         event.wait()
         with self._lock:
             self._waking -= 1
-            self._touched = time.monotonic()
-            self._may_move()
+            self._run()
 
     def wait(self, condition: threading.Condition, timeout: float) -> None:
         """Wait on ``condition`` (held by the caller) until notified or ``timeout`` simulated seconds."""
         with self._lock:
-            self._leave_call()
+            self._stop_running()
             sleeper = _Sleeper(self._now + max(0.0, timeout), next(self._order), condition=condition)
             heapq.heappush(self._sleepers, sleeper)
-            self._lock.notify_all()
+            self._may_move()
         condition.wait()  # releases it; notified by another thread, or by the clock when due
         with self._lock:
             if sleeper.cancelled:  # woken by the clock
                 self._waking -= 1
             else:  # notified before it was due: it no longer waits on the clock
                 sleeper.cancelled = True
-            self._touched = time.monotonic()
-            self._may_move()
+            self._run()
 
     # -- what a test (or the local tools) drive -----------------------------------------------
 
@@ -144,16 +157,13 @@ class SimulatedClock:
 
     def begin_call(self) -> None:
         with self._lock:
-            if not getattr(self._local, "in_call", False):
-                self._local.in_call = True
-                self._calling += 1
-            self._touched = time.monotonic()
+            self._stop_running()
+            self._calling.add(threading.get_ident())
 
     def end_call(self) -> None:
         with self._lock:
-            self._leave_call()
-            self._touched = time.monotonic()
-            self._may_move()
+            self._calling.discard(threading.get_ident())
+            self._run()
 
     def close(self) -> None:
         with self._lock:
@@ -170,15 +180,38 @@ class SimulatedClock:
 
     # -- inside --------------------------------------------------------------------------------
 
-    def _leave_call(self) -> None:
-        if getattr(self._local, "in_call", False):
-            self._local.in_call = False
-            self._calling -= 1
+    def _run(self) -> None:
+        """With the lock held: the calling thread runs (until it sleeps, calls, or goes quiet)."""
+        self._running[threading.get_ident()] = time.monotonic()
+        if self._sleepers or self._watching:  # the driver waits for it: it sets its own wait from now on
+            self._lock.notify_all()
+
+    def _stop_running(self) -> None:
+        """With the lock held: the calling thread no longer runs, nor calls."""
+        me = threading.get_ident()
+        self._calling.discard(me)
+        if self._running.pop(me, None) is not None:
+            self._may_move()
 
     def _may_move(self) -> None:
-        """With the lock held: wake the driver (and :meth:`run_until_idle`) only when the time could move now."""
+        """With the lock held: wake the driver (and :meth:`run_until_idle`) when the time could move."""
         if not self._waking and not self._calling and (self._sleepers or self._watching):
             self._lock.notify_all()
+
+    def _busy_for(self, jump: float) -> float | None:
+        """With the lock held: None when nothing runs or calls (before a jump of ``jump`` simulated
+        seconds); otherwise how long (real time) until the last running thread is taken to be
+        blocked elsewhere (0: a call or a wake-up, which say when they end)."""
+        if self._waking or self._calling:
+            return 0.0
+        now = time.monotonic()
+        last = max(self._running.values(), default=-float("inf"))
+        quiet_at = last + (self.idle if jump <= self.step else self.far_idle)
+        if quiet_at <= now:
+            if last + self.far_idle <= now:
+                self._running.clear()
+            return None
+        return quiet_at - now
 
     def _live(self) -> bool:
         return any(not sleeper.cancelled for sleeper in self._sleepers) or self._waking > 0
@@ -217,11 +250,9 @@ class SimulatedClock:
         with self._lock:
             while not self._closed:
                 sleeper = self._next()
-                if sleeper is None or self._waking or self._calling:
-                    self._lock.wait(timeout=0.05)
+                busy = None if sleeper is None else self._busy_for(sleeper.wake - self._now)
+                if sleeper is None or busy is not None:
+                    self._lock.wait(timeout=busy or 0.05)
                     continue
-                quiet = time.monotonic() - self._touched
-                if quiet < self.idle:
-                    self._lock.wait(timeout=self.idle - quiet)
-                    continue
+                self.jumps += 1
                 self._move_to(sleeper.wake)

@@ -78,14 +78,21 @@ def test_a_test_drives_time_by_hand_without_autojump() -> None:
 
 def test_run_until_idle_waits_for_every_sleeper() -> None:
     with SimulatedClock() as clock, clocks.use(clock):
-        threads = [threading.Thread(target=clocks.sleep, args=(seconds,)) for seconds in (5, 60, 300)]
+        slept: list[tuple[float, float]] = []
+
+        def nap(seconds: float) -> None:
+            start = clocks.monotonic()
+            clocks.sleep(seconds)
+            slept.append((seconds, clocks.monotonic() - start))
+
+        threads = [threading.Thread(target=nap, args=(seconds,)) for seconds in (5, 60, 300)]
         for thread in threads:
             thread.start()
-        time.sleep(0.01)
-        clock.run_until_idle(timeout=10)
-        assert clock.elapsed == 300.0
         for thread in threads:
-            thread.join(timeout=5)
+            thread.join(timeout=10)
+        clock.run_until_idle(timeout=10)
+        assert sorted(slept) == [(5, 5), (60, 60), (300, 300)]
+        assert 300 <= clock.elapsed <= 365  # each from when it started
 
 
 def test_a_wait_for_a_region_slot_ends_at_the_deadline_in_simulated_time() -> None:
