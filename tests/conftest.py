@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from unittest import mock
@@ -53,16 +52,13 @@ def one_botocore_data_loader() -> Iterator[None]:
 
 @contextlib.contextmanager
 def at_simulation_speed() -> Iterator[None]:
-    """Handlers run by the local deploy without waiting on real time. Against AWS they pace every
-    call at its published quota and read a Region request every 15 s; the simulated organization
-    has no quotas and enables a Region at once, so here every quota is lifted and
-    ``REGION_FOLLOW_SECONDS`` (the handlers' environment knob, which the template leaves unset) is 0."""
+    """Handlers run by the local deploy's tests with every quota lifted: the local deploy runs them
+    on its simulated clock (local_deploy.simulated_time), where the pacing and a Region's enabling
+    take no real time anyway; lifted, they take little simulated time too, which keeps the
+    tests' organizations' Regions and jobs short."""
     from org_bootstrap.engine.pacing import RateLimits
 
-    with (
-        mock.patch("org_bootstrap.engine.reconcile.shared_limits", lambda caller: RateLimits(LIFTED_QUOTAS)),
-        mock.patch.dict(os.environ, {"REGION_FOLLOW_SECONDS": "0"}),
-    ):
+    with mock.patch("org_bootstrap.engine.reconcile.shared_limits", lambda caller: RateLimits(LIFTED_QUOTAS)):
         yield
 
 
