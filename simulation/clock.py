@@ -115,11 +115,21 @@ class SimulatedClock:
             self._may_move()
         condition.wait()  # releases it; notified by another thread, or by the clock when due
         with self._lock:
-            if sleeper.cancelled:  # woken by the clock
+            if sleeper.cancelled:  # woken by the clock, or by notify_all
                 self._waking -= 1
             else:  # notified before it was due: it no longer waits on the clock
                 sleeper.cancelled = True
             self._run()
+
+    def notify_all(self, condition: threading.Condition) -> None:
+        """Wake the threads waiting on ``condition`` (held by the caller): they count as waking, so
+        the time does not move before they have run."""
+        with self._lock:
+            for sleeper in self._sleepers:
+                if sleeper.condition is condition and not sleeper.cancelled:
+                    sleeper.cancelled = True
+                    self._waking += 1
+        condition.notify_all()
 
     # -- what a test (or the local tools) drive -----------------------------------------------
 

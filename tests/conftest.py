@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from unittest import mock
@@ -52,13 +53,18 @@ def one_botocore_data_loader() -> Iterator[None]:
 
 @contextlib.contextmanager
 def at_simulation_speed() -> Iterator[None]:
-    """Handlers run by the local deploy's tests with every quota lifted: the local deploy runs them
-    on its simulated clock (local_deploy.simulated_time), where the pacing and a Region's enabling
-    take no real time anyway; lifted, they take little simulated time too, which keeps the
-    tests' organizations' Regions and jobs short."""
+    """Handlers run by the local deploy's tests as fast as the simulation allows, in simulated time
+    too: every quota lifted, a Region enabled at once and read again at once
+    (``REGION_FOLLOW_SECONDS``, the handlers' environment knob, which the template leaves unset, is
+    0). The local tools' own defaults (the real quotas, Regions taking minutes on the simulated
+    clock) are tested in tests/test_local_simulated_time.py."""
     from org_bootstrap.engine.pacing import RateLimits
 
-    with mock.patch("org_bootstrap.engine.reconcile.shared_limits", lambda caller: RateLimits(LIFTED_QUOTAS)):
+    with (
+        mock.patch("org_bootstrap.engine.reconcile.shared_limits", lambda caller: RateLimits(LIFTED_QUOTAS)),
+        mock.patch.dict(os.environ, {"REGION_FOLLOW_SECONDS": "0"}),
+        mock.patch("local_deploy.world.REGION_OPT_SECONDS", 0.0),
+    ):
         yield
 
 

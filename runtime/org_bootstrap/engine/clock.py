@@ -18,7 +18,7 @@ import time as _time
 from collections.abc import Iterator
 from typing import Protocol
 
-__all__ = ["REAL", "Clock", "RealClock", "installed", "monotonic", "sleep", "time", "use", "wait"]
+__all__ = ["REAL", "Clock", "RealClock", "installed", "monotonic", "notify_all", "sleep", "time", "use", "wait"]
 
 
 class Clock(Protocol):
@@ -32,6 +32,9 @@ class Clock(Protocol):
 
     def wait(self, condition: threading.Condition, timeout: float) -> None:
         """Wait on ``condition`` (held by the caller) for a notification, or ``timeout`` seconds."""
+
+    def notify_all(self, condition: threading.Condition) -> None:
+        """Wake every thread waiting on ``condition`` (held by the caller) in :meth:`wait`."""
 
 
 class RealClock:
@@ -48,6 +51,9 @@ class RealClock:
 
     def wait(self, condition: threading.Condition, timeout: float) -> None:
         condition.wait(timeout=max(0.0, timeout))
+
+    def notify_all(self, condition: threading.Condition) -> None:
+        condition.notify_all()
 
 
 REAL = RealClock()
@@ -83,3 +89,7 @@ def sleep(seconds: float) -> None:
 
 def wait(condition: threading.Condition, timeout: float) -> None:
     _installed.wait(condition, timeout)
+
+
+def notify_all(condition: threading.Condition) -> None:
+    _installed.notify_all(condition)

@@ -243,7 +243,7 @@ class RegionRequests:
     def cancel(self, account_id: str) -> None:
         with self._changed:
             self._reserved[account_id] -= 1
-            self._changed.notify_all()
+            clocks.notify_all(self._changed)
 
     def adopt(self, account_id: str, region: str, wanted: str) -> None:
         with self._changed:
@@ -291,5 +291,5 @@ class RegionRequests:
                 if now != ON_ITS_WAY[request.wanted]:
                     self._requests.pop((request.account_id, request.region), None)
                     done.append((request, now))
-                    self._changed.notify_all()
+                    clocks.notify_all(self._changed)
         return done
