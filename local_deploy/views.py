@@ -280,7 +280,7 @@ def result_view(
         Text.assemble(
             (f"{stack.name}: {result.status}", style),
             f" in {duration(seconds)}"
-            + (f" at AWS's published quotas ({duration(wall_seconds)} here)" if wall_seconds is not None else "")
+            + (f" at AWS's quotas ({duration(wall_seconds)} here)" if wall_seconds is not None else "")
             + f" · handler invocations: {result.invocations} · writes to the organization: ",
             (_writes_text(writes), "bold"),
         )
