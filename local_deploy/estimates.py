@@ -163,9 +163,10 @@ def _write(setting: Setting, action: str | None, wanted: Any) -> str | None:
     if setting is regions_setting.SETTING:
         return DISABLE if wanted == regions_setting.DISABLED else ENABLE
     deleting = action == DELETE_CONTACT or wanted == DELETE or (action == RESTORE_CONTACT and wanted is None)
-    if wanted == RESTORE and action is None:  # a job's restore: put or delete, as the snapshot says
-        deleting = False
+    if wanted == RESTORE and action is None:  # a job's restore: put or delete, as the snapshot says;
+        deleting = True  # at most, the slower (DeleteAlternateContact: 1/s)
     found = [operation for operation in setting.write_operations if operation.startswith("Delete") == deleting]
+    found = found or list(setting.write_operations)  # a setting without a delete writes the other way
     return found[0] if found else None
 
 
