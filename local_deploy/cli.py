@@ -733,7 +733,7 @@ def _run(
     action: Callable[[], Result],
 ) -> Result:
     before = world.calls.snapshot()
-    started, clock_started = time.monotonic(), clocks.monotonic()
+    clock_started = clocks.monotonic()
     with DeployProgress(session.console, world.calls, world.session, total) as progress:
         engine.listener = progress
         result = action()
@@ -742,7 +742,7 @@ def _run(
         stack,
         writes=writes(world.calls.snapshot() - before),
         seconds=clocks.monotonic() - clock_started,
-        wall_seconds=None if session.real_time else time.monotonic() - started,
+        simulated=not session.real_time,
     )
     session.console.print(view)
     made = Counter(

@@ -226,10 +226,10 @@ def totals_text(plan: Plan) -> Text:
 
 
 def result_view(
-    result: Result, stack: StackState, *, writes: Counter[str], seconds: float, wall_seconds: float | None = None
+    result: Result, stack: StackState, *, writes: Counter[str], seconds: float, simulated: bool = False
 ) -> RenderableType:
-    """``seconds``: on the runtime's clock (AWS's time when simulated); ``wall_seconds``: here, when
-    that differs."""
+    """``seconds``: on the runtime's clock, AWS's time when ``simulated`` (the command's last line
+    says how long it took here)."""
     shown = [operation for operation in result.operations if operation.simulated]
     if not result.operations:
         return Text.assemble(
@@ -281,7 +281,7 @@ def result_view(
         Text.assemble(
             (f"{stack.name}: {result.status}", style),
             f" in {duration(seconds)}"
-            + (f" at AWS's quotas ({duration(wall_seconds)} here)" if wall_seconds is not None else "")
+            + (" at AWS's quotas" if simulated else "")
             + f" · handler invocations: {result.invocations} · writes to the organization: ",
             (_writes_text(writes), "bold"),
         )
