@@ -39,11 +39,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import functools
 import io
 import itertools
 import json
-import os
 import random
 import re
 import sys
@@ -73,11 +73,11 @@ from local_deploy import organization_actions as actions  # noqa: E402
 from local_deploy import world as worlds  # noqa: E402
 from local_deploy.automation import Automation  # noqa: E402
 from local_deploy.cloudformation import LocalCloudFormation  # noqa: E402
+from local_deploy.simulated_time import REGION_OPT_SECONDS  # noqa: E402
 from local_deploy.synth import Synthesized, synthesize  # noqa: E402
 from local_deploy.world import StateDir  # noqa: E402
+from org_bootstrap.engine import clock as clocks  # noqa: E402
 from org_bootstrap.engine import continuation  # noqa: E402
-from org_bootstrap.engine.pacing import RateLimits  # noqa: E402
-from org_bootstrap.engine.quotas import Quota  # noqa: E402
 from org_bootstrap.engine.registry import account_quotas  # noqa: E402
 from org_bootstrap.engine.stores import S3JobStore  # noqa: E402
 from simulation import generated  # noqa: E402
@@ -123,15 +123,16 @@ FAULT_RATES = {
     "killed invocation": 0.3,
     "account SUSPENDED mid-job": 0.15,
     "S3 conditional-write conflicts": 0.2,
+    "a Region that takes hours to enable": 0.15,
 }
 MANAGEMENT = generated.MANAGEMENT
-DELEGATED = f"{300000000000 + 7919:012d}"  # the first member account of a generated organization
+DELEGATED = generated.DELEGATED  # a member of every generated organization
 REPORTS = "alternate-contacts/reports/"  # every job's report, in the stack's job bucket
 REGION_CAP_ACCOUNT, REGION_CAP_ORGANIZATION = 6, 50
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
-# Every Account Management quota lifted: the handlers would otherwise pace on the machine's clock
-# (the published quotas are a benchmark of their own, benchmarks/settings_benchmark.py).
-LIFTED = {operation: Quota(10_000, 10_000) for operation in account_quotas("aws")}
+# The published quotas every write is checked against (the handlers pace at them, on the simulated clock).
+PUBLISHED = account_quotas("aws")
+REGION_HOURS = (2 * 3600.0, 5 * 3600.0)  # "a Region that takes hours to enable"
 
 
 class Killed(BaseException):
@@ -155,6 +156,19 @@ class ChaosLog(ApiLog):
     def __post_init__(self) -> None:
         super().__post_init__()
         self.fired = Counter()
+        self.write_times: list[tuple[float, str]] = []
+        self.write_steps: list[int] = []
+        self.write_invocations: list[int] = []
+        self.invocation = 0  # which Lambda invocation is running (each its own process in AWS)
+        self.step_notes: list[str] = []  # (time on the simulated clock, operation) of each write
+
+    def _refuse(self, operation: str) -> None:
+        super()._refuse(operation)  # raises when the call is refused: a refused call is no write
+        if operation in PUBLISHED and operation in WRITE_OPERATIONS:
+            self.write_times.append((clocks.time(), operation))
+            self.write_steps.append(len(self.step_notes))
+            self.write_invocations.append(self.invocation)
+            self.fired["writes"] += 1
 
     def refusal(self, operation: str) -> tuple[str, str] | None:
         if not self.armed:
@@ -186,9 +200,12 @@ class Run:
     released: dict[tuple[str, str], float] = field(default_factory=dict)
     fired: Counter[str] = field(default_factory=Counter)  # kills, suspensions, conflicts that happened
     echo: bool = False
+    log: ChaosLog | None = None
 
     def note(self, line: str) -> None:
         self.history.append(line)
+        if self.log is not None:
+            self.log.step_notes.append(line)
         if self.echo:
             print(f"  {line}", flush=True)
 
@@ -199,7 +216,6 @@ def _synthesized(variant: str) -> Synthesized:
     the seed): ``create`` excludes one OU from the alternate contacts; ``update`` excludes a second."""
     organization = generated.generated_organization(10, 8, seed=1)
     config = generated.generated_config(organization)
-    config["delegated_administrator_account_id"] = DELEGATED  # a member of every generated organization
     units = [unit["id"] for unit in organization["organizational_units"]]
     excluded = [units[7]] if variant == "create" else [units[7], units[6]]
     config["alternate_contacts"] = {**config["alternate_contacts"], "removal": "restore"}
@@ -238,6 +254,7 @@ def _simulated(log: ChaosLog, run: Run) -> Iterator[None]:
 
     def armed(self: Any, *args: Any, **kwargs: Any) -> Any:
         log.armed = True
+        log.invocation += 1
         try:
             return invoke(self, *args, **kwargs)
         finally:
@@ -248,19 +265,33 @@ def _simulated(log: ChaosLog, run: Run) -> Iterator[None]:
     def conflicting(self: Any, job_id: str, data: dict[str, Any], *, if_match: str | None = None) -> str:
         if log.armed and if_match and log.rng.random() < log.conflict_rate:
             log.fired["S3 conditional write refused (412)"] += 1
-            raise ClientError({"Error": {"Code": "PreconditionFailed", "Message": "injected"}}, "PutObject")
+            refused = copy.copy(self)
+            refused.s3 = _Refusing(self.s3)  # S3 answers this write 412, as if another writer came first
+            return save(refused, job_id, data, if_match=if_match)
         return save(self, job_id, data, if_match=if_match)
 
     with (
         mock.patch.object(S3JobStore, "save", conflicting),
         mock.patch.object(LocalCloudFormation, "_invoke", armed),
         mock.patch.object(worlds, "strict_aws", functools.partial(strict_aws, log)),
-        mock.patch("org_bootstrap.engine.reconcile.shared_limits", lambda caller: RateLimits(LIFTED)),
-        mock.patch.dict(os.environ, {"REGION_FOLLOW_SECONDS": "0"}),
+        mock.patch.object(worlds, "REGION_OPT_SECONDS", worlds.REGION_OPT_SECONDS),
         mock.patch.object(continuation.Lease, "take", classmethod(take)),
         mock.patch.object(continuation.Lease, "release", release),
     ):
         yield
+
+
+class _Refusing:
+    """An S3 client whose next PutObject is refused as a conditional write that lost its race."""
+
+    def __init__(self, s3: Any) -> None:
+        self._s3 = s3
+
+    def put_object(self, **_: Any) -> Any:
+        raise ClientError({"Error": {"Code": "PreconditionFailed", "Message": "injected"}}, "PutObject")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._s3, name)
 
 
 def _session(state: Path, organization: Path, synthesized: Synthesized) -> cli.Session:
@@ -278,6 +309,9 @@ def _inject(rng: random.Random, log: ChaosLog, run: Run, *, may_kill: bool, memb
                 continue
             log.suspend, log.suspend_at = rng.choice(members), rng.randint(1, 300)
             run.note(f"fault: account {log.suspend} SUSPENDED at the handlers' API call {log.suspend_at}")
+        elif kind == "a Region that takes hours to enable":
+            worlds.REGION_OPT_SECONDS = rng.choice(REGION_HOURS)
+            run.note(f"fault: Regions take {worlds.REGION_OPT_SECONDS / 3600:.0f} h to enable")
         elif kind == "S3 conditional-write conflicts":
             log.conflict_rate = rng.choice((0.1, 0.3))
             run.note(f"fault: {log.conflict_rate:.0%} of the jobs' conditional writes find the job changed")
@@ -305,6 +339,7 @@ def _calm(log: ChaosLog) -> None:
     log.throttle_rate = {}
     log.kill_at = log.suspend_at = None
     log.conflict_rate = 0.0
+    worlds.REGION_OPT_SECONDS = REGION_OPT_SECONDS
 
 
 def _deploy(run: Run, session: cli.Session, synthesized: Synthesized, what: str) -> None:
@@ -382,7 +417,8 @@ def run_seed(seed: int, accounts: int, *, steps: int = 12, echo: bool = False) -
     """One chaos run; raises InvariantBroken (its message names the seed, then the history)."""
     run = Run(seed, accounts, echo=echo)
     rng = random.Random(seed)
-    log = ChaosLog(rng=random.Random(seed * 7919 + 1))
+    log = ChaosLog(rng=random.Random(seed * 7919 + 1), capacity=dict(PUBLISHED))
+    run.log = log
     create, update = _synthesized("create"), _synthesized("update")
     ous = max(8, accounts // 4)
     organization_data = generated.generated_organization(accounts, ous, seed=seed)
@@ -426,6 +462,7 @@ def run_seed(seed: int, accounts: int, *, steps: int = 12, echo: bool = False) -
         check_reports(run, session)
         check_leases(run)
         check_region_caps(run, log)
+        check_quotas(run, log)
         active = {a["id"] for a in _shape(state)["accounts"] if a.get("status", "ACTIVE") == "ACTIVE"}
         check_logs(run, state, organization_data)
         _delete(run, session)
@@ -548,6 +585,35 @@ def check_region_caps(run: Run, log: ChaosLog) -> None:
     accounts = {key: peak for key, peak in log.peak_in_progress.items() if key != ORGANIZATION}
     if any(peak > REGION_CAP_ACCOUNT for peak in accounts.values()) or log.peak_in_progress[ORGANIZATION] > 50:
         _fail(run, "Region requests in progress", f"{log.peak_in_progress.most_common(3)}")
+
+
+def check_quotas(run: Run, log: ChaosLog) -> None:
+    """No invocation's writes exceeded their published quota: each write, in order on the simulated
+    clock, finds a token in a bucket at the quota's rate and burst. Per invocation: two Lambda
+    invocations at once (a deploy and an event) each pace at the quota, and the service throttles
+    what their sum exceeds (``ApiLog.capacity``, set at the published quotas), as AWS does."""
+    run.checks["writes within the published quotas"] += 1
+    buckets: dict[tuple[int, str], tuple[float, float]] = {}  # (invocation, operation) -> (tokens, at)
+    over: list[tuple[float, str]] = []
+    for at, operation, invocation in sorted(
+        zip(*zip(*log.write_times, strict=True), log.write_invocations, strict=True)
+    ):
+        quota = PUBLISHED[operation]
+        tokens, then = buckets.get((invocation, operation), (float(quota.burst), at))
+        tokens = min(float(quota.burst), tokens + (at - then) * quota.per_second)
+        if tokens < 1 - 1e-6:
+            over.append((at, operation))
+        buckets[invocation, operation] = (max(tokens - 1, 0.0), at)
+    if over:
+        at, operation = over[0]
+        near = [
+            (round(when - at, 3), log.step_notes[step - 1][:50])
+            for (when, name), step in zip(log.write_times, log.write_steps, strict=True)
+            if name == operation and abs(when - at) < 1
+        ]
+        quota = PUBLISHED[operation]
+        detail = f"{len(over)} writes over; {operation} at {quota.per_second}/s burst {quota.burst}: writes at {near} s"
+        _fail(run, "no write exceeded a published quota", detail)
 
 
 def check_restored(run: Run, session: cli.Session, before: dict[str, Any], active: set[str]) -> None:
