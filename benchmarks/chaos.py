@@ -49,6 +49,7 @@ import re
 import sys
 import tempfile
 import time
+import traceback
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -65,7 +66,8 @@ from stacks import silence_jsii_node_notices  # noqa: E402
 
 silence_jsii_node_notices()
 
-from botocore.exceptions import ClientError  # noqa: E402
+from botocore.exceptions import ClientError, ReadTimeoutError  # noqa: E402
+from moto.core.exceptions import JsonRESTError  # noqa: E402
 from rich.console import Console  # noqa: E402
 
 from local_deploy import cli  # noqa: E402
@@ -114,12 +116,14 @@ ORGANIZATIONS_OPERATIONS = (
 )
 CME = "ConcurrentModificationException"
 SERVER_ERRORS = ("ServiceUnavailableException", "InternalServerException")
+TIMEOUT = "timeout"  # a call that gets no answer in time (botocore's ReadTimeoutError)
 # The fault kinds and their chance before each step (a step may draw several).
 FAULT_RATES = {
     "throttling storm (Account Management)": 0.5,
     "throttling storm (Organizations)": 0.3,
     CME: 0.25,
     "5xx": 0.25,
+    "timeouts": 0.15,
     "killed invocation": 0.3,
     "account SUSPENDED mid-job": 0.15,
     "S3 conditional-write conflicts": 0.2,
@@ -133,6 +137,10 @@ EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 # The published quotas every write is checked against (the handlers pace at them, on the simulated clock).
 PUBLISHED = account_quotas("aws")
 REGION_HOURS = (2 * 3600.0, 5 * 3600.0)  # "a Region that takes hours to enable"
+
+
+class _ServerError(JsonRESTError):
+    code = 503
 
 
 class Killed(BaseException):
@@ -163,12 +171,18 @@ class ChaosLog(ApiLog):
         self.step_notes: list[str] = []  # (time on the simulated clock, operation) of each write
 
     def _refuse(self, operation: str) -> None:
-        super()._refuse(operation)  # raises when the call is refused: a refused call is no write
+        try:
+            super()._refuse(operation)  # raises when the call is refused: a refused call is no write
+        except JsonRESTError as error:
+            if error.error_type == TIMEOUT:  # no answer: the client's read times out
+                raise ReadTimeoutError(endpoint_url=f"https://{operation}.simulated") from None
+            if error.error_type in SERVER_ERRORS:  # a 5xx, as the services answer it
+                raise _ServerError(error.error_type, "injected") from None
+            raise
         if operation in PUBLISHED and operation in WRITE_OPERATIONS:
             self.write_times.append((clocks.time(), operation))
             self.write_steps.append(len(self.step_notes))
             self.write_invocations.append(self.invocation)
-            self.fired["writes"] += 1
 
     def refusal(self, operation: str) -> tuple[str, str] | None:
         if not self.armed:
@@ -327,7 +341,7 @@ def _inject(rng: random.Random, log: ChaosLog, run: Run, *, may_kill: bool, memb
             log.add_storm(storm)
             run.note(f"fault: {kind} on {sorted(operations)}: {storm.fraction:.0%} of {storm.calls} calls")
         else:
-            code = CME if kind == CME else rng.choice(SERVER_ERRORS)
+            code = CME if kind == CME else TIMEOUT if kind == "timeouts" else rng.choice(SERVER_ERRORS)
             operations = set(rng.sample((*ACCOUNT_OPERATIONS, *ORGANIZATIONS_OPERATIONS), 2))
             log.add_storm(Storm(operations, fraction=0.5, calls=rng.randint(5, 40), code=code, message="injected"))
             run.note(f"fault: {code} on {sorted(operations)}")
@@ -669,6 +683,11 @@ def main(argv: list[str] | None = None) -> int:
             run = run_seed(seed, args.accounts, steps=args.steps, echo=args.replay is not None)
         except InvariantBroken as error:
             print(error, flush=True)
+            failed.append(seed)
+            continue
+        except Exception as error:  # the app failed in a way no invariant names: the seed, and its history
+            where = traceback.extract_tb(error.__traceback__)[-3:]
+            print(f"seed {seed}: the run failed: {type(error).__name__}: {error} at {traceback.format_list(where)}")
             failed.append(seed)
             continue
         faults.update(run.faults)
