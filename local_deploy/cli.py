@@ -1,7 +1,8 @@
 """``python -m local_deploy``: plan, deploy and destroy the app on a simulated organization, locally.
 
-    plan     what a deploy would change, account by account and contact type by type (read-only);
-             with --aws, against the real organization of the current AWS credentials
+    plan     what a deploy would change, account by account and setting by setting (read-only);
+             with --aws, against the real organization of the current AWS credentials; --output json
+             for scripts (docs/plan.md)
     deploy   synthesize the app and do what CloudFormation would do, with the real handlers; in
              delegated-administrator mode, then the delegated administrator's stack, as that account;
              a failure is rolled back as cdk deploy does (--no-rollback keeps it)
@@ -31,11 +32,13 @@ or organization file (each problem on its own line).
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +55,8 @@ from local_deploy.automation import Automation, AutomationError, DeliveryReport,
 from local_deploy.cloudformation import FUNCTION, NO_CHANGE, LocalCloudFormation, ResourceError, Result, simulated
 from local_deploy.organization_file import OrganizationFileError, load_organization_file
 from local_deploy.plan import Plan, PlanError, build_plan
+from local_deploy.plan_json import FORMAT_VERSION, plan_document
+from local_deploy.plan_view import CHANGES_ONLY_PAST, PlanOptions, plan_view
 from local_deploy.stack import StackState
 from local_deploy.synth import SynthError, Synthesized, synthesize
 from local_deploy.template import Template, TemplateError
@@ -62,7 +67,6 @@ from local_deploy.views import (
     delivery_view,
     drift_view,
     make_console,
-    plan_view,
     result_view,
     short_id,
     state_view,
@@ -79,6 +83,7 @@ DEFAULT_ORGANIZATION = ROOT / "config" / "example-organization.toml"
 DEFAULT_STATE = ROOT / ".local-org"
 
 Synthesizer = Callable[[str], Synthesized]
+TEXT, JSON = "text", "json"
 
 
 class CommandFailed(Exception):
@@ -95,11 +100,14 @@ class Session:
     synthesizer: Synthesizer
     show_values: bool = False
     invocation_seconds: float | None = None
+    plan_options: PlanOptions = field(default_factory=PlanOptions)
+    output: str = TEXT  # of the plan: TEXT, or JSON on stdout alone (everything else on stderr)
 
 
 def main(argv: Sequence[str] | None = None, *, synthesizer: Synthesizer | None = None) -> int:
     args = _parser().parse_args(argv)
-    console = make_console()
+    output = getattr(args, "output", TEXT)
+    console = make_console(stderr=output == JSON)
     errors = make_console(stderr=True)
     session = Session(
         console=console,
@@ -108,6 +116,12 @@ def main(argv: Sequence[str] | None = None, *, synthesizer: Synthesizer | None =
         synthesizer=synthesizer or (lambda path: synthesize(path, reconcile=_reconcile_token(args))),
         show_values=getattr(args, "show_values", False),
         invocation_seconds=getattr(args, "max_invocation_seconds", None),
+        plan_options=PlanOptions(
+            show_values=getattr(args, "show_values", False),
+            detail=getattr(args, "detail", False),
+            changes_only=getattr(args, "changes_only", None),
+        ),
+        output=output,
     )
     try:
         args.command(session, args)
@@ -160,6 +174,32 @@ def _parser() -> argparse.ArgumentParser:
         "--aws",
         action="store_true",
         help="plan against the real organization of the current AWS credentials (read-only)",
+    )
+    plan.add_argument(
+        "--output",
+        choices=(TEXT, JSON),
+        default=TEXT,
+        help="text: the plan to read (default); json: the same plan for scripts, on stdout alone, "
+        f"format_version {FORMAT_VERSION} (docs/plan.md); people's data masked unless --show-values",
+    )
+    plan.add_argument(
+        "--detail",
+        action="store_true",
+        help="every field an update changes (without it, an update of many fields shows the first ones and a count)",
+    )
+    shown = plan.add_mutually_exclusive_group()
+    shown.add_argument(
+        "--changes-only",
+        dest="changes_only",
+        action="store_true",
+        default=None,
+        help=f"only the accounts and items that change (the default past {CHANGES_ONLY_PAST} accounts)",
+    )
+    shown.add_argument(
+        "--all",
+        dest="changes_only",
+        action="store_false",
+        help="every account, in sync, skipped and not targeted too",
     )
     plan.set_defaults(command=command_plan)
     deploy = commands.add_parser(
@@ -533,13 +573,19 @@ def _plan_each(
         before = calls.snapshot()
         with calls.read_only():
             plan = _plan(session, synthesized, template, stack, snapshots(stack) if snapshots else None)
-        reads = calls.snapshot() - before
-        session.console.print(plan_view(plan, stack, show_values=session.show_values, real=real))
-        _print_reads(session.console, reads, writes() if writes else 0)
-        plans.append(plan)
-    for plan in plans:
+        reads = _reads_text(calls.snapshot() - before, writes() if writes else 0)
+        if session.output == JSON:
+            session.console.print(Text(reads, style="dim"))
+        else:
+            session.console.print(plan_view(plan, stack, real=real, options=session.plan_options, reads=reads))
+        plans.append((plan, stack))
+    if session.output == JSON:
+        document = plan_document(plans, show_values=session.show_values, real=real)
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+        sys.stdout.flush()
+    for plan, _ in plans:
         _check_preflight(plan)
-    return plans[0]
+    return plans[0][0]
 
 
 def _stacks_to_plan(
@@ -737,15 +783,10 @@ def _snapshots(stack: StackState) -> DynamoDbSnapshots | None:
     return None
 
 
-def _print_reads(console: Console, reads: Any, simulated_writes: int) -> None:
+def _reads_text(reads: Any, simulated_writes: int) -> str:
     by_operation = sorted((f"{service}:{operation}", count) for (service, operation), count in reads.items())
     summary = ", ".join(f"{name} x{count}" for name, count in by_operation)
-    console.print(
-        Text(
-            f"Read-only: {sum(reads.values())} API calls ({summary}); writes: {simulated_writes}",
-            style="dim",
-        )
-    )
+    return f"Read-only: {sum(reads.values())} API calls ({summary}); writes: {simulated_writes}"
 
 
 def _failure(result: Result) -> str:

@@ -24,10 +24,10 @@ from local_deploy.cli import main
 from local_deploy.cloudformation import DELETE, UPDATE, LocalCloudFormation, Result
 from local_deploy.organization_file import OrganizationFileError, load_organization_file
 from local_deploy.plan import CREATE_CONTACT, ENABLE_REGION, IN_SYNC, UPDATE_CONTACT, build_plan
+from local_deploy.plan_view import PlanOptions, plan_view
 from local_deploy.stack import StackState
 from local_deploy.synth import Synthesized
 from local_deploy.template import Template, TemplateError, as_sent
-from local_deploy.views import plan_view
 from local_deploy.world import StateDir, open_world
 from org_bootstrap.aws import clients
 from org_bootstrap.engine import jobs
@@ -536,7 +536,8 @@ def test_plan_reads_only_and_shows_every_account_and_type(tmp_path: Path, exampl
 
     def shown(show_values: bool) -> str:
         console = Console(record=True, width=200)
-        console.print(plan_view(plan, StackState(STACK, MANAGEMENT, "us-east-1"), show_values=show_values, real=False))
+        stack = StackState(STACK, MANAGEMENT, "us-east-1")
+        console.print(plan_view(plan, stack, real=False, options=PlanOptions(show_values=show_values)))
         return console.export_text()
 
     assert "aws-ops@example.com" not in shown(False) and "a***@example.com" in shown(False)
