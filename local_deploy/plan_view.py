@@ -111,7 +111,7 @@ def plan_view(
             parts.append(warning)
     if reads:
         parts.append(Text(reads, style="dim"))
-    parts.append(plan_line(plan))
+    parts += [resources_text(plan), plan_line(plan)]
     return Group(*parts)
 
 
@@ -342,15 +342,27 @@ def disabling_warning(plan: Plan) -> Text | None:
     )
 
 
+def resources_text(plan: Plan) -> Text:
+    counted = Counter(line.change.action for line in plan.resources)
+    counted += Counter(change.action for change in plan.supporting)
+    custom = sum(1 for line in plan.resources if line.change.action in (CREATE, UPDATE, DELETE))
+    return Text.assemble(
+        ("Stack: ", "bold"),
+        f"{counted[CREATE]} resources to create, {counted[UPDATE]} to update, {counted[DELETE]} to delete "
+        f"({custom} custom, {sum(counted[a] for a in (CREATE, UPDATE, DELETE)) - custom} supporting)",
+    )
+
+
 def plan_line(plan: Plan) -> Text:
-    """The last line, for scripts: ``Plan: 43 writes in 11 accounts (36 create, 4 update, 3 enable);
-    5 in sync; resources: 60 to create, 0 to update, 0 to delete.``"""
+    """The last line, for scripts, never wrapped: ``Plan: 43 writes in 11 accounts (36 create,
+    4 update, 3 enable).``"""
     totals = plan.totals()
     writes = sum(totals.contacts[action] for action in WRITES)
-    resources = Counter(line.change.action for line in plan.resources) + Counter(c.action for c in plan.supporting)
-    return Text.assemble(
+    breakdown = _actions(totals.contacts)
+    text = Text.assemble(
         ("Plan: ", "bold"),
         (f"{writes} writes", "bold"),
-        f" in {totals.changing} accounts ({_actions(totals.contacts) or 'none'}); {totals.contacts[IN_SYNC]} in sync; "
-        f"resources: {resources[CREATE]} to create, {resources[UPDATE]} to update, {resources[DELETE]} to delete.",
+        f" in {totals.changing} accounts" + (f" ({breakdown})." if breakdown else "."),
     )
+    text.no_wrap = True
+    return text

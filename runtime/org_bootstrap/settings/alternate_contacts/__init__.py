@@ -100,7 +100,8 @@ class AlternateContacts(Setting):
             return "(deleted)"
         shown = self.shown(value, show_values=show_values, against=against)
         email, phone = shown.get("EmailAddress", ""), shown.get("PhoneNumber", "")
-        if not show_values and not (isinstance(against, Mapping) and against.get("PhoneNumber") != phone):
+        phone_changes = isinstance(against, Mapping) and against.get("PhoneNumber") != value.get("PhoneNumber")
+        if not show_values and not phone_changes:  # masked, the phone is shown only when it changes
             return f"{value.get('Name', '')} · {email}"
         return f"{value.get('Name', '')} · {email} · {phone}"
 
