@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from rich.box import Box
-from rich.console import Group, RenderableType
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.table import Table
 from rich.text import Text
 
@@ -92,7 +92,7 @@ def plan_view(
         parts.append(preflight_text(plan))
     if plan.contacts_change is not None:
         only_changes = options.only_changes(plan)
-        parts.append(settings_table(plan, options, only_changes=only_changes))
+        parts.append(SettingsTable(plan, options, only_changes=only_changes))
         hidden = hidden_text(plan, only_changes)
         if hidden is not None:
             parts.append(hidden)
@@ -173,13 +173,29 @@ def shown_accounts(plan: Plan, only_changes: bool) -> list[AccountLine]:
     return [line for line in plan.accounts if line.status in (CHANGING, FAILED, DRIFTED)]
 
 
-def settings_table(plan: Plan, options: PlanOptions, *, only_changes: bool) -> Table:
+# Below these many columns the Account and Item columns (and below NARROWEST the Action column) wrap
+# sooner, leaving Now and Wants room for an e-mail address on one line.
+NARROW, NARROWEST = 120, 100
+
+
+class SettingsTable:
+    """The account settings table, its columns sized for the width it is rendered at."""
+
+    def __init__(self, plan: Plan, options: PlanOptions, *, only_changes: bool) -> None:
+        self.plan, self.options, self.only_changes = plan, options, only_changes
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield settings_table(self.plan, self.options, only_changes=self.only_changes, width=options.max_width)
+
+
+def settings_table(plan: Plan, options: PlanOptions, *, only_changes: bool, width: int) -> Table:
     masked = "" if options.show_values else " (people's data masked; --show-values shows it)"
     which = "what changes" if only_changes else "every account"
     table = _table(f"Account settings, {which}{masked}")
-    table.add_column("Account", min_width=12, max_width=24, overflow="fold")
-    table.add_column("Item", min_width=8, max_width=20, overflow="fold")
-    table.add_column("Action", min_width=7, max_width=16, overflow="fold")
+    narrow = width < NARROW
+    table.add_column("Account", min_width=12, max_width=14 if narrow else 24, overflow="fold")
+    table.add_column("Item", min_width=8, max_width=12 if narrow else 20, overflow="fold")
+    table.add_column("Action", min_width=7, max_width=9 if width < NARROWEST else 16, overflow="fold")
     table.add_column("Now", ratio=1, min_width=10, overflow="fold")
     table.add_column("Wants", ratio=1, min_width=10, overflow="fold")
     for account in shown_accounts(plan, only_changes):
@@ -210,7 +226,7 @@ def _account_rows(account: AccountLine, options: PlanOptions, *, only_changes: b
         rows += [_item_row(line, options) for line in lines]
         unchanged = len(account.contacts) - len(lines)
         if unchanged:
-            rows.append(("", Text(f"+{unchanged} in sync", style="dim"), "", ""))
+            rows.append((Text(f"+{unchanged} in sync", style="dim"), "", "", ""))
     if account.failed:
         rows.append(("—", Text("failed", style="red"), Text(f"cannot read: {account.failed}", style="red"), ""))
     return rows

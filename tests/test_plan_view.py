@@ -99,6 +99,9 @@ def test_the_example_plan_fits_a_terminal_of_every_width_with_nothing_cut_off(ex
     for header in ("Account", "Item", "Action", "Now", "Wants"):  # no column dropped
         assert re.search(rf"^ ?{header}\b| {header}\b", text, re.MULTILINE), header
     assert "Plan: 43 writes in 11 accounts (36 create, 4 update, 3 enable)" in " ".join(text.split())
+    detail, _ = rendered(example_plan, width, PlanOptions(detail=True))
+    assert_complete(detail, width, example_plan)
+    assert characters(detail) == characters(rendered(example_plan, 400, PlanOptions(detail=True))[0])
 
 
 @pytest.mark.parametrize("width", WIDTHS)
