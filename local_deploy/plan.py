@@ -36,7 +36,6 @@ from org_bootstrap.engine.registry import SETTINGS, setting_of, specs_of
 from org_bootstrap.engine.targeting import SettingSpec
 from org_bootstrap.handlers.preflight import RESOURCE_TYPE as PREFLIGHT_RESOURCE
 from org_bootstrap.handlers.preflight import ConfigIds, Findings, check
-from org_bootstrap.settings.alternate_contacts import FIELDS
 from org_bootstrap.settings.alternate_contacts.spec import Contact
 from org_bootstrap.validation import InvalidInputError
 
