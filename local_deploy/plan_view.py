@@ -290,7 +290,7 @@ def hidden_text(plan: Plan, only_changes: bool) -> Text | None:
     if not parts:
         return None
     hidden = sum(counted[status] for status in (IN_SYNC, SKIPPED, NOT_TARGETED))
-    return Text(f"{hidden} accounts not shown: {', '.join(parts)} (--all shows them)", style="dim")
+    return Text(f"{_count(hidden, 'account')} not shown: {', '.join(parts)} (--all shows them)", style="dim")
 
 
 def setting_totals_table(plan: Plan) -> Table:
@@ -314,7 +314,7 @@ def setting_totals_table(plan: Plan) -> Table:
 def ou_totals_table(plan: Plan, *, only_changes: bool) -> Table:
     every = plan.by_organizational_unit()
     shown = [ou for ou in every if ou.changing] if only_changes else every
-    left_out = f" ({len(every) - len(shown)} OUs with no change not shown)" if len(shown) < len(every) else ""
+    left_out = f" ({_count(len(every) - len(shown), 'OU')} with no change not shown)" if len(shown) < len(every) else ""
     table = _table(f"By OU, the accounts directly in it{left_out}")
     table.add_column("OU", ratio=1, overflow="fold")
     table.add_column("Accounts", justify="right")
@@ -323,6 +323,10 @@ def ou_totals_table(plan: Plan, *, only_changes: bool) -> Table:
     for ou in shown:
         table.add_row(ou.path, str(ou.accounts), str(ou.changing), str(ou.writes))
     return table
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def _actions(counted: Counter[str]) -> str:
@@ -378,7 +382,7 @@ def plan_line(plan: Plan) -> Text:
     text = Text.assemble(
         ("Plan: ", "bold"),
         (f"{writes} writes", "bold"),
-        f" in {totals.changing} accounts" + (f" ({breakdown})." if breakdown else "."),
+        f" in {_count(totals.changing, 'account')}" + (f" ({breakdown})." if breakdown else "."),
     )
     text.no_wrap = True
     return text

@@ -170,15 +170,15 @@ def test_a_masked_change_still_shows_what_changed() -> None:
 
 
 def seed_past_50(tmp_path: Path, in_sync: int) -> Path:
-    """The example organization and ``in_sync`` more accounts in the Security OU, each already as
+    """The example organization and ``in_sync`` more accounts in an OU of their own, each already as
     the example config wants it."""
-    lines = [SEED.read_text()]
+    lines = [SEED.read_text(), '\n[[organizational_units]]\nid = "ou-ex01-quietous"\nname = "Quiet"\n']
     wanted = tomllib.loads((ROOT / "config" / "example.toml").read_text())
     for index in range(in_sync):
         account_id = f"{900000000000 + index}"
         lines.append(
             f'\n[[accounts]]\nid = "{account_id}"\nname = "Team {index}"\nemail = "team{index}@example.com"\n'
-            'parent = "ou-ex01-security"\n'
+            'parent = "ou-ex01-quietous"\n'
         )
         for contact_type, contact in wanted["alternate_contacts"]["contacts"].items():
             lines.append(f"contacts.{contact_type} = {_inline(contact)}\n")
@@ -207,19 +207,21 @@ def test_past_50_accounts_the_plan_shows_only_what_changes_and_says_what_it_hide
     assert "51 accounts not shown: 50 in sync, 1 skipped (not ACTIVE) (--all shows them)" in out
     assert "900000000007" not in out and "131313131313" not in out
     assert "555555555555" in out and "+1 in sync" in out  # a changing account's in-sync items: counted
-    assert "(1 OUs with no change not shown)" not in out  # the Security OU still has changing accounts
+    assert "By OU, the accounts directly in it (1 OU with no change not shown)" in out  # Quiet
+    assert re.search(r"^ Security +2 +2 +7 *$", out, re.MULTILINE)
     assert out.splitlines()[-1].startswith("Plan: 43 writes in 11 accounts")
 
     assert main([*argv, "--all"], synthesizer=synthesized(example_template)) == 0
     everything = capsys.readouterr().out
     assert "Account settings, every account" in everything and "not shown" not in everything
     assert "900000000007" in everything and "131313131313" in everything
+    assert re.search(r"^ Quiet +50 +0 +0 *$", everything, re.MULTILINE)
 
     small = ["plan", "--state-dir", str(tmp_path / "small"), "--changes-only"]
     assert main(small, synthesizer=synthesized(example_template)) == 0  # 12 accounts, asked for
     asked = capsys.readouterr().out
-    assert "1 accounts not shown: 1 skipped (not ACTIVE) (--all shows them)" in asked
-    assert "(2 OUs with no change" not in asked
+    assert "1 account not shown: 1 skipped (not ACTIVE) (--all shows them)" in asked
+    assert re.search(r"^ Sandbox +3 +2 +8 *$", asked, re.MULTILINE)  # its suspended account counted
 
 
 # -- the plan for machines --------------------------------------------------------------------
