@@ -207,7 +207,8 @@ def test_past_50_accounts_the_plan_shows_only_what_changes_and_says_what_it_hide
     assert "51 accounts not shown: 50 in sync, 1 skipped (not ACTIVE) (--all shows them)" in out
     assert "900000000007" not in out and "131313131313" not in out
     assert "555555555555" in out and "+1 in sync" in out  # a changing account's in-sync items: counted
-    assert "By OU, the accounts directly in it (1 OU with no change not shown)" in out  # Quiet
+    # Quiet (a title wraps at its table's width)
+    assert "By OU, the accounts directly in it (1 OU with no change not shown)" in " ".join(out.split())
     assert re.search(r"^ Security +2 +2 +7 *$", out, re.MULTILINE)
     assert out.splitlines()[-1].startswith("Plan: 43 writes in 11 accounts")
 
