@@ -32,12 +32,11 @@ from org_bootstrap.engine.reconcile import (
     Target,
     reconcile_account,
 )
-from org_bootstrap.engine.registry import SETTINGS, specs_of
+from org_bootstrap.engine.registry import SETTINGS, setting_of, specs_of
 from org_bootstrap.engine.targeting import SettingSpec
 from org_bootstrap.handlers.preflight import RESOURCE_TYPE as PREFLIGHT_RESOURCE
 from org_bootstrap.handlers.preflight import ConfigIds, Findings, check
 from org_bootstrap.handlers.resource import ObjectReader, expanded
-from org_bootstrap.settings.alternate_contacts import FIELDS
 from org_bootstrap.settings.alternate_contacts.spec import Contact
 from org_bootstrap.validation import InvalidInputError
 
@@ -61,6 +60,10 @@ ACTIONS = (
     LEFT_ALONE,
 )
 WRITES = (CREATE_CONTACT, UPDATE_CONTACT, DELETE_CONTACT, RESTORE_CONTACT, ENABLE_REGION, DISABLE_REGION)
+# What an account is in the plan; all but "changing" (and "failed", a problem) are what
+# --changes-only leaves out.
+CHANGING, DRIFTED, SKIPPED, FAILED, NOT_TARGETED = "changing", "drifted", "skipped", "failed", "not targeted"
+ACCOUNT_STATUSES = (CHANGING, FAILED, DRIFTED, IN_SYNC, SKIPPED, NOT_TARGETED)
 
 
 class PlanError(RuntimeError):
@@ -114,6 +117,24 @@ class AccountLine:
     def changes(self) -> list[SettingLine]:
         return [line for line in self.contacts if line.by_deploy and line.action not in (IN_SYNC, LEFT_ALONE)]
 
+    @property
+    def drifted(self) -> list[SettingLine]:
+        """Items that differ but that this deploy leaves alone (its config did not change)."""
+        return [line for line in self.contacts if not line.by_deploy and line.action not in (IN_SYNC, LEFT_ALONE)]
+
+    @property
+    def status(self) -> str:
+        """One of ACCOUNT_STATUSES."""
+        if not self.targeted:
+            return NOT_TARGETED
+        if self.failed:
+            return FAILED
+        if self.skipped:
+            return SKIPPED
+        if self.changes:
+            return CHANGING
+        return DRIFTED if self.drifted else IN_SYNC
+
 
 @dataclass(frozen=True)
 class Totals:
@@ -125,6 +146,35 @@ class Totals:
     untargeted: int
     contacts: Counter[str]  # by action: what the deploy would do, and what is in sync
     drifted: int  # contact types that differ but that the deploy leaves alone
+
+
+@dataclass(frozen=True)
+class SettingTotals:
+    """One setting's items, by what the deploy does with them."""
+
+    name: str
+    title: str
+    actions: Counter[str]  # by action, as Totals.contacts
+    drifted: int
+
+    @property
+    def writes(self) -> int:
+        return sum(self.actions[action] for action in WRITES)
+
+
+@dataclass(frozen=True)
+class OuTotals:
+    """The accounts directly in one OU (or the root), by what the deploy does with them."""
+
+    id: str
+    path: str  # its names from the root, "Workloads / Production"; "(root)"
+    accounts: int
+    changing: int
+    writes: int
+
+    @property
+    def unchanged(self) -> int:
+        return self.accounts - self.changing
 
 
 @dataclass
@@ -139,6 +189,43 @@ class Plan:
     @property
     def problems(self) -> list[str]:
         return self.preflight.problems if self.preflight else []
+
+    def by_setting(self) -> list[SettingTotals]:
+        """Each setting's items the config targets, in the registry's order (settings the plan has none of left out)."""
+        actions: dict[str, Counter[str]] = {}
+        drifted: Counter[str] = Counter()
+        for account in self.accounts:
+            if not account.targeted:
+                continue
+            for line in account.contacts:
+                name = setting_of(line.contact_type)[0].name
+                if line.by_deploy or line.action in (IN_SYNC, LEFT_ALONE):
+                    actions.setdefault(name, Counter())[line.action] += 1
+                else:
+                    actions.setdefault(name, Counter())
+                    drifted[name] += 1
+        return [
+            SettingTotals(setting.name, setting.title, actions[setting.name], drifted[setting.name])
+            for setting in SETTINGS
+            if setting.name in actions
+        ]
+
+    def by_organizational_unit(self) -> list[OuTotals]:
+        """Each OU (and the root) that has accounts, sorted by its path."""
+        found: dict[str, list[AccountLine]] = {}
+        for account in self.accounts:
+            found.setdefault(account.account.path[-1] if account.account.path else "", []).append(account)
+        totals = [
+            OuTotals(
+                ou_id,
+                self.facts.path_names(lines[0].account),
+                len(lines),
+                sum(1 for line in lines if line.status == CHANGING),
+                sum(1 for line in lines for item in line.changes if item.action in WRITES),
+            )
+            for ou_id, lines in found.items()
+        ]
+        return sorted(totals, key=lambda ou: (ou.path != "(root)", ou.path.lower()))
 
     def totals(self) -> Totals:
         targeted = [line for line in self.accounts if line.targeted]
@@ -362,7 +449,6 @@ def _line(comparison: Comparison, by_deploy: bool) -> SettingLine:
     else:
         action = CREATE_CONTACT if current is None else UPDATE_CONTACT
     fields: tuple[str, ...] = ()
-    if action == UPDATE_CONTACT and isinstance(current, Mapping) and isinstance(wanted, Mapping):
-        names = FIELDS if set(wanted) <= set(FIELDS) else tuple(dict.fromkeys([*wanted, *current]))
-        fields = tuple(name for name in names if current.get(name) != wanted.get(name))
+    if action == UPDATE_CONTACT:
+        fields = setting_of(comparison.contact_type)[0].changed_fields(current, wanted)
     return SettingLine(comparison.contact_type, current, wanted, action, fields, by_deploy)

@@ -11,7 +11,7 @@ https://docs.aws.amazon.com/accounts/latest/reference/API_PutContactInformation.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from botocore.exceptions import ClientError
 
@@ -45,6 +45,12 @@ class PrimaryContact(Setting):
     write_operations = (PUT,)
     quotas = QUOTAS
     absent = None
+    field_labels: ClassVar[Mapping[str, str]] = {
+        "CompanyName": "company",
+        "CountryCode": "country",
+        "PhoneNumber": "phone",
+        "WebsiteUrl": "website",
+    }
 
     def read(self, api: AccountCalls, account_id: str, items: Sequence[str]) -> dict[str, Any]:
         assert list(items) == [PRIMARY_CONTACT], items
@@ -70,10 +76,17 @@ class PrimaryContact(Setting):
     def logged(self, action: str, account_id: str, item: str, wanted: Any) -> str:
         return f"put primary contact of {account_id} (phone {mask('PhoneNumber', wanted['PhoneNumber'])})"
 
-    def text(self, value: Any, *, show_values: bool = False) -> str:
-        phone = value.get("PhoneNumber", "")
-        shown = phone if show_values else mask("PhoneNumber", phone)
-        return f"{value.get('FullName', '')} · {value.get('CountryCode', '')} · {shown}"
+    def item_title(self, item: str) -> str:
+        return self.title  # an account has one
+
+    def changed_fields(self, current: Any, wanted: Any) -> tuple[str, ...]:
+        if not isinstance(current, Mapping) or not isinstance(wanted, Mapping):
+            return ()
+        return differing_fields(current, wanted)
+
+    def text(self, value: Any, *, show_values: bool = False, against: Any = None) -> str:
+        shown = self.shown(value, show_values=show_values, against=against)
+        return f"{value.get('FullName', '')} · {value.get('CountryCode', '')} · {shown.get('PhoneNumber', '')}"
 
     def state_text(self, state: Any, *, show_values: bool = False) -> str:
         return self.text(state, show_values=show_values)  # an account has one primary contact
