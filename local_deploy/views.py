@@ -38,6 +38,7 @@ from org_bootstrap.engine.pacing import ACCOUNT_QUOTAS
 from org_bootstrap.engine.reconcile import RESTORE
 from org_bootstrap.engine.registry import SETTINGS, setting_of
 from org_bootstrap.engine.stores import S3JobStore
+from org_bootstrap.handlers.preflight import Findings
 from org_bootstrap.settings.alternate_contacts import SETTING as ALTERNATE_CONTACTS
 from org_bootstrap.settings.alternate_contacts.spec import DELETE as DELETE_TARGET
 from org_bootstrap.validation import CONTACT_TYPES
@@ -119,6 +120,8 @@ def plan_view(plan: Plan, stack: StackState, *, show_values: bool, real: bool) -
         parts.append(Text(f"  + supporting resources: {summary} ({', '.join(kinds)})", style="dim"))
     if plan.preflight is not None:
         parts.append(preflight_text(plan))
+    if plan.tags is not None:
+        parts.append(tags_text(plan.tags))
     if plan.contacts_change is not None:
         parts += [contacts_table(plan, show_values=show_values), totals_text(plan)]
         disabling = sorted(
@@ -153,6 +156,17 @@ def preflight_text(plan: Plan) -> Text:
         text.append(f"\n  - {problem}", style="red")
     for warning in findings.warnings:
         text.append(f"\n  ! {warning}", style="yellow")
+    return text
+
+
+def tags_text(found: Findings, *, shown: int = 8) -> Text:
+    """Which accounts each tag target or tag override selects now; tags no account carries."""
+    text = Text("Tags: the accounts each tag selector selects now", style="bold")
+    for where, selected in found.selected.items():
+        listed = ", ".join(selected[:shown]) + (f", +{len(selected) - shown} more" if len(selected) > shown else "")
+        text.append(f"\n  {where}: {len(selected)} account(s)" + (f" ({listed})" if selected else ""))
+    for warning in found.warnings:
+        text.append(f"\n  ! Warning: {warning}", style="yellow")
     return text
 
 

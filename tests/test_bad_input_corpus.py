@@ -170,7 +170,7 @@ CASES = [
     ),
     Case(
         "override for an account and an OU at once",
-        ("alternate_contacts.overrides[0]: give exactly one of organizational_unit or account",),
+        ("alternate_contacts.overrides[0]: give exactly one of organizational_unit, tags or account",),
         contacts(overrides=[{"account": "444444444444", "organizational_unit": "ou-ex01-workload", "contacts": {}}]),
     ),
     Case(

@@ -56,7 +56,7 @@ from org_bootstrap.engine.continuation import (
     supersede,
     work,
 )
-from org_bootstrap.engine.jobs import Job, plan, summary
+from org_bootstrap.engine.jobs import Job, plan, summary, uses_tags
 from org_bootstrap.engine.reconcile import FAILED, AccountApi
 from org_bootstrap.engine.registry import SETTINGS, specs_of
 from org_bootstrap.engine.stores import DynamoDbSnapshots, S3JobStore
@@ -199,7 +199,7 @@ def _plan(
 ) -> Job:
     return plan(
         event["RequestId"],
-        list_accounts(deps.organizations),
+        list_accounts(deps.organizations, tags=uses_tags(new) or uses_tags(old)),
         dict(new) or None,
         dict(old) or None,
         caller_account_id=deps.api.own_account_id,

@@ -43,7 +43,7 @@ from org_bootstrap.engine.continuation import (
     resume,
     work,
 )
-from org_bootstrap.engine.jobs import Job, Specs, plan
+from org_bootstrap.engine.jobs import Job, Specs, plan, uses_tags
 from org_bootstrap.engine.reconcile import CHANGED, DRIFTED, FAILED, SKIPPED, AccountApi, Snapshots
 from org_bootstrap.engine.registry import SETTINGS, setting_of
 from org_bootstrap.engine.stores import S3JobStore
@@ -217,7 +217,7 @@ def start(deps: Dependencies, job_id: str | None = None, scheduled_time: str | N
     owed = owed_releases(deps)
     job = plan(
         job_id,
-        list_accounts(deps.organizations),
+        list_accounts(deps.organizations, tags=uses_tags(deps.spec)),  # tags re-read on every check
         deps.spec,
         apply=not deps.report_only,
         caller_account_id=deps.caller_account_id,
