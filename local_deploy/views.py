@@ -41,8 +41,12 @@ from org_bootstrap.engine.stores import S3JobStore
 from org_bootstrap.handlers.preflight import Findings
 from org_bootstrap.settings.alternate_contacts import SETTING as ALTERNATE_CONTACTS
 from org_bootstrap.settings.alternate_contacts.spec import DELETE as DELETE_TARGET
+from org_bootstrap.settings.primary_contact import SETTING as PRIMARY_CONTACT_SETTING
+from org_bootstrap.settings.primary_contact import UNVERIFIED, verification_status
+from org_bootstrap.settings.primary_contact.spec import PRIMARY_CONTACT
 from org_bootstrap.validation import CONTACT_TYPES
 
+PRIMARY_CONTACT_KEY = PRIMARY_CONTACT_SETTING.keyed({PRIMARY_CONTACT: None}).popitem()[0]
 ACTION_STYLE = {
     "Create": "green",
     "Update": "yellow",
@@ -124,6 +128,16 @@ def plan_view(plan: Plan, stack: StackState, *, show_values: bool, real: bool) -
         parts.append(tags_text(plan.tags))
     if plan.contacts_change is not None:
         parts += [contacts_table(plan, show_values=show_values), totals_text(plan)]
+        unverified = unverified_phones(plan)
+        if unverified:
+            shown = ", ".join(unverified[:10]) + (", ..." if len(unverified) > 10 else "")
+            parts.append(
+                Text(
+                    f"Note: the primary contact phone of {len(unverified)} account(s) is UNVERIFIED ({shown}): "
+                    "the account's users verify it in the console; the deploy neither needs nor changes that.",
+                    style="yellow",
+                )
+            )
         disabling = sorted(
             f"{line.contact_type.removeprefix('regions/')} in {account.account.id}"
             for account in plan.accounts
@@ -140,6 +154,16 @@ def plan_view(plan: Plan, stack: StackState, *, show_values: bool, real: bool) -
                 )
             )
     return Group(*parts)
+
+
+def unverified_phones(plan: Plan) -> list[str]:
+    """The accounts whose primary contact phone GetContactInformation reports UNVERIFIED (a note, never a failure)."""
+    return [
+        account.account.id
+        for account in plan.accounts
+        for line in account.contacts
+        if line.contact_type == PRIMARY_CONTACT_KEY and verification_status(line.current) == UNVERIFIED
+    ]
 
 
 def preflight_text(plan: Plan) -> Text:
@@ -398,7 +422,14 @@ def accounts_table(organization: Mapping[str, Any], *, show_values: bool, title:
             Text(_ou_path(account.get("parent", ""), ous), style="dim"),
             *(value_text(t, account["contacts"].get(t), show_values) for t in CONTACT_TYPES),
             *(
-                Text(setting.state_text(account[setting.name], show_values=show_values))
+                Text(
+                    setting.state_text(account[setting.name], show_values=show_values)
+                    + (
+                        f" (phone {account['phone_verification'].lower().replace('_', ' ')})"
+                        if setting is PRIMARY_CONTACT_SETTING and account.get("phone_verification")
+                        else ""
+                    )
+                )
                 if account.get(setting.name)
                 else Text("—", style="dim")
                 for setting in others
