@@ -40,11 +40,11 @@ from org_bootstrap.engine.registry import SETTINGS, setting_of
 from org_bootstrap.engine.stores import S3JobStore
 from org_bootstrap.handlers.preflight import Findings
 from org_bootstrap.settings.alternate_contacts import SETTING as ALTERNATE_CONTACTS
+from org_bootstrap.settings.alternate_contacts.spec import CONTACT_TYPES
 from org_bootstrap.settings.alternate_contacts.spec import DELETE as DELETE_TARGET
 from org_bootstrap.settings.primary_contact import SETTING as PRIMARY_CONTACT_SETTING
 from org_bootstrap.settings.primary_contact import UNVERIFIED, verification_status
 from org_bootstrap.settings.primary_contact.spec import PRIMARY_CONTACT
-from org_bootstrap.validation import CONTACT_TYPES
 
 PRIMARY_CONTACT_KEY = PRIMARY_CONTACT_SETTING.keyed({PRIMARY_CONTACT: None}).popitem()[0]
 ACTION_STYLE = {

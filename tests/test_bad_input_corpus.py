@@ -93,7 +93,7 @@ CASES = [
     # -- caught at synth -------------------------------------------------------------------------
     Case(
         "an empty accounts list is not every account",
-        ("alternate_contacts.targets.accounts: is empty", 'remove the key to target every account'),
+        ("alternate_contacts.targets.accounts: is empty", "remove the key to target every account"),
         contacts(targets={"accounts": []}),
     ),
     Case(
