@@ -449,7 +449,7 @@ def _new_account_operations(log: ApiLog) -> dict[str, Callable[..., Any]]:
         if found is None:
             raise _error("ResourceNotFoundException", "No contact information found for this account")
         # moto answers no VerificationStatus (botocore 1.44.8's model has it): the phone's, kept beside the record.
-        status = getattr(_account_backend(target, self.partition), "phone_verification", None) or VERIFIED
+        status = _phone_status(_account_backend(target, self.partition))
         return ActionResult(result={"ContactInformation": dict(found), "VerificationStatus": status})
 
     def put_contact_information(self: Any) -> Any:
@@ -464,8 +464,9 @@ def _new_account_operations(log: ApiLog) -> dict[str, Callable[..., Any]]:
         backend.contact_information = {
             name: contact[name] for name in PRIMARY_CONTACT_FIELD_RULES if contact.get(name) is not None
         }
-        if (current or {}).get("PhoneNumber") != contact.get("PhoneNumber"):
-            backend.phone_verification = UNVERIFIED  # a new number: nobody has verified it yet
+        # A number the account never had is UNVERIFIED until someone verifies it; one it had keeps its status.
+        statuses = _phone_statuses(backend)
+        statuses.setdefault(str(contact.get("PhoneNumber")), UNVERIFIED)
         return EmptyResult()
 
     def get_region_opt_status(self: Any) -> Any:
@@ -748,14 +749,15 @@ class Organization:
         the phone's verification status (VERIFIED when not given)."""
         backend = _account_backend(account_id)
         backend.contact_information = dict(contact) if contact is not None else None
-        backend.phone_verification = verification
+        if contact is not None:
+            _phone_statuses(backend)[str(contact.get("PhoneNumber"))] = verification or VERIFIED
 
     def phone_verification(self, account_id: str) -> str | None:
         """The primary contact phone's verification status, read behind the API's back; None without one."""
         backend = _account_backend(account_id)
         if getattr(backend, "contact_information", None) is None:
             return None
-        return getattr(backend, "phone_verification", None) or VERIFIED
+        return _phone_status(backend)
 
     def regions(self, account_id: str, log: ApiLog) -> dict[str, str]:
         """The account's opt-in Regions that are not DISABLED, with their status now (not counted)."""
@@ -858,6 +860,19 @@ class Organization:
                 for account in backend.accounts
             ],
         }
+
+
+def _phone_statuses(backend: Any) -> dict[str, str]:
+    """The verification status of each phone number the account's primary contact has had."""
+    if not hasattr(backend, "phone_statuses"):
+        backend.phone_statuses = {}
+    statuses: dict[str, str] = backend.phone_statuses
+    return statuses
+
+
+def _phone_status(backend: Any) -> str:
+    phone = str((getattr(backend, "contact_information", None) or {}).get("PhoneNumber"))
+    return _phone_statuses(backend).get(phone, VERIFIED)
 
 
 def _present(key: str, value: Any) -> dict[str, Any]:
