@@ -241,6 +241,8 @@ def test_the_demo_ends_with_a_joined_account_and_a_hand_edit_put_back(
         assert expected in out, expected
     assert contacts(state, "141414141414") == CONFIGURED
     assert contacts(state, PAYMENTS)["SECURITY"] == CONFIGURED["SECURITY"]
+    assert "regions.targets.tags: 2 account(s) (555555555555, 666666666666)" in out  # the plan's tag selections
+    assert "the primary contact phone of 1 account(s) is UNVERIFIED (555555555555)" in out  # a note, not a failure
     tagged = next(line for line in out.splitlines() if line.startswith("  TagResource "))
     assert "999999999999 changed: regions/ap-east-1 enable" in tagged  # tagged into production: its Regions
 
