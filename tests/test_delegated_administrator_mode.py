@@ -263,7 +263,7 @@ def test_without_alternate_contacts_the_delegated_administrator_runs_the_automat
     management: Template = settings_only["management"]
     management.resource_count_is("AWS::Scheduler::Schedule", 0)
     forwarded = management.find_resources("AWS::Events::Rule").values()
-    assert len(forwarded) == 5
+    assert len(forwarded) == 6
     assert all(DELEGATED in json.dumps(rule["Properties"]["Targets"]) for rule in forwarded)
 
 
