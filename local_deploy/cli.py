@@ -25,6 +25,10 @@ rules and delivered through the deployed queue to the real handler):
     drift                                           the scheduled drift check, now (fix or report-only,
                                                     as deployed)
 
+    report   the organization's settings at a glance: an HTML page and a CSV of every OU's and every
+             setting's accounts in sync, drifted, failed, skipped and not targeted, read now from the
+             simulated organization (nothing changes), or from a deploy or drift report JSON (--from)
+
 Exit status: 0 on success, 1 when a command fails (the reason on one line), 2 for a bad config
 or organization file (each problem on its own line).
 """
@@ -32,6 +36,7 @@ or organization file (each problem on its own line).
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 import time
 from collections import Counter
@@ -46,7 +51,7 @@ from rich.console import Console
 from rich.rule import Rule
 from rich.text import Text
 
-from local_deploy import ROOT
+from local_deploy import ROOT, coverage
 from local_deploy import organization_actions as actions
 from local_deploy.api_calls import ApiCalls, ReadOnlyViolation, writes
 from local_deploy.automation import Automation, AutomationError, DeliveryReport, DriftRun
@@ -60,6 +65,7 @@ from local_deploy.views import (
     AccountsProgress,
     DeployProgress,
     accounts_table,
+    coverage_view,
     delivery_view,
     drift_view,
     make_console,
@@ -234,6 +240,21 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("drift", parents=day_two, help="run the scheduled drift check now").set_defaults(
         command=command_drift
     )
+    report = commands.add_parser(
+        "report", parents=[common, config, values], help="a coverage report (HTML and CSV) of every OU and setting"
+    )
+    report.add_argument(
+        "--from",
+        dest="source",
+        metavar="REPORT_JSON",
+        help="a deploy or drift report JSON (from the jobs' S3 bucket) instead of the simulated organization",
+    )
+    report.add_argument(
+        "--out",
+        default="coverage-report.html",
+        help="the HTML file to write; the CSV goes beside it with .csv (default: %(default)s)",
+    )
+    report.set_defaults(command=command_report)
     return parser
 
 
@@ -426,6 +447,45 @@ def command_edit_contact(session: Session, args: argparse.Namespace) -> None:
 
 def command_drift(session: Session, args: argparse.Namespace) -> None:
     drift(session)
+
+
+def command_report(session: Session, args: argparse.Namespace) -> None:
+    html_path = Path(args.out)
+    csv_path = html_path.with_suffix(".csv")
+    details: dict[str, Any] = {}
+    if args.source:
+        try:
+            report = json.loads(Path(args.source).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise CommandFailed(f"--from {args.source}: cannot read it as JSON ({error})") from error
+        source = Path(args.source).name
+    else:
+        config = load_config(args.config)
+        if not config.settings:
+            raise CommandFailed(f"{args.config} manages no account setting: nothing to report on")
+        with _world(session) as world, world.calls.read_only():
+            organizations = clients.client("organizations")
+            _check_management_account_id(config.management_account_id, management_account_id(organizations))
+            api = AccountApi(clients.client("account"), config.management_account_id)
+            with session.console.status("Reading every targeted account's settings (read-only)..."):
+                report, details = coverage.read_report(
+                    organizations, api, config.settings, management_account_id=config.management_account_id
+                )
+        source = "the simulated organization"
+    try:
+        found = coverage.coverage_of(report, details=details, show_values=session.show_values)
+    except (coverage.ReportError, KeyError, TypeError, ValueError) as error:
+        raise CommandFailed(f"{args.source or 'report'}: {error}") from error
+    coverage.write(found, html_path, csv_path, source=source)
+    session.console.print(coverage_view(found))
+    session.console.print(f"Wrote {_shown(html_path)} and {_shown(csv_path)}")
+
+
+def _check_management_account_id(configured: str, actual: str) -> None:
+    if configured != actual:
+        raise CommandFailed(
+            f"the config's management_account_id {configured} is not the simulated organization's ({actual})"
+        )
 
 
 # -- the steps, shared by the commands and the demo -------------------------------------------

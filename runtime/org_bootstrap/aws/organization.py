@@ -52,6 +52,8 @@ class Tree:
 
     accounts: list[Account]
     parents: frozenset[str]
+    # Every root and OU: its name and its parent's ID ("" for a root), for views by OU.
+    units: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
 
 def tag_pacing() -> Any:
@@ -88,9 +90,11 @@ def read_tree(organizations: Any, *, tags: bool = False) -> Tree:
     """Every account of the organization with its status and its path of parents, and every OU;
     with ``tags``, each account's tags too."""
     accounts: list[Account] = []
-    pending: list[tuple[str, tuple[str, ...]]] = [
-        (root["Id"], (root["Id"],)) for root in _pages(organizations, "list_roots", "Roots")
-    ]
+    units: dict[str, tuple[str, str]] = {}
+    pending: list[tuple[str, tuple[str, ...]]] = []
+    for root in _pages(organizations, "list_roots", "Roots"):
+        units[root["Id"]] = (root.get("Name", "Root"), "")
+        pending.append((root["Id"], (root["Id"],)))
     parents: set[str] = set()
     while pending:
         parent, path = pending.pop()
@@ -98,9 +102,10 @@ def read_tree(organizations: Any, *, tags: bool = False) -> Tree:
         for item in _pages(organizations, "list_accounts_for_parent", "Accounts", ParentId=parent):
             accounts.append(Account(item["Id"], _status(item), path, item.get("Name", "")))
         for ou in _pages(organizations, "list_organizational_units_for_parent", "OrganizationalUnits", ParentId=parent):
+            units[ou["Id"]] = (ou.get("Name", ou["Id"]), parent)
             pending.append((ou["Id"], (*path, ou["Id"])))
     found = sorted(accounts, key=lambda account: account.id)
-    return Tree(with_tags(organizations, found) if tags else found, frozenset(parents))
+    return Tree(with_tags(organizations, found) if tags else found, frozenset(parents), units)
 
 
 def list_accounts(organizations: Any, *, tags: bool = False) -> list[Account]:
