@@ -32,6 +32,7 @@ import boto3
 
 from local_deploy.api_calls import ApiCalls
 from local_deploy.organization_file import load_organization_file
+from local_deploy.simulated_time import REAL_TIME_REGION_OPT_SECONDS, REGION_OPT_SECONDS, Timing, running
 from local_deploy.stack import StackState, write_json
 from simulation.organization import ApiLog, Organization, acting_as, strict_aws
 
@@ -93,6 +94,7 @@ class World:
     # What changed in the organization after the deploys, and why (an event, a check, a person),
     # oldest first: {"at", "what", "why", "account", "changes"}
     history: list[dict[str, Any]] = field(default_factory=list)
+    timing: Timing | None = None  # the clock the run is on, and how long it has taken
 
     def stacks(self) -> list[StackState]:
         """The deployed stacks in deployment order: the management account's first."""
@@ -100,8 +102,9 @@ class World:
 
 
 @contextlib.contextmanager
-def open_world(state: StateDir, seed: str | Path) -> Iterator[World]:
-    """The simulated world as the state directory left it (or as the organization file seeds it)."""
+def open_world(state: StateDir, seed: str | Path, *, real_time: bool = False) -> Iterator[World]:
+    """The simulated world as the state directory left it (or as the organization file seeds it),
+    on a simulated clock (:mod:`local_deploy.simulated_time`) unless ``real_time``."""
     saved: dict[str, Any] = {}
     if state.world_file.exists():
         saved = json.loads(state.world_file.read_text(encoding="utf-8"))
@@ -114,14 +117,20 @@ def open_world(state: StateDir, seed: str | Path) -> Iterator[World]:
     with (
         strict_aws(management_account=organization_data["management_account_id"]) as api_log,
         _handler_logs(state.log_file),
+        contextlib.ExitStack() as stack_of_contexts,
     ):
         boto3.setup_default_session()
         session = boto3.DEFAULT_SESSION
         assert session is not None
+        timing = stack_of_contexts.enter_context(
+            running(session, real_time=real_time, resume_at=float(saved.get("clock", 0.0)))
+        )
+        api_log.region_opt_seconds = REAL_TIME_REGION_OPT_SECONDS if real_time else REGION_OPT_SECONDS
         organization = Organization.from_mapping(organization_data, api_log)
         _restore_storage(session, saved, organization.management_account_id)
         world = World(organization, api_log, session, ApiCalls(session), stack, seeded_from, state, delegated_stack)
         world.history = list(saved.get("history", []))
+        world.timing = timing
         try:
             yield world
         finally:
@@ -138,6 +147,7 @@ def open_world(state: StateDir, seed: str | Path) -> Iterator[World]:
                     "seeded_from": seeded_from,
                     "organization": organization.to_mapping(api_log),
                     "history": world.history,
+                    "clock": max(timing.clock.time(), float(saved.get("clock", 0.0))),
                     **_storage_snapshot(session, sorted(accounts), regions),
                 },
             )
