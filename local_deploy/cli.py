@@ -24,6 +24,7 @@ rules and delivered through the deployed queue to the real handler):
     move ACCOUNT_ID --ou OU                         MoveAccount
     suspend ACCOUNT_ID                              CloseAccount: SUSPENDED
     tag ACCOUNT_ID KEY=VALUE                        TagResource
+    untag ACCOUNT_ID KEY                            UntagResource
     edit-contact ACCOUNT_ID TYPE [--name ...]       a person changes a contact in the account itself
     drift                                           the scheduled drift check, now (fix or report-only,
                                                     as deployed)
@@ -325,6 +326,10 @@ def _parser() -> argparse.ArgumentParser:
     tag.add_argument("account_id")
     tag.add_argument("tag", metavar="KEY=VALUE")
     tag.set_defaults(command=command_tag)
+    untag = commands.add_parser("untag", parents=day_two, help="remove a tag from an account")
+    untag.add_argument("account_id")
+    untag.add_argument("key")
+    untag.set_defaults(command=command_untag)
     edit = commands.add_parser("edit-contact", parents=day_two, help="change a contact by hand, in the account")
     edit.add_argument("account_id")
     edit.add_argument("contact_type", choices=CONTACT_TYPES)
@@ -490,7 +495,10 @@ def command_demo(session: Session, args: argparse.Namespace) -> None:
         )
     console.print(Rule("4. Day two: an invited account accepts, joins the organization and is moved to an OU"))
     joined = day_two(session, lambda org: actions.invite_account(org, DEMO_ACCOUNT, "Acquired Startup", DEMO_OU))
-    console.print(Rule("5. Someone changes a contact by hand, in the account itself"))
+    console.print(Rule("5. Day two: the Data Platform account is tagged into production"))
+    retagged = day_two(session, lambda org: actions.tag_account(org, DEMO_TAGGED, "environment", "production"))
+    _check_tagged(retagged, synthesized.config.automation_enabled)
+    console.print(Rule("6. Someone changes a contact by hand, in the account itself"))
     edited = day_two(
         session,
         lambda org: actions.edit_contact(
@@ -498,22 +506,23 @@ def command_demo(session: Session, args: argparse.Namespace) -> None:
         ),
     )
     if synthesized.config.automation_enabled:
-        console.print(Rule("6. The scheduled drift check, run now"))
+        console.print(Rule("7. The scheduled drift check, run now"))
         checked = drift(session)
         _check_day_two(joined, edited, checked)
-    console.print(Rule("7. The organization now, and what changed after the deploys"))
+    console.print(Rule("8. The organization now, and what changed after the deploys"))
     show_state(session)
     console.print(
         Text.assemble(
             ("Demo complete", "bold green"),
             f" in {time.monotonic() - started:.1f} s. Try: python -m local_deploy plan | deploy | destroy | state | "
-            "create-account | invite | move | suspend | tag | edit-contact | drift (--help for options); "
+            "create-account | invite | move | suspend | tag | untag | edit-contact | drift (--help for options); "
             "edit the config and deploy again to see an Update.",
         )
     )
 
 
 DEMO_ACCOUNT, DEMO_OU, DEMO_EDITED = "141414141414", "Development", "555555555555"
+DEMO_TAGGED = "999999999999"  # Data Platform: tagged environment=production, it gets the production Regions
 
 
 def _with_automation(session: Session, config: str) -> str:
@@ -527,6 +536,16 @@ def _with_automation(session: Session, config: str) -> str:
         Text(f"{config} has no [automation] section: the demo adds one with its defaults ({_shown(path)})", style="dim")
     )
     return str(path)
+
+
+def _check_tagged(retagged: DeliveryReport, automation: bool) -> None:
+    """The TagResource event reached the handler, which started the production Regions there
+    (when the config has Regions for production accounts: the example's)."""
+    if not automation:
+        return
+    handled = [h for d in retagged.deliveries if d.name == "TagResource" for h in d.handled]
+    if not handled:
+        raise CommandFailed(f"day two: no rule delivered the TagResource event of {DEMO_TAGGED}")
 
 
 def _check_day_two(joined: DeliveryReport, edited: DeliveryReport, checked: DriftRun) -> None:
@@ -566,6 +585,10 @@ def command_tag(session: Session, args: argparse.Namespace) -> None:
     if not separator or not key:
         raise CommandFailed(f"tag {args.tag!r}: write KEY=VALUE")
     day_two(session, lambda org: actions.tag_account(org, args.account_id, key, value))
+
+
+def command_untag(session: Session, args: argparse.Namespace) -> None:
+    day_two(session, lambda org: actions.untag_account(org, args.account_id, args.key))
 
 
 def command_edit_contact(session: Session, args: argparse.Namespace) -> None:

@@ -35,7 +35,7 @@ from org_bootstrap.engine.reconcile import (
 from org_bootstrap.engine.registry import SETTINGS, setting_of, specs_of
 from org_bootstrap.engine.targeting import SettingSpec
 from org_bootstrap.handlers.preflight import RESOURCE_TYPE as PREFLIGHT_RESOURCE
-from org_bootstrap.handlers.preflight import ConfigIds, Findings, check
+from org_bootstrap.handlers.preflight import ConfigIds, Findings, check, check_tags
 from org_bootstrap.handlers.resource import ObjectReader, expanded
 from org_bootstrap.settings.alternate_contacts.spec import Contact
 from org_bootstrap.validation import InvalidInputError
@@ -185,6 +185,8 @@ class Plan:
     accounts: list[AccountLine]
     contacts_change: Change | None
     preflight: Findings | None = None  # what the deploy's preflight would find (its problems fail it)
+    # Which accounts each tag target and tag override selects now, and tags no account carries
+    tags: Findings | None = None
 
     @property
     def problems(self) -> list[str]:
@@ -250,7 +252,7 @@ class Plan:
         )
 
 
-def read_organization(organizations: Any, principals: Iterable[str]) -> OrganizationFacts:
+def read_organization(organizations: Any, principals: Iterable[str], *, tags: bool = False) -> OrganizationFacts:
     description = organizations.describe_organization()["Organization"]
     pages = organizations.get_paginator("list_aws_service_access_for_organization").paginate()
     trusted = frozenset(s["ServicePrincipal"] for page in pages for s in page.get("EnabledServicePrincipals", []))
@@ -258,7 +260,7 @@ def read_organization(organizations: Any, principals: Iterable[str]) -> Organiza
     for principal in sorted(set(principals)):
         found = organizations.get_paginator("list_delegated_administrators").paginate(ServicePrincipal=principal)
         admins[principal] = sorted(admin["Id"] for page in found for admin in page.get("DelegatedAdministrators", []))
-    tree = read_tree(organizations)
+    tree = read_tree(organizations, tags=tags)
     accounts = tree.accounts
     ou_ids = {parent for account in accounts for parent in account.path[1:]}
     ou_names = {
@@ -301,7 +303,15 @@ def build_plan(
         for properties in [*new_properties.values(), *old_properties.values()]
         if isinstance(properties.get("ServicePrincipal"), str)
     }
-    facts = read_organization(organizations, principals)
+    settings_ids = {c.logical_id for c in custom if c.resource_type == SETTINGS_RESOURCE}
+    settings = [
+        spec
+        for lid in settings_ids
+        for properties in (new_properties.get(lid), old_properties.get(lid))
+        if properties
+        for spec in specs_of(properties, lenient=True).values()
+    ]
+    facts = read_organization(organizations, principals, tags=any(spec.uses_tags for spec in settings))
     resources = [
         ResourceLine(change, *_describe(change, new_properties.get(lid) or old_properties.get(lid, {}), facts))
         for change in custom
@@ -311,6 +321,7 @@ def build_plan(
     findings = _preflight(organizations, custom, new_properties, old_properties, facts)
     if findings is not None and findings.problems:  # the deploy would stop there: nothing else runs
         return Plan(facts, resources, supporting, [], None, findings)
+    tags = _tag_selections({lid: new_properties[lid] for lid in settings_ids if lid in new_properties}, facts)
     contacts = [change for change in custom if change.resource_type == SETTINGS_RESOURCE]
     if len(contacts) > 1:
         raise PlanError(f"the plan reads one {SETTINGS_RESOURCE} resource; the template has {len(contacts)}")
@@ -323,7 +334,21 @@ def build_plan(
         accounts = _contact_lines(
             facts.accounts, new, old, change.action, api, snapshots, scope, on_account, on_accounts
         )
-    return Plan(facts, resources, supporting, accounts, contacts[0] if contacts else None, findings)
+    return Plan(facts, resources, supporting, accounts, contacts[0] if contacts else None, findings, tags)
+
+
+def _tag_selections(new_properties: Mapping[str, Mapping[str, Any]], facts: OrganizationFacts) -> Findings | None:
+    """The accounts each tag target and tag override of the new config selects now (the
+    preflight's own check, whether or not this deploy runs it)."""
+    selectors = {}
+    for properties in new_properties.values():
+        for name, spec in specs_of(properties, lenient=True).items():
+            selectors.update({f"{name}.{where}": selector for where, selector in spec.tag_selectors()})
+    if not selectors:
+        return None
+    found = Findings(facts.organization_id)
+    check_tags(selectors, facts.accounts, found)
+    return found
 
 
 def _preflight(

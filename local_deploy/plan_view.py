@@ -38,6 +38,12 @@ from local_deploy.plan import (
 )
 from local_deploy.stack import StackState
 from org_bootstrap.engine.registry import setting_of
+from org_bootstrap.handlers.preflight import Findings
+from org_bootstrap.settings.primary_contact import SETTING as PRIMARY_CONTACT_SETTING
+from org_bootstrap.settings.primary_contact import UNVERIFIED, verification_status
+from org_bootstrap.settings.primary_contact.spec import PRIMARY_CONTACT
+
+PRIMARY_CONTACT_KEY = PRIMARY_CONTACT_SETTING.key(PRIMARY_CONTACT)
 
 CHANGES_ONLY_PAST = 50  # accounts: past this many, the plan shows only what changes unless --all
 FIELDS_SHOWN = 3  # an update's changed fields shown without --detail (more: the first ones and a count)
@@ -90,6 +96,8 @@ def plan_view(
         parts.append(Text(f"  + supporting resources: {summary} ({', '.join(kinds)})", style="dim"))
     if plan.preflight is not None:
         parts.append(preflight_text(plan))
+    if plan.tags is not None:
+        parts.append(tags_text(plan.tags))
     if plan.contacts_change is not None:
         only_changes = options.only_changes(plan)
         parts.append(SettingsTable(plan, options, only_changes=only_changes))
@@ -106,6 +114,16 @@ def plan_view(
             )
         parts += [setting_totals_table(plan), ou_totals_table(plan, only_changes=only_changes)]
         parts.append(accounts_text(plan))
+        unverified = unverified_phones(plan)
+        if unverified:
+            shown = ", ".join(unverified[:10]) + (", ..." if len(unverified) > 10 else "")
+            parts.append(
+                Text(
+                    f"Note: the primary contact phone of {len(unverified)} account(s) is UNVERIFIED ({shown}): "
+                    "the account's users verify it in the console; the deploy neither needs nor changes that.",
+                    style="yellow",
+                )
+            )
         warning = disabling_warning(plan)
         if warning is not None:
             parts.append(warning)
@@ -165,6 +183,27 @@ def preflight_text(plan: Plan) -> Text:
 
 
 # -- account settings ------------------------------------------------------------------------
+
+
+def tags_text(found: Findings, *, shown: int = 8) -> Text:
+    """Which accounts each tag target or tag override selects now; tags no account carries."""
+    text = Text("Tags: the accounts each tag selector selects now", style="bold")
+    for where, selected in found.selected.items():
+        listed = ", ".join(selected[:shown]) + (f", +{len(selected) - shown} more" if len(selected) > shown else "")
+        text.append(f"\n  {where}: {len(selected)} account(s)" + (f" ({listed})" if selected else ""))
+    for warning in found.warnings:
+        text.append(f"\n  ! Warning: {warning}", style="yellow")
+    return text
+
+
+def unverified_phones(plan: Plan) -> list[str]:
+    """The accounts whose primary contact phone GetContactInformation reports UNVERIFIED (a note, never a failure)."""
+    return [
+        account.account.id
+        for account in plan.accounts
+        for line in account.contacts
+        if line.contact_type == PRIMARY_CONTACT_KEY and verification_status(line.current) == UNVERIFIED
+    ]
 
 
 def shown_accounts(plan: Plan, only_changes: bool) -> list[AccountLine]:

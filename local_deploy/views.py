@@ -40,6 +40,7 @@ from org_bootstrap.engine.stores import S3JobStore
 from org_bootstrap.settings.alternate_contacts import SETTING as ALTERNATE_CONTACTS
 from org_bootstrap.settings.alternate_contacts.spec import CONTACT_TYPES
 from org_bootstrap.settings.alternate_contacts.spec import DELETE as DELETE_TARGET
+from org_bootstrap.settings.primary_contact import SETTING as PRIMARY_CONTACT_SETTING
 
 ACTION_STYLE = {
     "Create": "green",
@@ -259,7 +260,14 @@ def accounts_table(organization: Mapping[str, Any], *, show_values: bool, title:
             Text(_ou_path(account.get("parent", ""), ous), style="dim"),
             *(value_text(t, account["contacts"].get(t), show_values) for t in CONTACT_TYPES),
             *(
-                Text(setting.state_text(account[setting.name], show_values=show_values))
+                Text(
+                    setting.state_text(account[setting.name], show_values=show_values)
+                    + (
+                        f" (phone {account['phone_verification'].lower().replace('_', ' ')})"
+                        if setting is PRIMARY_CONTACT_SETTING and account.get("phone_verification")
+                        else ""
+                    )
+                )
                 if account.get(setting.name)
                 else Text("—", style="dim")
                 for setting in others

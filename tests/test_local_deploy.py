@@ -1173,15 +1173,18 @@ def test_a_missing_organization_file_is_an_error_even_once_the_world_exists(
 
 def test_an_organization_file_may_tag_accounts_and_the_tags_are_checked(tmp_path: Path) -> None:
     tagged = tmp_path / "tagged.toml"
-    tagged.write_text(
-        SEED.read_text().replace('name = "Data Platform"', 'name = "Data Platform"\ntags = { team = "data" }')
-    )
+    data_tags = 'tags = { team = "data" }'
+    assert data_tags in SEED.read_text()
+    tagged.write_text(SEED.read_text().replace(data_tags, 'tags = { team = "analytics", "cost:center" = "" }'))
     with open_world(StateDir(tmp_path / "state"), tagged) as world:
         accounts = {a["id"]: a for a in world.organization.to_mapping()["accounts"]}
-    assert accounts["999999999999"]["tags"] == {"team": "data"}
+    assert accounts["999999999999"]["tags"] == {"team": "analytics", "cost:center": ""}
     bad = tmp_path / "bad.toml"
-    bad.write_text(SEED.read_text().replace('name = "Data Platform"', 'name = "Data Platform"\ntags = { team = 1 }'))
+    bad.write_text(SEED.read_text().replace(data_tags, "tags = { team = 1 }"))
     with pytest.raises(OrganizationFileError, match=r"accounts\[8\]\.tags: must be a table"):
+        load_organization_file(bad)
+    bad.write_text(SEED.read_text().replace(data_tags, 'tags = { "team#1" = "data" }'))  # Organizations' rules
+    with pytest.raises(OrganizationFileError, match=r"accounts\[8\]\.tags key: 'team#1' has '#'"):
         load_organization_file(bad)
 
 
@@ -1189,8 +1192,9 @@ def undeletable_left(organization: dict[str, Any], seeded: dict[str, Any]) -> di
     """The organization without the primary contacts the stack set where there was none: the API
     cannot delete a primary contact, so a rollback leaves those (everything else goes back)."""
     had = {account["id"] for account in seeded["accounts"] if "primary_contact" in account}
+    primary = ("primary_contact", "phone_verification")
     accounts = [
-        {key: value for key, value in account.items() if key != "primary_contact" or account["id"] in had}
+        {key: value for key, value in account.items() if key not in primary or account["id"] in had}
         for account in organization["accounts"]
     ]
     return {**organization, "accounts": accounts}

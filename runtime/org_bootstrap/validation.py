@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
@@ -192,6 +193,43 @@ def region_problem(field: str, value: object) -> str | None:
             "data; for a Region newer than that, upgrade boto3)"
         )
     return None
+
+
+# Organizations' tags (accounts, OUs, roots, policies): key 1-128 and value 0-256 characters of
+# ``[\p{L}\p{Z}\p{N}_.:/=+\-@]``: https://docs.aws.amazon.com/organizations/latest/APIReference/API_Tag.html
+# Python's ``re`` has no ``\p{...}``: the same classes are Unicode's general categories L*, Z*, N*.
+TAG_KEY_LENGTH = (1, 128)
+TAG_VALUE_LENGTH = (0, 256)
+_TAG_PUNCTUATION = frozenset("_.:/=+-@")
+TAG_KEY_SCHEMA = {"type": "string", "minLength": TAG_KEY_LENGTH[0], "maxLength": TAG_KEY_LENGTH[1]}
+TAG_VALUE_SCHEMA = {"type": "string", "minLength": TAG_VALUE_LENGTH[0], "maxLength": TAG_VALUE_LENGTH[1]}
+
+
+def _tag_character(character: str) -> bool:
+    return character in _TAG_PUNCTUATION or unicodedata.category(character)[0] in "LZN"
+
+
+def _tag_problem(field: str, value: object, what: str, limits: tuple[int, int]) -> str | None:
+    low, high = limits
+    if not isinstance(value, str):
+        return f"{field}: {value!r} must be a string (an Organizations tag {what})"
+    if not low <= len(value) <= high:
+        return f"{field}: {value!r} must be {low}-{high} characters long (an Organizations tag {what})"
+    bad = sorted({character for character in value if not _tag_character(character)})
+    if bad:
+        return (
+            f"{field}: {value!r} has {', '.join(repr(c) for c in bad)}: an Organizations tag {what} holds only "
+            "letters, digits, spaces and _ . : / = + - @"
+        )
+    return None
+
+
+def tag_key_problem(field: str, key: object) -> str | None:
+    return _tag_problem(field, key, "key", TAG_KEY_LENGTH)
+
+
+def tag_value_problem(field: str, value: object) -> str | None:
+    return _tag_problem(field, value, "value", TAG_VALUE_LENGTH)
 
 
 def service_principal_problem(field: str, value: object) -> str | None:
