@@ -40,6 +40,7 @@ ORGANIZATIONS_READ_ACTIONS = [
     "organizations:ListRoots",
     "organizations:ListAccountsForParent",
     "organizations:ListOrganizationalUnitsForParent",
+    "organizations:ListTagsForResource",  # the accounts' tags, for tag targets
 ]
 
 

@@ -16,6 +16,7 @@ READ_ACTIONS = [
     "organizations:ListRoots",
     "organizations:ListAccountsForParent",
     "organizations:ListOrganizationalUnitsForParent",
+    "organizations:ListTagsForResource",  # which accounts a tag target selects
 ]
 
 

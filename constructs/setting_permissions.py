@@ -21,6 +21,17 @@ from org_bootstrap.engine.targeting import SettingSpec
 from org_bootstrap.settings import Setting
 
 ORG_PATHS = "account:AccountResourceOrgPaths"  # the member account's OU path: o-xxx/r-xxx/ou-xxx/.../
+# The member account's Organizations tag <key>. The Service Authorization Reference types
+# account:AccountResourceOrgTags/${TagKey} String (single-valued, unlike AccountResourceOrgPaths'
+# ArrayOfString): plain StringEquals / StringNotEquals, no ForAnyValue:/ForAllValues: set operator.
+# A key absent from the request context makes StringEquals false and StringNotEquals true.
+# https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsaccountmanagement.html
+# https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html
+ORG_TAGS = "account:AccountResourceOrgTags"
+
+
+def org_tag_key(key: str) -> str:
+    return f"{ORG_TAGS}/{key}"
 
 
 def account_resources(management_account_id: str | None = None) -> list[str]:
@@ -71,6 +82,13 @@ def write_denials(
     account is denied in both forms, an OU rule reaches member accounts only.
     https://docs.aws.amazon.com/accounts/latest/reference/security_iam_service-with-iam.html
 
+    Tag targets are denied the same way on member accounts, by their tags in
+    ``account:AccountResourceOrgTags/<key>``: outside the targeted tags (one statement per key,
+    since any key that does not match leaves the account out) and with the excluded tags. The
+    management account addressing itself has no organization tags in the request context, so its
+    own writes are guarded by the engine's targeting alone (a deny there would also hit it when
+    it does carry the tags).
+
     What the removal mode must still do there is left allowed (``Setting.removal_writes``: the
     alternate contacts' ``delete`` deletes the managed types of an account no longer targeted,
     ``restore`` puts earlier values back). Overrides never widen the targets (an override outside
@@ -103,6 +121,18 @@ def write_denials(
         rules.append(("OutsideTargetedOrganizationalUnits", {**members_only, "conditions": condition}))
     if spec.accounts:
         rules.append(("OutsideTargetedAccounts", {"not_resources": arns(spec.accounts)}))
+    targeting = spec.targeting
+    if targeting.exclude_tags:
+        # Every key must match for the account to be excluded: the keys of one operator are ANDed,
+        # the values of one key ORed; an account without the key is not excluded.
+        condition = {"StringEquals": {org_tag_key(k): list(v) for k, v in targeting.exclude_tags}}
+        rules.append(("WithExcludedTags", {**members_only, "conditions": condition}))
+    for index, (key, values) in enumerate(targeting.tags, start=1):
+        # Any key that does not match leaves the account outside: one statement per key (ORed).
+        # StringNotEquals with several values is their NOR, and holds for an account without the
+        # key, so an untagged account is denied too.
+        condition = {"StringNotEquals": {org_tag_key(key): list(values)}}
+        rules.append((f"WithoutTargetedTag{index}", {**members_only, "conditions": condition}))
     return [
         iam.PolicyStatement(sid=f"Deny{setting.label}Writes{rule}", effect=iam.Effect.DENY, actions=denied, **where)
         for rule, where in rules

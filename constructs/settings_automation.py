@@ -3,12 +3,13 @@ configured setting (alternate contacts, primary contact, Regions) through the sa
 
 Two paths lead to the same engine (:func:`org_bootstrap.engine.reconcile.reconcile_account`):
 
-- **New and moved accounts**: EventBridge rules for Organizations' ``CreateAccountResult``,
-  ``AccountJoinedOrganization`` (created and invited accounts) and ``MoveAccount`` and Control
+- **New, moved and retagged accounts**: EventBridge rules for Organizations' ``CreateAccountResult``,
+  ``AccountJoinedOrganization`` (created and invited accounts), ``MoveAccount``, ``TagResource``
+  and ``UntagResource`` (an account's tags, which tag targets read) and Control
   Tower's ``CreateManagedAccount`` and ``UpdateManagedAccount`` put the events on an SQS queue; a
   Lambda function reads it in batches (partial batch failures) and applies the configured settings
-  to the one account each event names (a move out of the targets applies each setting's removal
-  mode).
+  to the one account each event names (a move or a retag out of the targets applies each setting's
+  removal mode).
   A message that keeps failing moves to a dead-letter queue, which raises an alarm.
 - **Drift**: an EventBridge Scheduler schedule runs a check of every targeted account that fixes
   what drifted (or, report-only, just reports it), publishes CloudWatch metrics and notifies an SNS
@@ -95,6 +96,13 @@ def account_event_patterns() -> dict[str, events.EventPattern]:
             source=[ORGANIZATIONS],
             detail_type=[API_CALL],
             detail={**organizations, "eventName": ["MoveAccount"], **api_call_succeeded},
+        ),
+        # An account's tags set or removed (tags of OUs, roots and policies are ignored by the handler).
+        # https://docs.aws.amazon.com/organizations/latest/APIReference/API_TagResource.html
+        "AccountTagsChanged": events.EventPattern(
+            source=[ORGANIZATIONS],
+            detail_type=[API_CALL],
+            detail={**organizations, "eventName": ["TagResource", "UntagResource"], **api_call_succeeded},
         ),
         "ManagedAccountCreated": events.EventPattern(
             source=[CONTROL_TOWER],
@@ -293,7 +301,7 @@ class SettingsAutomation(Construct):
         role.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="DescribeOrganizationAccount",
-                actions=["organizations:DescribeAccount"],
+                actions=["organizations:DescribeAccount", "organizations:ListTagsForResource"],
                 resources=[f"arn:{Aws.PARTITION}:organizations::{management_account_id}:account/o-*/*"],
             )
         )
@@ -388,6 +396,7 @@ class SettingsAutomation(Construct):
                     "organizations:ListRoots",
                     "organizations:ListAccountsForParent",
                     "organizations:ListOrganizationalUnitsForParent",
+                    "organizations:ListTagsForResource",  # tags are re-read on every check
                 ],
                 resources=["*"],
             )

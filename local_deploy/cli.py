@@ -1,7 +1,8 @@
 """``python -m local_deploy``: plan, deploy and destroy the app on a simulated organization, locally.
 
-    plan     what a deploy would change, account by account and contact type by type (read-only);
-             with --aws, against the real organization of the current AWS credentials
+    plan     what a deploy would change, account by account and setting by setting (read-only);
+             with --aws, against the real organization of the current AWS credentials; --output json
+             for scripts (docs/plan.md)
     import   write the config that reproduces what the organization's accounts have now, in the
              fewest entries (read-only; --aws for the real organization): a first deploy of it
              writes nothing
@@ -23,6 +24,7 @@ rules and delivered through the deployed queue to the real handler):
     move ACCOUNT_ID --ou OU                         MoveAccount
     suspend ACCOUNT_ID                              CloseAccount: SUSPENDED
     tag ACCOUNT_ID KEY=VALUE                        TagResource
+    untag ACCOUNT_ID KEY                            UntagResource
     edit-contact ACCOUNT_ID TYPE [--name ...]       a person changes a contact in the account itself
     drift                                           the scheduled drift check, now (fix or report-only,
                                                     as deployed)
@@ -41,6 +43,7 @@ import argparse
 import contextlib
 import json
 import os
+import sys
 import tempfile
 import time
 import tomllib
@@ -65,6 +68,8 @@ from local_deploy.cloudformation import FUNCTION, NO_CHANGE, LocalCloudFormation
 from local_deploy.importing import IMPORTED_SETTINGS
 from local_deploy.organization_file import OrganizationFileError, load_organization_file
 from local_deploy.plan import Plan, PlanError, build_plan
+from local_deploy.plan_json import FORMAT_VERSION, plan_document
+from local_deploy.plan_view import CHANGES_ONLY_PAST, PlanOptions, plan_view
 from local_deploy.simulated_time import Timing, duration
 from local_deploy.stack import StackState
 from local_deploy.synth import SynthError, Synthesized, synthesize
@@ -78,7 +83,6 @@ from local_deploy.views import (
     drift_view,
     import_view,
     make_console,
-    plan_view,
     result_view,
     short_id,
     state_view,
@@ -104,6 +108,7 @@ DEFAULT_STATE = ROOT / ".local-org"
 DEFAULT_IMPORT = ROOT / "config" / "imported.toml"
 
 Synthesizer = Callable[[str], Synthesized]
+TEXT, JSON = "text", "json"
 
 
 class CommandFailed(Exception):
@@ -122,11 +127,14 @@ class Session:
     invocation_seconds: float | None = None
     real_time: bool = False  # --real-time: the machine's clock instead of the simulated one
     timings: list[Timing] = field(default_factory=list)  # each opening of the world's, in order
+    plan_options: PlanOptions = field(default_factory=PlanOptions)
+    output: str = TEXT  # of the plan: TEXT, or JSON on stdout alone (everything else on stderr)
 
 
 def main(argv: Sequence[str] | None = None, *, synthesizer: Synthesizer | None = None) -> int:
     args = _parser().parse_args(argv)
-    console = make_console()
+    output = getattr(args, "output", TEXT)
+    console = make_console(stderr=output == JSON)
     errors = make_console(stderr=True)
     session = Session(
         console=console,
@@ -136,6 +144,12 @@ def main(argv: Sequence[str] | None = None, *, synthesizer: Synthesizer | None =
         show_values=getattr(args, "show_values", False),
         invocation_seconds=getattr(args, "max_invocation_seconds", None),
         real_time=getattr(args, "real_time", False),
+        plan_options=PlanOptions(
+            show_values=getattr(args, "show_values", False),
+            detail=getattr(args, "detail", False),
+            changes_only=getattr(args, "changes_only", None),
+        ),
+        output=output,
     )
     started = time.monotonic()
     try:
@@ -155,7 +169,10 @@ def main(argv: Sequence[str] | None = None, *, synthesizer: Synthesizer | None =
         return 130
     finally:
         if session.timings:
-            console.print(Text(_took(session, time.monotonic() - started), style="bold"))
+            # A plan's last line on stdout is its "Plan:" summary, for scripts: the timing goes to stderr.
+            (errors if args.command is command_plan else console).print(
+                Text(_took(session, time.monotonic() - started), style="bold")
+            )
     return 0
 
 
@@ -206,6 +223,32 @@ def _parser() -> argparse.ArgumentParser:
         "--aws",
         action="store_true",
         help="plan against the real organization of the current AWS credentials (read-only)",
+    )
+    plan.add_argument(
+        "--output",
+        choices=(TEXT, JSON),
+        default=TEXT,
+        help="text: the plan to read (default); json: the same plan for scripts, on stdout alone, "
+        f"format_version {FORMAT_VERSION} (docs/plan.md); people's data masked unless --show-values",
+    )
+    plan.add_argument(
+        "--detail",
+        action="store_true",
+        help="every field an update changes (without it, an update of many fields shows the first ones and a count)",
+    )
+    shown = plan.add_mutually_exclusive_group()
+    shown.add_argument(
+        "--changes-only",
+        dest="changes_only",
+        action="store_true",
+        default=None,
+        help=f"only the accounts and items that change (the default past {CHANGES_ONLY_PAST} accounts)",
+    )
+    shown.add_argument(
+        "--all",
+        dest="changes_only",
+        action="store_false",
+        help="every account, in sync, skipped and not targeted too",
     )
     plan.set_defaults(command=command_plan)
     imports = commands.add_parser(
@@ -283,6 +326,10 @@ def _parser() -> argparse.ArgumentParser:
     tag.add_argument("account_id")
     tag.add_argument("tag", metavar="KEY=VALUE")
     tag.set_defaults(command=command_tag)
+    untag = commands.add_parser("untag", parents=day_two, help="remove a tag from an account")
+    untag.add_argument("account_id")
+    untag.add_argument("key")
+    untag.set_defaults(command=command_untag)
     edit = commands.add_parser("edit-contact", parents=day_two, help="change a contact by hand, in the account")
     edit.add_argument("account_id")
     edit.add_argument("contact_type", choices=CONTACT_TYPES)
@@ -448,7 +495,10 @@ def command_demo(session: Session, args: argparse.Namespace) -> None:
         )
     console.print(Rule("4. Day two: an invited account accepts, joins the organization and is moved to an OU"))
     joined = day_two(session, lambda org: actions.invite_account(org, DEMO_ACCOUNT, "Acquired Startup", DEMO_OU))
-    console.print(Rule("5. Someone changes a contact by hand, in the account itself"))
+    console.print(Rule("5. Day two: the Data Platform account is tagged into production"))
+    retagged = day_two(session, lambda org: actions.tag_account(org, DEMO_TAGGED, "environment", "production"))
+    _check_tagged(retagged, synthesized.config.automation_enabled)
+    console.print(Rule("6. Someone changes a contact by hand, in the account itself"))
     edited = day_two(
         session,
         lambda org: actions.edit_contact(
@@ -456,22 +506,23 @@ def command_demo(session: Session, args: argparse.Namespace) -> None:
         ),
     )
     if synthesized.config.automation_enabled:
-        console.print(Rule("6. The scheduled drift check, run now"))
+        console.print(Rule("7. The scheduled drift check, run now"))
         checked = drift(session)
         _check_day_two(joined, edited, checked)
-    console.print(Rule("7. The organization now, and what changed after the deploys"))
+    console.print(Rule("8. The organization now, and what changed after the deploys"))
     show_state(session)
     console.print(
         Text.assemble(
             ("Demo complete", "bold green"),
             f" in {time.monotonic() - started:.1f} s. Try: python -m local_deploy plan | deploy | destroy | state | "
-            "create-account | invite | move | suspend | tag | edit-contact | drift (--help for options); "
+            "create-account | invite | move | suspend | tag | untag | edit-contact | drift (--help for options); "
             "edit the config and deploy again to see an Update.",
         )
     )
 
 
 DEMO_ACCOUNT, DEMO_OU, DEMO_EDITED = "141414141414", "Development", "555555555555"
+DEMO_TAGGED = "999999999999"  # Data Platform: tagged environment=production, it gets the production Regions
 
 
 def _with_automation(session: Session, config: str) -> str:
@@ -485,6 +536,16 @@ def _with_automation(session: Session, config: str) -> str:
         Text(f"{config} has no [automation] section: the demo adds one with its defaults ({_shown(path)})", style="dim")
     )
     return str(path)
+
+
+def _check_tagged(retagged: DeliveryReport, automation: bool) -> None:
+    """The TagResource event reached the handler, which started the production Regions there
+    (when the config has Regions for production accounts: the example's)."""
+    if not automation:
+        return
+    handled = [h for d in retagged.deliveries if d.name == "TagResource" for h in d.handled]
+    if not handled:
+        raise CommandFailed(f"day two: no rule delivered the TagResource event of {DEMO_TAGGED}")
 
 
 def _check_day_two(joined: DeliveryReport, edited: DeliveryReport, checked: DriftRun) -> None:
@@ -524,6 +585,10 @@ def command_tag(session: Session, args: argparse.Namespace) -> None:
     if not separator or not key:
         raise CommandFailed(f"tag {args.tag!r}: write KEY=VALUE")
     day_two(session, lambda org: actions.tag_account(org, args.account_id, key, value))
+
+
+def command_untag(session: Session, args: argparse.Namespace) -> None:
+    day_two(session, lambda org: actions.untag_account(org, args.account_id, args.key))
 
 
 def command_edit_contact(session: Session, args: argparse.Namespace) -> None:
@@ -705,15 +770,21 @@ def _plan_each(
         before = calls.snapshot()
         with calls.read_only():
             plan = _plan(session, synthesized, template, stack, snapshots(stack) if snapshots else None)
-        reads = calls.snapshot() - before
-        session.console.print(plan_view(plan, stack, show_values=session.show_values, real=real))
-        _print_reads(session.console, reads, writes() if writes else 0)
-        if plan.contacts_change is not None:
+        reads = _reads_text(calls.snapshot() - before, writes() if writes else 0)
+        if plan.contacts_change is not None:  # before the plan, whose last line is its summary
             session.console.print(Text(estimates.plan_line(estimates.of_plan(plan)), style="bold"))
-        plans.append(plan)
-    for plan in plans:
+        if session.output == JSON:
+            session.console.print(Text(reads, style="dim"))
+        else:
+            session.console.print(plan_view(plan, stack, real=real, options=session.plan_options, reads=reads))
+        plans.append((plan, stack))
+    if session.output == JSON:
+        document = plan_document(plans, show_values=session.show_values, real=real)
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+        sys.stdout.flush()
+    for plan, _ in plans:
         _check_preflight(plan)
-    return plans[0]
+    return plans[0][0]
 
 
 def _stacks_to_plan(
@@ -966,15 +1037,10 @@ def _snapshots(stack: StackState) -> DynamoDbSnapshots | None:
     return None
 
 
-def _print_reads(console: Console, reads: Any, simulated_writes: int) -> None:
+def _reads_text(reads: Any, simulated_writes: int) -> str:
     by_operation = sorted((f"{service}:{operation}", count) for (service, operation), count in reads.items())
     summary = ", ".join(f"{name} x{count}" for name, count in by_operation)
-    console.print(
-        Text(
-            f"Read-only: {sum(reads.values())} API calls ({summary}); writes: {simulated_writes}",
-            style="dim",
-        )
-    )
+    return f"Read-only: {sum(reads.values())} API calls ({summary}); writes: {simulated_writes}"
 
 
 def _failure(result: Result) -> str:

@@ -24,7 +24,7 @@ from typing import Any
 
 from org_bootstrap.aws.organization import read_tree
 from org_bootstrap.engine.coverage import REPORT_KEY, organization_snapshot
-from org_bootstrap.engine.jobs import Specs
+from org_bootstrap.engine.jobs import Specs, uses_tags
 from org_bootstrap.engine.jobs import plan as plan_job
 from org_bootstrap.engine.reconcile import (
     CHANGED,
@@ -440,7 +440,7 @@ def read_report(
 ) -> tuple[dict[str, Any], dict[str, list[Comparison]]]:
     """A report-only drift check, read now (no write): the report as the drift check writes it to
     S3 (its ``organization`` block included), and each account's comparisons for the reasons."""
-    tree = read_tree(organizations)
+    tree = read_tree(organizations, tags=uses_tags(specs))
     job = plan_job(
         job_id or f"coverage-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}",
         tree.accounts,

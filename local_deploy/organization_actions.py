@@ -11,7 +11,7 @@ receives it (``simulation.cloudtrail`` builds them, in the shapes the handler te
   ``AcceptHandshake`` in the invited account's own trail, ``AccountJoinedOrganization`` INVITED in
   the management account), then optionally move it into an OU;
 - move an account (``MoveAccount`` with ``sourceParentId`` and ``destinationParentId``);
-- suspend (close) an account (``CloseAccount``), tag an account (``TagResource``);
+- suspend (close) an account (``CloseAccount``), tag an account (``TagResource``) or remove a tag (``UntagResource``);
 - change an alternate contact by hand, from the account itself (``PutAlternateContact``, source
   ``aws.account``, in that account's trail).
 """
@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from org_bootstrap.settings.alternate_contacts.spec import CONTACT_TYPES, contact_problems
-from org_bootstrap.validation import account_id_problem
+from org_bootstrap.validation import account_id_problem, tag_key_problem, tag_value_problem
 from simulation import cloudtrail
 from simulation.organization import Organization, acting_as
 
@@ -145,11 +145,27 @@ def suspend_account(org: Organization, account_id: str) -> Action:
 
 def tag_account(org: Organization, account_id: str, key: str, value: str) -> Action:
     _account(org, account_id)
+    # Organizations refuses a malformed key or value (InvalidInputException); moto takes any string.
+    problem = tag_key_problem("tag key", key) or tag_value_problem(f"tag {key}", value)
+    if problem:
+        raise ActionError(f"InvalidInputException: {problem}")
     org.organizations.tag_resource(ResourceId=account_id, Tags=[{"Key": key, "Value": value}])
     management = org.management_account_id
+    # CloudTrail records the request in lower camel case: resourceId, tags [{key, value}].
     request = {"resourceId": account_id, "tags": [{"key": key, "value": value}]}
     event = cloudtrail.api_call("TagResource", management, request, None, management)
     return Action(f"Tagged account {account_id} {key}={value}", account_id, _to([_logged(event)], management))
+
+
+def untag_account(org: Organization, account_id: str, key: str) -> Action:
+    account = _account(org, account_id)
+    if key not in account.get("tags", {}):
+        raise ActionError(f"account {account_id} has no tag {key!r}")
+    org.organizations.untag_resource(ResourceId=account_id, TagKeys=[key])
+    management = org.management_account_id
+    request = {"resourceId": account_id, "tagKeys": [key]}
+    event = cloudtrail.api_call("UntagResource", management, request, None, management)
+    return Action(f"Removed tag {key} from account {account_id}", account_id, _to([_logged(event)], management))
 
 
 def edit_contact(org: Organization, account_id: str, contact_type: str, fields: Mapping[str, str]) -> Action:

@@ -14,7 +14,7 @@ from typing import Any
 from org_bootstrap.aws import partitions
 from org_bootstrap.settings.alternate_contacts.spec import CONTACT_TYPES, contact_problems
 from org_bootstrap.settings.primary_contact.spec import primary_contact_problems
-from org_bootstrap.validation import account_id_problem, service_principal_problem
+from org_bootstrap.validation import account_id_problem, service_principal_problem, tag_key_problem, tag_value_problem
 from stacks.toml_file import read_toml
 
 KEYS = (
@@ -27,7 +27,20 @@ KEYS = (
     "accounts",
 )
 OU_KEYS = ("id", "name", "parent")
-ACCOUNT_KEYS = ("id", "name", "email", "parent", "status", "contacts", "primary_contact", "regions", "tags")
+ACCOUNT_KEYS = (
+    "id",
+    "name",
+    "email",
+    "parent",
+    "status",
+    "contacts",
+    "primary_contact",
+    "phone_verification",
+    "regions",
+    "tags",
+)
+# GetContactInformation's VerificationStatus of the primary contact's phone (VERIFIED when not given).
+PHONE_VERIFICATIONS = ("PENDING", "VERIFIED", "UNVERIFIED", "NOT_SUPPORTED")
 # The statuses an opt-in Region of a seeded account can start in (DISABLED is the default).
 REGION_STATUSES = ("ENABLED", "ENABLING", "DISABLING", "DISABLED")
 STATUSES = ("ACTIVE", "SUSPENDED", "PENDING_CLOSURE")
@@ -121,6 +134,14 @@ def _account_problems(where: str, account: Mapping[str, Any], parents: set[Any])
         problems.append(f"{where}.status: {account.get('status')!r} is not one of {', '.join(STATUSES)}")
     if "primary_contact" in account:
         problems += primary_contact_problems(f"{where}.primary_contact", account["primary_contact"])
+    if "phone_verification" in account:
+        if "primary_contact" not in account:
+            problems.append(f"{where}.phone_verification: the account has no primary_contact whose phone it describes")
+        if account["phone_verification"] not in PHONE_VERIFICATIONS:
+            problems.append(
+                f"{where}.phone_verification: {account['phone_verification']!r} is not one of "
+                f"{', '.join(PHONE_VERIFICATIONS)}"
+            )
     regions = account.get("regions", {})
     if not isinstance(regions, Mapping):
         problems.append(f"{where}.regions: must be a table of opt-in Region = status")
@@ -132,6 +153,10 @@ def _account_problems(where: str, account: Mapping[str, Any], parents: set[Any])
     tags = account.get("tags", {})
     if not isinstance(tags, Mapping) or not all(isinstance(v, str) for v in tags.values()):
         problems.append(f'{where}.tags: must be a table of key = "value" strings')
+    else:  # Organizations' own rules (moto accepts any string)
+        for key, value in tags.items():
+            problems += _some(tag_key_problem(f"{where}.tags key", key))
+            problems += _some(tag_value_problem(f"{where}.tags.{key}", value))
     contacts = account.get("contacts", {})
     if not isinstance(contacts, Mapping):
         return [*problems, f"{where}.contacts: must be a table keyed by contact type"]

@@ -32,12 +32,11 @@ from org_bootstrap.engine.reconcile import (
     Target,
     reconcile_account,
 )
-from org_bootstrap.engine.registry import SETTINGS, specs_of
+from org_bootstrap.engine.registry import SETTINGS, setting_of, specs_of
 from org_bootstrap.engine.targeting import SettingSpec
 from org_bootstrap.handlers.preflight import RESOURCE_TYPE as PREFLIGHT_RESOURCE
-from org_bootstrap.handlers.preflight import ConfigIds, Findings, check
+from org_bootstrap.handlers.preflight import ConfigIds, Findings, check, check_tags
 from org_bootstrap.handlers.resource import ObjectReader, expanded
-from org_bootstrap.settings.alternate_contacts import FIELDS
 from org_bootstrap.settings.alternate_contacts.spec import Contact
 from org_bootstrap.validation import InvalidInputError
 
@@ -61,6 +60,10 @@ ACTIONS = (
     LEFT_ALONE,
 )
 WRITES = (CREATE_CONTACT, UPDATE_CONTACT, DELETE_CONTACT, RESTORE_CONTACT, ENABLE_REGION, DISABLE_REGION)
+# What an account is in the plan; all but "changing" (and "failed", a problem) are what
+# --changes-only leaves out.
+CHANGING, DRIFTED, SKIPPED, FAILED, NOT_TARGETED = "changing", "drifted", "skipped", "failed", "not targeted"
+ACCOUNT_STATUSES = (CHANGING, FAILED, DRIFTED, IN_SYNC, SKIPPED, NOT_TARGETED)
 
 
 class PlanError(RuntimeError):
@@ -114,6 +117,24 @@ class AccountLine:
     def changes(self) -> list[SettingLine]:
         return [line for line in self.contacts if line.by_deploy and line.action not in (IN_SYNC, LEFT_ALONE)]
 
+    @property
+    def drifted(self) -> list[SettingLine]:
+        """Items that differ but that this deploy leaves alone (its config did not change)."""
+        return [line for line in self.contacts if not line.by_deploy and line.action not in (IN_SYNC, LEFT_ALONE)]
+
+    @property
+    def status(self) -> str:
+        """One of ACCOUNT_STATUSES."""
+        if not self.targeted:
+            return NOT_TARGETED
+        if self.failed:
+            return FAILED
+        if self.skipped:
+            return SKIPPED
+        if self.changes:
+            return CHANGING
+        return DRIFTED if self.drifted else IN_SYNC
+
 
 @dataclass(frozen=True)
 class Totals:
@@ -127,6 +148,35 @@ class Totals:
     drifted: int  # contact types that differ but that the deploy leaves alone
 
 
+@dataclass(frozen=True)
+class SettingTotals:
+    """One setting's items, by what the deploy does with them."""
+
+    name: str
+    title: str
+    actions: Counter[str]  # by action, as Totals.contacts
+    drifted: int
+
+    @property
+    def writes(self) -> int:
+        return sum(self.actions[action] for action in WRITES)
+
+
+@dataclass(frozen=True)
+class OuTotals:
+    """The accounts directly in one OU (or the root), by what the deploy does with them."""
+
+    id: str
+    path: str  # its names from the root, "Workloads / Production"; "(root)"
+    accounts: int
+    changing: int
+    writes: int
+
+    @property
+    def unchanged(self) -> int:
+        return self.accounts - self.changing
+
+
 @dataclass
 class Plan:
     facts: OrganizationFacts
@@ -135,10 +185,49 @@ class Plan:
     accounts: list[AccountLine]
     contacts_change: Change | None
     preflight: Findings | None = None  # what the deploy's preflight would find (its problems fail it)
+    # Which accounts each tag target and tag override selects now, and tags no account carries
+    tags: Findings | None = None
 
     @property
     def problems(self) -> list[str]:
         return self.preflight.problems if self.preflight else []
+
+    def by_setting(self) -> list[SettingTotals]:
+        """Each setting's items the config targets, in the registry's order (settings the plan has none of left out)."""
+        actions: dict[str, Counter[str]] = {}
+        drifted: Counter[str] = Counter()
+        for account in self.accounts:
+            if not account.targeted:
+                continue
+            for line in account.contacts:
+                name = setting_of(line.contact_type)[0].name
+                if line.by_deploy or line.action in (IN_SYNC, LEFT_ALONE):
+                    actions.setdefault(name, Counter())[line.action] += 1
+                else:
+                    actions.setdefault(name, Counter())
+                    drifted[name] += 1
+        return [
+            SettingTotals(setting.name, setting.title, actions[setting.name], drifted[setting.name])
+            for setting in SETTINGS
+            if setting.name in actions
+        ]
+
+    def by_organizational_unit(self) -> list[OuTotals]:
+        """Each OU (and the root) that has accounts, sorted by its path."""
+        found: dict[str, list[AccountLine]] = {}
+        for account in self.accounts:
+            found.setdefault(account.account.path[-1] if account.account.path else "", []).append(account)
+        totals = [
+            OuTotals(
+                ou_id,
+                self.facts.path_names(lines[0].account),
+                len(lines),
+                sum(1 for line in lines if line.status == CHANGING),
+                sum(1 for line in lines for item in line.changes if item.action in WRITES),
+            )
+            for ou_id, lines in found.items()
+        ]
+        return sorted(totals, key=lambda ou: (ou.path != "(root)", ou.path.lower()))
 
     def totals(self) -> Totals:
         targeted = [line for line in self.accounts if line.targeted]
@@ -163,7 +252,7 @@ class Plan:
         )
 
 
-def read_organization(organizations: Any, principals: Iterable[str]) -> OrganizationFacts:
+def read_organization(organizations: Any, principals: Iterable[str], *, tags: bool = False) -> OrganizationFacts:
     description = organizations.describe_organization()["Organization"]
     pages = organizations.get_paginator("list_aws_service_access_for_organization").paginate()
     trusted = frozenset(s["ServicePrincipal"] for page in pages for s in page.get("EnabledServicePrincipals", []))
@@ -171,7 +260,7 @@ def read_organization(organizations: Any, principals: Iterable[str]) -> Organiza
     for principal in sorted(set(principals)):
         found = organizations.get_paginator("list_delegated_administrators").paginate(ServicePrincipal=principal)
         admins[principal] = sorted(admin["Id"] for page in found for admin in page.get("DelegatedAdministrators", []))
-    tree = read_tree(organizations)
+    tree = read_tree(organizations, tags=tags)
     accounts = tree.accounts
     ou_ids = {parent for account in accounts for parent in account.path[1:]}
     ou_names = {
@@ -214,7 +303,15 @@ def build_plan(
         for properties in [*new_properties.values(), *old_properties.values()]
         if isinstance(properties.get("ServicePrincipal"), str)
     }
-    facts = read_organization(organizations, principals)
+    settings_ids = {c.logical_id for c in custom if c.resource_type == SETTINGS_RESOURCE}
+    settings = [
+        spec
+        for lid in settings_ids
+        for properties in (new_properties.get(lid), old_properties.get(lid))
+        if properties
+        for spec in specs_of(properties, lenient=True).values()
+    ]
+    facts = read_organization(organizations, principals, tags=any(spec.uses_tags for spec in settings))
     resources = [
         ResourceLine(change, *_describe(change, new_properties.get(lid) or old_properties.get(lid, {}), facts))
         for change in custom
@@ -224,6 +321,7 @@ def build_plan(
     findings = _preflight(organizations, custom, new_properties, old_properties, facts)
     if findings is not None and findings.problems:  # the deploy would stop there: nothing else runs
         return Plan(facts, resources, supporting, [], None, findings)
+    tags = _tag_selections({lid: new_properties[lid] for lid in settings_ids if lid in new_properties}, facts)
     contacts = [change for change in custom if change.resource_type == SETTINGS_RESOURCE]
     if len(contacts) > 1:
         raise PlanError(f"the plan reads one {SETTINGS_RESOURCE} resource; the template has {len(contacts)}")
@@ -236,7 +334,21 @@ def build_plan(
         accounts = _contact_lines(
             facts.accounts, new, old, change.action, api, snapshots, scope, on_account, on_accounts
         )
-    return Plan(facts, resources, supporting, accounts, contacts[0] if contacts else None, findings)
+    return Plan(facts, resources, supporting, accounts, contacts[0] if contacts else None, findings, tags)
+
+
+def _tag_selections(new_properties: Mapping[str, Mapping[str, Any]], facts: OrganizationFacts) -> Findings | None:
+    """The accounts each tag target and tag override of the new config selects now (the
+    preflight's own check, whether or not this deploy runs it)."""
+    selectors = {}
+    for properties in new_properties.values():
+        for name, spec in specs_of(properties, lenient=True).items():
+            selectors.update({f"{name}.{where}": selector for where, selector in spec.tag_selectors()})
+    if not selectors:
+        return None
+    found = Findings(facts.organization_id)
+    check_tags(selectors, facts.accounts, found)
+    return found
 
 
 def _preflight(
@@ -362,7 +474,6 @@ def _line(comparison: Comparison, by_deploy: bool) -> SettingLine:
     else:
         action = CREATE_CONTACT if current is None else UPDATE_CONTACT
     fields: tuple[str, ...] = ()
-    if action == UPDATE_CONTACT and isinstance(current, Mapping) and isinstance(wanted, Mapping):
-        names = FIELDS if set(wanted) <= set(FIELDS) else tuple(dict.fromkeys([*wanted, *current]))
-        fields = tuple(name for name in names if current.get(name) != wanted.get(name))
+    if action == UPDATE_CONTACT:
+        fields = setting_of(comparison.contact_type)[0].changed_fields(current, wanted)
     return SettingLine(comparison.contact_type, current, wanted, action, fields, by_deploy)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import Counter
@@ -30,10 +31,6 @@ from local_deploy.plan import (
     LEFT_ALONE,
     RESTORE_CONTACT,
     UPDATE_CONTACT,
-    WRITES,
-    AccountLine,
-    Plan,
-    SettingLine,
 )
 from local_deploy.simulated_time import duration
 from local_deploy.stack import ResourceState, StackState
@@ -43,6 +40,7 @@ from org_bootstrap.engine.stores import S3JobStore
 from org_bootstrap.settings.alternate_contacts import SETTING as ALTERNATE_CONTACTS
 from org_bootstrap.settings.alternate_contacts.spec import CONTACT_TYPES
 from org_bootstrap.settings.alternate_contacts.spec import DELETE as DELETE_TARGET
+from org_bootstrap.settings.primary_contact import SETTING as PRIMARY_CONTACT_SETTING
 
 ACTION_STYLE = {
     "Create": "green",
@@ -59,17 +57,26 @@ ACTION_STYLE = {
     IN_SYNC: "dim",
     LEFT_ALONE: "dim",
 }
-_FIELD_NAMES = {"Name": "name", "Title": "title", "EmailAddress": "e-mail", "PhoneNumber": "phone"}
 # Data keys a result table leaves out: long, or shown elsewhere.
 _HIDDEN_DATA = ("Job", "Report", "FailedAccounts", "FailureReasons", "Complete")
 PROGRESS_LINE_SECONDS = 5.0  # without a terminal (a log, a pipe): how often a paced job prints a line
 
 
+PIPED_WIDTH = 160  # a log or a pipe without COLUMNS
+
+
 def make_console(*, stderr: bool = False) -> Console:
+    """A terminal's console; for a log or a pipe, plain text (no colours, no cursor moves) as wide as
+    ``COLUMNS`` says, else PIPED_WIDTH."""
     console = Console(stderr=stderr, highlight=False)
-    if not console.is_terminal:  # a log or a pipe: wide enough for the tables, never 80 columns
-        console = Console(stderr=stderr, highlight=False, width=160)
+    if not console.is_terminal and not _columns():
+        console = Console(stderr=stderr, highlight=False, width=PIPED_WIDTH)
     return console
+
+
+def _columns() -> int | None:
+    value = os.environ.get("COLUMNS", "").strip()
+    return int(value) if value.isdigit() and int(value) > 0 else None
 
 
 # -- contacts ---------------------------------------------------------------------------------
@@ -82,145 +89,6 @@ def value_text(key: str, value: Any, show_values: bool) -> Text:
         return Text("—", style="dim")
     setting, _ = setting_of(key)
     return Text(setting.text(value, show_values=show_values), style="red" if value == DELETE_TARGET else "")
-
-
-# -- plan -------------------------------------------------------------------------------------
-
-
-def plan_view(plan: Plan, stack: StackState, *, show_values: bool, real: bool) -> RenderableType:
-    facts = plan.facts
-    where = "AWS Organization" if real else "Simulated organization"
-    header = Text.assemble(
-        (f"{where} {facts.organization_id}", "bold"),
-        f" · management account {facts.management_account_id} · {len(facts.accounts)} accounts"
-        f" in {len(facts.ou_names)} OUs · trusted access: {', '.join(sorted(facts.trusted_access)) or 'none'}",
-    )
-    deployed = f"{stack.status}" if stack.deployed else "not deployed" + (" (no stack record read)" if real else "")
-    resources = Table(
-        box=box.SIMPLE_HEAD,
-        title=f"Stack {stack.name}: {deployed} · custom resources, in deploy order",
-        title_justify="left",
-    )
-    for column in ("Action", "Resource", "Type", "Now", "Wants"):
-        resources.add_column(column)
-    for line in plan.resources:
-        action = line.change.action
-        changed = f"\nchanges {', '.join(line.change.properties)}" if line.change.properties else ""
-        resources.add_row(
-            Text(action, style=ACTION_STYLE.get(action, "")),
-            line.change.logical_id,
-            line.change.resource_type,
-            line.current,
-            Text.assemble(line.desired, (changed, "dim")),
-        )
-    parts: list[RenderableType] = [header, resources]
-    if plan.supporting:
-        counted = Counter(change.action for change in plan.supporting)
-        summary = ", ".join(f"{count} to {action.lower()}" for action, count in sorted(counted.items()))
-        kinds = sorted({change.resource_type.split("::")[1] for change in plan.supporting})
-        parts.append(Text(f"  + supporting resources: {summary} ({', '.join(kinds)})", style="dim"))
-    if plan.preflight is not None:
-        parts.append(preflight_text(plan))
-    if plan.contacts_change is not None:
-        parts += [contacts_table(plan, show_values=show_values), totals_text(plan)]
-        disabling = sorted(
-            f"{line.contact_type.removeprefix('regions/')} in {account.account.id}"
-            for account in plan.accounts
-            for line in account.changes
-            if line.wanted == "DISABLED"
-        )
-        if disabling:
-            parts.append(
-                Text(
-                    f"Warning: this deploy disables {len(disabling)} Region(s) ({', '.join(disabling[:10])}"
-                    f"{', ...' if len(disabling) > 10 else ''}). Disabling a Region removes all IAM access to the "
-                    "account's resources there (https://docs.aws.amazon.com/accounts/latest/reference/API_DisableRegion.html).",
-                    style="bold red",
-                )
-            )
-    return Group(*parts)
-
-
-def preflight_text(plan: Plan) -> Text:
-    """What the deploy's preflight would find: problems stop the deploy before anything changes."""
-    assert plan.preflight is not None
-    findings = plan.preflight
-    if findings.problems:
-        count = len(findings.problems)
-        text = Text(f"Preflight: the deploy would fail before changing anything ({count} problems):", style="bold red")
-    else:
-        where = findings.organization_id
-        text = Text(f"Preflight: every ID the config names is in organization {where}", style="green")
-    for problem in findings.problems:
-        text.append(f"\n  - {problem}", style="red")
-    for warning in findings.warnings:
-        text.append(f"\n  ! {warning}", style="yellow")
-    return text
-
-
-def contacts_table(plan: Plan, *, show_values: bool) -> Table:
-    masked = "" if show_values else " (e-mail and phone masked; --show-values shows them)"
-    table = Table(box=box.SIMPLE_HEAD, title=f"Account settings{masked}", title_justify="left", pad_edge=False)
-    table.add_column("Account", max_width=23)
-    table.add_column("Type", no_wrap=True)
-    table.add_column("Now")
-    table.add_column("Wants")
-    table.add_column("Action", no_wrap=True)
-    for account_line in plan.accounts:
-        about = [
-            Text(account_line.account.id, style="bold"),
-            Text(account_line.account.name),
-            Text(plan.facts.path_names(account_line.account), style="dim"),
-        ]
-        rows = _account_rows(account_line, show_values)
-        for index, row in enumerate(rows):
-            table.add_row(about[index] if index < len(about) else "", *row, end_section=index == len(rows) - 1)
-    return table
-
-
-def _account_rows(line: AccountLine, show_values: bool) -> list[tuple[RenderableType, ...]]:
-    if not line.targeted:
-        rows: list[tuple[RenderableType, ...]] = [("—", Text("not targeted by the config", style="dim"), "", "")]
-    elif line.skipped:
-        note = Text(f"{line.skipped}: the API refuses accounts that are not ACTIVE", style="yellow")
-        rows = [("—", note, "", Text("skipped", style="yellow"))]
-    else:
-        rows = [_contact_row(contact, show_values) for contact in line.contacts]
-    if line.failed:
-        rows.append(("—", Text(f"cannot read: {line.failed}", style="red"), "", Text("failed", style="red")))
-    while len(rows) < 3:
-        rows.append(("", "", "", ""))
-    return rows
-
-
-def _contact_row(line: SettingLine, show_values: bool) -> tuple[RenderableType, ...]:
-    key = line.contact_type
-    wanted = Text("= now", style="dim") if line.action == IN_SYNC else value_text(key, line.wanted, show_values)
-    action = line.action + (f" {', '.join(_FIELD_NAMES.get(f, f) for f in line.fields)}" if line.fields else "")
-    if not line.by_deploy and line.action not in (IN_SYNC, LEFT_ALONE):
-        action = f"drift: {line.action} (no event: config unchanged)"
-    current = value_text(key, line.current, show_values)
-    return (key, current, wanted, Text(action, ACTION_STYLE[line.action]))
-
-
-def totals_text(plan: Plan) -> Text:
-    totals = plan.totals()
-    contacts = totals.contacts
-    writes = sum(contacts[action] for action in WRITES)
-    text = Text.assemble(
-        ("Totals: ", "bold"),
-        f"{totals.accounts} accounts: {totals.changing} to change, {totals.in_sync} in sync, "
-        f"{totals.skipped} skipped (not ACTIVE), {totals.failed} unreadable, {totals.untargeted} not targeted · ",
-        (f"{writes} writes", "bold"),
-        f" ({contacts[CREATE_CONTACT]} create, {contacts[UPDATE_CONTACT]} update, "
-        f"{contacts[DELETE_CONTACT]} delete, {contacts[RESTORE_CONTACT]} restore"
-        + (f", {contacts[ENABLE_REGION]} enable Region" if contacts[ENABLE_REGION] else "")
-        + (f", {contacts[DISABLE_REGION]} disable Region" if contacts[DISABLE_REGION] else "")
-        + f"), {contacts[IN_SYNC]} in sync",
-    )
-    if totals.drifted:
-        text.append(f" · {totals.drifted} drifted, which this deploy leaves alone", style="yellow")
-    return text
 
 
 # -- deploy -----------------------------------------------------------------------------------
@@ -392,7 +260,14 @@ def accounts_table(organization: Mapping[str, Any], *, show_values: bool, title:
             Text(_ou_path(account.get("parent", ""), ous), style="dim"),
             *(value_text(t, account["contacts"].get(t), show_values) for t in CONTACT_TYPES),
             *(
-                Text(setting.state_text(account[setting.name], show_values=show_values))
+                Text(
+                    setting.state_text(account[setting.name], show_values=show_values)
+                    + (
+                        f" (phone {account['phone_verification'].lower().replace('_', ' ')})"
+                        if setting is PRIMARY_CONTACT_SETTING and account.get("phone_verification")
+                        else ""
+                    )
+                )
                 if account.get(setting.name)
                 else Text("—", style="dim")
                 for setting in others

@@ -85,6 +85,7 @@ from org_bootstrap.validation import ACCOUNT_SERVICE_PRINCIPAL, FieldRule
 
 DEFAULT_MANAGEMENT_ACCOUNT = "111111111111"
 PARTITION = "aws"
+VERIFIED, UNVERIFIED = "VERIFIED", "UNVERIFIED"  # GetContactInformation's VerificationStatus of the phone
 
 
 THROTTLED = "TooManyRequestsException"
@@ -447,7 +448,9 @@ def _new_account_operations(log: ApiLog) -> dict[str, Callable[..., Any]]:
         found = getattr(_account_backend(target, self.partition), "contact_information", None)
         if found is None:
             raise _error("ResourceNotFoundException", "No contact information found for this account")
-        return ActionResult(result={"ContactInformation": dict(found)})
+        # moto answers no VerificationStatus (botocore 1.44.8's model has it): the phone's, kept beside the record.
+        status = _phone_status(_account_backend(target, self.partition))
+        return ActionResult(result={"ContactInformation": dict(found), "VerificationStatus": status})
 
     def put_contact_information(self: Any) -> Any:
         target = _check_account_call(self, "PutContactInformation", log)
@@ -461,6 +464,9 @@ def _new_account_operations(log: ApiLog) -> dict[str, Callable[..., Any]]:
         backend.contact_information = {
             name: contact[name] for name in PRIMARY_CONTACT_FIELD_RULES if contact.get(name) is not None
         }
+        # A number the account never had is UNVERIFIED until someone verifies it; one it had keeps its status.
+        statuses = _phone_statuses(backend)
+        statuses.setdefault(str(contact.get("PhoneNumber")), UNVERIFIED)
         return EmptyResult()
 
     def get_region_opt_status(self: Any) -> Any:
@@ -736,9 +742,22 @@ class Organization:
         found = getattr(_account_backend(account_id), "contact_information", None)
         return dict(found) if found is not None else None
 
-    def set_primary_contact(self, account_id: str, contact: Mapping[str, str] | None) -> None:
-        """Replace the account's primary contact behind the API's back (not counted, no checks)."""
-        _account_backend(account_id).contact_information = dict(contact) if contact is not None else None
+    def set_primary_contact(
+        self, account_id: str, contact: Mapping[str, str] | None, verification: str | None = None
+    ) -> None:
+        """Replace the account's primary contact behind the API's back (not counted, no checks), and
+        the phone's verification status (VERIFIED when not given)."""
+        backend = _account_backend(account_id)
+        backend.contact_information = dict(contact) if contact is not None else None
+        if contact is not None:
+            _phone_statuses(backend)[str(contact.get("PhoneNumber"))] = verification or VERIFIED
+
+    def phone_verification(self, account_id: str) -> str | None:
+        """The primary contact phone's verification status, read behind the API's back; None without one."""
+        backend = _account_backend(account_id)
+        if getattr(backend, "contact_information", None) is None:
+            return None
+        return _phone_status(backend)
 
     def regions(self, account_id: str, log: ApiLog) -> dict[str, str]:
         """The account's opt-in Regions that are not DISABLED, with their status now (not counted)."""
@@ -807,7 +826,7 @@ class Organization:
                 org.register_delegated_administrator(account_id, principal)
         for account in accounts:  # last: the API refuses to register an account that is not ACTIVE
             org.set_contacts(account["id"], account.get("contacts", {}))
-            org.set_primary_contact(account["id"], account.get("primary_contact"))
+            org.set_primary_contact(account["id"], account.get("primary_contact"), account.get("phone_verification"))
             if account.get("regions"):
                 org.set_regions(account["id"], account["regions"], log or _ACTIVE_LOGS[-1])
             if account.get("tags"):
@@ -843,12 +862,26 @@ class Organization:
                     "status": account.state,
                     "contacts": self.contacts(account.id),
                     **_present("primary_contact", self.primary_contact(account.id)),
+                    **_present("phone_verification", self.phone_verification(account.id)),
                     **_present("regions", self.regions(account.id, log or _ACTIVE_LOGS[-1])),
                     **({"tags": dict(account.tags)} if account.tags else {}),
                 }
                 for account in backend.accounts
             ],
         }
+
+
+def _phone_statuses(backend: Any) -> dict[str, str]:
+    """The verification status of each phone number the account's primary contact has had."""
+    if not hasattr(backend, "phone_statuses"):
+        backend.phone_statuses = {}
+    statuses: dict[str, str] = backend.phone_statuses
+    return statuses
+
+
+def _phone_status(backend: Any) -> str:
+    phone = str((getattr(backend, "contact_information", None) or {}).get("PhoneNumber"))
+    return _phone_statuses(backend).get(phone, VERIFIED)
 
 
 def _present(key: str, value: Any) -> dict[str, Any]:

@@ -387,6 +387,7 @@ def preflight_ids(config: BootstrapConfig) -> ConfigIds:
         found[0],
         accounts={field: value for ids in found for field, value in ids.accounts.items()},
         organizational_units={field: value for ids in found for field, value in ids.organizational_units.items()},
+        tags={field: selector for ids in found for field, selector in ids.tags.items()},
     )
 
 

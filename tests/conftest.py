@@ -68,6 +68,13 @@ def at_simulation_speed() -> Iterator[None]:
         yield
 
 
+@pytest.fixture(autouse=True)
+def width_of_no_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The local deploy's output to a pipe is as wide as ``COLUMNS`` says, and pytest-xdist's workers
+    run with ``COLUMNS=80``: every test starts without it (the piped default) unless it sets one."""
+    monkeypatch.delenv("COLUMNS", raising=False)
+
+
 @pytest.fixture
 def api_log() -> Iterator[ApiLog]:
     with strict_aws() as log:

@@ -235,6 +235,7 @@ def test_only_the_organizations_reads_the_handler_uses(template: Template) -> No
         "organizations:ListAccountsForParent",
         "organizations:ListOrganizationalUnitsForParent",
         "organizations:ListRoots",
+        "organizations:ListTagsForResource",  # the accounts' tags, for tag targets
     ]
 
 

@@ -98,6 +98,31 @@ class Case:
 CASES = [
     # -- caught at synth -------------------------------------------------------------------------
     Case(
+        "an empty accounts list is not every account",
+        ("alternate_contacts.targets.accounts: is empty", "remove the key to target every account"),
+        contacts(targets={"accounts": []}),
+    ),
+    Case(
+        "an empty organizational_units list is not every account",
+        ("alternate_contacts.targets.organizational_units: is empty", "remove the key to target every account"),
+        contacts(targets={"organizational_units": []}),
+    ),
+    Case(
+        "an empty tags table is not every account",
+        ("alternate_contacts.targets.tags: is empty", "remove the key to target every account"),
+        contacts(targets={"tags": {}}),
+    ),
+    Case(
+        "a tag key with a character Organizations refuses",
+        ("alternate_contacts.targets.tags key: 'cost#center'", "holds only letters, digits, spaces"),
+        contacts(targets={"tags": {"cost#center": "42"}}),
+    ),
+    Case(
+        "a tag value longer than Organizations allows",
+        ("alternate_contacts.targets.exclude_tags.owner", "must be 0-256 characters long"),
+        contacts(targets={"exclude_tags": {"owner": "x" * 257}}),
+    ),
+    Case(
         "empty config",
         ("management_account_id: is required", "region: is required"),
         replace({}),
@@ -176,7 +201,7 @@ CASES = [
     ),
     Case(
         "override for an account and an OU at once",
-        ("alternate_contacts.overrides[0]: give exactly one of organizational_unit or account",),
+        ("alternate_contacts.overrides[0]: give exactly one of organizational_unit, tags or account",),
         contacts(overrides=[{"account": "444444444444", "organizational_unit": "ou-ex01-workload", "contacts": {}}]),
     ),
     Case(

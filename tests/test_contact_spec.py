@@ -83,7 +83,7 @@ def test_synth_shows_the_bad_value_and_the_handler_masks_it() -> None:
         ({"contacts": {"BILLING": GOOD}, "target": {}}, "alternate_contacts.target: unknown key"),
         (
             {"contacts": {"BILLING": GOOD}, "overrides": [{"contacts": {"BILLING": GOOD}}]},
-            "alternate_contacts.overrides[0]: give exactly one of organizational_unit or account",
+            "alternate_contacts.overrides[0]: give exactly one of organizational_unit, tags or account",
         ),
         (
             {

@@ -138,7 +138,8 @@ def settled_example_report(tmp_path: Path) -> tuple[dict[str, Any], dict[str, An
     with open_world(StateDir(tmp_path / "settled"), ROOT / "config" / "example-organization.toml") as world:
         api = AccountApi(clients.client("account"), management)
         organizations = clients.client("organizations")
-        job = plan("apply", read_tree(organizations).accounts, config.settings, management_account_id=management)
+        accounts = read_tree(organizations, tags=True).accounts  # the example targets Regions by a tag
+        job = plan("apply", accounts, config.settings, management_account_id=management)
         for account, key in job.items:
             reconcile_account(api, account, job.target_sets[key])
         edited = {"Name": "Someone Else", "Title": "Admin", "EmailAddress": "someone@example.org"}

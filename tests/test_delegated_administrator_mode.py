@@ -59,7 +59,7 @@ def test_management_account_forwards_account_events_to_the_delegated_administrat
 ) -> None:
     management: Template = synthesized["management"]
     rules = management.find_resources("AWS::Events::Rule")
-    assert len(rules) == 5
+    assert len(rules) == 6  # one per account-event pattern, tag changes included
     for rule in rules.values():
         (target,) = rule["Properties"]["Targets"]
         assert target["Arn"] == {
@@ -81,7 +81,7 @@ def test_delegated_administrator_runs_member_contacts_and_automation(synthesized
     assert spec_of(delegated)["scope"] == "member_accounts"
     delegated.resource_count_is("AWS::Scheduler::Schedule", 1)
     rules = delegated.find_resources("AWS::Events::Rule")
-    assert len(rules) == 5
+    assert len(rules) == 6  # one per account-event pattern, tag changes included
     assert all(rule["Properties"]["EventBusName"] == "default" for rule in rules.values())
 
 
@@ -259,11 +259,11 @@ def test_without_alternate_contacts_the_delegated_administrator_runs_the_automat
     delegated.resource_count_is("AWS::Scheduler::Schedule", 1)
     delegated.resource_count_is("AWS::Lambda::EventSourceMapping", 1)
     rules = delegated.find_resources("AWS::Events::Rule")
-    assert len(rules) == 5 and all(rule["Properties"]["EventBusName"] == "default" for rule in rules.values())
+    assert len(rules) == 6 and all(rule["Properties"]["EventBusName"] == "default" for rule in rules.values())
     management: Template = settings_only["management"]
     management.resource_count_is("AWS::Scheduler::Schedule", 0)
     forwarded = management.find_resources("AWS::Events::Rule").values()
-    assert len(forwarded) == 5
+    assert len(forwarded) == 6
     assert all(DELEGATED in json.dumps(rule["Properties"]["Targets"]) for rule in forwarded)
 
 

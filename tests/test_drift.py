@@ -687,3 +687,17 @@ def test_notifications_name_a_bounded_number_of_accounts() -> None:
     assert len(subject) <= 100
     assert "... and 30 more" in body
     assert body.count("SECURITY put") == drift.LISTED
+
+
+def test_each_check_rereads_the_tags_so_a_tag_change_no_event_reported_is_caught(world: World) -> None:
+    """Tag targets: the check plans a fresh job, which reads every account's tags again."""
+    world.deps.spec = ContactSpec.parse({"contacts": DEFAULT, "targets": {"tags": {"environment": "production"}}})
+    world.run()
+    assert world.org.contacts(world.ids["workloads-a"]) == {}  # not tagged: not targeted
+
+    tag = [{"Key": "environment", "Value": "production"}]
+    world.org.organizations.tag_resource(ResourceId=world.ids["workloads-a"], Tags=tag)  # no event delivered
+    world.run()
+
+    assert world.org.contacts(world.ids["workloads-a"]) == DEFAULT
+    assert world.org.contacts(world.ids["workloads-b"]) == {}

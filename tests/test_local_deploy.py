@@ -25,10 +25,10 @@ from local_deploy.cli import main
 from local_deploy.cloudformation import DELETE, UPDATE, LocalCloudFormation, Result
 from local_deploy.organization_file import OrganizationFileError, load_organization_file
 from local_deploy.plan import CREATE_CONTACT, ENABLE_REGION, IN_SYNC, UPDATE_CONTACT, build_plan
+from local_deploy.plan_view import PlanOptions, plan_view
 from local_deploy.stack import StackState
 from local_deploy.synth import Synthesized
 from local_deploy.template import Template, TemplateError, as_sent
-from local_deploy.views import plan_view
 from local_deploy.world import StateDir, open_world
 from org_bootstrap.aws import clients
 from org_bootstrap.engine import jobs
@@ -537,7 +537,8 @@ def test_plan_reads_only_and_shows_every_account_and_type(tmp_path: Path, exampl
 
     def shown(show_values: bool) -> str:
         console = Console(record=True, width=200)
-        console.print(plan_view(plan, StackState(STACK, MANAGEMENT, "us-east-1"), show_values=show_values, real=False))
+        stack = StackState(STACK, MANAGEMENT, "us-east-1")
+        console.print(plan_view(plan, stack, real=False, options=PlanOptions(show_values=show_values)))
         return console.export_text()
 
     assert "aws-ops@example.com" not in shown(False) and "a***@example.com" in shown(False)
@@ -925,13 +926,16 @@ def test_delegated_administrator_mode_deploys_both_stacks_each_as_its_account(
     state = tmp_path / "state"
     argv = ["--state-dir", str(state)]
     # The plan shows both stacks: the management account's changes its own account only, the
-    # delegated administrator's every other ACTIVE account (none "not targeted" there).
-    assert main(["plan", *argv], synthesizer=lambda path: delegated_mode) == 0
-    planned = capsys.readouterr().out
-    assert f"Stack {STACK}: not deployed" in planned and f"Stack {DELEGATED_STACK}: not deployed" in planned
-    management_part, delegated_part = planned.split(f"Stack {DELEGATED_STACK}")
-    assert "1 to change" in management_part.split("Totals:")[1]
-    assert f"{len(ACTIVE) - 1} to change" in delegated_part.split("Totals:")[1]
+    # delegated administrator's every other ACTIVE account.
+    assert main(["plan", "--output", "json", *argv], synthesizer=lambda path: delegated_mode) == 0
+    management_plan, delegated_plan = json.loads(capsys.readouterr().out)["stacks"]
+    assert (management_plan["name"], management_plan["status"]) == (STACK, "not deployed")
+    assert (delegated_plan["name"], delegated_plan["status"]) == (DELEGATED_STACK, "not deployed")
+    assert [a["id"] for a in management_plan["accounts"] if a["status"] == "changing"] == [MANAGEMENT]
+    changing = {a["id"] for a in delegated_plan["accounts"] if a["status"] == "changing"}
+    assert changing == set(ACTIVE) - {MANAGEMENT}
+    left = {a["id"] for a in delegated_plan["accounts"] if a["status"] == "not targeted"}
+    assert left == {MANAGEMENT}  # the management account's own stack sets it
     log = ApiLog()
     strict = world_module.strict_aws
     with mock.patch.object(world_module, "strict_aws", lambda **kwargs: strict(log, **kwargs)):
@@ -1169,15 +1173,18 @@ def test_a_missing_organization_file_is_an_error_even_once_the_world_exists(
 
 def test_an_organization_file_may_tag_accounts_and_the_tags_are_checked(tmp_path: Path) -> None:
     tagged = tmp_path / "tagged.toml"
-    tagged.write_text(
-        SEED.read_text().replace('name = "Data Platform"', 'name = "Data Platform"\ntags = { team = "data" }')
-    )
+    data_tags = 'tags = { team = "data" }'
+    assert data_tags in SEED.read_text()
+    tagged.write_text(SEED.read_text().replace(data_tags, 'tags = { team = "analytics", "cost:center" = "" }'))
     with open_world(StateDir(tmp_path / "state"), tagged) as world:
         accounts = {a["id"]: a for a in world.organization.to_mapping()["accounts"]}
-    assert accounts["999999999999"]["tags"] == {"team": "data"}
+    assert accounts["999999999999"]["tags"] == {"team": "analytics", "cost:center": ""}
     bad = tmp_path / "bad.toml"
-    bad.write_text(SEED.read_text().replace('name = "Data Platform"', 'name = "Data Platform"\ntags = { team = 1 }'))
+    bad.write_text(SEED.read_text().replace(data_tags, "tags = { team = 1 }"))
     with pytest.raises(OrganizationFileError, match=r"accounts\[8\]\.tags: must be a table"):
+        load_organization_file(bad)
+    bad.write_text(SEED.read_text().replace(data_tags, 'tags = { "team#1" = "data" }'))  # Organizations' rules
+    with pytest.raises(OrganizationFileError, match=r"accounts\[8\]\.tags key: 'team#1' has '#'"):
         load_organization_file(bad)
 
 
@@ -1185,8 +1192,9 @@ def undeletable_left(organization: dict[str, Any], seeded: dict[str, Any]) -> di
     """The organization without the primary contacts the stack set where there was none: the API
     cannot delete a primary contact, so a rollback leaves those (everything else goes back)."""
     had = {account["id"] for account in seeded["accounts"] if "primary_contact" in account}
+    primary = ("primary_contact", "phone_verification")
     accounts = [
-        {key: value for key, value in account.items() if key != "primary_contact" or account["id"] in had}
+        {key: value for key, value in account.items() if key not in primary or account["id"] in had}
         for account in organization["accounts"]
     ]
     return {**organization, "accounts": accounts}

@@ -186,15 +186,17 @@ def test_a_message_that_keeps_failing_is_retried_then_moved_to_the_dead_letter_q
     assert contacts(state, "141414141414") == {}
 
 
-def test_suspending_and_tagging_log_events_no_rule_listens_for(
+def test_suspending_logs_an_event_no_rule_listens_for_and_tagging_reevaluates_the_account(
     state: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["suspend", "777777777777", *state]) == 0
     assert main(["tag", "888888888888", "team=orders", *state]) == 0
+    assert main(["tag", "888888888888", "bad#key=x", *state]) == 1  # Organizations' own rule, which moto lacks
     out = capsys.readouterr().out
-    for event in ("CloseAccount", "TagResource"):
-        line = next(line for line in out.splitlines() if line.startswith(f"  {event} "))
-        assert "no rule matched" in line
+    line = next(line for line in out.splitlines() if line.startswith("  CloseAccount "))
+    assert "no rule matched" in line
+    line = next(line for line in out.splitlines() if line.startswith("  TagResource "))
+    assert "AccountTagsChanged" in line and "888888888888 unchanged" in line  # team is not a tag the config names
     with open_world(StateDir(Path(state[1])), SEED) as world:  # kept between invocations
         accounts = {a["id"]: a for a in world.organization.to_mapping()["accounts"]}
     assert accounts["777777777777"]["status"] == "SUSPENDED"
@@ -229,10 +231,20 @@ def test_the_demo_ends_with_a_joined_account_and_a_hand_edit_put_back(
     state = ["--state-dir", str(tmp_path / "state")]
     assert main(["demo", *state], synthesizer=lambda path: automation) == 0
     out = capsys.readouterr().out
-    for expected in ("4. Day two", "AccountJoinedOrganization", "6. The scheduled drift check", "Demo complete"):
+    for expected in (
+        "4. Day two",
+        "AccountJoinedOrganization",
+        "5. Day two: the Data Platform account is tagged into production",
+        "7. The scheduled drift check",
+        "Demo complete",
+    ):
         assert expected in out, expected
     assert contacts(state, "141414141414") == CONFIGURED
     assert contacts(state, PAYMENTS)["SECURITY"] == CONFIGURED["SECURITY"]
+    assert "regions.targets.tags: 2 account(s) (555555555555, 666666666666)" in out  # the plan's tag selections
+    assert "the primary contact phone of 1 account(s) is UNVERIFIED (555555555555)" in out  # a note, not a failure
+    tagged = next(line for line in out.splitlines() if line.startswith("  TagResource "))
+    assert "999999999999 changed: regions/ap-east-1 enable" in tagged  # tagged into production: its Regions
 
 
 def test_in_delegated_administrator_mode_the_management_account_forwards_the_events(

@@ -91,10 +91,9 @@ def test_the_preflight_carries_every_id_the_config_names_under_its_field(
         assert properties["ManagementAccountId"] == MANAGEMENT
         assert properties["DelegatedAdministratorAccountId"] == DELEGATED
         units = json.loads(properties["OrganizationalUnits"])
-        assert units == {
-            "alternate_contacts.targets.exclude_organizational_units[0]": "ou-ex01-sandboxs",
-            "regions.targets.organizational_units[0]": "ou-ex01-prodapps",  # every setting's IDs are checked
-        }
+        assert units == {"alternate_contacts.targets.exclude_organizational_units[0]": "ou-ex01-sandboxs"}
+        # every setting's targets are checked: the example's Regions target a tag
+        assert json.loads(properties["Tags"]) == {"regions.targets.tags": {"environment": "production"}}
 
 
 def test_config_ids_name_targets_excludes_and_overrides() -> None:
@@ -109,10 +108,8 @@ def test_config_ids_name_targets_excludes_and_overrides() -> None:
         "alternate_contacts.targets.exclude_accounts[0]": "444444444444",
         "alternate_contacts.overrides[0].account": "555555555555",
     }
-    assert dict(ids.organizational_units) == {
-        "alternate_contacts.overrides[1].organizational_unit": "ou-ex01-prodapps",
-        "regions.targets.organizational_units[0]": "ou-ex01-prodapps",  # every setting's IDs are checked
-    }
+    assert dict(ids.organizational_units) == {"alternate_contacts.overrides[1].organizational_unit": "ou-ex01-prodapps"}
+    assert dict(ids.tags) == {"regions.targets.tags": (("environment", ("production",)),)}  # every setting's
     assert ConfigIds.from_properties(ids.to_properties()) == ids
 
 

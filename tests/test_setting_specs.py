@@ -52,7 +52,7 @@ def problems(region: Any = "us-east-1", **sections: Any) -> list[str]:
         ),
         ({"targets": {"include": []}}, "{s}.targets.include: unknown key"),
         ({"targets": []}, "{s}.targets: must be a table"),
-        ({"overrides": [{}]}, "{s}.overrides[0]: give exactly one of organizational_unit or account"),
+        ({"overrides": [{}]}, "{s}.overrides[0]: give exactly one of organizational_unit, tags or account"),
         ({"overrides": {}}, "{s}.overrides: must be a list of tables"),
         ({"failure_tolerance": -1}, "{s}.failure_tolerance: -1 must be a whole number of accounts"),
         ({"removal": "destroy"}, "{s}.removal: 'destroy' is not one of retain"),
@@ -92,7 +92,7 @@ def test_targets_overrides_and_round_trip_mean_the_same_for_every_setting(sectio
     with pytest.raises(ConfigError) as caught:
         config(**{section: {**own, "overrides": [{"account": "444444444444", **own}] * 2}})
     assert caught.value.problems == [
-        f"{section}.overrides[1]: a second override for 444444444444 (give one per account or unit)"
+        f"{section}.overrides[1]: a second override for 444444444444 (give one per account, unit or set of tags)"
     ]
 
 

@@ -76,6 +76,7 @@ class Call:
     action: str
     arn: str
     paths: tuple[str, ...] = ()  # account:AccountResourceOrgPaths of the account (member accounts only)
+    tags: tuple[tuple[str, str], ...] = ()  # account:AccountResourceOrgTags/<key> (member accounts only)
 
 
 def member(account_id: str, *parents: str) -> Call:
@@ -88,7 +89,11 @@ def own(account_id: str) -> Call:
 
 
 def with_action(call: Call, action: str) -> Call:
-    return Call(action, call.arn, call.paths)
+    return Call(action, call.arn, call.paths, call.tags)
+
+
+def tagged(call: Call, **tags: str) -> Call:
+    return Call(call.action, call.arn, call.paths, tuple(tags.items()))
 
 
 def resolve(value: Any, account: str) -> Any:
@@ -115,6 +120,19 @@ def _list(value: Any) -> list[Any]:
 def condition_holds(condition: Mapping[str, Any], call: Call) -> bool:
     for operator, keys in condition.items():
         for key, patterns in keys.items():
+            if key.startswith("account:AccountResourceOrgTags/"):
+                # A single-valued String key: a key absent from the request context makes
+                # StringEquals false and StringNotEquals true (IAM's condition operators page).
+                value = dict(call.tags).get(key.split("/", 1)[1])
+                if operator == "StringEquals":
+                    holds = value is not None and value in _list(patterns)
+                elif operator == "StringNotEquals":
+                    holds = value is None or value not in _list(patterns)
+                else:
+                    raise AssertionError(f"{operator} on the single-valued {key}")
+                if not holds:
+                    return False
+                continue
             assert key == "account:AccountResourceOrgPaths", key
             if operator == "ForAnyValue:StringLike":
                 holds = any(matches(patterns, path) for path in call.paths)
@@ -292,3 +310,80 @@ def test_each_writing_role_denies_every_settings_writes_outside_its_own_targets(
     found = denied_by(statements, call, MANAGEMENT)
     assert bool(found) == denied, (case, found)
     assert all(sid.startswith("DenyRegions" if call.action == ENABLE else "DenyPrimaryContact") for sid in found)
+
+
+# -- tag targets ---------------------------------------------------------------------------------
+
+TAG_DENIALS = "DenyRegionsWrites"
+
+
+@pytest.fixture(scope="module")
+def by_tags() -> dict[str, dict[str, Any]]:
+    """Regions only in production accounts of the payments or orders teams, never in a sandbox."""
+    regions = {
+        "enable": ["ap-east-1"],
+        "targets": {
+            "tags": {"environment": "production", "team": ["payments", "orders"]},
+            "exclude_tags": {"lifecycle": "sandbox"},
+        },
+    }
+    return synth(config(regions=regions))
+
+
+TAG_CALLS = [
+    (
+        "production payments account",
+        tagged(member("555555555555", WORKLOADS), environment="production", team="payments"),
+        [],
+    ),
+    (
+        "production orders account",
+        tagged(member("666666666666", WORKLOADS), environment="production", team="orders"),
+        [],
+    ),
+    (
+        "production account of another team",
+        tagged(member("444444444444", WORKLOADS), environment="production", team="data"),
+        ["WithoutTargetedTag2"],
+    ),
+    (
+        "development payments account",
+        tagged(member("777777777777", WORKLOADS), environment="development", team="payments"),
+        ["WithoutTargetedTag1"],
+    ),
+    ("untagged account", member("888888888888", WORKLOADS), ["WithoutTargetedTag1", "WithoutTargetedTag2"]),
+    (
+        "production payments sandbox",
+        tagged(member("999999999999"), environment="production", team="payments", lifecycle="sandbox"),
+        ["WithExcludedTags"],
+    ),
+    (
+        "a tag value differing only in case",
+        tagged(member("101010101010"), environment="Production", team="payments"),
+        ["WithoutTargetedTag1"],
+    ),
+]
+
+
+@pytest.mark.parametrize("description", WRITING_ROLES)
+@pytest.mark.parametrize(("case", "call", "expected"), TAG_CALLS, ids=[case for case, _, _ in TAG_CALLS])
+def test_each_writing_role_denies_writes_outside_the_targeted_tags(
+    by_tags: dict[str, dict[str, Any]], description: str, case: str, call: Call, expected: list[str]
+) -> None:
+    statements = role_statements(by_tags["OrgBootstrapManagement"], description)
+    found = denied_by(statements, with_action(call, ENABLE), MANAGEMENT)
+    assert sorted(found) == sorted(f"{TAG_DENIALS}{sid}" for sid in expected), case
+
+
+def test_tag_denials_use_the_single_valued_operators_and_spare_the_management_account(
+    by_tags: dict[str, dict[str, Any]],
+) -> None:
+    """account:AccountResourceOrgTags/<key> is a String key: no ForAnyValue/ForAllValues; and the
+    management account calling for itself has no organization tags, so tag denials reach members only."""
+    statements = role_statements(by_tags["OrgBootstrapManagement"], WRITING_ROLES[0])
+    tag_statements = [s for s in statements if "Tag" in s.get("Sid", "") and s["Effect"] == "Deny"]
+    assert len(tag_statements) == 3
+    for statement in tag_statements:
+        assert set(statement["Condition"]) <= {"StringEquals", "StringNotEquals"}
+        assert resolve(statement["Resource"], MANAGEMENT) == f"arn:aws:account::{MANAGEMENT}:account/o-*/*"
+    assert denied_by(statements, with_action(own(MANAGEMENT), ENABLE), MANAGEMENT) == []

@@ -196,6 +196,15 @@ DOCUMENTED_PATTERNS = {
             "errorCode": [{"exists": False}],
         },
     },
+    "AccountTagsChanged": {
+        "source": ["aws.organizations"],
+        "detail-type": ["AWS API Call via CloudTrail"],
+        "detail": {
+            "eventSource": ["organizations.amazonaws.com"],
+            "eventName": ["TagResource", "UntagResource"],
+            "errorCode": [{"exists": False}],
+        },
+    },
     "ManagedAccountCreated": {
         "source": ["aws.controltower"],
         "detail-type": ["AWS Service Event via CloudTrail"],
@@ -217,8 +226,8 @@ DOCUMENTED_PATTERNS = {
 }
 
 
-def test_five_rules_on_the_default_bus_with_exactly_the_documented_patterns(template: Template) -> None:
-    template.resource_count_is("AWS::Events::Rule", 5)
+def test_six_rules_on_the_default_bus_with_exactly_the_documented_patterns(template: Template) -> None:
+    template.resource_count_is("AWS::Events::Rule", 6)
     (queue, _), (dead_letter_queue, _) = (
         resource(template, "AWS::SQS::Queue", VisibilityTimeout=720),
         resource(template, "AWS::SQS::Queue", MessageRetentionPeriod=1209600),
@@ -243,6 +252,18 @@ def documented_events(management: str = MANAGEMENT) -> dict[str, list[dict[str, 
             samples.account_joined(account, management, method="CREATED"),
         ],
         "AccountMoved": [samples.move_account(account, "r-abcd", ou, management)],
+        "AccountTagsChanged": [
+            samples.api_call(
+                "TagResource",
+                management,
+                {"resourceId": account, "tags": [{"key": "environment", "value": "production"}]},
+                None,
+                management,
+            ),
+            samples.api_call(
+                "UntagResource", management, {"resourceId": account, "tagKeys": ["environment"]}, None, management
+            ),
+        ],
         "ManagedAccountCreated": [samples.managed_account("CreateManagedAccount", account, ou, management)],
         "ManagedAccountUpdated": [samples.managed_account("UpdateManagedAccount", account, ou, management)],
     }
@@ -253,6 +274,9 @@ def failed_events(management: str = MANAGEMENT) -> list[dict[str, Any]]:
     return [
         samples.create_account_result(None, management, state="FAILED"),
         samples.move_account(account, "r-abcd", ou, management, errorCode="AccessDenied"),
+        samples.api_call(
+            "TagResource", management, {"resourceId": account}, None, management, errorCode="AccessDenied"
+        ),
         samples.managed_account("CreateManagedAccount", account, ou, management, state="FAILED"),
         samples.managed_account("UpdateManagedAccount", account, ou, management, state="FAILED"),
         samples.api_call("InviteAccountToOrganization", management, {}, {}, management),
@@ -465,7 +489,7 @@ def test_the_event_handler_role_has_exactly_what_it_calls(template: Template) ->
         "ForAllValues:StringEquals": {"account:AlternateContactTypes": ["BILLING", "OPERATIONS", "SECURITY"]}
     }
     describe = by_sid(found, "DescribeOrganizationAccount")
-    assert describe["Action"] == "organizations:DescribeAccount"
+    assert describe["Action"] == ["organizations:DescribeAccount", "organizations:ListTagsForResource"]
     assert describe["Resource"] == {
         "Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, f":organizations::{MANAGEMENT}:account/o-*/*"]]
     }
@@ -521,6 +545,7 @@ def test_the_drift_role_publishes_only_its_namespace_and_topic(template: Templat
         "organizations:ListAccountsForParent",
         "organizations:ListOrganizationalUnitsForParent",
         "organizations:ListRoots",
+        "organizations:ListTagsForResource",  # tags are re-read on every check
     ]
     key, _ = resource(template, "AWS::KMS::Key", EnableKeyRotation=True, Description=AUTOMATION_KEY)
     assert by_sid(found, "EncryptNotifications")["Resource"] == {"Fn::GetAtt": [key, "Arn"]}

@@ -7,7 +7,9 @@ accepts.
 
 from __future__ import annotations
 
+import hashlib
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
@@ -193,6 +195,43 @@ def region_problem(field: str, value: object) -> str | None:
     return None
 
 
+# Organizations' tags (accounts, OUs, roots, policies): key 1-128 and value 0-256 characters of
+# ``[\p{L}\p{Z}\p{N}_.:/=+\-@]``: https://docs.aws.amazon.com/organizations/latest/APIReference/API_Tag.html
+# Python's ``re`` has no ``\p{...}``: the same classes are Unicode's general categories L*, Z*, N*.
+TAG_KEY_LENGTH = (1, 128)
+TAG_VALUE_LENGTH = (0, 256)
+_TAG_PUNCTUATION = frozenset("_.:/=+-@")
+TAG_KEY_SCHEMA = {"type": "string", "minLength": TAG_KEY_LENGTH[0], "maxLength": TAG_KEY_LENGTH[1]}
+TAG_VALUE_SCHEMA = {"type": "string", "minLength": TAG_VALUE_LENGTH[0], "maxLength": TAG_VALUE_LENGTH[1]}
+
+
+def _tag_character(character: str) -> bool:
+    return character in _TAG_PUNCTUATION or unicodedata.category(character)[0] in "LZN"
+
+
+def _tag_problem(field: str, value: object, what: str, limits: tuple[int, int]) -> str | None:
+    low, high = limits
+    if not isinstance(value, str):
+        return f"{field}: {value!r} must be a string (an Organizations tag {what})"
+    if not low <= len(value) <= high:
+        return f"{field}: {value!r} must be {low}-{high} characters long (an Organizations tag {what})"
+    bad = sorted({character for character in value if not _tag_character(character)})
+    if bad:
+        return (
+            f"{field}: {value!r} has {', '.join(repr(c) for c in bad)}: an Organizations tag {what} holds only "
+            "letters, digits, spaces and _ . : / = + - @"
+        )
+    return None
+
+
+def tag_key_problem(field: str, key: object) -> str | None:
+    return _tag_problem(field, key, "key", TAG_KEY_LENGTH)
+
+
+def tag_value_problem(field: str, value: object) -> str | None:
+    return _tag_problem(field, value, "value", TAG_VALUE_LENGTH)
+
+
 def service_principal_problem(field: str, value: object) -> str | None:
     if not isinstance(value, str) or not _SERVICE_PRINCIPAL.match(value):
         return f"{field}: {value!r} is not a service principal (such as {ACCOUNT_SERVICE_PRINCIPAL})"
@@ -225,12 +264,68 @@ def field_problems(
     return problems
 
 
+# People's data a view masks unless asked: e-mail addresses, phone numbers, street addresses.
+MASKED_FIELDS = frozenset({"EmailAddress", "PhoneNumber", "AddressLine1", "AddressLine2", "AddressLine3"})
+_REVEALED_AT_MOST = 0.5  # of a masked part (or 2 characters): past that, a fingerprint tells values apart
+
+
 def mask(field: str, value: str) -> str:
-    """Mask e-mail addresses and phone numbers so that logs never carry them in full."""
+    """Mask e-mail addresses, phone numbers and street addresses so that logs never carry them in full."""
+    return mask_against(field, value, None)
+
+
+def mask_against(field: str, value: str, other: str | None) -> str:
+    """``value`` masked as :func:`mask` does, but showing that it differs from ``other`` (the value it
+    replaces, or is replaced by) when it does: the first letters of an e-mail's local part up to
+    the first that differs, more of a phone's last digits, the first letters of each differing word
+    of an address. Where that would show more than half of a part (and more than 2 characters), a
+    short fingerprint (``#1a2b``, from a hash) tells the two apart instead. The domain of an e-mail is always shown."""
+    if field not in MASKED_FIELDS:
+        return value
+    differs = other is not None and other != value
     if field == "EmailAddress":
         local, _, domain = value.strip().partition("@")
-        return f"{local[:1]}***@{domain}" if domain else "***"
+        other_local, _, other_domain = (other or "").strip().partition("@")
+        if not domain:
+            return "***" + (_fingerprint(value) if differs else "")
+        shown = _prefix(local, other_local) + 1 if differs and other_domain == domain else 1
+        return f"{_part(local, shown, value)}@{domain}"
     if field == "PhoneNumber":
-        digits = [c for c in value if c.isdigit()]
-        return f"***{''.join(digits[-2:])}"
-    return value
+        digits = "".join(c for c in value if c.isdigit())[::-1]  # read from the end
+        other_digits = "".join(c for c in (other or "") if c.isdigit())[::-1]
+        shown = max(2, _prefix(digits, other_digits) + 1) if differs else 2
+        if shown > 2 and shown > len(digits) * _REVEALED_AT_MOST:
+            return f"***{digits[:2][::-1]}{_fingerprint(value)}"
+        return f"***{digits[:shown][::-1]}"
+    words, other_words = value.split(), (other or "").split()
+    masked = []
+    for index, word in enumerate(words):
+        facing = other_words[index] if differs and index < len(other_words) else word
+        masked.append(_part(word, _prefix(word, facing) + 1 if facing != word else 1, word))
+    text = " ".join(masked)
+    if differs and text == " ".join(_part(word, 1, word) for word in other_words):
+        text += _fingerprint(value)  # the same words, only spaced differently: still a difference
+    return text
+
+
+def _prefix(first: str, second: str) -> int:
+    """How many leading characters the two share."""
+    count = 0
+    for a, b in zip(first, second, strict=False):
+        if a != b:
+            break
+        count += 1
+    return count
+
+
+def _part(part: str, shown: int, value: str) -> str:
+    """The first ``shown`` characters of ``part`` and ``***``; a fingerprint of ``value`` where
+    that would show more than half of it."""
+    if shown > max(2, len(part) * _REVEALED_AT_MOST):
+        return f"{part[:1]}***{_fingerprint(value)}"
+    return f"{part[:shown]}***"
+
+
+def _fingerprint(value: str) -> str:
+    """Four hex digits of the value's SHA-256: tells two values apart without showing either."""
+    return "#" + hashlib.sha256(value.encode()).hexdigest()[:4]

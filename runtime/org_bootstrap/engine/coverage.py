@@ -35,7 +35,7 @@ def organization_snapshot(tree: Tree, specs: Specs, management_account_id: str |
     for account in tree.accounts:
         mask = 0
         for bit, name in enumerate(names):
-            if found[name].targets(account.id, account.path, management_account_id):
+            if found[name].targets(account.id, account.path, management_account_id, account.tags):
                 mask |= 1 << bit
         rows.append([account.id, account.name, account.path[-1] if account.path else "", account.status, mask])
     return {

@@ -43,7 +43,7 @@ from org_bootstrap.engine.reconcile import (
     Target,
     reconcile_account,
 )
-from org_bootstrap.engine.registry import BY_NAME, SETTINGS, setting_for, setting_of
+from org_bootstrap.engine.registry import SETTINGS, setting_for, setting_of
 from org_bootstrap.engine.targeting import DELETE, SettingSpec
 from org_bootstrap.settings import regions
 from org_bootstrap.settings.regions import RegionRequests, Request
@@ -250,13 +250,23 @@ def by_setting(specs: Specs | None) -> dict[str, SettingSpec[Any]]:
 
 
 def managed_at(
-    spec: SettingSpec[Any] | None, account_id: str, path: tuple[str, ...], management_account_id: str | None
+    spec: SettingSpec[Any] | None,
+    account_id: str,
+    path: tuple[str, ...],
+    management_account_id: str | None,
+    tags: Mapping[str, str] | None = None,
 ) -> dict[str, Target]:
-    """The items ``spec`` manages for this account when it sits at ``path``, by engine key, with
-    their targets: none where the spec does not target it (outside its OUs, or excluded)."""
-    if spec is None or not spec.targets(account_id, path, management_account_id):
+    """The items ``spec`` manages for this account when it sits at ``path`` carrying ``tags``, by
+    engine key, with their targets: none where the spec does not target it (outside its OUs or
+    tags, or excluded)."""
+    if spec is None or not spec.targets(account_id, path, management_account_id, tags):
         return {}
-    return setting_for(spec).keyed(spec.desired(account_id, path))
+    return setting_for(spec).keyed(spec.desired(account_id, path, tags))
+
+
+def uses_tags(specs: Specs | None) -> bool:
+    """Whether any setting's targets or overrides name tags: then a job reads every account's."""
+    return any(spec.uses_tags for spec in by_setting(specs).values())
 
 
 def released(had: Mapping[str, Target], wanted: Mapping[str, Target], mode: SettingSpec[Any]) -> dict[str, Target]:
@@ -278,12 +288,6 @@ def unchangeable(account_id: str, *, caller_account_id: str | None, management_a
     if caller_account_id and management_account_id and account_id == management_account_id != caller_account_id:
         return MANAGEMENT_ACCOUNT
     return None
-
-
-def _desired(
-    spec: SettingSpec[Any] | None, place: tuple[str, tuple[str, ...]], management_account_id: str | None
-) -> dict[str, Any]:
-    return spec.desired(*place) if spec and spec.targets(*place, management_account_id) else {}
 
 
 def plan(
@@ -323,21 +327,12 @@ def plan(
     items: list[tuple[str, str]] = []
     skipped: list[tuple[str, str]] = []
     for account in accounts:
-        place = (account.id, account.path)
         targets: dict[str, Target] = {}
         wanted_all: dict[str, Target] = {}
         for name in names:
-            setting, spec_new, spec_old, release = BY_NAME[name], news.get(name), olds.get(name), releases[name]
-            wanted = (
-                setting.keyed(spec_new.desired(*place))
-                if spec_new and spec_new.targets(*place, management_account_id)
-                else {}
-            )
-            had = (
-                setting.keyed(spec_old.desired(*place))
-                if spec_old and spec_old.targets(*place, management_account_id)
-                else {}
-            )
+            spec_new, spec_old, release = news.get(name), olds.get(name), releases[name]
+            wanted = managed_at(spec_new, account.id, account.path, management_account_id, account.tags)
+            had = managed_at(spec_old, account.id, account.path, management_account_id, account.tags)
             targets.update({t: c for t, c in wanted.items() if had.get(t) != c})
             if release is not None:
                 targets.update({t: release for t in had if t not in wanted})

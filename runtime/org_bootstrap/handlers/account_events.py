@@ -26,6 +26,18 @@ Event shapes, as AWS documents them (the field that names the account):
   ``sourceParentId``, where it was: a move out of the targeted OUs (or into an excluded one)
   releases the types the config managed there, by the removal mode, as a config change would.
   https://docs.aws.amazon.com/organizations/latest/APIReference/API_MoveAccount.html
+- ``TagResource`` / ``UntagResource`` ("AWS API Call via CloudTrail", source ``aws.organizations``,
+  logged in the management account like ``MoveAccount``): ``detail.requestParameters.resourceId``,
+  with ``tags`` (``[{"key", "value"}]``) or ``tagKeys``, the API's request in CloudTrail's
+  lower-camel-case. Only an account's own tags target accounts: a tag on an OU, a root or a
+  policy is ignored. The account is re-evaluated for every setting with the tags it carries now.
+  The event does not say what a changed key's value was before, so what the account no longer
+  gets is released (by each setting's removal mode) where the config would have managed it with
+  that key absent or at any value the config names for it, and the stack's snapshot store shows
+  the stack did write it there: an item the stack never wrote in that account is left alone.
+  https://docs.aws.amazon.com/organizations/latest/APIReference/API_TagResource.html
+  https://docs.aws.amazon.com/organizations/latest/APIReference/API_UntagResource.html
+  https://docs.aws.amazon.com/organizations/latest/userguide/orgs_cloudtrail-integration.html
 - ``CreateManagedAccount`` / ``UpdateManagedAccount`` (source ``aws.controltower``, "AWS Service
   Event via CloudTrail"): ``detail.serviceEventDetails.createManagedAccountStatus.account.accountId``
   (``updateManagedAccountStatus`` for updates), with ``state`` SUCCEEDED.
@@ -70,7 +82,7 @@ from botocore.exceptions import ClientError
 
 from org_bootstrap.aws import clients
 from org_bootstrap.aws.clients import error_code, is_permanent
-from org_bootstrap.aws.organization import describe_account, path_to
+from org_bootstrap.aws.organization import Account, describe_account, path_to
 from org_bootstrap.aws.partitions import partition_here
 from org_bootstrap.engine.continuation import last_jobs
 from org_bootstrap.engine.jobs import (
@@ -80,6 +92,7 @@ from org_bootstrap.engine.jobs import (
     managed_at,
     released,
     unchangeable,
+    uses_tags,
 )
 from org_bootstrap.engine.metrics import NAMESPACE
 from org_bootstrap.engine.reconcile import (
@@ -93,6 +106,7 @@ from org_bootstrap.engine.reconcile import (
 )
 from org_bootstrap.engine.registry import setting_of
 from org_bootstrap.engine.stores import S3JobStore
+from org_bootstrap.engine.targeting import SettingSpec
 from org_bootstrap.handlers.environment import HandlerEnvironment
 from org_bootstrap.settings import regions
 from org_bootstrap.settings.regions import RegionRequests, Request
@@ -107,6 +121,9 @@ API_CALL = "AWS API Call via CloudTrail"
 SERVICE_EVENT = "AWS Service Event via CloudTrail"
 SUCCEEDED = "SUCCEEDED"
 IGNORED = "ignored"  # an event this handler does not act on (a failed creation or call)
+TAG_EVENTS = ("TagResource", "UntagResource")
+# Previous tag states tried for a tag event's release (the keys' values the config names, or none).
+MAX_PREVIOUS_TAG_STATES = 256
 # Left of the Lambda timeout when the batch stops starting records: one account's six paced calls
 # fit in it with room for throttled retries, and the answer still leaves before the timeout.
 BATCH_SAFETY_MARGIN_SECONDS = 30.0
@@ -123,6 +140,7 @@ class AccountEvent:
     account_id: str | None  # None: nothing to do (see ``reason``)
     reason: str = ""
     moved_from: str | None = None  # MoveAccount: the parent (root or OU) the account left
+    retagged: tuple[str, ...] = ()  # TagResource / UntagResource: the tag keys set or removed
 
 
 def _details(detail: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -174,6 +192,18 @@ def parse_event(event: Mapping[str, Any]) -> AccountEvent:
             if problem:
                 raise UnrecognizedEventError(f"MoveAccount sourceParentId: {problem}")
             return _checked(AccountEvent(name, str(account), moved_from=str(source)))
+    elif name in TAG_EVENTS:
+        request = detail.get("requestParameters") or {}
+        resource = str(request.get("resourceId") or "")
+        if not resource:
+            raise UnrecognizedEventError(f"{name}: no requestParameters.resourceId")
+        if not re.fullmatch(r"\d{12}", resource):  # an OU, a root or a policy: accounts' own tags target
+            return AccountEvent(name, None, f"tags of {resource}, not of an account")
+        if name == "TagResource":
+            keys = [str(tag.get("key", "")) for tag in request.get("tags") or [] if isinstance(tag, Mapping)]
+        else:
+            keys = [str(key) for key in request.get("tagKeys") or []]
+        return _checked(AccountEvent(name, resource, retagged=tuple(keys)))
     elif name in ("CreateManagedAccount", "UpdateManagedAccount"):
         key = "createManagedAccountStatus" if name == "CreateManagedAccount" else "updateManagedAccountStatus"
         status = _status(detail, key)
@@ -247,12 +277,17 @@ def dependencies() -> Dependencies:
     return Dependencies.from_environment()
 
 
-def apply_to_account(account_id: str, deps: Dependencies, *, moved_from: str | None = None) -> Outcome:
-    """Make one account's settings match the config, wherever it now sits in the organization.
+def apply_to_account(
+    account_id: str, deps: Dependencies, *, moved_from: str | None = None, retagged: tuple[str, ...] = ()
+) -> Outcome:
+    """Make one account's settings match the config, wherever it now sits in the organization and
+    whatever tags it now carries.
 
     ``moved_from``: the parent it left. The types the config managed there and no longer manages
     here (moved out of the targeted OUs, into an excluded one, or away from an override's item) get
-    each setting's removal mode, exactly as when a config change releases them.
+    each setting's removal mode, exactly as when a config change releases them. ``retagged``: the
+    tag keys a tag event set or removed; what the account may have had before is released the same
+    way (see :func:`_before_retag`).
     """
     reason = unchangeable(
         account_id, caller_account_id=deps.caller_account_id, management_account_id=deps.management_account_id
@@ -260,7 +295,7 @@ def apply_to_account(account_id: str, deps: Dependencies, *, moved_from: str | N
     if reason:
         return Outcome(account_id, SKIPPED, reason="a delegated administrator cannot change the management account")
     try:
-        account = describe_account(deps.organizations, account_id)
+        account = describe_account(deps.organizations, account_id, tags=uses_tags(deps.spec))
     except ClientError as error:
         if error_code(error) == "AccountNotFoundException":
             return Outcome(account_id, SKIPPED, reason="no longer in the organization")
@@ -270,13 +305,16 @@ def apply_to_account(account_id: str, deps: Dependencies, *, moved_from: str | N
     targets: dict[str, Any] = {}
     had_any = False
     for spec in by_setting(deps.spec).values():  # every setting, by the same rules
-        wanted = managed_at(spec, account.id, account.path, management)
-        had = managed_at(spec, account.id, old_path, management) if old_path is not None else {}
+        wanted = managed_at(spec, account.id, account.path, management, account.tags)
+        had = managed_at(spec, account.id, old_path, management, account.tags) if old_path is not None else {}
+        if retagged and account.tags is not None:
+            had = {**had, **_before_retag(spec, account, retagged, management, deps.snapshots)}
         targets.update({**wanted, **released(had, wanted, spec)})
         had_any = had_any or bool(had)
     if not targets:
         if had_any:  # moved out of the targets with removal = "retain"
-            return Outcome(account_id, SKIPPED, reason="moved out of the targets; removal retain leaves its settings")
+            left = "moved out of the targets" if moved_from else "tagged out of the targets"
+            return Outcome(account_id, SKIPPED, reason=f"{left}; removal retain leaves its settings")
         return Outcome(account_id, SKIPPED, reason="not targeted by the config")
     if not account.active:
         return Outcome(account_id, SKIPPED, reason=f"{account.status}, not ACTIVE")
@@ -289,6 +327,33 @@ def apply_to_account(account_id: str, deps: Dependencies, *, moved_from: str | N
         # Too long to follow here (ENABLING can take hours): the drift check or the next event sees it through.
         outcome.reason = "in progress: " + ", ".join(started)
     return outcome
+
+
+def _before_retag(
+    spec: SettingSpec[Any], account: Account, keys: tuple[str, ...], management: str, snapshots: Snapshots | None
+) -> dict[str, Any]:
+    """What ``spec`` may have managed in the account before a tag event changed ``keys``: the
+    items it manages with each key absent or at any value the config names for it, kept only
+    where the snapshot store records that the stack wrote the item in this account (CloudTrail
+    gives a TagResource's new values, not the old ones)."""
+    if snapshots is None or not spec.uses_tags:
+        return {}
+    named: dict[str, set[str]] = {key: set() for key in keys}
+    for _, selector in spec.tag_selectors():
+        for key, values in selector:
+            if key in named:
+                named[key].update(values)
+    states: list[dict[str, str]] = [dict(account.tags or {})]
+    for key in keys:
+        states = [
+            {**{k: v for k, v in state.items() if k != key}, **({key: value} if value is not None else {})}
+            for state in states
+            for value in (None, *sorted(named[key]))
+        ][:MAX_PREVIOUS_TAG_STATES]
+    had: dict[str, Any] = {}
+    for state in states:
+        had.update(managed_at(spec, account.id, account.path, management, state))
+    return {key: target for key, target in had.items() if snapshots.recall(account.id, key)[0]}
 
 
 def region_requests(deps: Dependencies, clock: Callable[[], float]) -> RegionRequests:
@@ -339,7 +404,7 @@ def handle(event: Mapping[str, Any], deps: Dependencies) -> Outcome:
     if found.account_id is None:
         outcome = Outcome("", IGNORED, reason=found.reason)
     else:
-        outcome = apply_to_account(found.account_id, deps, moved_from=found.moved_from)
+        outcome = apply_to_account(found.account_id, deps, moved_from=found.moved_from, retagged=found.retagged)
     LOG.info(json.dumps({"event": found.name, "event_id": event.get("id"), **outcome.to_dict()}))
     return outcome
 

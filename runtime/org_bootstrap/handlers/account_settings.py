@@ -57,7 +57,7 @@ from org_bootstrap.engine.continuation import (
     supersede,
     work,
 )
-from org_bootstrap.engine.jobs import DRIFT_JOB_POINTER, Job, plan, summary
+from org_bootstrap.engine.jobs import DRIFT_JOB_POINTER, Job, plan, summary, uses_tags
 from org_bootstrap.engine.metrics import emit_batch
 from org_bootstrap.engine.reconcile import FAILED, AccountApi
 from org_bootstrap.engine.registry import SETTINGS, specs_of
@@ -233,7 +233,7 @@ def _plan(
 ) -> Job:
     return plan(
         event["RequestId"],
-        list_accounts(deps.organizations),
+        list_accounts(deps.organizations, tags=uses_tags(new) or uses_tags(old)),
         dict(new) or None,
         dict(old) or None,
         caller_account_id=deps.api.own_account_id,

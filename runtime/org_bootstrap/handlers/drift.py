@@ -46,7 +46,7 @@ from org_bootstrap.engine.continuation import (
     work,
 )
 from org_bootstrap.engine.coverage import REPORT_KEY, organization_snapshot
-from org_bootstrap.engine.jobs import DRIFT, DRIFT_JOB_POINTER, Job, Specs, plan
+from org_bootstrap.engine.jobs import DRIFT, DRIFT_JOB_POINTER, Job, Specs, plan, uses_tags
 from org_bootstrap.engine.metrics import NAMESPACE, emit_batch
 from org_bootstrap.engine.reconcile import CHANGED, DRIFTED, FAILED, SKIPPED, AccountApi, Snapshots
 from org_bootstrap.engine.registry import SETTINGS, setting_of
@@ -222,7 +222,7 @@ def start(deps: Dependencies, job_id: str | None = None, scheduled_time: str | N
     """Plan a drift check of every targeted account and store it."""
     job_id = job_id or f"drift-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(clocks.time()))}-{uuid.uuid4().hex[:8]}"
     owed = owed_releases(deps)
-    tree = read_tree(deps.organizations)
+    tree = read_tree(deps.organizations, tags=uses_tags(deps.spec))  # tags re-read on every check
     job = plan(
         job_id,
         tree.accounts,

@@ -6,6 +6,10 @@ before trusted access, the registration or any contact is touched. Its propertie
 IDs, so it runs again whenever one of them changes. The local deploy's ``plan`` runs the same
 :func:`check` before any deploy.
 
+Tag targets and tag overrides are shown with the accounts they select now; a tag key or value that
+no account carries is a warning, never a problem (tags change: the events and the drift check
+follow them).
+
 Accounts that exist but are not ACTIVE are reported (the contacts engine skips them), not refused;
 the delegated administrator must be ACTIVE, a member, and not the management account.
 
@@ -23,8 +27,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from org_bootstrap.aws import clients
-from org_bootstrap.aws.organization import Account, Tree, read_tree
-from org_bootstrap.engine.targeting import SettingSpec
+from org_bootstrap.aws.organization import Account, Tree, read_tree, with_tags
+from org_bootstrap.engine.targeting import SettingSpec, TagSelector, dump_tags, tag_selector, tags_match
 from org_bootstrap.handlers.resource import log_event, old_properties, properties
 from org_bootstrap.validation import InvalidInputError, account_id_problem, ou_id_problem
 
@@ -45,6 +49,7 @@ class ConfigIds:
     delegated_administrator_account_id: str | None = None
     accounts: Mapping[str, str] = field(default_factory=dict)  # field -> account ID
     organizational_units: Mapping[str, str] = field(default_factory=dict)  # field -> OU or root ID
+    tags: Mapping[str, TagSelector] = field(default_factory=dict)  # field -> tag selector
 
     @classmethod
     def of(
@@ -57,6 +62,7 @@ class ConfigIds:
     ) -> ConfigIds:
         accounts: dict[str, str] = {}
         units: dict[str, str] = {}
+        tags: dict[str, TagSelector] = {}
         if spec is not None:
             for key, ids, into in (
                 ("accounts", spec.accounts, accounts),
@@ -70,7 +76,8 @@ class ConfigIds:
                     accounts[f"{where}.overrides[{i}].account"] = override.account
                 if override.organizational_unit:
                     units[f"{where}.overrides[{i}].organizational_unit"] = override.organizational_unit
-        return cls(management_account_id, delegated_administrator_account_id, accounts, units)
+            tags.update({f"{where}.{key}": selector for key, selector in spec.tag_selectors()})
+        return cls(management_account_id, delegated_administrator_account_id, accounts, units, tags)
 
     # -- as the custom resource's properties (CloudFormation sends strings) -----------------------
 
@@ -80,6 +87,10 @@ class ConfigIds:
             found["DelegatedAdministratorAccountId"] = self.delegated_administrator_account_id
         found["Accounts"] = _json(self.accounts)
         found["OrganizationalUnits"] = _json(self.organizational_units)
+        if self.tags:  # only where the config names tags: other configs' templates stay as they were
+            found["Tags"] = json.dumps(
+                {where: dump_tags(selector) for where, selector in self.tags.items()}, sort_keys=True
+            )
         return found
 
     @classmethod
@@ -95,9 +106,10 @@ class ConfigIds:
         units = _id_map("OrganizationalUnits", props.get("OrganizationalUnits", "{}"), problems)
         problems += [p for where, value in accounts.items() if (p := account_id_problem(where, value))]
         problems += [p for where, value in units.items() if (p := ou_id_problem(where, value))]
+        tags = _tag_map(props.get("Tags", "{}"), problems)
         if problems:
             raise InvalidInputError(problems)
-        return cls(str(management), delegated, accounts, units)
+        return cls(str(management), delegated, accounts, units, tags)
 
     def values(self) -> set[str]:
         named = {self.management_account_id, *self.accounts.values(), *self.organizational_units.values()}
@@ -109,6 +121,7 @@ class Findings:
     organization_id: str
     problems: list[str] = field(default_factory=list)  # any of them fails the deploy
     warnings: list[str] = field(default_factory=list)  # reported; the deploy goes on
+    selected: dict[str, list[str]] = field(default_factory=dict)  # tag field -> the account IDs it selects now
 
 
 def check(
@@ -164,7 +177,33 @@ def check(
                 "OU the config names must be in it)",
                 unit_id,
             )
+    if ids.tags:
+        tagged = (
+            tree.accounts if all(a.tags is not None for a in tree.accounts) else with_tags(organizations, tree.accounts)
+        )
+        check_tags(ids.tags, tagged, findings)
     return findings
+
+
+def check_tags(selectors: Mapping[str, TagSelector], accounts: list[Account], findings: Findings) -> None:
+    """Which accounts each tag selector selects now; a key or a value no account carries is a
+    warning (a typo selects nothing, silently; but tags change, so it never stops a deploy)."""
+    carried: dict[str, set[str]] = {}
+    for account in accounts:
+        for key, value in (account.tags or {}).items():
+            carried.setdefault(key, set()).add(value)
+    for where, selector in selectors.items():
+        findings.selected[where] = [a.id for a in accounts if tags_match(selector, a.tags or {})]
+        for key, values in selector:
+            if key not in carried:
+                findings.warnings.append(f"{where}: no account carries the tag key {key!r} (it selects no account now)")
+                continue
+            missing = [value for value in values if value not in carried[key]]
+            if missing:
+                findings.warnings.append(
+                    f"{where}.{key}: no account carries {key}={', '.join(repr(v) for v in missing)} "
+                    f"(values in use: {', '.join(repr(v) for v in sorted(carried[key])[:5])})"
+                )
 
 
 def delegated_administrator_problem(
@@ -195,12 +234,19 @@ def on_event(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     if findings.problems:
         raise InvalidInputError(findings.problems)
     LOG.info("every ID the config names is in organization %s", findings.organization_id)
+    for where, selected in findings.selected.items():
+        LOG.info("%s selects %d accounts: %s", where, len(selected), ", ".join(selected[:50]))
     return {
         "PhysicalResourceId": PHYSICAL_ID,
         "Data": {
             "OrganizationId": findings.organization_id,
             "Checked": str(len(ids.values())),
             "Warnings": "; ".join(findings.warnings)[:_DATA_LIMIT],
+            **(
+                {"TagSelections": "; ".join(f"{w}: {len(ids)}" for w, ids in findings.selected.items())[:_DATA_LIMIT]}
+                if findings.selected
+                else {}
+            ),
         },
     }
 
@@ -222,6 +268,17 @@ def _id_map(where: str, text: object, problems: list[str]) -> dict[str, str]:
         problems.append(f"{where}: must be a JSON object of config field to ID")
         return {}
     return {str(key): str(item) for key, item in value.items()}
+
+
+def _tag_map(text: object, problems: list[str]) -> dict[str, TagSelector]:
+    try:
+        value = json.loads(text) if isinstance(text, str) else None
+    except json.JSONDecodeError:
+        value = None
+    if not isinstance(value, dict):
+        problems.append("Tags: must be a JSON object of config field to tags")
+        return {}
+    return {str(where): tag_selector(f"Tags.{where}", tags, problems) for where, tags in value.items()}
 
 
 def _json(ids: Mapping[str, str]) -> str:

@@ -16,6 +16,7 @@ which is what their jobs and snapshots have always stored.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
@@ -23,6 +24,7 @@ from typing import Any, ClassVar, Protocol
 from org_bootstrap.aws.partitions import COMMERCIAL
 from org_bootstrap.engine.quotas import Quota
 from org_bootstrap.engine.targeting import DELETE, SettingSpec
+from org_bootstrap.validation import mask_against
 
 __all__ = ["DELETE", "RESTORE", "AccountCalls", "NotYet", "Permission", "Quota", "Refused", "Setting"]
 
@@ -81,6 +83,8 @@ class Setting:
     # True when a write only starts a change that AWS finishes later (Regions: ENABLING, DISABLING):
     # a caller that cannot follow it (the account-event handler) reports it as in progress.
     asynchronous: ClassVar[bool] = False
+    # What the plan calls a record's fields where splitting the name into words is not enough.
+    field_labels: ClassVar[Mapping[str, str]] = {}
 
     @property
     def resource_property(self) -> str:
@@ -149,12 +153,64 @@ class Setting:
         """The log line of a write: never people's data in full."""
         return f"{action} {self.key(item)} of {account_id}"
 
-    def text(self, value: Any, *, show_values: bool = False) -> str:
-        """One item's value as the plan and the state show it: people's data masked unless
-        ``show_values`` (a value is never None here: the views show "—" for none)."""
+    def item_title(self, item: str) -> str:
+        """An item as the plan names it (``primary contact``, ``Region ap-east-1``)."""
+        return self.key(item)
+
+    def field_label(self, field_name: str) -> str:
+        """A field of an item's value in words (``EmailAddress``: ``e-mail``)."""
+        return self.field_labels.get(field_name) or _words(field_name)
+
+    def changed_fields(self, current: Any, wanted: Any) -> tuple[str, ...]:
+        """The fields of a record-like value (a mapping) that a write changes, in the order the
+        setting lists them; () for a value that is not a record."""
+        if not isinstance(current, Mapping) or not isinstance(wanted, Mapping):
+            return ()
+        return tuple(name for name in dict.fromkeys([*wanted, *current]) if current.get(name) != wanted.get(name))
+
+    def shown(self, value: Any, *, show_values: bool = False, against: Any = None) -> Any:
+        """The value as a person or a script may see it: the fields that hold people's data
+        (:data:`~org_bootstrap.validation.MASKED_FIELDS`) masked unless ``show_values``, each
+        showing that it differs from the same field of ``against`` (the value it replaces or is
+        replaced by) when it does."""
+        if show_values or not isinstance(value, Mapping):
+            return value
+        other = against if isinstance(against, Mapping) else {}
+        return {
+            name: mask_against(name, field, other.get(name) if isinstance(other.get(name), str) else None)
+            if isinstance(field, str)
+            else field
+            for name, field in value.items()
+        }
+
+    def differences(self, current: Any, wanted: Any, *, show_values: bool = False) -> list[tuple[str, str, str]]:
+        """What a write changes, as (field, now, wants) in words, masked as :meth:`shown` masks:
+        a record's changed fields one each, any other value as a whole (field ``""``)."""
+        fields = self.changed_fields(current, wanted)
+        if not fields:
+            return [
+                (
+                    "",
+                    self.text(current, show_values=show_values, against=wanted) if current is not None else "—",
+                    self.text(wanted, show_values=show_values, against=current) if wanted is not None else "—",
+                )
+            ]
+        now = self.shown(current, show_values=show_values, against=wanted)
+        wants = self.shown(wanted, show_values=show_values, against=current)
+        return [(self.field_label(name), str(now.get(name, "—")), str(wants.get(name, "—"))) for name in fields]
+
+    def text(self, value: Any, *, show_values: bool = False, against: Any = None) -> str:
+        """One item's value in one line as the plan and the state show it: people's data masked
+        unless ``show_values`` (showing how it differs from ``against``, see :meth:`shown`; a value
+        is never None here: the views show "—" for none)."""
         return str(value)
 
     def state_text(self, state: Any, *, show_values: bool = False) -> str:
         """The setting's part of an account as the local deploy's organization file holds it (by
         default item -> value, one line each), for the state view."""
         return "\n".join(f"{item} {self.text(value, show_values=show_values)}" for item, value in sorted(state.items()))
+
+
+def _words(name: str) -> str:
+    """``AddressLine1``: ``address line 1``."""
+    return re.sub(r"(?<=[a-z])(?=[A-Z0-9])", " ", name).lower()

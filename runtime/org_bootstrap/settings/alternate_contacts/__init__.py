@@ -8,7 +8,7 @@ before there were other settings.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from botocore.exceptions import ClientError
 
@@ -39,6 +39,12 @@ class AlternateContacts(Setting):
     write_operations = (PUT, REMOVE)
     quotas = QUOTAS
     absent = DELETE  # restoring a type the account did not have deletes it
+    field_labels: ClassVar[Mapping[str, str]] = {
+        "Name": "name",
+        "Title": "title",
+        "EmailAddress": "e-mail",
+        "PhoneNumber": "phone",
+    }
 
     @property
     def resource_property(self) -> str:
@@ -84,12 +90,22 @@ class AlternateContacts(Setting):
             return f"put {item} contact of {account_id} (e-mail {mask('EmailAddress', wanted['EmailAddress'])})"
         return f"deleted {item} contact of {account_id}"
 
-    def text(self, value: Any, *, show_values: bool = False) -> str:
+    def item_title(self, item: str) -> str:
+        return item  # BILLING, OPERATIONS, SECURITY
+
+    def changed_fields(self, current: Any, wanted: Any) -> tuple[str, ...]:
+        if not isinstance(current, Mapping) or not isinstance(wanted, Mapping):
+            return ()
+        return tuple(name for name in FIELDS if current.get(name) != wanted.get(name))
+
+    def text(self, value: Any, *, show_values: bool = False, against: Any = None) -> str:
         if value == DELETE:
             return "(deleted)"
-        email, phone = value.get("EmailAddress", ""), value.get("PhoneNumber", "")
-        if not show_values:
-            return f"{value.get('Name', '')} · {mask('EmailAddress', email)}"
+        shown = self.shown(value, show_values=show_values, against=against)
+        email, phone = shown.get("EmailAddress", ""), shown.get("PhoneNumber", "")
+        phone_changes = isinstance(against, Mapping) and against.get("PhoneNumber") != value.get("PhoneNumber")
+        if not show_values and not phone_changes:  # masked, the phone is shown only when it changes
+            return f"{value.get('Name', '')} · {email}"
         return f"{value.get('Name', '')} · {email} · {phone}"
 
 

@@ -6,12 +6,18 @@ delete a primary contact: restoring an account that had none leaves the stack's 
 China partition an account's CountryCode and CompanyName cannot change through the API: a put that
 would change them is refused before it is sent.
 https://docs.aws.amazon.com/accounts/latest/reference/API_PutContactInformation.html
+
+GetContactInformation also answers the phone number's ``VerificationStatus`` (PENDING, VERIFIED,
+UNVERIFIED, NOT_SUPPORTED; botocore 1.44.8's model). It is read-only and not part of what is put:
+it rides along with the record read (:class:`ReadContact`), for the plan and the state to show,
+and never takes part in the comparison, so it never makes a primary contact look changed.
+https://docs.aws.amazon.com/accounts/latest/reference/API_GetContactInformation.html
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from botocore.exceptions import ClientError
 
@@ -28,6 +34,20 @@ from org_bootstrap.settings.primary_contact.spec import (
 from org_bootstrap.validation import mask
 
 GET, PUT = "GetContactInformation", "PutContactInformation"
+VERIFICATION_STATUSES = ("PENDING", "VERIFIED", "UNVERIFIED", "NOT_SUPPORTED")
+UNVERIFIED = "UNVERIFIED"
+
+
+class ReadContact(dict[str, str]):
+    """A primary contact as read: its fields (compared, put, snapshotted as a plain dict), and the
+    phone's ``verification_status`` as an attribute, which no comparison or write sees."""
+
+    verification_status: str | None = None
+
+
+def verification_status(value: object) -> str | None:
+    """The phone's verification status of a primary contact read from the API, if it was given."""
+    return getattr(value, "verification_status", None)
 
 
 # Published per calling account: https://docs.aws.amazon.com/accounts/latest/reference/quotas.html
@@ -45,16 +65,25 @@ class PrimaryContact(Setting):
     write_operations = (PUT,)
     quotas = QUOTAS
     absent = None
+    field_labels: ClassVar[Mapping[str, str]] = {
+        "CompanyName": "company",
+        "CountryCode": "country",
+        "PhoneNumber": "phone",
+        "WebsiteUrl": "website",
+    }
 
     def read(self, api: AccountCalls, account_id: str, items: Sequence[str]) -> dict[str, Any]:
         assert list(items) == [PRIMARY_CONTACT], items
         try:
-            found = api.call(GET, account_id)["ContactInformation"]
+            response = api.call(GET, account_id)
         except ClientError as error:
             if error_code(error) == "ResourceNotFoundException":
                 return {PRIMARY_CONTACT: None}
             raise
-        return {PRIMARY_CONTACT: {key: found[key] for key in PRIMARY_CONTACT_FIELD_RULES if found.get(key) is not None}}
+        found = response["ContactInformation"]
+        contact = ReadContact({key: found[key] for key in PRIMARY_CONTACT_FIELD_RULES if found.get(key) is not None})
+        contact.verification_status = response.get("VerificationStatus")
+        return {PRIMARY_CONTACT: contact}
 
     def action(self, current: Any, wanted: Any) -> str | None:
         if same(current, wanted):
@@ -70,10 +99,20 @@ class PrimaryContact(Setting):
     def logged(self, action: str, account_id: str, item: str, wanted: Any) -> str:
         return f"put primary contact of {account_id} (phone {mask('PhoneNumber', wanted['PhoneNumber'])})"
 
-    def text(self, value: Any, *, show_values: bool = False) -> str:
-        phone = value.get("PhoneNumber", "")
-        shown = phone if show_values else mask("PhoneNumber", phone)
-        return f"{value.get('FullName', '')} · {value.get('CountryCode', '')} · {shown}"
+    def item_title(self, item: str) -> str:
+        return self.title  # an account has one
+
+    def changed_fields(self, current: Any, wanted: Any) -> tuple[str, ...]:
+        if not isinstance(current, Mapping) or not isinstance(wanted, Mapping):
+            return ()
+        return differing_fields(current, wanted)
+
+    def text(self, value: Any, *, show_values: bool = False, against: Any = None) -> str:
+        shown = self.shown(value, show_values=show_values, against=against)
+        status = verification_status(value)
+        return f"{value.get('FullName', '')} · {value.get('CountryCode', '')} · {shown.get('PhoneNumber', '')}" + (
+            f" ({status.lower().replace('_', ' ')})" if status else ""
+        )
 
     def state_text(self, state: Any, *, show_values: bool = False) -> str:
         return self.text(state, show_values=show_values)  # an account has one primary contact

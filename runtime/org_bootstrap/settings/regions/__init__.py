@@ -148,6 +148,9 @@ class Regions(Setting):
     def logged(self, action: str, account_id: str, item: str, wanted: Any) -> str:
         return f"{'enabling' if action == 'enable' else 'disabling'} Region {item} of {account_id}"
 
+    def item_title(self, item: str) -> str:
+        return f"Region {item}"
+
 
 SETTING = Regions()
 
