@@ -9,8 +9,10 @@
              delegated administrator's stack first
     state    the simulated organization and the stack as they are now, and what changed since, and why
     reset    forget the simulated world (the next command seeds it again)
-    demo     reset, then plan, deploy, deploy again (nothing changes), then day two: a new account
-             joins and gets its contacts, a contact edited by hand is put back by the drift check
+    demo     plan, deploy, deploy again (nothing changes), then day two: a new account joins and
+             gets its contacts, a contact edited by hand is put back by the drift check; in its own
+             state directory (.local-org-demo/, started over each time), or in --state-dir if that
+             holds no world yet (--reset to forget the one it holds)
 
 Day two, on the deployed stacks (each logs the events AWS documents, matched against the deployed
 rules and delivered through the deployed queue to the real handler):
@@ -24,17 +26,23 @@ rules and delivered through the deployed queue to the real handler):
     drift                                           the scheduled drift check, now (fix or report-only,
                                                     as deployed)
 
+A command that changes the state directory holds its lock until it ends: a second one is refused
+(exit 1) with the holder's command, process, host and start. `plan` and `state` only read: they take
+no lock and show the state as the last complete write left it. Ctrl-C keeps what was done, written
+as a whole; the stack operation under way ends as failed, and the next deploy carries on.
+
 Exit status: 0 on success, 1 when a command fails (the reason on one line), 2 for a bad config
-or organization file (each problem on its own line).
+or organization file (each problem on its own line), 130 when interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,6 +61,7 @@ from local_deploy.cloudformation import FUNCTION, NO_CHANGE, LocalCloudFormation
 from local_deploy.organization_file import OrganizationFileError, load_organization_file
 from local_deploy.plan import Plan, PlanError, build_plan
 from local_deploy.stack import StackState
+from local_deploy.state import Run
 from local_deploy.synth import SynthError, Synthesized, synthesize
 from local_deploy.template import Template, TemplateError
 from local_deploy.views import (
@@ -77,6 +86,8 @@ from stacks.config import DEFAULT_CONFIG, ConfigError, load_config
 
 DEFAULT_ORGANIZATION = ROOT / "config" / "example-organization.toml"
 DEFAULT_STATE = ROOT / ".local-org"
+DEMO_STATE = ROOT / ".local-org-demo"  # the demo's own: started over by each demo
+READ_ONLY = frozenset({"plan", "state"})  # commands that never write the state directory
 
 Synthesizer = Callable[[str], Synthesized]
 
@@ -95,6 +106,7 @@ class Session:
     synthesizer: Synthesizer
     show_values: bool = False
     invocation_seconds: float | None = None
+    run: Run | None = None  # the command holding the state directory's lock
 
 
 def main(argv: Sequence[str] | None = None, *, synthesizer: Synthesizer | None = None) -> int:
@@ -103,14 +115,17 @@ def main(argv: Sequence[str] | None = None, *, synthesizer: Synthesizer | None =
     errors = make_console(stderr=True)
     session = Session(
         console=console,
-        state=StateDir(Path(args.state_dir)),
+        state=StateDir(Path(args.state_dir or DEMO_STATE)),
         seed=args.organization,
         synthesizer=synthesizer or (lambda path: synthesize(path, reconcile=_reconcile_token(args))),
         show_values=getattr(args, "show_values", False),
         invocation_seconds=getattr(args, "max_invocation_seconds", None),
     )
     try:
-        args.command(session, args)
+        with contextlib.ExitStack() as held:
+            if args.name not in READ_ONLY:
+                session.run = held.enter_context(session.state.lock(args.name))
+            args.command(session, args)
     except (ConfigError, OrganizationFileError) as error:
         errors.print(Text.assemble(("error: ", "bold red"), str(error)), soft_wrap=True)
         return 2
@@ -122,7 +137,14 @@ def main(argv: Sequence[str] | None = None, *, synthesizer: Synthesizer | None =
         errors.print(Text.assemble(("error: ", "bold red"), reason), soft_wrap=True)
         return 1
     except KeyboardInterrupt:
-        errors.print(Text("interrupted; the state directory has what was done so far", style="yellow"))
+        errors.print(
+            Text(
+                f"interrupted: {_shown(session.state.path)}/ keeps what was done until now, written as a whole "
+                "(a stack operation under way is recorded as failed, and the next deploy carries on from there)",
+                style="yellow",
+            ),
+            soft_wrap=True,
+        )
         return 130
     return 0
 
@@ -161,7 +183,7 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="plan against the real organization of the current AWS credentials (read-only)",
     )
-    plan.set_defaults(command=command_plan)
+    plan.set_defaults(command=command_plan, name="plan")
     deploy = commands.add_parser(
         "deploy", parents=[common, config, lambda_time], help="deploy to the simulated organization"
     )
@@ -178,42 +200,49 @@ def _parser() -> argparse.ArgumentParser:
         help="compare every targeted account and put right what drifted, even with an unchanged config "
         "(as cdk deploy -c reconcile=$(date +%%s))",
     )
-    deploy.set_defaults(command=command_deploy)
+    deploy.set_defaults(command=command_deploy, name="deploy")
     commands.add_parser(
         "destroy", parents=[common, config, lambda_time], help="delete the stack from the simulated organization"
-    ).set_defaults(command=command_destroy)
+    ).set_defaults(command=command_destroy, name="destroy")
     commands.add_parser("state", parents=[common, values], help="show the simulated organization").set_defaults(
-        command=command_state
+        command=command_state, name="state"
     )
     commands.add_parser("reset", parents=[common], help="forget the simulated world").set_defaults(
-        command=command_reset
+        command=command_reset, name="reset"
     )
-    commands.add_parser(
+    demo = commands.add_parser(
         "demo", parents=[common, config, values, lambda_time], help="plan, deploy, deploy again, day two, state"
-    ).set_defaults(command=command_demo)
+    )
+    demo.add_argument(
+        "--reset",
+        action="store_true",
+        help="forget the world --state-dir holds first (without --state-dir the demo uses .local-org-demo/, "
+        "its own, and always starts it over)",
+    )
+    demo.set_defaults(command=command_demo, name="demo", state_dir=None)
     day_two = [common, values, lambda_time]
     create = commands.add_parser("create-account", parents=day_two, help="create an account in an OU")
     create.add_argument("name", help="the account's name")
     create.add_argument("--ou", required=True, help="the OU (name or ID) it is created in, or root")
     create.add_argument("--control-tower", action="store_true", help="as Control Tower's Account Factory")
     create.add_argument("--account-id", help="the new account's ID (default: a random one)")
-    create.set_defaults(command=command_create_account)
+    create.set_defaults(command=command_create_account, name="create-account")
     invite = commands.add_parser("invite", parents=day_two, help="invite an account, which accepts and joins")
     invite.add_argument("account_id")
     invite.add_argument("name")
     invite.add_argument("--ou", help="move it into this OU (name or ID) once it has joined")
-    invite.set_defaults(command=command_invite)
+    invite.set_defaults(command=command_invite, name="invite")
     move = commands.add_parser("move", parents=day_two, help="move an account to another OU")
     move.add_argument("account_id")
     move.add_argument("--ou", required=True, help="the destination OU (name or ID), or root")
-    move.set_defaults(command=command_move)
+    move.set_defaults(command=command_move, name="move")
     suspend = commands.add_parser("suspend", parents=day_two, help="close an account (SUSPENDED)")
     suspend.add_argument("account_id")
-    suspend.set_defaults(command=command_suspend)
+    suspend.set_defaults(command=command_suspend, name="suspend")
     tag = commands.add_parser("tag", parents=day_two, help="tag an account")
     tag.add_argument("account_id")
     tag.add_argument("tag", metavar="KEY=VALUE")
-    tag.set_defaults(command=command_tag)
+    tag.set_defaults(command=command_tag, name="tag")
     edit = commands.add_parser("edit-contact", parents=day_two, help="change a contact by hand, in the account")
     edit.add_argument("account_id")
     edit.add_argument("contact_type", choices=CONTACT_TYPES)
@@ -224,9 +253,9 @@ def _parser() -> argparse.ArgumentParser:
         ("PhoneNumber", "--phone"),
     ):
         edit.add_argument(flag, dest=field_name, help=f"the new {field_name}")
-    edit.set_defaults(command=command_edit_contact)
+    edit.set_defaults(command=command_edit_contact, name="edit-contact")
     commands.add_parser("drift", parents=day_two, help="run the scheduled drift check now").set_defaults(
-        command=command_drift
+        command=command_drift, name="drift"
     )
     return parser
 
@@ -291,12 +320,19 @@ def command_reset(session: Session, args: argparse.Namespace) -> None:
 def command_demo(session: Session, args: argparse.Namespace) -> None:
     started = time.monotonic()
     console = session.console
-    session.state.reset()
+    own = args.state_dir is None
+    if session.state.load() is not None and not own and not args.reset:
+        raise CommandFailed(
+            f"{_shown(session.state.path)}/ holds a simulated world, which the demo would change: run the demo "
+            f"without --state-dir (it then uses {_shown(DEMO_STATE)}/, its own), or add --reset to forget that world"
+        )
+    forgot = session.state.reset()
+    where = "its own, started over" if own else ("its world forgotten, as --reset asks" if forgot else "new")
     console.print(
         Text.assemble(
             ("Local deploy demo", "bold"),
             f": {args.config} on a simulated organization seeded from {session.seed}; "
-            f"state in {_shown(session.state.path)}/ (reset)",
+            f"state in {_shown(session.state.path)}/ ({where})",
         )
     )
     synthesized = _synthesize(session, _with_automation(session, args.config))
@@ -332,7 +368,8 @@ def command_demo(session: Session, args: argparse.Namespace) -> None:
         Text.assemble(
             ("Demo complete", "bold green"),
             f" in {time.monotonic() - started:.1f} s. Try: python -m local_deploy plan | deploy | destroy | state | "
-            "create-account | invite | move | suspend | tag | edit-contact | drift (--help for options); "
+            "create-account | invite | move | suspend | tag | edit-contact | drift (--help for options)"
+            f"{'' if not own else f' with --state-dir {_shown(DEMO_STATE)} for this world'}; "
             "edit the config and deploy again to see an Update.",
         )
     )
@@ -499,7 +536,7 @@ def _now() -> str:
 def plan_simulated(session: Session, synthesized: Synthesized) -> Plan:
     """Each stack's plan (the management account's, then in delegated-administrator mode the
     delegated administrator's, which changes every other account); the management stack's is returned."""
-    with _world(session) as world:
+    with _world(session, read_only=True) as world:
         stacks = _stacks_to_plan(synthesized, world.stack, world.delegated_stack)
         writes = world.api_log.writes
         return _plan_each(session, synthesized, stacks, world.calls, _snapshots, writes=writes, real=False)
@@ -658,7 +695,7 @@ def _run(
 
 
 def show_state(session: Session) -> None:
-    with _world(session) as world:
+    with _world(session, read_only=True) as world:
         session.console.print(
             state_view(
                 world.organization.to_mapping(world.api_log),
@@ -699,10 +736,21 @@ def _synthesize(session: Session, config: str) -> Synthesized:
     return synthesized
 
 
-def _world(session: Session) -> Any:
+@contextlib.contextmanager
+def _world(session: Session, *, read_only: bool = False) -> Iterator[World]:
+    """The simulated world, saved back as a whole when the block ends unless ``read_only``; a
+    stack operation stopped by Ctrl-C is recorded as failed first."""
     # Read and checked even when the state directory already holds a world: a file named on the
     # command line that is missing or wrong is an error, never silently ignored.
     load_organization_file(session.seed)
+    writer = session.state.holder() if read_only else None
+    if writer is not None:
+        session.console.print(
+            Text(
+                f"{writer} is changing {_shown(session.state.path)}/: this shows it as its last complete write left it",
+                style="yellow",
+            )
+        )
     saved = session.state.seeded_from()
     if saved is not None and Path(saved).resolve() != Path(session.seed).resolve():
         session.console.print(
@@ -712,7 +760,15 @@ def _world(session: Session) -> Any:
                 style="yellow",
             )
         )
-    return open_world(session.state, session.seed)
+    with open_world(session.state, session.seed, read_only=read_only, run=session.run) as world:
+        for line in world.taken_over:
+            session.console.print(Text(line, style="yellow"), soft_wrap=True)
+        try:
+            yield world
+        except KeyboardInterrupt:
+            for stack in world.stacks():
+                stack.interrupted()
+            raise
 
 
 def _new_stack(synthesized: Synthesized) -> StackState:
