@@ -57,8 +57,7 @@ from org_bootstrap.engine.jobs import DEFAULT_CONCURRENCY, FAILED, UNCHANGED, Jo
 from org_bootstrap.engine.pacing import Quota, RateLimits  # noqa: E402
 from org_bootstrap.engine.reconcile import AccountApi  # noqa: E402
 from org_bootstrap.handlers import account_events  # noqa: E402
-from org_bootstrap.settings.alternate_contacts.spec import Contact, ContactSpec  # noqa: E402
-from org_bootstrap.validation import CONTACT_TYPES  # noqa: E402
+from org_bootstrap.settings.alternate_contacts.spec import CONTACT_TYPES, Contact, ContactSpec  # noqa: E402
 from simulation.organization import ServiceBucket  # noqa: E402
 
 GET, PUT, DELETE = "GetAlternateContact", "PutAlternateContact", "DeleteAlternateContact"

@@ -79,9 +79,10 @@ from local_deploy.views import (
 from local_deploy.world import StateDir, StateDirError, World, open_world
 from org_bootstrap.aws import clients
 from org_bootstrap.aws.organization import management_account_id
-from org_bootstrap.engine.reconcile import FIELDS, AccountApi
+from org_bootstrap.engine.reconcile import AccountApi
 from org_bootstrap.engine.stores import DynamoDbSnapshots
-from org_bootstrap.validation import CONTACT_TYPES
+from org_bootstrap.settings.alternate_contacts import FIELDS
+from org_bootstrap.settings.alternate_contacts.spec import CONTACT_TYPES
 from stacks.config import DEFAULT_CONFIG, ConfigError, load_config
 
 DEFAULT_ORGANIZATION = ROOT / "config" / "example-organization.toml"

@@ -23,7 +23,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from org_bootstrap.validation import CONTACT_TYPES, account_id_problem, contact_problems
+from org_bootstrap.settings.alternate_contacts.spec import CONTACT_TYPES, contact_problems
+from org_bootstrap.validation import account_id_problem
 from simulation import cloudtrail
 from simulation.organization import Organization, acting_as
 

@@ -13,13 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from org_bootstrap.aws import partitions
-from org_bootstrap.validation import (
-    CONTACT_TYPES,
-    account_id_problem,
-    contact_problems,
-    primary_contact_problems,
-    service_principal_problem,
-)
+from org_bootstrap.settings.alternate_contacts.spec import CONTACT_TYPES, contact_problems
+from org_bootstrap.settings.primary_contact.spec import primary_contact_problems
+from org_bootstrap.validation import account_id_problem, service_principal_problem
 
 KEYS = (
     "id",

@@ -24,7 +24,6 @@ from org_bootstrap.aws.organization import Account, Tree, read_tree
 from org_bootstrap.engine.jobs import Job
 from org_bootstrap.engine.jobs import plan as plan_job
 from org_bootstrap.engine.reconcile import (
-    FIELDS,
     RESTORE,
     THROTTLED,
     AccountApi,
@@ -37,6 +36,7 @@ from org_bootstrap.engine.registry import SETTINGS, specs_of
 from org_bootstrap.engine.targeting import SettingSpec
 from org_bootstrap.handlers.preflight import RESOURCE_TYPE as PREFLIGHT_RESOURCE
 from org_bootstrap.handlers.preflight import ConfigIds, Findings, check
+from org_bootstrap.settings.alternate_contacts import FIELDS
 from org_bootstrap.settings.alternate_contacts.spec import Contact
 from org_bootstrap.validation import InvalidInputError
 

@@ -39,8 +39,8 @@ from org_bootstrap.engine.reconcile import RESTORE
 from org_bootstrap.engine.registry import SETTINGS, setting_of
 from org_bootstrap.engine.stores import S3JobStore
 from org_bootstrap.settings.alternate_contacts import SETTING as ALTERNATE_CONTACTS
+from org_bootstrap.settings.alternate_contacts.spec import CONTACT_TYPES
 from org_bootstrap.settings.alternate_contacts.spec import DELETE as DELETE_TARGET
-from org_bootstrap.validation import CONTACT_TYPES
 
 ACTION_STYLE = {
     "Create": "green",

@@ -73,16 +73,15 @@ from moto.s3 import responses as s3_responses
 
 from org_bootstrap.aws import partitions
 from org_bootstrap.engine.pacing import Quota
-from org_bootstrap.settings.regions import SETTING as REGIONS
-from org_bootstrap.validation import (
-    ACCOUNT_SERVICE_PRINCIPAL,
-    CONTACT_FIELD_RULES,
+from org_bootstrap.settings.alternate_contacts.spec import CONTACT_FIELD_RULES
+from org_bootstrap.settings.primary_contact.spec import (
     PRIMARY_CONTACT_FIELD_RULES,
-    REGION_NAME_RULE,
-    FieldRule,
     primary_contact_change_problems,
     primary_contact_problems,
 )
+from org_bootstrap.settings.regions import SETTING as REGIONS
+from org_bootstrap.settings.regions.spec import REGION_NAME_RULE
+from org_bootstrap.validation import ACCOUNT_SERVICE_PRINCIPAL, FieldRule
 
 DEFAULT_MANAGEMENT_ACCOUNT = "111111111111"
 PARTITION = "aws"

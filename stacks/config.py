@@ -19,10 +19,9 @@ from org_bootstrap.engine.registry import SETTINGS
 from org_bootstrap.engine.targeting import SettingSpec
 from org_bootstrap.handlers.preflight import ConfigIds
 from org_bootstrap.handlers.resource import REMOVAL_POLICIES
-from org_bootstrap.settings.alternate_contacts.spec import DELETE, ContactSpec
+from org_bootstrap.settings.alternate_contacts.spec import CONTACT_FIELD_RULES, DELETE, ContactSpec
 from org_bootstrap.validation import (
     ACCOUNT_ID_SCHEMA,
-    CONTACT_FIELD_RULES,
     EVENTS_REGION,
     REGION_SCHEMA,
     Field,

@@ -15,15 +15,15 @@ import pytest
 from org_bootstrap.aws import partitions
 from org_bootstrap.engine import quotas, registry
 from org_bootstrap.settings import regions
-from org_bootstrap.validation import (
-    CONTACT_FIELD_RULES,
+from org_bootstrap.settings.alternate_contacts.spec import CONTACT_FIELD_RULES
+from org_bootstrap.settings.primary_contact.spec import (
     PRIMARY_CONTACT_FIELD_RULES,
-    REGION_NAME_RULE,
     STATE_OR_REGION_REQUIRED_IN,
     primary_contact_change_problems,
     primary_contact_problems,
-    region_problem,
 )
+from org_bootstrap.settings.regions.spec import REGION_NAME_RULE
+from org_bootstrap.validation import region_problem
 from tests.conftest import US_PRIMARY_CONTACT
 
 PRIMARY = {**US_PRIMARY_CONTACT, "CompanyName": "Example Corp"}

@@ -13,8 +13,9 @@ import jsonschema
 import pytest
 
 from org_bootstrap.validation import Field, table_schema
+from stacks import config_schema as schema_module
 from stacks.config import CONFIG_FIELDS, DEFAULT_CONFIG, BootstrapConfig, ConfigError
-from stacks.config_schema import SCHEMA_DIRECTIVE, SCHEMA_FILE, config_schema, main, rendered
+from stacks.config_schema import REFERENCE_FILE, SCHEMA_DIRECTIVE, SCHEMA_FILE, config_schema, main, reference, rendered
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = config_schema()
@@ -39,10 +40,20 @@ def test_the_committed_schema_is_current() -> None:
     assert main(["--check"]) == 0
 
 
-def test_the_check_fails_on_a_stale_schema(tmp_path: Path) -> None:
-    stale = tmp_path / "schema.json"
+def test_the_committed_reference_page_is_current_and_names_every_section() -> None:
+    page = REFERENCE_FILE.read_text(encoding="utf-8")
+    assert page == reference(), "run: python -m stacks.config_schema"
+    for section in ("alternate_contacts", "primary_contact", "regions", "automation", "pipeline"):
+        assert f"## `{section}`" in page
+
+
+@pytest.mark.parametrize("name", ["schema.json", "config-reference.md"])
+def test_the_check_fails_on_a_stale_schema_or_reference(name: str, tmp_path: Path, monkeypatch: Any) -> None:
+    stale = tmp_path / name
     stale.write_text("{}\n", encoding="utf-8")
-    assert main(["--check", "--output", str(stale)]) == 1
+    generated = {(stale if path.name == name else path): render for path, render in schema_module.GENERATED.items()}
+    monkeypatch.setattr(schema_module, "GENERATED", generated)
+    assert main(["--check"]) == 1
 
 
 def test_the_schema_is_valid_json_schema_and_the_example_points_to_it() -> None:

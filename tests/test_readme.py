@@ -1,8 +1,11 @@
-"""The README's CDK commands work as written: every flag is one the pinned CLI's `--help` lists for
-that command, and every config file they name exists or is the copy the README tells you to make."""
+"""The commands the README and the docs pages show work as written: every CDK flag is one the pinned
+CLI's `--help` lists for that command, every `python -m local_deploy` command and flag is one its
+parser has, every `python -m` module exists, every config file named exists or is the copy the
+README tells you to make, and every relative link between the pages leads to a file."""
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import re
 import shlex
@@ -18,7 +21,8 @@ from stacks.config import config_path
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
-DOCUMENTS = [ROOT / "README.md", ROOT / "docs" / "pipeline.md", ROOT / "docs" / "github-actions-deploy.yml"]
+DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), ROOT / "docs" / "github-actions-deploy.yml"]
+README_LINES = 200  # a newcomer reads it in five minutes; everything else is a docs page
 
 
 def cdk_commands(markdown: str) -> list[list[str]]:
@@ -101,3 +105,71 @@ def test_the_node_releases_the_readme_calls_supported_are_the_ones_jsii_supports
     assert support[20] < datetime.date.today() <= min(support[int(major)] for major in claimed.groups())
     silenced = JSII_NODE_NOTICES_SILENCED["JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION"]
     assert f"end-of-life banner for Node.js {silenced}, and for no other release" in README.replace("\n", " ")
+
+
+def test_the_readme_stays_short_and_links_every_docs_page() -> None:
+    assert len(README.splitlines()) < README_LINES
+    for page in sorted((ROOT / "docs").glob("*.md")):
+        assert f"docs/{page.name}" in README, f"the README's documentation table lacks docs/{page.name}"
+
+
+def code_text(markdown: str) -> str:
+    """Code blocks and inline code, continued lines joined: where commands are shown."""
+    blocks = re.findall(r"```[a-z]*\n(.*?)```", markdown, re.DOTALL)
+    inline = re.findall(r"`([^`\n]+)`", re.sub(r"```.*?```", "", markdown, flags=re.DOTALL))
+    return "\n".join([*blocks, *inline]).replace("\\\n", " ")
+
+
+def local_deploy_commands() -> list[tuple[str, list[str]]]:
+    found = []
+    for document in DOCUMENTS:
+        for line in code_text(document.read_text(encoding="utf-8")).splitlines():
+            for match in re.finditer(r"python -m local_deploy ([^#|;&]*)", line):
+                words = shlex.split(match.group(1).replace("[", " ").replace("]", " "))
+                found.append((document.name, words))
+    return found
+
+
+LOCAL_COMMANDS = local_deploy_commands()
+
+
+@pytest.mark.parametrize(
+    "words", [w for _, w in LOCAL_COMMANDS], ids=[f"{d}:{' '.join(w[:2])}" for d, w in LOCAL_COMMANDS]
+)
+def test_every_local_deploy_command_and_flag_is_one_its_parser_has(words: list[str]) -> None:
+    from local_deploy.cli import _parser
+
+    parser = _parser()
+    if not words or words[0].startswith("-"):
+        known = {flag for action in parser._actions for flag in action.option_strings}
+        assert all(word.split("=")[0] in known for word in words if word.startswith("-")), words
+        return
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    assert words[0] in commands, f"python -m local_deploy {words[0]}: no such command"
+    known = {flag for action in commands[words[0]]._actions for flag in action.option_strings}
+    for word in words[1:]:
+        if word.startswith("--"):
+            assert word.split("=")[0] in known, f"python -m local_deploy {words[0]} {word}: no such flag"
+
+
+def test_every_module_the_docs_run_exists() -> None:
+    modules = {
+        module
+        for document in DOCUMENTS
+        for module in re.findall(r"python -m ([a-z_][a-z_.]*)", code_text(document.read_text(encoding="utf-8")))
+        if module not in ("pytest", "pip", "venv", "cProfile", "compileall")
+    }
+    assert "local_deploy" in modules
+    for module in modules:
+        path = ROOT / module.replace(".", "/")
+        assert path.with_suffix(".py").exists() or (path / "__main__.py").exists(), f"python -m {module}"
+
+
+def test_every_relative_link_between_the_pages_leads_to_a_file() -> None:
+    for document in DOCUMENTS:
+        if document.suffix != ".md":
+            continue
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", document.read_text(encoding="utf-8")):
+            if "://" in target or target.startswith("mailto:"):
+                continue
+            assert (document.parent / target).exists(), f"{document.name}: link to {target}"

@@ -10,7 +10,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from org_bootstrap.validation import PRIMARY_CONTACT_FIELD_RULES
+from org_bootstrap.settings.primary_contact.spec import PRIMARY_CONTACT_FIELD_RULES
 from simulation.organization import ORGANIZATION, ApiLog, Organization, acting_as, strict_aws
 from tests.conftest import US_PRIMARY_CONTACT
 

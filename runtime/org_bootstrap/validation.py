@@ -17,13 +17,12 @@ from typing import Any
 import botocore
 import botocore.session
 
-from org_bootstrap.aws.partitions import CHINA, known_regions
+from org_bootstrap.aws.partitions import known_regions
 
 ACCOUNT_SERVICE_PRINCIPAL = "account.amazonaws.com"
 # Organizations is a global service: its CloudTrail events reach EventBridge only in us-east-1.
 # https://docs.aws.amazon.com/organizations/latest/userguide/orgs_cloudtrail-integration.html
 EVENTS_REGION = "us-east-1"
-CONTACT_TYPES = ("BILLING", "OPERATIONS", "SECURITY")
 
 _ACCOUNT_ID = re.compile(r"^\d{12}$")
 _OU_ID = re.compile(r"^ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}$")
@@ -148,37 +147,6 @@ def model_field_rules(
     return rules
 
 
-# https://docs.aws.amazon.com/accounts/latest/reference/API_PutAlternateContact.html
-CONTACT_FIELD_RULES: Mapping[str, FieldRule] = model_field_rules(
-    "PutAlternateContactRequest",
-    {
-        "EmailAddress": "an e-mail address such as ops@example.com",
-        "PhoneNumber": "digits, spaces, parentheses, + and - only",
-    },
-    exclude=("AccountId",),
-    descriptions={
-        "Name": "The contact's name, 1-64 characters",
-        "Title": "The contact's title, 1-50 characters",
-        "EmailAddress": "The contact's e-mail address, 1-254 characters",
-        "PhoneNumber": "The contact's phone number, 1-25 digits, spaces, ( ) + and -",
-    },
-)
-# https://docs.aws.amazon.com/accounts/latest/reference/API_ContactInformation.html
-PRIMARY_CONTACT_FIELD_RULES: Mapping[str, FieldRule] = model_field_rules(
-    "ContactInformation", {"PhoneNumber": "a + then digits, spaces, parentheses and - only"}
-)
-# The rules the API reference adds to the model's limits. StateOrRegion: "This field is required in
-# the following countries: US, CA, GB, DE, JP, IN, and BR."
-# https://docs.aws.amazon.com/accounts/latest/reference/API_ContactInformation.html
-STATE_OR_REGION_REQUIRED_IN = ("US", "CA", "GB", "DE", "JP", "IN", "BR")
-# In the China partition "You can't change the Country code or Company name for your primary
-# account contact. To change these values, contact Customer Support."
-# https://docs.amazonaws.cn/en_us/aws/latest/userguide/account-management.html
-UNCHANGEABLE_PRIMARY_CONTACT_FIELDS: Mapping[str, tuple[str, ...]] = {CHINA: ("CountryCode", "CompanyName")}
-# https://docs.aws.amazon.com/accounts/latest/reference/API_EnableRegion.html
-REGION_NAME_RULE: FieldRule = model_field_rules("EnableRegionRequest", {})["RegionName"]
-
-
 class InvalidInputError(ValueError):
     """Raised with every problem found, each naming the field and the rule it breaks."""
 
@@ -191,14 +159,6 @@ ACCOUNT_ID_SCHEMA = string_schema(_ACCOUNT_ID)
 # An organizational unit, or a root (which holds every account).
 OU_ID_SCHEMA = {"type": "string", "pattern": f"({_OU_ID.pattern})|({_ROOT_ID.pattern})"}
 REGION_SCHEMA = string_schema(_REGION)
-CONTACT_SCHEMA: Mapping[str, Any] = {
-    "type": "object",
-    "properties": {
-        key: {**rule.schema(), "description": rule.description} for key, rule in CONTACT_FIELD_RULES.items()
-    },
-    "required": list(CONTACT_FIELD_RULES),
-    "additionalProperties": False,
-}
 
 
 def account_id_problem(field: str, value: object) -> str | None:
@@ -234,42 +194,6 @@ def service_principal_problem(field: str, value: object) -> str | None:
     if not isinstance(value, str) or not _SERVICE_PRINCIPAL.match(value):
         return f"{field}: {value!r} is not a service principal (such as {ACCOUNT_SERVICE_PRINCIPAL})"
     return None
-
-
-def contact_problems(field: str, contact: object, *, show_values: bool = False) -> list[str]:
-    """Check one alternate contact (Name, Title, EmailAddress, PhoneNumber) against the model.
-    E-mail addresses and phone numbers are masked unless ``show_values`` (the user's own config file
-    at synth: they need to see which value is wrong; a handler's log masks them)."""
-    return field_problems(field, contact, CONTACT_FIELD_RULES, show_values=show_values)
-
-
-def primary_contact_problems(field: str, contact: object, *, show_values: bool = False) -> list[str]:
-    """Check one primary contact (ContactInformation) against the model and the API reference."""
-    problems = field_problems(field, contact, PRIMARY_CONTACT_FIELD_RULES, show_values=show_values)
-    if isinstance(contact, Mapping):
-        country = contact.get("CountryCode")
-        required_here = isinstance(country, str) and country.upper() in STATE_OR_REGION_REQUIRED_IN
-        if required_here and contact.get("StateOrRegion") is None:
-            problems.append(
-                f"{field}.StateOrRegion: is required when CountryCode is {country!r} "
-                f"(AWS requires it for {', '.join(STATE_OR_REGION_REQUIRED_IN)})"
-            )
-    return problems
-
-
-def primary_contact_change_problems(
-    field: str, current: Mapping[str, Any] | None, wanted: Mapping[str, Any], partition: str
-) -> list[str]:
-    """What putting ``wanted`` over the account's ``current`` record would change that accounts in
-    ``partition`` cannot change through the API (only AWS Support can)."""
-    if current is None:
-        return []  # nothing set yet: setting is not changing
-    return [
-        f"{field}.{key}: accounts in the {partition} partition cannot change it through the API "
-        f"(it is {current.get(key)!r}, the config asks for {wanted.get(key)!r}); AWS Support changes it"
-        for key in UNCHANGEABLE_PRIMARY_CONTACT_FIELDS.get(partition, ())
-        if current.get(key) != wanted.get(key)
-    ]
 
 
 def field_problems(

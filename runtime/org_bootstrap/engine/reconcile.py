@@ -19,15 +19,12 @@ from botocore.exceptions import ClientError
 from org_bootstrap.aws.clients import error_code, is_throttle
 from org_bootstrap.engine.pacing import RateLimits, shared_limits
 from org_bootstrap.engine.registry import setting_of
-from org_bootstrap.settings import RESTORE, NotYet, Refused, alternate_contacts
-from org_bootstrap.settings.alternate_contacts.spec import Contact
+from org_bootstrap.settings import RESTORE, NotYet, Refused
 
 LOG = logging.getLogger(__name__)
 
-FIELDS = alternate_contacts.FIELDS
-
 # What an item should become: a contact, DELETE, RESTORE, a Region status... (the setting's own).
-Target = Contact | str | Any
+Target = Any
 
 CHANGED, UNCHANGED, DRIFTED, SKIPPED, FAILED = "changed", "unchanged", "drifted", "skipped", "failed"
 # Not an end state: the service throttled the account's calls, or the pacing, slowed down by
@@ -118,19 +115,6 @@ class AccountApi:
             self.limits.succeeded(operation)
             return answer
         raise AssertionError("unreachable")
-
-    # The alternate contacts' calls by name, as callers that manage only them use them.
-    def get(self, account_id: str, contact_type: str) -> Contact | None:
-        return alternate_contacts.get(self, account_id, contact_type)
-
-    def put(self, account_id: str, contact_type: str, contact: Contact) -> None:
-        alternate_contacts.SETTING.write(self, account_id, contact_type, contact, "put")
-
-    def delete(self, account_id: str, contact_type: str) -> None:
-        alternate_contacts.SETTING.write(self, account_id, contact_type, None, "delete")
-
-
-AccountApi = AccountApi  # its name from when alternate contacts were its only setting
 
 
 class OutOfTime(Exception):

@@ -12,7 +12,6 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from org_bootstrap.aws.clients import error_code
-from org_bootstrap.settings.alternate_contacts.spec import Contact
 
 ABSENT = "ABSENT"  # the account had no contact of this type
 JOB_PREFIX = "alternate-contacts"  # the only key prefix the handlers' role may read and write
@@ -103,7 +102,7 @@ class DynamoDbSnapshots:
     def _key(account_id: str, contact_type: str) -> dict[str, Any]:
         return {"AccountId": {"S": account_id}, "ContactType": {"S": contact_type}}
 
-    def remember(self, account_id: str, contact_type: str, contact: Contact | None) -> None:
+    def remember(self, account_id: str, contact_type: str, contact: Any) -> None:
         item = {**self._key(account_id, contact_type), "Contact": {"S": json.dumps(contact) if contact else ABSENT}}
         try:
             self.dynamodb.put_item(
@@ -113,7 +112,7 @@ class DynamoDbSnapshots:
             if error_code(error) != "ConditionalCheckFailedException":
                 raise  # an existing record is the earlier, original value: keep it
 
-    def recall(self, account_id: str, contact_type: str) -> tuple[bool, Contact | None]:
+    def recall(self, account_id: str, contact_type: str) -> tuple[bool, Any]:
         found = self.dynamodb.get_item(
             TableName=self.table, Key=self._key(account_id, contact_type), ConsistentRead=True
         ).get("Item")

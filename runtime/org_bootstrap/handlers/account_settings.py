@@ -105,51 +105,58 @@ def dependencies() -> Dependencies:
     return Dependencies.from_environment()
 
 
+@dataclass(frozen=True)
+class Request:
+    """A CloudFormation request to this resource, read once: the specs it brings and leaves."""
+
+    event: dict[str, Any]
+    kind: str  # Create, Update or Delete
+    new_properties: Mapping[str, Any]
+    old_properties: Mapping[str, Any]
+    new: dict[str, SettingSpec[Any]]  # validated: a bad field raises before any change
+    old: dict[str, SettingSpec[Any]]  # the specs the request leaves (none for a Create)
+
+    @classmethod
+    def of(cls, event: dict[str, Any]) -> Request:
+        kind = event["RequestType"]
+        new_properties = properties(event)
+        old_properties_ = new_properties if kind == "Delete" else old_properties(event)
+        return cls(
+            event=event,
+            kind=kind,
+            new_properties=new_properties,
+            old_properties=old_properties_,
+            new={} if kind == "Delete" else specs_of(new_properties),
+            old=_applied(old_properties_, kind) if kind != "Create" else {},
+        )
+
+    @property
+    def reconciling(self) -> bool:
+        """A new ``Reconcile`` value (``cdk deploy -c reconcile=...``): every targeted account is compared."""
+        wanted = self.new_properties.get(RECONCILE_PROPERTY)
+        return self.kind == "Update" and wanted not in (None, self.old_properties.get(RECONCILE_PROPERTY))
+
+
 def on_event(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     log_event(event, redacted=tuple(setting.resource_property for setting in SETTINGS))
-    request = event["RequestType"]
-    new_properties = properties(event)
-    old_properties_ = new_properties if request == "Delete" else old_properties(event)
-    new_text, old_text = _spec_text(new_properties), _spec_text(old_properties_)
-    new = {} if request == "Delete" else specs_of(new_properties)  # raises before any change
-    old = _applied(old_properties_, request) if request != "Create" else {}
+    request = Request.of(event)
     deps = dependencies()
     last = deps.jobs.last_job(event["LogicalResourceId"])
     previous = Job.from_dict(last) if last else None
-    undone = _failed_job(deps.jobs, event, old_text) if old else None
-    rollback = bool(old) and rolling_back(event)
+    undone = _failed_job(deps.jobs, event, _spec_text(request.old_properties)) if request.old else None
+    rollback = bool(request.old) and rolling_back(event)
     unfinished = None
-    # A forward Update after a failed one (kept with --no-rollback) applies its own spec in full
-    # below; only CloudFormation's rollback, or a Delete leaving a failed job, undoes that job.
-    if old and (rollback or (request == "Delete" and undone is not None)):
-        # Undoing: what the failed deploy wrote goes back (a type no longer wanted: what was there);
-        # after a failed job, only what it wrote, and nothing healed.
-        if undone is not None:
-            LOG.warning("job %s failed: this %s undoes what it wrote, and nothing else", undone.id, request)
-        only = undone.changed() if undone is not None else None
-        job = _plan(event, deps, _restoring(new), _restoring(old), only=only)
-        if rollback:
-            # A failed rollback strands the stack in UPDATE_ROLLBACK_FAILED (or ROLLBACK_FAILED), which
-            # is worse than what it could not put back; an account the rolled-back role may no longer
-            # write (the previous config excluded it) is reported in the answer and the report instead.
-            job.failure_tolerance = len(job.items)
-    elif not new and all(spec.removal == "retain" for spec in old.values()):
-        job = Job(event["RequestId"], {}, [])
+    # A forward Update after a failed one (kept with --no-rollback) applies its own spec in full;
+    # only CloudFormation's rollback, or a Delete leaving a failed job, undoes that job.
+    if request.old and (rollback or (request.kind == "Delete" and undone is not None)):
+        job = _undoing(request, deps, undone, rollback=rollback)
+    elif not request.new and all(spec.removal == "retain" for spec in request.old.values()):
+        job = Job(event["RequestId"], {}, [])  # nothing to write or release
     else:
-        # Accounts the previous job failed or did not reach are worked again by a Create or Update;
-        # a new Reconcile value (cdk deploy -c reconcile=...) works every targeted account.
-        unfinished = previous.unfinished() if previous is not None and request != "Delete" else None
-        reconciling = request == "Update" and new_properties.get(RECONCILE_PROPERTY) not in (
-            None,
-            old_properties_.get(RECONCILE_PROPERTY),
-        )
-        job = _plan(event, deps, new, old, unfinished=unfinished, everywhere=reconciling)
-    job.started_at = deps.clock()
-    job.previous = previous.id if previous is not None and not previous.done else ""
-    deps.jobs.save(job.id, job.to_dict())
-    deps.jobs.set_last_job(event["LogicalResourceId"], job.id)
-    if new:
-        deps.jobs.save(_attempt_key(event, new_text), {"job": job.id})
+        # Accounts the previous job failed or did not reach are worked again by a Create or Update.
+        unfinished = previous.unfinished() if previous is not None and request.kind != "Delete" else None
+        job = _plan(event, deps, request.new, request.old, unfinished=unfinished, everywhere=request.reconciling)
+    _start(job, request, deps, previous)
     LOG.info(
         json.dumps(
             {
@@ -162,6 +169,31 @@ def on_event(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         )
     )
     return {"PhysicalResourceId": PHYSICAL_ID, "Data": {"Job": job.id}}
+
+
+def _undoing(request: Request, deps: Dependencies, undone: Job | None, *, rollback: bool) -> Job:
+    """The job that puts back what the failed deploy wrote (an item no longer wanted gets what was
+    there); after a failed job, only what that job wrote, and nothing healed."""
+    if undone is not None:
+        LOG.warning("job %s failed: this %s undoes what it wrote, and nothing else", undone.id, request.kind)
+    only = undone.changed() if undone is not None else None
+    job = _plan(request.event, deps, _restoring(request.new), _restoring(request.old), only=only)
+    if rollback:
+        # A failed rollback strands the stack in UPDATE_ROLLBACK_FAILED (or ROLLBACK_FAILED), which
+        # is worse than what it could not put back; an account the rolled-back role may no longer
+        # write (the previous config excluded it) is reported in the answer and the report instead.
+        job.failure_tolerance = len(job.items)
+    return job
+
+
+def _start(job: Job, request: Request, deps: Dependencies, previous: Job | None) -> None:
+    """Store the job for is_complete, point the resource at it, and record which job applies the new specs."""
+    job.started_at = deps.clock()
+    job.previous = previous.id if previous is not None and not previous.done else ""
+    deps.jobs.save(job.id, job.to_dict())
+    deps.jobs.set_last_job(request.event["LogicalResourceId"], job.id)
+    if request.new:
+        deps.jobs.save(_attempt_key(request.event, _spec_text(request.new_properties)), {"job": job.id})
 
 
 def _spec_text(props: Mapping[str, Any]) -> str:

@@ -16,8 +16,8 @@ from org_bootstrap.aws.clients import error_code
 from org_bootstrap.aws.partitions import CHINA, COMMERCIAL
 from org_bootstrap.engine.targeting import SettingSpec
 from org_bootstrap.settings import DELETE, AccountCalls, Permission, Quota, Setting
-from org_bootstrap.settings.alternate_contacts.spec import ContactSpec
-from org_bootstrap.validation import CONTACT_FIELD_RULES, CONTACT_TYPES, mask
+from org_bootstrap.settings.alternate_contacts.spec import CONTACT_FIELD_RULES, CONTACT_TYPES, ContactSpec
+from org_bootstrap.validation import mask
 
 GET, PUT, REMOVE = "GetAlternateContact", "PutAlternateContact", "DeleteAlternateContact"
 FIELDS = tuple(CONTACT_FIELD_RULES)  # Name, Title, EmailAddress, PhoneNumber

@@ -11,16 +11,44 @@ from collections.abc import Mapping
 from typing import Any
 
 from org_bootstrap.engine.targeting import DELETE, SCOPES, Override, SettingSpec
-from org_bootstrap.validation import (
-    CONTACT_SCHEMA,
-    CONTACT_TYPES,
-    Field,
-    contact_problems,
-)
+from org_bootstrap.validation import Field, FieldRule, field_problems, model_field_rules
 
 __all__ = ["DELETE", "REMOVAL_MODES", "SCOPES", "Contact", "ContactSet", "ContactSpec", "Override"]
 
 REMOVAL_MODES = ("retain", "delete", "restore")
+CONTACT_TYPES = ("BILLING", "OPERATIONS", "SECURITY")
+
+# https://docs.aws.amazon.com/accounts/latest/reference/API_PutAlternateContact.html
+CONTACT_FIELD_RULES: Mapping[str, FieldRule] = model_field_rules(
+    "PutAlternateContactRequest",
+    {
+        "EmailAddress": "an e-mail address such as ops@example.com",
+        "PhoneNumber": "digits, spaces, parentheses, + and - only",
+    },
+    exclude=("AccountId",),
+    descriptions={
+        "Name": "The contact's name, 1-64 characters",
+        "Title": "The contact's title, 1-50 characters",
+        "EmailAddress": "The contact's e-mail address, 1-254 characters",
+        "PhoneNumber": "The contact's phone number, 1-25 digits, spaces, ( ) + and -",
+    },
+)
+CONTACT_SCHEMA: Mapping[str, Any] = {
+    "type": "object",
+    "properties": {
+        key: {**rule.schema(), "description": rule.description} for key, rule in CONTACT_FIELD_RULES.items()
+    },
+    "required": list(CONTACT_FIELD_RULES),
+    "additionalProperties": False,
+}
+
+
+def contact_problems(field: str, contact: object, *, show_values: bool = False) -> list[str]:
+    """Check one alternate contact (Name, Title, EmailAddress, PhoneNumber) against the model.
+    E-mail addresses and phone numbers are masked unless ``show_values`` (the user's own config file
+    at synth: they need to see which value is wrong; a handler's log masks them)."""
+    return field_problems(field, contact, CONTACT_FIELD_RULES, show_values=show_values)
+
 
 Contact = Mapping[str, str]  # Name, Title, EmailAddress, PhoneNumber
 # For each contact type: a contact to put, DELETE, or absent (left alone).

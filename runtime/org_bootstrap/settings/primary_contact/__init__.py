@@ -18,8 +18,14 @@ from botocore.exceptions import ClientError
 from org_bootstrap.aws.clients import error_code
 from org_bootstrap.aws.partitions import CHINA, COMMERCIAL, partition_here
 from org_bootstrap.settings import AccountCalls, Quota, Refused, Setting
-from org_bootstrap.settings.primary_contact.spec import PRIMARY_CONTACT, ContactInformation, PrimaryContactSpec
-from org_bootstrap.validation import PRIMARY_CONTACT_FIELD_RULES, mask, primary_contact_change_problems
+from org_bootstrap.settings.primary_contact.spec import (
+    PRIMARY_CONTACT,
+    PRIMARY_CONTACT_FIELD_RULES,
+    ContactInformation,
+    PrimaryContactSpec,
+    primary_contact_change_problems,
+)
+from org_bootstrap.validation import mask
 
 GET, PUT = "GetContactInformation", "PutContactInformation"
 

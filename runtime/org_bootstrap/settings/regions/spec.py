@@ -14,7 +14,11 @@ from typing import Any
 
 from org_bootstrap.aws.partitions import COMMERCIAL, opt_in_region_problem, opt_in_regions
 from org_bootstrap.engine.targeting import SettingSpec
-from org_bootstrap.validation import Field
+from org_bootstrap.validation import Field, FieldRule, model_field_rules
+
+# https://docs.aws.amazon.com/accounts/latest/reference/API_EnableRegion.html
+REGION_NAME_RULE: FieldRule = model_field_rules("EnableRegionRequest", {})["RegionName"]
+
 
 ENABLED, DISABLED = "ENABLED", "DISABLED"  # what a Region should become
 REMOVAL_MODES = ("retain", "restore")
