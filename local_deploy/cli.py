@@ -116,7 +116,7 @@ def main(argv: Sequence[str] | None = None, *, synthesizer: Synthesizer | None =
     errors = make_console(stderr=True)
     session = Session(
         console=console,
-        state=StateDir(Path(args.state_dir or DEMO_STATE)),
+        state=state_dir(args),
         seed=args.organization,
         synthesizer=synthesizer or (lambda path: synthesize(path, reconcile=_reconcile_token(args))),
         show_values=getattr(args, "show_values", False),
@@ -124,6 +124,8 @@ def main(argv: Sequence[str] | None = None, *, synthesizer: Synthesizer | None =
     )
     try:
         with contextlib.ExitStack() as held:
+            if args.name in ("reset", "demo"):  # they delete: a mistyped --state-dir gets not even a lock file
+                session.state.check_ours()
             if args.name not in READ_ONLY:
                 session.run = held.enter_context(session.state.lock(args.name))
             args.command(session, args)
@@ -150,6 +152,13 @@ def main(argv: Sequence[str] | None = None, *, synthesizer: Synthesizer | None =
     return 0
 
 
+def state_dir(args: argparse.Namespace) -> StateDir:
+    """``--state-dir``, or the command's default: the demo's own directory for the demo."""
+    if args.state_dir is not None:
+        return StateDir(Path(args.state_dir))
+    return StateDir(DEMO_STATE if args.name == "demo" else DEFAULT_STATE)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m local_deploy",
@@ -163,8 +172,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     common.add_argument(
         "--state-dir",
-        default=str(DEFAULT_STATE),
-        help="where the simulated world and the stack are kept between runs (default: .local-org/ in the repository)",
+        help="where the simulated world and the stack are kept between runs (default: .local-org/ in the repository; "
+        "for demo, .local-org-demo/, its own)",
     )
     config = argparse.ArgumentParser(add_help=False)
     config.add_argument("--config", default=_shown(DEFAULT_CONFIG), help="the app's config (default: %(default)s)")
@@ -220,7 +229,7 @@ def _parser() -> argparse.ArgumentParser:
         help="forget the world --state-dir holds first (without --state-dir the demo uses .local-org-demo/, "
         "its own, and always starts it over)",
     )
-    demo.set_defaults(command=command_demo, name="demo", state_dir=None)
+    demo.set_defaults(command=command_demo, name="demo")
     day_two = [common, values, lambda_time]
     create = commands.add_parser("create-account", parents=day_two, help="create an account in an OU")
     create.add_argument("name", help="the account's name")

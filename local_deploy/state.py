@@ -142,12 +142,11 @@ class StateDir:
         saved = self.load()
         return None if saved is None else str(saved.get("seeded_from"))
 
-    def reset(self) -> bool:
-        """Forget the simulated world and the stack; True if there was anything to forget. Refuses a
-        directory holding anything the local deploy does not write (a mistyped --state-dir). The
-        lock file stays: the command that resets holds it."""
+    def check_ours(self) -> None:
+        """Refuse a directory holding anything the local deploy does not write (a mistyped
+        --state-dir), before a command that deletes (``reset``) writes even its lock there."""
         if not self.path.exists():
-            return False
+            return
         if not self.path.is_dir():
             raise StateDirError(f"not removing {self.path}: it is not a local-deploy state directory")
         ours = {
@@ -156,11 +155,19 @@ class StateDir:
             self.stack_file.name,
             self.delegated_stack_file.name,
             self.log_file.name,
+            self.lock_file.name,
         }
-        found = [p for p in self.path.iterdir() if p.name != self.lock_file.name]
-        foreign = [p.name for p in found if _without_temporary_suffix(p.name) not in ours]
+        foreign = [p.name for p in self.path.iterdir() if _without_temporary_suffix(p.name) not in ours]
         if foreign:
             raise StateDirError(f"not removing {self.path}: it is not a local-deploy state directory ({foreign[:3]})")
+
+    def reset(self) -> bool:
+        """Forget the simulated world and the stack; True if there was anything to forget. The
+        lock file stays: the command that resets holds it."""
+        self.check_ours()
+        if not self.path.exists():
+            return False
+        found = [p for p in self.path.iterdir() if p.name != self.lock_file.name]
         for path in found:
             shutil.rmtree(path) if path.is_dir() else path.unlink()
         return bool(found)
@@ -168,13 +175,15 @@ class StateDir:
     @contextlib.contextmanager
     def lock(self, command: str) -> Iterator[Run]:
         """Hold the state directory for this process until the block ends (see the module)."""
+        if self.path.exists() and not self.path.is_dir():
+            raise StateDirError(f"--state-dir {self.path} is a file, not a directory")
         self.path.mkdir(parents=True, exist_ok=True)
         with open(self.lock_file, "a+", encoding="utf-8") as handle:
             try:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 raise StateLocked(
-                    f"{self.path} is in use by {self.holder() or 'another process'}; "
+                    f"{self.path} is in use by {self._recorded() or 'another process'}; "
                     "wait for it to finish, or use another --state-dir"
                 ) from None
             run = Run.this(command)
@@ -188,21 +197,25 @@ class StateDir:
                 handle.truncate(0)  # the kernel releases the lock when the file is closed
 
     def holder(self) -> Run | None:
-        """Who holds the lock now, as it wrote itself in the lock file; None when nobody does."""
-        if not self.lock_file.exists():
+        """Who holds the lock now, as it wrote itself in the lock file; None when nobody does. Read
+        without touching the lock (a reader must never make a writer's start fail): a process of
+        this host that is gone holds nothing."""
+        recorded = self._recorded()
+        if recorded is None or recorded.host != socket.gethostname():
+            return recorded
+        try:
+            os.kill(recorded.pid, 0)
+        except ProcessLookupError:
             return None
-        with open(self.lock_file, encoding="utf-8") as handle:
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
-            except BlockingIOError:
-                pass  # held: read who
-            else:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-                return None
-            try:
-                return Run.from_dict(json.loads(handle.read() or "null"))
-            except ValueError:  # it is still writing its name
-                return None
+        except PermissionError:  # alive, another user's
+            pass
+        return recorded
+
+    def _recorded(self) -> Run | None:
+        try:
+            return Run.from_dict(json.loads(self.lock_file.read_text(encoding="utf-8") or "null"))
+        except (OSError, ValueError):  # none yet, or its holder is still writing its name
+            return None
 
 
 def _without_temporary_suffix(name: str) -> str:

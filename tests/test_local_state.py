@@ -18,7 +18,7 @@ from unittest import mock
 import pytest
 
 from local_deploy import state as state_module
-from local_deploy.cli import main
+from local_deploy.cli import DEFAULT_STATE, DEMO_STATE, _parser, main, state_dir
 from local_deploy.state import WRITE_POINTS, StateDir
 from local_deploy.world import open_world
 from org_bootstrap.engine import jobs
@@ -344,3 +344,23 @@ def test_the_demo_never_changes_a_world_it_was_not_asked_to_forget(
     assert cli(state, "demo") == 1
     assert state.state_file.read_bytes() == before
     assert "add --reset to forget that world" in " ".join(capsys.readouterr().err.split())
+
+
+def test_a_mistyped_state_dir_is_neither_reset_nor_given_a_lock_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "notes.txt").write_text("mine")
+    for command in (["reset"], ["demo", "--reset"]):
+        assert main([*command, "--state-dir", str(tmp_path)]) == 1, command
+        assert "not a local-deploy state directory (['notes.txt'])" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+    assert main(["tag", TAGGED, "team=x", "--state-dir", str(tmp_path / "notes.txt")]) == 1
+    assert "is a file, not a directory" in capsys.readouterr().err
+
+
+def test_only_the_demo_defaults_to_its_own_directory() -> None:
+    parser = _parser()
+    for command in (["state"], ["plan"], ["deploy"], ["destroy"], ["reset"], ["drift"], ["tag", TAGGED, "a=b"]):
+        assert state_dir(parser.parse_args(command)).path == DEFAULT_STATE, command
+    assert state_dir(parser.parse_args(["demo"])).path == DEMO_STATE
+    assert state_dir(parser.parse_args(["demo", "--state-dir", "mine"])).path == Path("mine")
