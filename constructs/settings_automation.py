@@ -158,6 +158,8 @@ class SettingsAutomation(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.partition = partition
+        self.settings = list(settings)  # the names of the settings it keeps correct
+        self.metric_namespace = metric_namespace
         if event_bus is None:
             self._require_events_region()
         self.state = state or SettingsState(self, "State")

@@ -26,10 +26,14 @@ rules and delivered through the deployed queue to the real handler):
     drift                                           the scheduled drift check, now (fix or report-only,
                                                     as deployed)
 
+    report   the organization's settings at a glance: an HTML page and a CSV of every OU's and every
+             setting's accounts in sync, drifted, failed, skipped and not targeted, read now from the
+             simulated organization (nothing changes), or from a deploy or drift report JSON (--from)
+
 A command that changes the state directory holds its lock until it ends: a second one is refused
-(exit 1) with the holder's command, process, host and start. `plan` and `state` only read: they take
-no lock and show the state as the last complete write left it. Ctrl-C keeps what was done, written
-as a whole; the stack operation under way ends as failed, and the next deploy carries on.
+(exit 1) with the holder's command, process, host and start. `plan`, `state` and `report` only read:
+they take no lock and show the state as the last complete write left it. Ctrl-C keeps what was done,
+written as a whole; the stack operation under way ends as failed, and the next deploy carries on.
 
 Exit status: 0 on success, 1 when a command fails (the reason on one line), 2 for a bad config
 or organization file (each problem on its own line), 130 when interrupted.
@@ -39,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import tempfile
 import time
 from collections import Counter
@@ -53,7 +58,7 @@ from rich.console import Console
 from rich.rule import Rule
 from rich.text import Text
 
-from local_deploy import ROOT
+from local_deploy import ROOT, coverage
 from local_deploy import organization_actions as actions
 from local_deploy.api_calls import ApiCalls, ReadOnlyViolation, writes
 from local_deploy.automation import Automation, AutomationError, DeliveryReport, DriftRun
@@ -68,6 +73,7 @@ from local_deploy.views import (
     AccountsProgress,
     DeployProgress,
     accounts_table,
+    coverage_view,
     delivery_view,
     drift_view,
     make_console,
@@ -88,7 +94,7 @@ from stacks.config import DEFAULT_CONFIG, ConfigError, load_config
 DEFAULT_ORGANIZATION = ROOT / "config" / "example-organization.toml"
 DEFAULT_STATE = ROOT / ".local-org"
 DEMO_STATE = ROOT / ".local-org-demo"  # the demo's own: started over by each demo
-READ_ONLY = frozenset({"plan", "state"})  # commands that never write the state directory
+READ_ONLY = frozenset({"plan", "state", "report"})  # commands that never write the state directory
 
 Synthesizer = Callable[[str], Synthesized]
 
@@ -267,6 +273,21 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("drift", parents=day_two, help="run the scheduled drift check now").set_defaults(
         command=command_drift, name="drift"
     )
+    report = commands.add_parser(
+        "report", parents=[common, config, values], help="a coverage report (HTML and CSV) of every OU and setting"
+    )
+    report.add_argument(
+        "--from",
+        dest="source",
+        metavar="REPORT_JSON",
+        help="a deploy or drift report JSON (from the jobs' S3 bucket) instead of the simulated organization",
+    )
+    report.add_argument(
+        "--out",
+        default="coverage-report.html",
+        help="the HTML file to write; the CSV goes beside it with .csv (default: %(default)s)",
+    )
+    report.set_defaults(command=command_report, name="report")
     return parser
 
 
@@ -449,6 +470,45 @@ def command_edit_contact(session: Session, args: argparse.Namespace) -> None:
 
 def command_drift(session: Session, args: argparse.Namespace) -> None:
     drift(session)
+
+
+def command_report(session: Session, args: argparse.Namespace) -> None:
+    html_path = Path(args.out)
+    csv_path = html_path.with_suffix(".csv")
+    details: dict[str, Any] = {}
+    if args.source:
+        try:
+            report = json.loads(Path(args.source).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise CommandFailed(f"--from {args.source}: cannot read it as JSON ({error})") from error
+        source = Path(args.source).name
+    else:
+        config = load_config(args.config)
+        if not config.settings:
+            raise CommandFailed(f"{args.config} manages no account setting: nothing to report on")
+        with _world(session, read_only=True) as world, world.calls.read_only():
+            organizations = clients.client("organizations")
+            _check_management_account_id(config.management_account_id, management_account_id(organizations))
+            api = AccountApi(clients.client("account"), config.management_account_id)
+            with session.console.status("Reading every targeted account's settings (read-only)..."):
+                report, details = coverage.read_report(
+                    organizations, api, config.settings, management_account_id=config.management_account_id
+                )
+        source = "the simulated organization"
+    try:
+        found = coverage.coverage_of(report, details=details, show_values=session.show_values)
+    except (coverage.ReportError, KeyError, TypeError, ValueError) as error:
+        raise CommandFailed(f"{args.source or 'report'}: {error}") from error
+    coverage.write(found, html_path, csv_path, source=source)
+    session.console.print(coverage_view(found))
+    session.console.print(f"Wrote {_shown(html_path)} and {_shown(csv_path)}")
+
+
+def _check_management_account_id(configured: str, actual: str) -> None:
+    if configured != actual:
+        raise CommandFailed(
+            f"the config's management_account_id {configured} is not the simulated organization's ({actual})"
+        )
 
 
 # -- the steps, shared by the commands and the demo -------------------------------------------

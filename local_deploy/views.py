@@ -18,6 +18,7 @@ from rich.text import Text
 from local_deploy.api_calls import ApiCalls
 from local_deploy.automation import Delivery, DeliveryReport, DriftRun
 from local_deploy.cloudformation import NO_CHANGE, Listener, Operation, Result, StackEvent, simulated
+from local_deploy.coverage import ATTENTION, STATUSES, Coverage
 from local_deploy.plan import (
     CREATE_CONTACT,
     DELETE_CONTACT,
@@ -649,3 +650,34 @@ def history_table(history: list[dict[str, Any]], *, last: int = 20) -> Table:
             Text(entry.get("why", ""), style="dim"),
         )
     return table
+
+
+# -- coverage ---------------------------------------------------------------------------------
+
+_COVERAGE_STYLE = {"in sync": "green", "drifted": "yellow", "failed": "red", "skipped": "dim", "not targeted": "dim"}
+
+
+def coverage_view(coverage: Coverage, *, listed: int = 10) -> RenderableType:
+    """The whole organization's counts by setting, and the first accounts that need attention."""
+    table = Table(
+        box=box.SIMPLE_HEAD,
+        title=f"Coverage of {coverage.accounts} accounts (job {coverage.job})",
+        title_justify="left",
+    )
+    table.add_column("Setting")
+    for status in STATUSES:
+        table.add_column(Text(status, style=_COVERAGE_STYLE[status]), justify="right")
+    for setting in coverage.settings:
+        found = coverage.totals(setting)
+        table.add_row(setting, *(str(found[status]) for status in STATUSES))
+    attention = Table(
+        box=box.SIMPLE_HEAD, title=f"{len(coverage.attention)} need attention", title_justify="left", pad_edge=False
+    )
+    for column in ("Account", "Setting", "Status", "Reason"):
+        attention.add_column(column, overflow="fold")
+    for row in coverage.attention[:listed]:
+        attention.add_row(row.account, row.setting, Text(row.status, style=_COVERAGE_STYLE[row.status]), row.reason)
+    if len(coverage.attention) > listed:
+        attention.caption = f"... and {len(coverage.attention) - listed} more in the HTML page"
+    assert set(ATTENTION) <= set(STATUSES)
+    return Group(table, attention) if coverage.attention else table

@@ -159,9 +159,14 @@ def _handler_logs(path: Path) -> Iterator[None]:
     level = root.level
     root.addHandler(handler)
     root.setLevel(logging.INFO)
+    # The batches' metric lines (stdout in Lambda, for CloudWatch to extract) go to the same file.
+    metrics = logging.getLogger("org_bootstrap.metrics")
+    stdout = list(metrics.handlers)
+    metrics.handlers = [handler]
     try:
         yield
     finally:
+        metrics.handlers = stdout
         root.removeHandler(handler)
         root.setLevel(level)
         handler.close()

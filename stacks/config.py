@@ -59,6 +59,12 @@ AUTOMATION_FIELDS = (
         "Subscribed to the topic that gets drift summaries and alarms",
         CONTACT_FIELD_RULES["EmailAddress"].schema(),
     ),
+    Field(
+        "dashboard",
+        "A CloudWatch dashboard in each stack that runs settings: jobs, drift, throttling, queues, alarms "
+        "(default true)",
+        {"type": "boolean"},
+    ),
 )
 CONFIG_FIELDS = (
     Field(
@@ -131,6 +137,7 @@ class AutomationConfig:
     drift_schedule: str = "rate(1 day)"  # an EventBridge Scheduler rate expression
     report_only: bool = False  # the drift check reports what differs and changes nothing
     notification_email: str | None = None  # subscribed to the topic that reports drift and failures
+    dashboard: bool = True  # a CloudWatch dashboard in each stack that runs settings
 
     @property
     def drift_interval_minutes(self) -> int:
@@ -142,7 +149,7 @@ class AutomationConfig:
             return None, [f"{where}: must be a table"]
         allowed = ", ".join(_AUTOMATION_KEYS)
         problems = [f"{where}.{key}: unknown key (allowed: {allowed})" for key in data if key not in _AUTOMATION_KEYS]
-        for key in ("enabled", "report_only"):
+        for key in ("enabled", "report_only", "dashboard"):
             if key in data and not isinstance(data[key], bool):
                 problems.append(f"{where}.{key}: {data[key]!r} must be true or false")
         schedule = data.get("drift_schedule", cls.drift_schedule)
@@ -161,6 +168,7 @@ class AutomationConfig:
                 drift_schedule=str(schedule),
                 report_only=bool(data.get("report_only", False)),
                 notification_email=str(email).strip() if email is not None else None,
+                dashboard=bool(data.get("dashboard", True)),
             ),
             [],
         )
@@ -211,6 +219,11 @@ class BootstrapConfig:
     @property
     def automation_enabled(self) -> bool:
         return self.automation is not None and self.automation.enabled
+
+    @property
+    def dashboard_enabled(self) -> bool:
+        """A dashboard in each stack that runs settings, unless ``automation.dashboard = false``."""
+        return self.automation is None or self.automation.dashboard
 
     @property
     def delegated_administrator_mode(self) -> bool:

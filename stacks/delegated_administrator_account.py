@@ -18,6 +18,7 @@ from constructs.org_provider import logical_id_of
 from constructs.organization_event_forwarding import OrganizationEventReceiver
 from constructs.organization_preflight import OrganizationPreflight
 from constructs.settings_automation import SettingsAutomation
+from constructs.settings_dashboard import SettingsDashboard
 from org_bootstrap.aws.partitions import partition_of
 from stacks.config import BootstrapConfig, member_account_settings, preflight_ids
 
@@ -58,3 +59,8 @@ class DelegatedAdministratorStack(Stack):
                 deploy_job_pointer=logical_id_of(self.account_settings.resource),
             )
             self.automation.node.add_dependency(self.account_settings)
+        self.dashboard: SettingsDashboard | None = None
+        if config.dashboard_enabled:  # how the settings run here are doing (automation.dashboard = false: none)
+            self.dashboard = SettingsDashboard.of(
+                self, "SettingsDashboard", account_settings=self.account_settings, automation=self.automation
+            )

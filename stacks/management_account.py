@@ -13,6 +13,7 @@ from constructs.org_provider import logical_id_of
 from constructs.organization_event_forwarding import OrganizationEventForwarding
 from constructs.organization_preflight import OrganizationPreflight
 from constructs.settings_automation import SettingsAutomation
+from constructs.settings_dashboard import SettingsDashboard
 from constructs.trusted_service_access import TrustedServiceAccess
 from org_bootstrap.aws.partitions import partition_of
 from org_bootstrap.validation import ACCOUNT_SERVICE_PRINCIPAL
@@ -67,6 +68,7 @@ class ManagementAccountStack(Stack):
                     target_account_id=config.delegated_administrator_account_id,
                     target_region=config.region,
                 )
+            self._dashboard(config)
             return
         if config.settings:
             self.account_settings = AccountSettings(
@@ -98,6 +100,20 @@ class ManagementAccountStack(Stack):
             )
             # Account events and the drift check start after the deploy-time apply has finished.
             self.automation.node.add_dependency(self.account_settings)
+        self._dashboard(config)
+
+    def _dashboard(self, config: BootstrapConfig) -> None:
+        """How the settings run here are doing, where any run (``automation.dashboard = false``: none)."""
+        self.dashboard: SettingsDashboard | None = None
+        if config.dashboard_enabled and self.account_settings is not None:
+            forwarding = [self.event_forwarding.alarm] if self.event_forwarding is not None else []
+            self.dashboard = SettingsDashboard.of(
+                self,
+                "SettingsDashboard",
+                account_settings=self.account_settings,
+                automation=self.automation,
+                alarms=forwarding,
+            )
 
 
 def _notification_email(config: BootstrapConfig) -> str | None:

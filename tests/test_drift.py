@@ -242,6 +242,32 @@ def test_report_only_reports_the_drift_and_changes_nothing(world: World) -> None
     assert "differ from the config" in notification["Message"]
 
 
+def test_the_report_carries_every_account_with_its_ou_and_the_settings_that_target_it(world: World) -> None:
+    converged(world)
+    world.org.put_contact(world.ids["workloads-a"], "SECURITY", EDITED)
+    world.deps.report_only = True
+
+    answer = world.run()
+
+    report = json.loads(
+        clients.client("s3").get_object(Bucket="jobs", Key=answer["Report"].removeprefix("s3://jobs/"))["Body"].read()
+    )
+    organization = report["organization"]
+    assert organization["format"] == 1
+    assert organization["settings"] == ["alternate_contacts"]
+    rows = {row[0]: row for row in organization["accounts"]}
+    assert set(rows) == set(world.ids.values())  # the untargeted and the suspended too, not only those checked
+    (workloads,) = [unit for unit, (name, _) in organization["units"].items() if name == "Workloads"]
+    root = organization["units"][workloads][1]
+    assert organization["units"][root] == ["Root", ""]
+    assert rows[world.ids["workloads-a"]] == [world.ids["workloads-a"], "workloads-a", workloads, "ACTIVE", 1]
+    assert rows[world.ids["excluded-a"]][4] == 0  # in the excluded OU: no setting targets it
+    assert rows[world.ids["suspended"]][3] == "SUSPENDED"
+    statuses = {outcome["account"]: outcome["status"] for outcome in report["outcomes"]}
+    assert statuses[world.ids["workloads-a"]] == "drifted"
+    assert "someone@example.org" not in json.dumps(report)  # people's data stays out of the report
+
+
 # -- every setting: the primary contact beside the alternate contacts ------------------------------
 
 PRIMARY = {**US_PRIMARY_CONTACT, "FullName": "Example Corp Cloud Platform"}

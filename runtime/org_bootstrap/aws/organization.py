@@ -7,8 +7,8 @@ retry mode backs off on Organizations' ``TooManyRequestsException``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -39,14 +39,18 @@ class Tree:
 
     accounts: list[Account]
     parents: frozenset[str]
+    # Every root and OU: its name and its parent's ID ("" for a root), for views by OU.
+    units: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
 
 def read_tree(organizations: Any) -> Tree:
     """Every account of the organization with its status and its path of parents, and every OU."""
     accounts: list[Account] = []
-    pending: list[tuple[str, tuple[str, ...]]] = [
-        (root["Id"], (root["Id"],)) for root in _pages(organizations, "list_roots", "Roots")
-    ]
+    units: dict[str, tuple[str, str]] = {}
+    pending: list[tuple[str, tuple[str, ...]]] = []
+    for root in _pages(organizations, "list_roots", "Roots"):
+        units[root["Id"]] = (root.get("Name", "Root"), "")
+        pending.append((root["Id"], (root["Id"],)))
     parents: set[str] = set()
     while pending:
         parent, path = pending.pop()
@@ -54,8 +58,9 @@ def read_tree(organizations: Any) -> Tree:
         for item in _pages(organizations, "list_accounts_for_parent", "Accounts", ParentId=parent):
             accounts.append(Account(item["Id"], _status(item), path, item.get("Name", "")))
         for ou in _pages(organizations, "list_organizational_units_for_parent", "OrganizationalUnits", ParentId=parent):
+            units[ou["Id"]] = (ou.get("Name", ou["Id"]), parent)
             pending.append((ou["Id"], (*path, ou["Id"])))
-    return Tree(sorted(accounts, key=lambda account: account.id), frozenset(parents))
+    return Tree(sorted(accounts, key=lambda account: account.id), frozenset(parents), units)
 
 
 def list_accounts(organizations: Any) -> list[Account]:

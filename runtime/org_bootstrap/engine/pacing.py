@@ -87,6 +87,8 @@ class TokenBucket:
         self._rate_changed = self._updated
         self._decreased = -float("inf")
         self._lock = threading.Lock()
+        self.calls = 0  # tokens taken: calls sent
+        self.throttles = 0  # calls the service throttled
 
     def acquire(self, until: float | None = None) -> bool:
         """Take a token, waiting for it; False (and nothing taken) if it would come after ``until``."""
@@ -96,6 +98,7 @@ class TokenBucket:
                 self._refill(now)
                 if self._tokens >= 1 - 1e-9:  # rounding must not leave a sleep too short to advance the clock
                     self._tokens -= 1
+                    self.calls += 1
                     return True
                 wait = (1 - self._tokens) / self.per_second
                 if until is not None and now + wait > until:
@@ -120,6 +123,7 @@ class TokenBucket:
     def throttled(self) -> None:
         """Multiplicative decrease, once per congestion signal (see :class:`Adaptation`)."""
         with self._lock:
+            self.throttles += 1
             now = self._clock()
             if now - self._decreased < self.adaptation.hold:
                 return
@@ -189,6 +193,14 @@ class RateLimits:
     def rate(self, operation: str) -> float:
         """The current rate (calls per second) of ``operation``."""
         return self._bucket(operation).per_second
+
+    def usage(self) -> dict[str, tuple[int, float]]:
+        """Each operation called so far: its throttled calls, and its current rate (calls per second)."""
+        return {
+            operation: (bucket.throttles, bucket.per_second)
+            for operation, bucket in list(self._buckets.items())
+            if bucket.calls
+        }
 
 
 @cache

@@ -90,6 +90,17 @@ class S3JobStore:
         )
         return f"s3://{self.bucket}/{key}"
 
+    def load_report(self, job_id: str) -> dict[str, Any] | None:
+        """A report saved by :meth:`save_report`; None if there is none (or it has expired)."""
+        try:
+            found = self.s3.get_object(Bucket=self.bucket, Key=self._key("reports", job_id))
+        except ClientError as error:
+            if error_code(error) in ("NoSuchKey", "404"):
+                return None
+            raise
+        loaded: dict[str, Any] = json.loads(found["Body"].read())
+        return loaded
+
 
 class DynamoDbSnapshots:
     """One item per account and contact type, written once: before the stack's first change."""

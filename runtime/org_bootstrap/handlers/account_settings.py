@@ -57,6 +57,7 @@ from org_bootstrap.engine.continuation import (
     work,
 )
 from org_bootstrap.engine.jobs import Job, plan, summary
+from org_bootstrap.engine.metrics import emit_batch
 from org_bootstrap.engine.reconcile import FAILED, AccountApi
 from org_bootstrap.engine.registry import SETTINGS, specs_of
 from org_bootstrap.engine.stores import DynamoDbSnapshots, S3JobStore
@@ -337,7 +338,7 @@ def _work(job: Job, deps: Dependencies, budget: Budget, context: Any) -> Job | N
     either is busy. The batch works the job as the lease reads it, never the copy given."""
     if job.previous and not supersede(deps.jobs, job.previous, job.id, until=budget.ends, now=deps.clock()):
         return None
-    return work(
+    worked = work(
         job.id,
         deps.api,
         deps.jobs,
@@ -348,3 +349,6 @@ def _work(job: Job, deps: Dependencies, budget: Budget, context: Any) -> Job | N
         owner=getattr(context, "aws_request_id", None),
         region_follow_seconds=deps.region_follow_seconds,
     )
+    if worked is not None:
+        emit_batch(worked, deps.api.limits, kind="deploy")
+    return worked

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from org_bootstrap.aws.organization import list_accounts
+from org_bootstrap.aws.organization import read_tree
 from org_bootstrap.engine.continuation import (
     CONTINUE_JOB,
     DEFAULT_BUDGET_SECONDS,
@@ -43,7 +43,9 @@ from org_bootstrap.engine.continuation import (
     resume,
     work,
 )
+from org_bootstrap.engine.coverage import REPORT_KEY, organization_snapshot
 from org_bootstrap.engine.jobs import Job, Specs, plan
+from org_bootstrap.engine.metrics import NAMESPACE, emit_batch
 from org_bootstrap.engine.reconcile import CHANGED, DRIFTED, FAILED, SKIPPED, AccountApi, Snapshots
 from org_bootstrap.engine.registry import SETTINGS, setting_of
 from org_bootstrap.engine.stores import S3JobStore
@@ -55,10 +57,13 @@ LOG.setLevel(logging.INFO)
 METRIC_NAMES = ("AccountsChecked", "AccountsDrifted", "AccountsFixed", "AccountsFailed")
 # Named when alternate contacts were the only setting; kept, since alarms and dashboards outside the
 # stack read these metrics (docs/operations.md).
-DEFAULT_NAMESPACE = "OrgBootstrap/AlternateContacts"
+DEFAULT_NAMESPACE = NAMESPACE
 LISTED = 50  # accounts named in a notification; the report in S3 has all of them
 SETTING_DIMENSION = "Setting"  # the per-setting metrics' dimension: alternate_contacts, primary_contact, regions
 LAST_JOB = "drift"  # the name of the drift check's pointer to its last job
+# The organization as the check found it (every account, its OU, the settings that target it), kept
+# beside the job until the report takes it in: the coverage view reads it (engine.coverage).
+ORGANIZATION_SUFFIX = ".organization"
 
 
 @dataclass(frozen=True)
@@ -215,15 +220,18 @@ def start(deps: Dependencies, job_id: str | None = None, scheduled_time: str | N
     """Plan a drift check of every targeted account and store it."""
     job_id = job_id or f"drift-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{uuid.uuid4().hex[:8]}"
     owed = owed_releases(deps)
+    tree = read_tree(deps.organizations)
     job = plan(
         job_id,
-        list_accounts(deps.organizations),
+        tree.accounts,
         deps.spec,
         apply=not deps.report_only,
         caller_account_id=deps.caller_account_id,
         management_account_id=deps.management_account_id,
         unfinished=owed or None,
     )
+    snapshot = organization_snapshot(tree, deps.spec, deps.management_account_id)
+    deps.jobs.save_report(job.id + ORGANIZATION_SUFFIX, snapshot)
     deps.jobs.save(job.id, job.to_dict())
     deps.jobs.set_last_job(LAST_JOB, job.id)
     LOG.info(
@@ -252,7 +260,7 @@ def owed_releases(deps: Dependencies) -> dict[str, dict[str, Any]]:
 
 def finish(job: Job, deps: Dependencies) -> DriftResult:
     """Store the report, publish the metrics and, when anything drifted or failed, notify."""
-    result = DriftResult.of(job, deps.jobs.save_report(job.id, job.report()))
+    result = DriftResult.of(job, deps.jobs.save_report(job.id, report_of(job, deps)))
     deps.cloudwatch.put_metric_data(
         Namespace=deps.namespace,
         MetricData=[
@@ -275,6 +283,16 @@ def finish(job: Job, deps: Dependencies) -> DriftResult:
     level = logging.WARNING if result.needs_attention else logging.INFO
     LOG.log(level, json.dumps({"job": job.id, "report_only": result.report_only, **result.metrics}))
     return result
+
+
+def report_of(job: Job, deps: Dependencies) -> dict[str, Any]:
+    """The job's report, with the organization as the check found it (every account's OU and
+    targeting: what a coverage view needs beside the outcomes) when it was kept."""
+    report = job.report()
+    snapshot = deps.jobs.load_report(job.id + ORGANIZATION_SUFFIX)
+    if snapshot is not None:
+        report[REPORT_KEY] = snapshot
+    return report
 
 
 def on_schedule(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
@@ -310,6 +328,7 @@ def on_schedule(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]
     )
     if job is None:
         return busy(job_id)
+    emit_batch(job, deps.api.limits, kind="drift", namespace=deps.namespace)
     if not job.done:
         if CONTINUE_JOB not in event:  # the first batch did not finish: the workflow carries the rest
             continue_in_workflow(job.id)
