@@ -14,6 +14,7 @@ silence_jsii_node_notices()  # before aws_cdk, whose import starts jsii's Node p
 
 from stacks.app_builder import build, new_app  # noqa: E402
 from stacks.config import DEFAULT_CONFIG, ConfigError, config_path, load_config  # noqa: E402
+from stacks.limits import StackLimitError, check_assembly  # noqa: E402
 
 
 def main() -> None:
@@ -23,7 +24,10 @@ def main() -> None:
         build(load_config(path), config_file=path, app=app)
     except ConfigError as error:
         sys.exit(str(error))
-    app.synth()
+    try:
+        check_assembly(app.synth())  # a template or request a deploy would refuse: refused now
+    except StackLimitError as error:
+        sys.exit(f"{error}\n(config {path}; see docs/limits.md)")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,9 @@ one invocation budget at a time until the job is done) on the sped-up clock of
   are never exceeded (the fake counts every request beyond them, and any is a failure);
 - all three settings in one job: at most 1.1 x the slowest setting's floor (the quotas are separate).
 
+It also counts the Region reads (ListRegions and GetRegionOptStatus, reading the accounts and
+following the requests) per Region request started.
+
     .venv/bin/python benchmarks/settings_benchmark.py            # 1,000 accounts, about 3 minutes
     .venv/bin/python benchmarks/settings_benchmark.py --accounts 100
 """
@@ -92,6 +95,9 @@ class FakeSettingsApi(FakeAccountManagement):
         self.over_limit = 0
         self.peak: Counter[str] = Counter()
         self.done_at = 0.0
+        self.requests = 0  # Region requests started (each a Region that went ENABLING)
+        self.arrived: dict[tuple[str, str], float] = {}  # (account, Region) -> when it got to ENABLED
+        self.seen_after: dict[tuple[str, str], float] = {}  # -> how long after that a read first said so
 
     def _owner(self, operation: str, account_id: str | None) -> str:
         return self._key("GetAlternateContact", account_id, "BILLING")[0]
@@ -101,11 +107,13 @@ class FakeSettingsApi(FakeAccountManagement):
             if now - since >= ENABLING_SECONDS:
                 del self.enabling[key]
                 self.enabled.add(key)
+                self.arrived[key] = since + ENABLING_SECONDS
                 self.done_at = max(self.done_at, since + ENABLING_SECONDS)
 
     def _status(self, owner: str, region: str) -> str:
         self._settle(self._clock.now())
         if (owner, region) in self.enabled:
+            self.seen_after.setdefault((owner, region), self._clock.now() - self.arrived[owner, region])
             return "ENABLED"
         return "ENABLING" if (owner, region) in self.enabling else "DISABLED"
 
@@ -166,6 +174,7 @@ class FakeSettingsApi(FakeAccountManagement):
                 )
                 raise _client_error("TooManyRequestsException", message, "EnableRegion", 429)
             self.enabling[owner, RegionName] = now
+            self.requests += 1
             self.peak[owner] = max(self.peak[owner], mine + 1)
             self.peak[""] = max(self.peak[""], len(self.enabling))
             return {}
@@ -184,10 +193,22 @@ class Row:
     over_limit: int
     peak_account: int
     peak_organization: int
+    calls: Mapping[str, int]  # accepted by the service, by operation
+    requests: int  # Region requests started
+    seen_after: tuple[float, ...]  # per Region: from getting to ENABLED to the first read that said so
 
     @property
     def ratio(self) -> float:
         return self.seconds / self.floor
+
+    @property
+    def region_reads(self) -> int:
+        """ListRegions and GetRegionOptStatus calls: reading the accounts and following the requests."""
+        return self.calls.get("ListRegions", 0) + self.calls.get("GetRegionOptStatus", 0)
+
+    @property
+    def reads_per_request(self) -> float:
+        return self.region_reads / self.requests if self.requests else 0.0
 
 
 def run(scenario: str, accounts: int, specs: Mapping[str, Any], floor: float, speed: float) -> Row:
@@ -224,6 +245,9 @@ def run(scenario: str, accounts: int, specs: Mapping[str, Any], floor: float, sp
         fake.over_limit,
         max((v for k, v in fake.peak.items() if k), default=0),
         fake.peak[""],
+        dict(fake.calls),
+        fake.requests,
+        tuple(fake.seen_after.values()),
     )
 
 
@@ -239,6 +263,12 @@ def scenarios(accounts: int) -> list[tuple[str, dict[str, Any], float, float]]:
     ]
 
 
+def _seen(row: Row) -> str:
+    if not row.seen_after:
+        return "-"
+    return f"{sum(row.seen_after) / len(row.seen_after):.1f} / {max(row.seen_after):.1f}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--accounts", type=int, default=1000)
@@ -246,8 +276,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.disable(logging.WARNING)
     rows = [run(name, args.accounts, specs, floor, speed) for name, specs, floor, speed in scenarios(args.accounts)]
     columns = "scenario | accounts | simulated s | floor s | ratio | target | failed | throttled | over limits"
-    print(f"| {columns} | peak per account | peak in organization |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    reads = "Region requests | ListRegions | GetRegionOptStatus | Region reads per request | seen after, mean / max s"
+    print(f"| {columns} | peak per account | peak in organization | {reads} |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     ok = True
     for row in rows:
         target = TARGETS[row.scenario]
@@ -255,7 +286,9 @@ def main(argv: list[str] | None = None) -> int:
         ok &= row.peak_account <= PER_ACCOUNT and row.peak_organization <= PER_ORGANIZATION
         print(
             f"| {row.scenario} | {row.accounts} | {row.seconds:.0f} | {row.floor:.0f} | {row.ratio:.3f} | {target} | "
-            f"{row.failed} | {row.throttled} | {row.over_limit} | {row.peak_account} | {row.peak_organization} |"
+            f"{row.failed} | {row.throttled} | {row.over_limit} | {row.peak_account} | {row.peak_organization} | "
+            f"{row.requests} | {row.calls.get('ListRegions', 0)} | {row.calls.get('GetRegionOptStatus', 0)} | "
+            f"{row.reads_per_request:.2f} | {_seen(row)} |"
         )
     print("all targets met" if ok else "TARGET MISSED")
     return 0 if ok else 1

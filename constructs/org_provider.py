@@ -8,18 +8,24 @@ a log group with a retention, the Provider framework answering CloudFormation, a
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
+import tempfile
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import Aws, CfnElement, CustomResource, Duration, RemovalPolicy, Stack
+from aws_cdk import Aws, CfnElement, CustomResource, Duration, RemovalPolicy, Stack, Token
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import custom_resources as cr
 
 from constructs import Construct, IConstruct
 from constructs.nag_findings import acknowledge
+from org_bootstrap.handlers.resource import PROPERTIES_OBJECT, PROPERTIES_OBJECT_EXTENSION
 
 RUNTIME_ASSET = Path(__file__).resolve().parent.parent / "runtime"
 PYTHON_RUNTIME = lambda_.Runtime.PYTHON_3_14
@@ -28,6 +34,10 @@ LOG_RETENTION = logs.RetentionDays.ONE_YEAR
 MAX_SERVICE_TIMEOUT = Duration.hours(1)
 # How long before CloudFormation's limit every answer arrives, at the latest.
 ANSWER_MARGIN = Duration.minutes(5)
+# A custom resource's properties up to this size stay in the template; larger ones go to an object
+# of the bootstrap bucket. An Update's request carries them twice: 2 x 64 KiB and the request's own
+# fields stay under Step Functions' 256 KiB, and two such resources under the template's 1 MB.
+INLINE_PROPERTIES_LIMIT = 65_536
 
 
 class RuntimeFunction(Construct):
@@ -88,6 +98,7 @@ class OrgProvider(Construct):
         total_timeout: Duration | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        self._on_event = on_event
         # CloudFormation's requests do not say when they roll a failed deploy back; the stack's
         # status does, and the handler undoes what that deploy did.
         on_event.role.add_to_policy(
@@ -155,15 +166,52 @@ class OrgProvider(Construct):
     def custom_resource(
         self, scope: Construct, construct_id: str, *, resource_type: str, properties: dict[str, Any]
     ) -> CustomResource:
-        """The custom resource this provider answers for, with its ServiceTimeout."""
+        """The custom resource this provider answers for, with its ServiceTimeout.
+
+        Properties up to ``INLINE_PROPERTIES_LIMIT`` bytes are the resource's own, in the template.
+        Larger ones (a config with thousands of overrides) would pass CloudFormation's template
+        limit and the Provider framework's request limits (``docs/limits.md``): their plain strings
+        go to a file asset, which ``cdk deploy`` uploads to the CDK bootstrap bucket under its
+        content hash, and the resource's ``PropertiesObject`` names it (bucket, key, SHA-256), so a
+        change is still a change of the resource (``cdk diff`` shows the new hash). The on-event
+        handler reads it (``org_bootstrap.handlers.resource.properties``).
+        """
         return CustomResource(
             scope,
             construct_id,
             service_token=self.service_token,
             resource_type=resource_type,
-            properties=properties,
+            properties=self._within_limits(scope, construct_id, properties),
             service_timeout=self.service_timeout,
         )
+
+    def _within_limits(self, scope: Construct, construct_id: str, properties: dict[str, Any]) -> dict[str, Any]:
+        movable = {
+            key: value for key, value in properties.items() if isinstance(value, str) and not Token.is_unresolved(value)
+        }
+        size = len(json.dumps(properties, separators=(",", ":"), default=str))
+        if size <= INLINE_PROPERTIES_LIMIT or not movable:
+            return properties
+        content = json.dumps(movable, sort_keys=True, separators=(",", ":")).encode()
+        digest = hashlib.sha256(content).hexdigest()
+        folder = Path(tempfile.gettempdir()) / f"org-bootstrap-properties-{digest[:16]}"
+        folder.mkdir(exist_ok=True)
+        path = folder / f"properties{PROPERTIES_OBJECT_EXTENSION}"
+        path.write_bytes(content)
+        asset = s3_assets.Asset(scope, f"{construct_id}Properties", path=str(path))
+        # Every properties object of the bucket: an Update and its rollback read the previous one too.
+        objects = asset.bucket.arn_for_objects(f"*{PROPERTIES_OBJECT_EXTENSION}")
+        self._on_event.role.add_to_principal_policy(
+            iam.PolicyStatement(sid="ReadPropertiesObjects", actions=["s3:GetObject"], resources=[objects])
+        )
+        acknowledge(
+            self._on_event.role,
+            f"AwsSolutions-IAM5[Resource::{nag_text(Stack.of(scope).resolve(objects))}]",
+            "Reads the custom resources' properties objects of the CDK bootstrap bucket (named by content hash, "
+            "so unknown before synth): an Update reads the previous deploy's object as well as its own.",
+        )
+        location = {"Bucket": asset.s3_bucket_name, "Key": asset.s3_object_key, "Sha256": digest}
+        return {**{key: value for key, value in properties.items() if key not in movable}, PROPERTIES_OBJECT: location}
 
 
 def logical_id_of(construct: IConstruct) -> str:
@@ -171,3 +219,19 @@ def logical_id_of(construct: IConstruct) -> str:
     element = construct if isinstance(construct, CfnElement) else construct.node.default_child
     assert isinstance(element, CfnElement), construct.node.path
     return str(Stack.of(element).resolve(Stack.of(element).get_logical_id(element)))
+
+
+def nag_text(resolved: Any) -> str:
+    """A resolved value as cdk-nag prints it in a finding: references as ``<Name>``, ``<Name.Attribute>``."""
+    if isinstance(resolved, str):
+        return resolved
+    if isinstance(resolved, dict) and "Ref" in resolved:
+        return f"<{resolved['Ref']}>"
+    if isinstance(resolved, dict) and "Fn::GetAtt" in resolved:
+        return "<" + ".".join(resolved["Fn::GetAtt"]) + ">"
+    if isinstance(resolved, dict) and "Fn::Join" in resolved:
+        separator, parts = resolved["Fn::Join"]
+        return str(separator).join(nag_text(part) for part in parts)
+    if isinstance(resolved, dict) and "Fn::Sub" in resolved:
+        return re.sub(r"\$\{([^}]+)\}", r"<\1>", str(resolved["Fn::Sub"]))
+    return str(resolved)

@@ -190,6 +190,8 @@ class SettingsAutomation(Construct):
             environment=common,
             settings=settings,
             management_account_id=management_account_id,
+            metric_namespace=metric_namespace,
+            deploy_job_pointer=deploy_job_pointer,
         )
         self._drift_schedule(
             environment=common,
@@ -224,8 +226,12 @@ class SettingsAutomation(Construct):
         environment: dict[str, str],
         settings: Mapping[str, SettingSpec[Any]],
         management_account_id: str,
+        metric_namespace: str,
+        deploy_job_pointer: str | None,
     ) -> None:
-        """New and moved accounts: the rules put their events on a queue, which a function drains."""
+        """New and moved accounts: the rules put their events on a queue, which a function drains.
+        A record that fails for a reason no retry fixes is reported (metric, report in the job
+        bucket, topic); the jobs' records there give the Region requests in flight it counts with."""
         self.queue = sqs.Queue(
             self,
             "AccountEvents",
@@ -260,7 +266,14 @@ class SettingsAutomation(Construct):
             handler="org_bootstrap.handlers.account_events.on_messages",
             description="Applies the account settings to accounts that are created, invited or moved",
             timeout=EVENT_HANDLER_TIMEOUT,
-            environment={**environment, "SNAPSHOT_TABLE": self.state.table.table_name},
+            environment={
+                **environment,
+                "SNAPSHOT_TABLE": self.state.table.table_name,
+                "JOB_BUCKET": self.state.bucket.bucket_name,
+                "TOPIC_ARN": self.topic.topic_arn,
+                "METRIC_NAMESPACE": metric_namespace,
+                **({"DEPLOY_JOB_POINTER": deploy_job_pointer} if deploy_job_pointer else {}),
+            },
         )
         self.account_events.function.add_layers(self.spec_layer)
         self.account_events.function.add_event_source(
@@ -288,6 +301,30 @@ class SettingsAutomation(Construct):
             iam.PolicyStatement(sid="ReadAccountParents", actions=["organizations:ListParents"], resources=["*"])
         )
         self.state.grant_snapshots(role)
+        self.state.grant_jobs(role)
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="PublishEventFailureMetrics",
+                actions=["cloudwatch:PutMetricData"],
+                resources=["*"],
+                conditions={"StringEquals": {"cloudwatch:namespace": metric_namespace}},
+            )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(sid="NotifyEventFailures", actions=["sns:Publish"], resources=[self.topic.topic_arn])
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="EncryptNotifications",
+                actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                resources=[self.topic_key.key_arn],
+            )
+        )
+        acknowledge(
+            role,
+            f"AwsSolutions-IAM5[Resource::<{logical_id_of(self.state.bucket)}.Arn>/{JOB_PREFIX}/*]",
+            "Reports of failed events, and the jobs' records it reads: the objects under the app's own prefix.",
+        )
         acknowledge(
             role,
             f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:organizations::{management_account_id}:account/o-*/*]",
@@ -298,7 +335,8 @@ class SettingsAutomation(Construct):
         acknowledge(
             role,
             "AwsSolutions-IAM5[Resource::*]",
-            "organizations:ListParents has no resource type (IAM accepts only '*'); it only reads.",
+            "organizations:ListParents and cloudwatch:PutMetricData have no resource type (IAM accepts only '*'); "
+            "ListParents only reads, and PutMetricData is conditioned on cloudwatch:namespace.",
         )
 
     def _drift_schedule(

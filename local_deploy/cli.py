@@ -2,6 +2,9 @@
 
     plan     what a deploy would change, account by account and contact type by type (read-only);
              with --aws, against the real organization of the current AWS credentials
+    import   write the config that reproduces what the organization's accounts have now, in the
+             fewest entries (read-only; --aws for the real organization): a first deploy of it
+             writes nothing
     deploy   synthesize the app and do what CloudFormation would do, with the real handlers; in
              delegated-administrator mode, then the delegated administrator's stack, as that account;
              a failure is rolled back as cdk deploy does (--no-rollback keeps it)
@@ -31,9 +34,10 @@ rules and delivered through the deployed queue to the real handler):
              simulated organization (nothing changes), or from a deploy or drift report JSON (--from)
 
 A command that changes the state directory holds its lock until it ends: a second one is refused
-(exit 1) with the holder's command, process, host and start. `plan`, `state` and `report` only read:
-they take no lock and show the state as the last complete write left it. Ctrl-C keeps what was done,
-written as a whole; the stack operation under way ends as failed, and the next deploy carries on.
+(exit 1) with the holder's command, process, host and start. `plan`, `state`, `report` and `import`
+only read: they take no lock and show the state as the last complete write left it. Ctrl-C keeps
+what was done, written as a whole; the stack operation under way ends as failed, and the next deploy
+carries on.
 
 Exit status: 0 on success, 1 when a command fails (the reason on one line), 2 for a bad config
 or organization file (each problem on its own line), 130 when interrupted.
@@ -44,8 +48,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import tempfile
 import time
+import tomllib
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -58,11 +64,13 @@ from rich.console import Console
 from rich.rule import Rule
 from rich.text import Text
 
-from local_deploy import ROOT, coverage
+from local_deploy import ROOT, coverage, importing
 from local_deploy import organization_actions as actions
 from local_deploy.api_calls import ApiCalls, ReadOnlyViolation, writes
+from local_deploy.assets import assembly_reader, file_assets, publish
 from local_deploy.automation import Automation, AutomationError, DeliveryReport, DriftRun
 from local_deploy.cloudformation import FUNCTION, NO_CHANGE, LocalCloudFormation, ResourceError, Result, simulated
+from local_deploy.importing import IMPORTED_SETTINGS
 from local_deploy.organization_file import OrganizationFileError, load_organization_file
 from local_deploy.plan import Plan, PlanError, build_plan
 from local_deploy.stack import StackState
@@ -76,6 +84,7 @@ from local_deploy.views import (
     coverage_view,
     delivery_view,
     drift_view,
+    import_view,
     make_console,
     plan_view,
     result_view,
@@ -85,16 +94,21 @@ from local_deploy.views import (
 from local_deploy.world import StateDir, StateDirError, World, open_world
 from org_bootstrap.aws import clients
 from org_bootstrap.aws.organization import management_account_id
+from org_bootstrap.aws.partitions import partition_of
 from org_bootstrap.engine.reconcile import AccountApi
 from org_bootstrap.engine.stores import DynamoDbSnapshots
+from org_bootstrap.handlers.resource import ObjectReader
 from org_bootstrap.settings.alternate_contacts import FIELDS
 from org_bootstrap.settings.alternate_contacts.spec import CONTACT_TYPES
-from stacks.config import DEFAULT_CONFIG, ConfigError, load_config
+from org_bootstrap.validation import EVENTS_REGION, region_problem
+from simulation.organization import acting_as
+from stacks.config import DEFAULT_CONFIG, BootstrapConfig, ConfigError, load_config
 
 DEFAULT_ORGANIZATION = ROOT / "config" / "example-organization.toml"
 DEFAULT_STATE = ROOT / ".local-org"
 DEMO_STATE = ROOT / ".local-org-demo"  # the demo's own: started over by each demo
-READ_ONLY = frozenset({"plan", "state", "report"})  # commands that never write the state directory
+READ_ONLY = frozenset({"plan", "state", "report", "import"})  # commands that never write the state directory
+DEFAULT_IMPORT = ROOT / "config" / "imported.toml"
 
 Synthesizer = Callable[[str], Synthesized]
 
@@ -200,6 +214,29 @@ def _parser() -> argparse.ArgumentParser:
         help="plan against the real organization of the current AWS credentials (read-only)",
     )
     plan.set_defaults(command=command_plan, name="plan")
+    imports = commands.add_parser(
+        "import", parents=[common], help="write the config of what the organization has now (read-only)"
+    )
+    imports.add_argument(
+        "--aws",
+        action="store_true",
+        help="read the real organization of the current AWS credentials (read-only, as plan --aws)",
+    )
+    imports.add_argument(
+        "--settings",
+        default=",".join(IMPORTED_SETTINGS),
+        help="the settings to import, comma-separated (default: %(default)s)",
+    )
+    imports.add_argument(
+        "--output", default=_shown(DEFAULT_IMPORT), help="the config file to write (default: %(default)s)"
+    )
+    imports.add_argument("--force", action="store_true", help="replace the output file if it exists")
+    imports.add_argument(
+        "--region",
+        default=EVENTS_REGION,
+        help="the config's region: where the stack will deploy (default: %(default)s, where account events arrive)",
+    )
+    imports.set_defaults(command=command_import, name="import")
     deploy = commands.add_parser(
         "deploy", parents=[common, config, lambda_time], help="deploy to the simulated organization"
     )
@@ -300,6 +337,55 @@ def command_plan(session: Session, args: argparse.Namespace) -> None:
         plan_real(session, synthesized)
     else:
         plan_simulated(session, synthesized)
+
+
+def command_import(session: Session, args: argparse.Namespace) -> None:
+    settings = [name.strip() for name in args.settings.split(",") if name.strip()]
+    unknown = [name for name in settings if name not in IMPORTED_SETTINGS]
+    if unknown or not settings:
+        given = ", ".join(unknown) or "(none)"
+        raise CommandFailed(f"--settings: {given}: give some of {', '.join(IMPORTED_SETTINGS)}")
+    settings = [name for name in IMPORTED_SETTINGS if name in settings]
+    output = Path(args.output)
+    if output.exists() and not args.force:
+        raise CommandFailed(f"{args.output} exists: give another --output, or --force to replace it")
+    if region_problem("--region", args.region):
+        raise CommandFailed(str(region_problem("--region", args.region)))
+    if args.aws:
+        boto3.setup_default_session(region_name=args.region)
+        assert boto3.DEFAULT_SESSION is not None
+        organization = _import(session, ApiCalls(boto3.DEFAULT_SESSION), settings, args.region)
+        source = "the real organization of the current AWS credentials"
+    else:
+        with _world(session, read_only=True) as world:
+            organization = _import(session, world.calls, settings, args.region)
+        source = f"simulated, seeded from {_shown(Path(session.seed))}"
+    config, sections = importing.imported_config(
+        organization, settings, region=args.region, partition=partition_of(args.region)
+    )
+    schema = os.path.relpath(ROOT / "config" / "schema.json", output.resolve().parent)
+    text = importing.config_text(organization, config, sections, source=source, at=_now(), schema=schema)
+    try:
+        BootstrapConfig.from_mapping(tomllib.loads(text), str(output))
+    except ConfigError as error:  # a value the config's rules refuse was not caught: never write it
+        raise CommandFailed(f"the imported config does not validate: {'; '.join(error.problems)}") from error
+    importing.write_atomically(output, text)
+    session.console.print(import_view(organization, sections, _shown(output)))
+
+
+def _import(session: Session, calls: ApiCalls, settings: list[str], region: str) -> importing.Organization:
+    with calls.read_only():
+        caller = str(clients.client("sts").get_caller_identity()["Account"])
+        api = AccountApi(clients.client("account"), caller)  # Account Management, paced at its quotas
+        with AccountsProgress(session.console, "reading accounts' settings") as progress:
+            return importing.read_organization(
+                clients.client("organizations"),
+                api,
+                settings,
+                partition_of(region),
+                on_accounts=progress.total,
+                on_account=progress.account,
+            )
 
 
 def command_deploy(session: Session, args: argparse.Namespace) -> None:
@@ -415,7 +501,7 @@ def _with_automation(session: Session, config: str) -> str:
     if load_config(config).automation is not None:
         return config
     path = Path(tempfile.gettempdir()) / f"local-deploy-demo-{Path(config).stem}-with-automation.toml"
-    path.write_text(Path(config).read_text(encoding="utf-8") + "\n[automation]\n", encoding="utf-8")
+    path.write_text(Path(config).read_text(encoding="utf-8-sig") + "\n[automation]\n", encoding="utf-8")
     session.console.print(
         Text(f"{config} has no [automation] section: the demo adds one with its defaults ({_shown(path)})", style="dim")
     )
@@ -684,6 +770,7 @@ def _plan(
             organizations,
             api,
             snapshots=snapshots,
+            read_object=_object_reader(synthesized, stack),
             on_accounts=progress.total,
             on_account=progress.account,
         )
@@ -700,6 +787,7 @@ def deploy(session: Session, synthesized: Synthesized, *, rollback: bool = True)
         _check_stack(stack, synthesized.stack_name)
         world.stack = stack
         before = world.calls.snapshot()
+        _publish_assets(world, stack, synthesized.assembly_directory)
         result = _deploy(session, world, stack, Template(synthesized.template), rollback)
         if result.ok:
             _record(stack, synthesized.template, synthesized.assembly_directory)
@@ -707,11 +795,33 @@ def deploy(session: Session, synthesized: Synthesized, *, rollback: bool = True)
             other = world.delegated_stack or StackState(delegated.name, delegated.account, synthesized.config.region)
             _check_stack(other, delegated.name)
             world.delegated_stack = other
+            _publish_assets(world, other, synthesized.assembly_directory)
             second = _deploy(session, world, other, Template(delegated.template), rollback)
             if second.ok:
                 _record(other, delegated.template, synthesized.assembly_directory)
             result = Result(second.status, result.operations + second.operations, result.events + second.events)
         return result, writes(world.calls.snapshot() - before)
+
+
+def _publish_assets(world: World, stack: StackState, assembly_directory: str) -> None:
+    """What ``cdk deploy`` does before the stack: its file assets to the stack account's bootstrap bucket."""
+    if not assembly_directory:
+        return
+    assets = file_assets(assembly_directory, stack.name, account=stack.account, region=stack.region)
+    with acting_as(stack.account):
+        publish(assets, world.session.client("s3", region_name=stack.region), region=stack.region)
+
+
+def _object_reader(synthesized: Synthesized, stack: StackState) -> ObjectReader:
+    """The plan's reading of properties kept in the bootstrap bucket: the synthesized ones from the
+    cloud assembly, the deployed stack's from the simulated bucket of its account."""
+
+    def from_bucket(bucket: str, key: str) -> bytes:
+        with acting_as(stack.account):
+            body = clients.client("s3", region_name=stack.region).get_object(Bucket=bucket, Key=key)["Body"]
+            return bytes(body.read())
+
+    return assembly_reader(synthesized.assembly_directory, fallback=from_bucket)
 
 
 def _deploy(session: Session, world: World, stack: StackState, template: Template, rollback: bool) -> Result:

@@ -7,7 +7,6 @@ The format is the one :meth:`simulation.organization.Organization.from_mapping` 
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from org_bootstrap.aws import partitions
 from org_bootstrap.settings.alternate_contacts.spec import CONTACT_TYPES, contact_problems
 from org_bootstrap.settings.primary_contact.spec import primary_contact_problems
 from org_bootstrap.validation import account_id_problem, service_principal_problem
+from stacks.toml_file import read_toml
 
 KEYS = (
     "id",
@@ -44,12 +44,9 @@ class OrganizationFileError(ValueError):
 
 def load_organization_file(path: str | Path) -> dict[str, Any]:
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise OrganizationFileError(str(path), ["the file does not exist"]) from None
-    except tomllib.TOMLDecodeError as error:
-        raise OrganizationFileError(str(path), [f"not valid TOML: {error}"]) from None
+    data, problem = read_toml(path)
+    if data is None:
+        raise OrganizationFileError(str(path), [problem or "cannot be read"])
     problems = organization_problems(data)
     if problems:
         raise OrganizationFileError(str(path), problems)

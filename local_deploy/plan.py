@@ -19,7 +19,7 @@ from typing import Any
 
 from local_deploy.cloudformation import CREATE, DELETE, UPDATE, Change, LocalCloudFormation
 from local_deploy.stack import StackState
-from local_deploy.template import Template
+from local_deploy.template import Template, is_custom
 from org_bootstrap.aws.organization import Account, Tree, read_tree
 from org_bootstrap.engine.jobs import Job
 from org_bootstrap.engine.jobs import plan as plan_job
@@ -36,6 +36,7 @@ from org_bootstrap.engine.registry import SETTINGS, specs_of
 from org_bootstrap.engine.targeting import SettingSpec
 from org_bootstrap.handlers.preflight import RESOURCE_TYPE as PREFLIGHT_RESOURCE
 from org_bootstrap.handlers.preflight import ConfigIds, Findings, check
+from org_bootstrap.handlers.resource import ObjectReader, expanded
 from org_bootstrap.settings.alternate_contacts import FIELDS
 from org_bootstrap.settings.alternate_contacts.spec import Contact
 from org_bootstrap.validation import InvalidInputError
@@ -189,15 +190,25 @@ def build_plan(
     api: AccountApi,
     *,
     snapshots: Snapshots | None = None,
+    read_object: ObjectReader | None = None,
     on_account: Callable[[str], None] | None = None,
     on_accounts: Callable[[int], None] | None = None,
 ) -> Plan:
     """``api`` calls from the account the stack deploys to (``stack.account``), as the handlers do.
+    ``read_object`` reads a properties object (``PropertiesObject``), by default from S3.
     ``on_accounts`` hears how many accounts will be read, ``on_account`` each one read."""
     changes = LocalCloudFormation(stack).change_set(template)
     custom = [change for change in changes if change.custom]
-    new_properties = {c.logical_id: template.properties(c.logical_id) for c in custom if c.action != DELETE}
-    old_properties = {lid: resource.properties for lid, resource in stack.resources.items()}
+    # Properties kept in the bootstrap bucket are read from it: the plan shows the spec in full.
+    new_properties = {
+        c.logical_id: expanded(template.properties(c.logical_id), read=read_object)
+        for c in custom
+        if c.action != DELETE
+    }
+    old_properties = {
+        lid: expanded(resource.properties, read=read_object) if is_custom(resource.type) else resource.properties
+        for lid, resource in stack.resources.items()
+    }
     principals = {
         str(properties["ServicePrincipal"])
         for properties in [*new_properties.values(), *old_properties.values()]

@@ -9,6 +9,7 @@ from typing import Any
 
 from stacks import silence_jsii_node_notices
 from stacks.config import BootstrapConfig, load_config
+from stacks.limits import StackLimitError, check_assembly
 
 
 class SynthError(RuntimeError):
@@ -52,6 +53,10 @@ def synthesize(config_path: str | Path, *, reconcile: str | None = None) -> Synt
     except Exception as error:  # jsii reports construct errors and cdk-nag findings as RuntimeError
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise SynthError(f"synth failed: {first_line}") from error
+    try:
+        check_assembly(assembly)
+    except StackLimitError as error:
+        raise SynthError(f"synth refused: {'; '.join(error.problems)} (see docs/limits.md)") from error
     template = assembly.get_stack_by_name(stack.stack_name).template
     delegated = None
     if config.delegated_administrator_mode:

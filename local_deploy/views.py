@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import boto3
@@ -19,6 +19,7 @@ from local_deploy.api_calls import ApiCalls
 from local_deploy.automation import Delivery, DeliveryReport, DriftRun
 from local_deploy.cloudformation import NO_CHANGE, Listener, Operation, Result, StackEvent, simulated
 from local_deploy.coverage import ATTENTION, STATUSES, Coverage
+from local_deploy.importing import Organization, Section
 from local_deploy.plan import (
     CREATE_CONTACT,
     DELETE_CONTACT,
@@ -514,7 +515,7 @@ def _pacing_line(operation: Operation, job: Job, targets: list[Any]) -> str:
 class AccountsProgress:
     """The plan's reads, account by account."""
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console, description: str = "reading accounts' contacts") -> None:
         self.progress = Progress(
             SpinnerColumn(),
             TextColumn("{task.description}"),
@@ -524,7 +525,7 @@ class AccountsProgress:
             console=console,
             transient=True,
         )
-        self.task = self.progress.add_task("reading accounts' contacts", total=None)
+        self.task = self.progress.add_task(description, total=None)
 
     def __enter__(self) -> AccountsProgress:
         self.progress.start()
@@ -538,6 +539,32 @@ class AccountsProgress:
 
     def account(self, account_id: str) -> None:
         self.progress.advance(self.task)
+
+
+# -- import -----------------------------------------------------------------------------------
+
+
+def import_view(organization: Organization, sections: Sequence[Section], output: str) -> RenderableType:
+    """What an import wrote, in counts: never a contact's value (those are only in the file)."""
+    accounts = organization.accounts
+    not_read = Counter(a.not_read.split(":")[0] for a in accounts if a.not_read)
+    table = Table(box=box.SIMPLE_HEAD, title=f"Imported into {output}", title_justify="left")
+    for column in ("Section", "Default items", "OU overrides", "Account overrides", "Excluded accounts"):
+        table.add_column(column, justify="left" if column == "Section" else "right")
+    for section in sections:
+        if section.data is None:
+            table.add_row(section.name, Text(f"not imported: {section.why_none}", style="dim"), "", "", "")
+            continue
+        default, ous, own = section.counts()
+        table.add_row(section.name, str(default), str(ous), str(own), str(len(section.excluded)))
+    unread = ", ".join(f"{count} {why}" for why, count in sorted(not_read.items()))
+    summary = Text.assemble(
+        ("Organization ", "bold"),
+        f"{organization.organization_id}: {len(accounts)} accounts, {len(accounts) - sum(not_read.values())} read",
+        f" ({unread}: listed in the file, never guessed)" if unread else "",
+    )
+    follow = Text(f"Next: python -m local_deploy plan --config {output}   (a first deploy writes nothing)", style="dim")
+    return Group(summary, table, follow)
 
 
 # -- day two ----------------------------------------------------------------------------------

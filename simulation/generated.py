@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -164,17 +165,23 @@ def to_toml(data: Mapping[str, Any]) -> str:
         if tables or isinstance(value, Mapping):
             later.append((key, value))
         else:
-            lines.append(f"{key} = {_value(value)}")
+            lines.append(f"{key} = {toml_value(value)}")
     for key, value in later:
         if isinstance(value, Mapping):
-            lines += ["", f"[{key}]", *(f"{k} = {_value(v)}" for k, v in value.items())]
+            lines += ["", f"[{key}]", *(f"{k} = {toml_value(v)}" for k, v in value.items())]
         else:
             for item in value:
-                lines += ["", f"[[{key}]]", *(f"{k} = {_value(v)}" for k, v in item.items())]
+                lines += ["", f"[[{key}]]", *(f"{k} = {toml_value(v)}" for k, v in item.items())]
     return "\n".join(lines) + "\n"
 
 
-def _value(value: Any) -> str:
+def toml_key(key: str) -> str:
+    """A key as TOML writes it: bare when it may be, else quoted."""
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key)
+
+
+def toml_value(value: Any) -> str:
+    """One value as TOML: JSON strings are TOML basic strings; tables are written inline."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
@@ -182,12 +189,8 @@ def _value(value: Any) -> str:
     if isinstance(value, str):
         return json.dumps(value)
     if isinstance(value, Mapping):
-        return (
-            "{ "
-            + ", ".join(f"{json.dumps(k) if not k.isidentifier() else k} = {_value(v)}" for k, v in value.items())
-            + " }"
-        )
-    return "[" + ", ".join(_value(item) for item in value) + "]"
+        return "{ " + ", ".join(f"{toml_key(k)} = {toml_value(v)}" for k, v in value.items()) + " }"
+    return "[" + ", ".join(toml_value(item) for item in value) + "]"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -215,9 +218,9 @@ def to_toml_config(config: Mapping[str, Any]) -> str:
         text += f"\n[{section}]\n"
         for key, value in body.items():
             if key != "overrides":
-                text += f"{key} = {_value(value)}\n"
+                text += f"{key} = {toml_value(value)}\n"
         for override in body.get("overrides", []):
-            text += f"\n[[{section}.overrides]]\n" + "".join(f"{k} = {_value(v)}\n" for k, v in override.items())
+            text += f"\n[[{section}.overrides]]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in override.items())
     return text
 
 

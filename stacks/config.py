@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +32,7 @@ from org_bootstrap.validation import (
     string_schema,
 )
 from stacks.pipeline_config import PIPELINE_FIELDS, PipelineConfig
+from stacks.toml_file import read_toml
 
 CONFIG_DIRECTORY = Path(__file__).resolve().parent.parent / "config"
 DEFAULT_CONFIG = CONFIG_DIRECTORY / "example.toml"
@@ -40,7 +40,7 @@ DEFAULT_CONFIG = CONFIG_DIRECTORY / "example.toml"
 MANAGEMENT_ACCOUNT_MODE = "management_account"
 DELEGATED_ADMINISTRATOR_MODE = "delegated_administrator"
 DEPLOYMENT_MODES = (MANAGEMENT_ACCOUNT_MODE, DELEGATED_ADMINISTRATOR_MODE)
-_RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
+_RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)\Z", re.ASCII)
 AUTOMATION_FIELDS = (
     Field(
         "enabled",
@@ -403,13 +403,11 @@ def config_path(path: str | Path) -> Path:
 
 def load_config(path: str | Path = DEFAULT_CONFIG) -> BootstrapConfig:
     path = config_path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        where = f" (nor {CONFIG_DIRECTORY.name}/{path.name})" if path.parent == Path(".") else ""
-        raise ConfigError(str(path), [f"the file does not exist{where}"]) from None
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(str(path), [f"not valid TOML: {error}"]) from None
+    data, problem = read_toml(path)
+    if data is None:
+        missing = not path.exists() and path.parent == Path(".")
+        where = f" (nor {CONFIG_DIRECTORY.name}/{path.name})" if missing else ""
+        raise ConfigError(str(path), [f"{problem}{where}"])
     return BootstrapConfig.from_mapping(data, str(path))
 
 

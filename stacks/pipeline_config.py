@@ -48,17 +48,18 @@ _PIPELINE_NAME = re.compile(r"^[A-Za-z0-9.@_-]{1,100}$")
 # CodeConnections kept the ARN service prefix codestar-connections for connections made before the rename.
 _CONNECTION_ARN = re.compile(
     rf"^arn:{_PARTITION}:(codeconnections|codestar-connections):{REGION_PATTERN}:(?P<account>\d{{12}}):"
-    r"connection/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+    r"connection/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
+    re.ASCII,
 )
 # owner/name on GitHub and Bitbucket; GitLab adds subgroups (group/subgroup/name).
 _FULL_REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+$")
 # https://docs.aws.amazon.com/codecommit/latest/APIReference/API_CreateRepository.html
-_CODECOMMIT_REPOSITORY = re.compile(r"^[\w.-]{1,100}$")
+_CODECOMMIT_REPOSITORY = re.compile(r"^[\w.-]{1,100}$", re.ASCII)
 # The parts of git's check-ref-format rules a config can break.
 _BRANCH = re.compile(r"^(?![/.-])(?!.*(\.\.|//|@\{|/\.))[^\s~^:?*\[\\\x00-\x1f\x7f]+(?<![/.])(?<!\.lock)$")
 # https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html
 _BUCKET = re.compile(r"^(?!xn--)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_TOPIC_ARN = re.compile(rf"^arn:{_PARTITION}:sns:{REGION_PATTERN}:\d{{12}}:[A-Za-z0-9_-]{{1,256}}(\.fifo)?$")
+_TOPIC_ARN = re.compile(rf"^arn:{_PARTITION}:sns:{REGION_PATTERN}:\d{{12}}:[A-Za-z0-9_-]{{1,256}}(\.fifo)?$", re.ASCII)
 
 
 _BRANCH_FIELD = Field(

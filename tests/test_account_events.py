@@ -27,7 +27,7 @@ from simulation.cloudtrail import (
     managed_account,
     move_account,
 )
-from simulation.organization import ApiLog, Organization
+from simulation.organization import ApiLog, Organization, Storm
 from tests.conftest import LIFTED_QUOTAS, US_PRIMARY_CONTACT, create_snapshot_table
 
 FAST = LIFTED_QUOTAS  # every setting's operations
@@ -315,15 +315,27 @@ def test_untargeted_and_suspended_accounts_are_left_alone(world: World) -> None:
 
 def test_a_failing_account_is_retried_alone_and_the_others_are_applied(world: World) -> None:
     first = world.org.create_account("first", account_id="777777777777")
-    denied = world.org.create_account("denied", account_id="888888888888")
+    failing = world.org.create_account("failing", account_id="888888888888")
     last = world.org.create_account("last", account_id="999999999999")
-    world.log.denied_accounts.add(denied)
+    world.log.add_storm(Storm({"GetAlternateContact"}, calls=1, code="ServiceUnavailableException"))
 
-    answer = world.deliver(*(create_account_result(a, world.management) for a in (first, denied, last)))
+    answer = world.deliver(*(create_account_result(a, world.management) for a in (failing, first, last)))
 
-    assert answer == {"batchItemFailures": [{"itemIdentifier": "message-1"}]}
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "message-0"}]}  # a fault a retry may fix
     assert world.contacts(first) == DEFAULT
     assert world.contacts(last) == DEFAULT
+    assert world.contacts(failing) == {}
+
+
+def test_an_account_denied_is_acknowledged_not_retried_and_the_others_are_applied(world: World) -> None:
+    first = world.org.create_account("first", account_id="777777777777")
+    denied = world.org.create_account("denied", account_id="888888888888")
+    world.log.denied_accounts.add(denied)
+
+    answer = world.deliver(*(create_account_result(a, world.management) for a in (first, denied)))
+
+    assert answer == {"batchItemFailures": []}  # reported (tests/test_account_events_deadline.py), not redelivered
+    assert world.contacts(first) == DEFAULT
     assert world.contacts(denied) == {}
 
 

@@ -14,15 +14,17 @@ import json
 import tomllib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from local_deploy.organization_file import load_organization_file
+from local_deploy import cli
+from local_deploy.organization_file import OrganizationFileError, load_organization_file
 from org_bootstrap.handlers import delegated_administrator, preflight
 from org_bootstrap.validation import InvalidInputError
 from simulation.organization import Organization, strict_aws
-from stacks.config import BootstrapConfig, ConfigError, preflight_ids
+from stacks.config import BootstrapConfig, ConfigError, load_config, preflight_ids
 from tests.conftest import ROOT, cfn_event
 
 SEED = ROOT / "config" / "example-organization.toml"
@@ -30,6 +32,10 @@ ORGANIZATION = "organization o-exampleorg1"
 NOT_AN_ACCOUNT = f"is not an account of {ORGANIZATION}"
 NOT_AN_OU = f"is not an organizational unit or root of {ORGANIZATION}"
 PRINCIPAL = "account.amazonaws.com"
+# Digits that Python's \d matches and AWS's does not: full-width and Arabic-Indic.
+FULL_WIDTH_ID = "\uff11" * 12
+FULL_WIDTH_NINES = "\uff19" * 12
+ARABIC_INDIC_ID = "\u0664" * 12
 GOOD = {"Name": "Ops", "Title": "On call", "EmailAddress": "ops@example.com", "PhoneNumber": "+1 206 555 0100"}
 
 
@@ -207,6 +213,41 @@ CASES = [
         ),
         primary_contact_without("StateOrRegion"),
     ),
+    Case(
+        "e-mail address with a non-ASCII letter (AWS's pattern is ASCII)",
+        ("alternate_contacts.contacts.SECURITY.EmailAddress: 'jörg@example.com' is not valid", "an e-mail address"),
+        contacts(contacts={"SECURITY": {**GOOD, "EmailAddress": "jörg@example.com"}}),
+    ),
+    Case(
+        "notification e-mail address with a non-ASCII letter",
+        ("automation.notification_email: 'jörg@example.com' is not an e-mail address",),
+        top(automation={"notification_email": "jörg@example.com"}),
+    ),
+    Case(
+        "phone number with a non-ASCII space",
+        ("alternate_contacts.contacts.BILLING.PhoneNumber: '+1\\u2003206 555 0100' is not valid", "digits, spaces"),
+        contacts(contacts={"BILLING": {**GOOD, "PhoneNumber": "+1\u2003206 555 0100"}}),
+    ),
+    Case(
+        "management account ID in full-width digits",
+        (f"management_account_id: {FULL_WIDTH_ID!r} is not an AWS account ID", "exactly 12 digits"),
+        top(management_account_id=FULL_WIDTH_ID),
+    ),
+    Case(
+        "override account ID in Arabic-Indic digits",
+        (f"alternate_contacts.overrides[0].account: {ARABIC_INDIC_ID!r} is not an AWS account ID",),
+        contacts(overrides=[{"account": ARABIC_INDIC_ID, "contacts": {"BILLING": GOOD}}]),
+    ),
+    Case(
+        "drift schedule in full-width digits",
+        ("automation.drift_schedule: 'rate(\uff11 day)' is not a rate expression",),
+        top(automation={"drift_schedule": "rate(\uff11 day)"}),
+    ),
+    Case(
+        "account ID with a newline after its 12 digits",
+        ("delegated_administrator_account_id: '222222222222\\n' is not an AWS account ID",),
+        top(delegated_administrator_account_id="222222222222\n"),
+    ),
     # -- caught by the preflight, against the organization ----------------------------------------
     Case(
         "excluded account that does not exist (a typo)",
@@ -369,3 +410,144 @@ def test_bad_input_names_field_and_rule_and_changes_nothing(case: Case, example_
     for expected in case.expected:
         assert expected in message, (expected, problems)
     assert example_org.to_mapping() == before
+
+
+# -- the files themselves: the app's config (cdk synth -c config=..., --config) and the organization file
+
+CONFIG_TEXT = (ROOT / "config" / "example.toml").read_text(encoding="utf-8")
+ORGANIZATION_TEXT = SEED.read_text(encoding="utf-8")
+EXTRA_ACCOUNT = '\n[[accounts]]\nid = "{id}"\nname = "Extra"\ncontacts.BILLING = {contact}\n'
+
+
+def _contact_toml(email: str) -> str:
+    return "{ " + ", ".join(f'{key} = "{value}"' for key, value in {**GOOD, "EmailAddress": email}.items()) + " }"
+
+
+@dataclass(frozen=True)
+class FileCase:
+    name: str
+    kind: str  # "config" or "organization"
+    make: Callable[[Path], Path]  # writes the case under the folder, returns the path given to the loader
+    expected: tuple[str, ...]  # each appears in the message, which also names the file
+
+
+def _written(content: bytes, name: str = "case.toml") -> Callable[[Path], Path]:
+    def make(folder: Path) -> Path:
+        path = folder / name
+        path.write_bytes(content)
+        return path
+
+    return make
+
+
+def _directory(folder: Path) -> Path:
+    (folder / "configs.toml").mkdir()
+    return folder / "configs.toml"
+
+
+def _latin_1(text: str) -> bytes:
+    """The file as a Windows editor's "Western" encoding saves it, with an accented name in it."""
+    return (text + "\n# Owner: Jörg Müller\n").encode("latin-1")
+
+
+def _config_replacing(old: str, new: str) -> bytes:
+    assert old in CONFIG_TEXT
+    return CONFIG_TEXT.replace(old, new, 1).encode("utf-8")
+
+
+FILE_CASES = [
+    FileCase("config is a directory", "config", _directory, ("is a directory, not a TOML file",)),
+    FileCase(
+        "config saved as Latin-1",
+        "config",
+        _written(_latin_1(CONFIG_TEXT)),
+        ("is not UTF-8 text: byte 0xf6 on line", "save the file as UTF-8"),
+    ),
+    FileCase(
+        "config with a non-ASCII e-mail address",
+        "config",
+        _written(_config_replacing('"aws-ops@example.com"', '"jörg@example.com"')),
+        ("EmailAddress: 'jörg@example.com' is not valid",),
+    ),
+    FileCase(
+        "config with a full-width management account ID",
+        "config",
+        _written(
+            _config_replacing('management_account_id = "111111111111"', f'management_account_id = "{FULL_WIDTH_ID}"')
+        ),
+        (f"management_account_id: {FULL_WIDTH_ID!r} is not an AWS account ID",),
+    ),
+    FileCase("organization file is a directory", "organization", _directory, ("is a directory, not a TOML file",)),
+    FileCase(
+        "organization file saved as Latin-1",
+        "organization",
+        _written(_latin_1(ORGANIZATION_TEXT)),
+        ("is not UTF-8 text: byte 0xf6 on line", "save the file as UTF-8"),
+    ),
+    FileCase(
+        "organization file with a full-width account ID",
+        "organization",
+        _written(
+            (
+                ORGANIZATION_TEXT + EXTRA_ACCOUNT.format(id=FULL_WIDTH_NINES, contact=_contact_toml("x@example.com"))
+            ).encode()
+        ),
+        (f".id: {FULL_WIDTH_NINES!r} is not an AWS account ID",),
+    ),
+    FileCase(
+        "organization file with a non-ASCII e-mail address",
+        "organization",
+        _written(
+            (
+                ORGANIZATION_TEXT + EXTRA_ACCOUNT.format(id="989898989898", contact=_contact_toml("jörg@example.com"))
+            ).encode()
+        ),
+        (".contacts.BILLING.EmailAddress: 'j***@example.com' is not valid",),
+    ),
+]
+
+
+def _load(kind: str, path: Path) -> None:
+    if kind == "config":
+        load_config(path)
+    else:
+        load_organization_file(path)
+
+
+@pytest.mark.parametrize("case", FILE_CASES, ids=[case.name for case in FILE_CASES])
+def test_a_bad_file_is_named_with_its_problem(case: FileCase, tmp_path: Path) -> None:
+    path = case.make(tmp_path)
+    with pytest.raises((ConfigError, OrganizationFileError)) as raised:
+        _load(case.kind, path)
+    message = str(raised.value)
+    assert str(path) in message
+    for expected in case.expected:
+        assert expected in message, (expected, message)
+
+
+@pytest.mark.parametrize("kind", ["config", "organization"])
+def test_a_byte_order_mark_is_accepted(kind: str, tmp_path: Path) -> None:
+    """Windows editors write a UTF-8 byte-order mark first: the file reads as without it."""
+    text = CONFIG_TEXT if kind == "config" else ORGANIZATION_TEXT
+    plain, marked = tmp_path / "plain.toml", tmp_path / "marked.toml"
+    plain.write_text(text, encoding="utf-8")
+    marked.write_text(text, encoding="utf-8-sig")
+    assert marked.read_bytes().startswith(b"\xef\xbb\xbf")
+    if kind == "config":
+        assert load_config(marked) == load_config(plain)
+    else:
+        assert load_organization_file(marked) == load_organization_file(plain)
+
+
+@pytest.mark.parametrize("option", ["--config", "--organization"])
+def test_the_local_deploy_names_a_directory_given_as_a_file(
+    option: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No traceback: one line naming the path and why, and exit status 2 (bad input)."""
+    folder = _directory(tmp_path)
+    command = "destroy" if option == "--config" else "reset"  # each reads the file first
+    argv = [command, "--state-dir", str(tmp_path / "state"), option, str(folder)]
+    assert cli.main(argv, synthesizer=lambda path: pytest.fail("synthesized a directory")) == 2
+    error = capsys.readouterr().err
+    assert str(folder) in error and "is a directory, not a TOML file" in error
+    assert "Traceback" not in error

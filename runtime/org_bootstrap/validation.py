@@ -24,12 +24,15 @@ ACCOUNT_SERVICE_PRINCIPAL = "account.amazonaws.com"
 # https://docs.aws.amazon.com/organizations/latest/userguide/orgs_cloudtrail-integration.html
 EVENTS_REGION = "us-east-1"
 
-_ACCOUNT_ID = re.compile(r"^\d{12}$")
-_OU_ID = re.compile(r"^ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}$")
-_ROOT_ID = re.compile(r"^r-[0-9a-z]{4,32}$")
+# AWS's patterns (botocore's models are written for ECMAScript and Java) read \d and \w as ASCII,
+# and a pattern matches the whole value: so re.ASCII, and a match that must end at \Z (Python's $
+# also matches before a final newline). Full-width digits and jörg@ pass Python's defaults, not AWS.
+_ACCOUNT_ID = re.compile(r"^\d{12}\Z", re.ASCII)
+_OU_ID = re.compile(r"^ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}\Z")
+_ROOT_ID = re.compile(r"^r-[0-9a-z]{4,32}\Z")
 REGION_PATTERN = r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d"
-_REGION = re.compile(rf"^{REGION_PATTERN}$")
-_SERVICE_PRINCIPAL = re.compile(r"^[\w+=,.@-]+\.amazonaws\.com$")
+_REGION = re.compile(rf"^{REGION_PATTERN}\Z", re.ASCII)
+_SERVICE_PRINCIPAL = re.compile(r"^[\w+=,.@-]+\.amazonaws\.com\Z", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -82,8 +85,8 @@ def field_names(fields: Iterable[Field]) -> tuple[str, ...]:
 def portable_pattern(pattern: re.Pattern[str]) -> str | None:
     """A Python pattern as every editor's JSON Schema reads it, or None where the dialects part:
     Python's named groups become plain groups; lookarounds, which some editors' regex engines lack
-    (taplo's), leave the rule to the synth alone."""
-    text = re.sub(r"\(\?P<\w+>", "(", pattern.pattern)
+    (taplo's), leave the rule to the synth alone. Python's end of text ``\\Z`` is JSON Schema's ``$``."""
+    text = re.sub(r"\(\?P<\w+>", "(", pattern.pattern).replace(r"\Z", "$")
     return None if "(?" in text else text
 
 
@@ -139,7 +142,7 @@ def model_field_rules(
         rules[name] = FieldRule(
             int(meta.get("min", 0)),
             int(meta.get("max", 2**31)),
-            re.compile(rf"^({pattern})$") if pattern else None,
+            re.compile(rf"^({pattern})\Z", re.ASCII) if pattern else None,
             pattern_texts.get(name, f"the pattern {pattern}" if pattern else ""),
             required=name in shape.required_members,
             description=(descriptions or {}).get(name, ""),
@@ -157,7 +160,7 @@ class InvalidInputError(ValueError):
 
 ACCOUNT_ID_SCHEMA = string_schema(_ACCOUNT_ID)
 # An organizational unit, or a root (which holds every account).
-OU_ID_SCHEMA = {"type": "string", "pattern": f"({_OU_ID.pattern})|({_ROOT_ID.pattern})"}
+OU_ID_SCHEMA = {"type": "string", "pattern": f"({portable_pattern(_OU_ID)})|({portable_pattern(_ROOT_ID)})"}
 REGION_SCHEMA = string_schema(_REGION)
 
 

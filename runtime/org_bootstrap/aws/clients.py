@@ -11,12 +11,20 @@ among all threads of a client, which drains under sustained throttling, after wh
 fails at once. Throttles of the paced services (:data:`PACED_SERVICES`) are not retried here but
 returned to the caller, whose adaptive pacing (:mod:`org_bootstrap.engine.pacing`) must see each one to
 slow down, and which retries the call itself.
+
+A caller with a deadline (the account-events handler, whose Lambda timeout is short) sets it with
+:func:`retries_until`: no retry is made whose back-off would end after it, and the last error is
+raised instead, for the caller to hand its work back unfinished rather than run past its timeout.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import boto3
@@ -56,6 +64,24 @@ THROTTLING_CODES = frozenset(
 )
 RETRIED_CODES = frozenset({"ConcurrentModificationException"})  # Organizations: another change is in progress
 
+# Region opt-in: AWS refuses a request beyond the requests in progress it allows (6 per account, 50 per
+# organization) with TooManyRequestsException and this message: a wait of minutes to hours for a
+# request to finish, not a rate to slow down to (https://docs.aws.amazon.com/accounts/latest/reference/quotas.html).
+CONCURRENT_REQUESTS_MESSAGE = "concurrent region-opt requests"
+# Errors no retry fixes: the caller's permissions, or a request the service refuses as invalid.
+PERMANENT_CODES = frozenset(
+    {
+        "AccessDenied",
+        "AccessDeniedException",
+        "UnauthorizedOperation",
+        "ValidationException",
+        "InvalidInputException",
+        "InvalidParameterValue",
+        "ConstraintViolationException",
+        "AWSOrganizationsNotInUseException",
+    }
+)
+
 _ADAPTER = standard.RetryEventAdapter()
 _TRANSIENT = standard.TransientRetryableChecker()
 _THROTTLING_STATUS = standard.ThrottlingStatusCodeChecker()  # a 429 without a modeled error
@@ -69,12 +95,38 @@ def client(service: str, region_name: str | None = None) -> Any:
     return made
 
 
+# (deadline, clock) of the work in this thread or task; None: retries are bounded by MAX_ATTEMPTS only
+_DEADLINE: ContextVar[tuple[float, Callable[[], float]] | None] = ContextVar("retry_deadline", default=None)
+
+
+@contextmanager
+def retries_until(deadline: float, clock: Callable[[], float] = time.monotonic) -> Iterator[None]:
+    """Within the block, no call of this thread is retried after ``deadline`` (by ``clock``): a retry
+    whose back-off would end after it is not made, and the error is raised to the caller."""
+    token = _DEADLINE.set((deadline, clock))
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(token)
+
+
 def error_code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
 
 
+def is_request_limit(error: ClientError) -> bool:
+    """AWS refused a Region request because too many are in progress (a wait, not a rate)."""
+    message = str(error.response.get("Error", {}).get("Message", ""))
+    return error_code(error) == "TooManyRequestsException" and CONCURRENT_REQUESTS_MESSAGE in message
+
+
 def is_throttle(error: ClientError) -> bool:
-    return error_code(error) in THROTTLING_CODES
+    return error_code(error) in THROTTLING_CODES and not is_request_limit(error)
+
+
+def is_permanent(error: BaseException) -> bool:
+    """Whether no retry can fix the error (access denied, a request the service calls invalid)."""
+    return isinstance(error, ClientError) and error_code(error) in PERMANENT_CODES
 
 
 def backoff(attempt: int, *, base: float = BASE_DELAY_SECONDS, cap: float = MAX_DELAY_SECONDS) -> float:
@@ -104,5 +156,9 @@ def _needs_retry(**kwargs: Any) -> float | None:
     delay = backoff(attempts)
     reason = code or type(context.caught_exception).__name__
     operation = context.operation_model.name
+    limit = _DEADLINE.get()
+    if limit is not None and limit[1]() + delay >= limit[0]:
+        LOG.warning("%s on %s, not retried: the deadline comes first (attempt %d)", reason, operation, attempts)
+        return None
     LOG.warning("%s on %s, retrying in %.1fs (attempt %d of %d)", reason, operation, delay, attempts, MAX_ATTEMPTS)
     return delay

@@ -132,6 +132,7 @@ def work(
     clock: Callable[[], float] = time.time,
     owner: str | None = None,
     region_follow_seconds: float | None = None,
+    peers: Callable[[], list[Job]] | None = None,
 ) -> Job | None:
     """Under the job's lease, reconcile accounts from its cursor until done or ``budget.until``,
     then save and release. None when another worker holds the lease: no account was touched.
@@ -153,6 +154,7 @@ def work(
             concurrency=concurrency,
             checkpoint=lease.checkpoint,
             follow_every=region_follow_seconds,
+            peers=peers,
         )
     except LeaseLost:
         LOG.warning(json.dumps({"job": job_id, "lease_lost": True}))
@@ -165,6 +167,28 @@ def work(
         raise
     lease.release(job)
     return job
+
+
+def last_jobs(store: S3JobStore, *pointers: str) -> Callable[[], list[Job]]:
+    """The last jobs of these pointers (a resource's logical ID, the drift check's), read at each call:
+    the other jobs a job may meet working on the same accounts (``run_batch``'s ``peers``)."""
+
+    def read() -> list[Job]:
+        found: list[Job] = []
+        for pointer in filter(None, pointers):
+            try:
+                data = store.last_job(pointer)
+            except ClientError as error:
+                # Without s3:ListBucket, S3 answers a missing object with 403 AccessDenied, not NoSuchKey
+                # (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html): no such job.
+                if clients.error_code(error) not in ("AccessDenied", "403"):
+                    raise
+                data = None
+            if data:
+                found.append(Job.from_dict(data))
+        return found
+
+    return read
 
 
 def supersede(store: S3JobStore, job_id: str, by: str, *, until: float, now: float) -> bool:

@@ -21,7 +21,7 @@ import logging
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -57,6 +57,9 @@ STATUSES = (CHANGED, UNCHANGED, DRIFTED, SKIPPED, FAILED)
 # the full PutAlternateContact quota and ~7 hours with a quarter of it left.
 DEFAULT_DEADLINE_SECONDS = 24 * 3600.0
 DEADLINE_REACHED = "JobDeadlineReached"
+DEPLOY, DRIFT = "deploy", "drift"  # Job.kind: the settings resource's jobs, the drift check's
+DRIFT_JOB_POINTER = "drift"  # the name of the drift check's pointer to its last job in the job store
+PEER_POLL_SECONDS = 5.0  # between two reads of the jobs an account was left to, when nothing else is left to do
 # After a batch's deadline, how long the accounts already started may still wait for the pacing
 # before they are handed back unfinished; inside continuation.SAFETY_MARGIN_SECONDS.
 IN_FLIGHT_GRACE_SECONDS = 20.0
@@ -90,21 +93,30 @@ class Job:
     # Region opt-in requests started (or found under way) and not yet followed to the end
     # (settings.regions.Request as dicts): the job carries on until they are.
     region_requests: list[dict[str, Any]] = field(default_factory=list)
+    # How long the job's Region requests were seen on their way (RegionRequests.expected): when the
+    # next batch first reads the requests it follows.
+    region_seconds: float | None = None
+    kind: str = ""  # DEPLOY or DRIFT (from the ID where not given: a drift check's starts with "drift-")
+    # Accounts left to another job working on them at the same time ([account ID, contact-set key,
+    # that job's ID]), until its outcome there is known: see :func:`leaves_to`.
+    left: list[list[str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.deadline_at is None:
             self.deadline_at = self.started_at + DEFAULT_DEADLINE_SECONDS
+        if not self.kind:
+            self.kind = DRIFT if self.id.startswith(DRIFT + "-") else DEPLOY
 
     @property
     def done(self) -> bool:
-        finished = self.cursor >= len(self.items) and not self.retrying and not self.region_requests
+        finished = self.cursor >= len(self.items) and not self.retrying and not self.region_requests and not self.left
         return finished or bool(self.superseded_by)
 
     def unfinished(self) -> dict[str, dict[str, Any]]:
         """The targets of the accounts this job failed or has not finished (not reached, or
         throttled and waiting for a retry), by account."""
         failed = {outcome["account"] for outcome in self.outcomes if outcome["status"] == FAILED}
-        retrying = {account for account, _ in self.retrying}
+        retrying = {account for account, _ in self.retrying} | {account for account, _, _ in self.left}
         return {
             account: self.target_sets[key]
             for index, (account, key) in enumerate(self.items)
@@ -120,6 +132,10 @@ class Job:
             why = f"still throttled after {tries} tries" if tries else "not reached"
             reason = f"{DEADLINE_REACHED}: {why} when the job's deadline passed ({hours:g} h after it started)"
             self.outcomes.append(Outcome(account_id, FAILED, reason=reason).to_dict())
+        for account_id, _, other in self.left:
+            reason = f"{DEADLINE_REACHED}: left to job {other}, which had not finished it by this job's deadline"
+            self.outcomes.append(Outcome(account_id, FAILED, reason=reason).to_dict())
+        self.left = []
         self.retrying = []
         self.cursor = len(self.items)
         self.region_requests = []  # their Regions carry on at AWS; the log of the expiry names how many
@@ -141,6 +157,9 @@ class Job:
             "previous": self.previous,
             "superseded_by": self.superseded_by,
             "region_requests": self.region_requests,
+            "region_seconds": self.region_seconds,
+            "kind": self.kind,
+            "left": self.left,
         }
 
     @classmethod
@@ -161,6 +180,9 @@ class Job:
             previous=data.get("previous", ""),
             superseded_by=data.get("superseded_by", ""),
             region_requests=list(data.get("region_requests", [])),
+            region_seconds=data.get("region_seconds"),
+            kind=data.get("kind", ""),
+            left=[list(entry) for entry in data.get("left", [])],
         )
 
     # -- results -----------------------------------------------------------------------------
@@ -191,6 +213,8 @@ class Job:
             "accounts": len(self.items) + len(self.skipped),
             "counts": self.counts(),
             "retrying": [account for account, _ in self.retrying],
+            # accounts another job is working on at the same time: their outcome is that job's
+            "left_to_other_jobs": [{"account": account, "job": other} for account, _, other in self.left],
             "throttled_accounts": len(self.throttles),
             "deadline_at": self.deadline_at,
             # Regions still ENABLING (or DISABLING): not failed, the job follows them to the end
@@ -346,6 +370,68 @@ def plan(
     return Job(job_id, sets, items, skipped, failure_tolerance=tolerance, apply=apply)
 
 
+# -- two jobs at once -----------------------------------------------------------------------------
+
+
+@dataclass
+class Peer:
+    """Another job working at the same time, as its record was last read."""
+
+    job: Job
+    keys: dict[str, str]  # account ID -> its contact-set key in that job
+    outcomes: dict[str, dict[str, Any]]  # account ID -> its (last) outcome there
+
+    @classmethod
+    def of(cls, job: Job) -> Peer:
+        return cls(job, dict(job.items), {outcome["account"]: outcome for outcome in job.outcomes})
+
+    def targets(self, account_id: str) -> dict[str, Any] | None:
+        key = self.keys.get(account_id)
+        return None if key is None else self.job.target_sets[key]
+
+
+def _covers(wide: Mapping[str, Target], narrow: Mapping[str, Target]) -> bool:
+    return all(key in wide and wide[key] == value for key, value in narrow.items())
+
+
+def leaves_to(job: Job, peer: Job, targets: Mapping[str, Target], theirs: Mapping[str, Target]) -> bool:
+    """Whether ``job`` leaves an account (``targets``: its work there) to ``peer`` (``theirs``).
+
+    Of a deploy job and a drift check that both write, working the same account at the same time,
+    one owns the account and the other leaves it to it. The drift check owns it when it does all the
+    deploy would do there (its targets cover the deploy's, with the same values) and started first;
+    otherwise the deploy does (its config is the newer one: the check's may be stale). Both read the
+    same two records, so they always agree: an account is never left both ways, nor worked twice.
+    Jobs of one kind never leave work to each other (a deploy supersedes the one before it)."""
+    if not (job.apply and peer.apply) or {job.kind, peer.kind} != {DEPLOY, DRIFT}:
+        return False
+    drift, deploy = (job, peer) if job.kind == DRIFT else (peer, job)
+    drift_targets, deploy_targets = (targets, theirs) if job is drift else (theirs, targets)
+    first = (drift.started_at, drift.id) < (deploy.started_at, deploy.id)
+    drift_owns = first and _covers(drift_targets, deploy_targets)
+    return (peer is drift) == drift_owns
+
+
+def _taken_over(job: Job, account_id: str, outcome: Mapping[str, Any], other: str) -> dict[str, Any]:
+    """This job's outcome for an account another job did: a deploy reports what that job did there
+    (its status and actions, which undo what a failed deploy wrote); a drift check reports it
+    skipped (it neither found nor fixed drift there)."""
+    done = {CHANGED: "changed it", UNCHANGED: "found it in sync"}.get(outcome["status"], outcome["status"])
+    reason = f"left to job {other}, which {done}"
+    if job.kind == DRIFT:
+        return {**Outcome(account_id, SKIPPED, reason=reason).to_dict(), "by": other}
+    return {**outcome, "account": account_id, "reason": reason, "by": other}
+
+
+@dataclass(frozen=True)
+class _Handed:
+    """An account not worked here: left to job ``other`` (``outcome`` None until it is known)."""
+
+    item: tuple[str, str]
+    other: str
+    outcome: dict[str, Any] | None
+
+
 def run_batch(
     job: Job,
     api: AccountApi,
@@ -361,9 +447,16 @@ def run_batch(
     sleep: Callable[[float], None] = time.sleep,
     region_limits: RegionOptLimits | None = None,
     follow_every: float | None = None,
+    peers: Callable[[], Sequence[Job]] | None = None,
 ) -> None:
     """Reconcile accounts from the cursor on, and the throttled ones again, until done or
     ``deadline`` (by ``clock``).
+
+    ``peers``: the other jobs that may be working at the same time (their records, read again every
+    :data:`PEER_POLL_SECONDS` while this job waits on them). An account one of them owns
+    (:func:`leaves_to`) is not worked here but left to it (``job.left``) until its outcome there is
+    known: success is this job's outcome too (:func:`_taken_over`); a failure, or that job ending
+    without reaching the account, hands it back here, and this job works it itself.
 
     New accounts go first, in order; an account handed back THROTTLED joins ``job.retrying`` and is
     started again once the new accounts are all started (the pacing has slowed down by then).
@@ -399,11 +492,65 @@ def run_batch(
     if requests is not None:
         follower = threading.Thread(target=_follow, args=(requests, paced, stop_following, sleep, pause), daemon=True)
         follower.start()
-    pending: deque[tuple[Future[Outcome], tuple[str, str], bool]] = deque()  # (future, item, is a retry)
+    # (future of an Outcome, or of a _Handed for an account left to another job; item; is a retry)
+    pending: deque[tuple[Future[Any], tuple[str, str], bool]] = deque()
     to_retry: deque[tuple[str, str]] = deque(job.retrying)  # not started yet in this batch
     next_new = job.cursor
     submitted = 0
     since_checkpoint = 0
+    others: dict[str, Peer] = {}
+
+    def read_peers() -> bool:
+        """Read the other jobs again; False when they could not be read (what was left stays left)."""
+        if peers is None:
+            others.clear()
+            return True
+        try:
+            found = {peer.id: Peer.of(peer) for peer in peers() if peer.id != job.id}
+        except Exception:  # the next read may succeed; meanwhile nothing more is left to them
+            LOG.info("the other jobs could not be read", exc_info=True)
+            others.clear()
+            return False
+        others.clear()
+        others.update(found)
+        return True
+
+    def handed(account_id: str, key: str, *, left_to: str | None = None) -> _Handed | None:
+        """The account is another job's: its outcome there (None: still to come); None: work it here.
+        A new account is left only to a job still running that has not yet finished it (a result
+        from before is no answer to this job); one already left (``left_to``) takes that job's outcome."""
+        targets = job.target_sets[key]
+        for peer in others.values():
+            theirs = peer.targets(account_id)
+            if theirs is None or not leaves_to(job, peer.job, targets, theirs):
+                continue
+            if left_to is not None and peer.job.id != left_to:
+                continue
+            outcome = peer.outcomes.get(account_id)
+            if outcome is not None:
+                if left_to is None or outcome["status"] == FAILED:
+                    return None
+                return _Handed((account_id, key), peer.job.id, outcome)
+            assert peer.job.deadline_at is not None
+            if peer.job.done or now() >= peer.job.deadline_at:
+                return None  # it ended without reaching the account
+            return _Handed((account_id, key), peer.job.id, None)
+        return None
+
+    def settle_left() -> None:
+        """The accounts left to other jobs whose outcome there is now known: taken over, or handed back."""
+        still: list[list[str]] = []
+        for account_id, key, other in job.left:
+            found = handed(account_id, key, left_to=other)
+            if found is not None and found.outcome is None:
+                still.append([account_id, key, other])
+            elif found is not None and found.outcome is not None:
+                job.outcomes.append(_taken_over(job, account_id, found.outcome, found.other))
+            else:
+                LOG.info(json.dumps({"job": job.id, "account": account_id, "taken_back_from": other}))
+                job.retrying.append((account_id, key))
+                to_retry.append((account_id, key))
+        job.left = still
 
     def collect(block: bool, limit: int | None = None) -> None:
         nonlocal since_checkpoint
@@ -411,12 +558,18 @@ def run_batch(
         while pending and (block or pending[0][0].done()) and (limit is None or taken < limit):
             future, item, retry = pending.popleft()
             taken += 1
-            outcome = future.result()
+            outcome: Outcome | _Handed = future.result()
             if retry:
                 job.retrying.remove(item)
             else:
                 job.cursor += 1
-            if outcome.status == THROTTLED:
+            if isinstance(outcome, _Handed):
+                if outcome.outcome is None:
+                    job.left.append([*item, outcome.other])
+                else:
+                    job.outcomes.append(_taken_over(job, item[0], outcome.outcome, outcome.other))
+                    since_checkpoint += 1
+            elif outcome.status == THROTTLED:
                 job.throttles[item[0]] = job.throttles.get(item[0], 0) + 1
                 job.retrying.append(item)
                 to_retry.append(item)
@@ -431,6 +584,8 @@ def run_batch(
         assert job.deadline_at is not None
         return now() >= job.deadline_at
 
+    if read_peers():
+        settle_left()
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
         while not expired():
             queue.acquire()
@@ -444,11 +599,24 @@ def run_batch(
                 item, retry = to_retry.popleft(), True
             else:
                 queue.release()
-                if not pending:
-                    break  # everything is finished
-                collect(block=True, limit=1)  # it may hand an account back for a retry
+                if pending:
+                    collect(block=True, limit=1)  # it may hand an account back for a retry
+                    continue
+                if not job.left or clock() >= deadline:
+                    break  # everything is finished, or what is left is the other jobs' to finish
+                sleep(PEER_POLL_SECONDS)  # waiting on the jobs the accounts were left to
+                if read_peers():
+                    settle_left()
                 continue
             account_id, key = item
+            given = handed(account_id, key) if others else None
+            if given is not None:  # no outcome yet: left to that job
+                done_already: Future[_Handed] = Future()
+                done_already.set_result(given)
+                pending.append((done_already, item, retry))
+                queue.release()
+                collect(block=False)
+                continue
             future = pool.submit(_reconcile, paced, account_id, job.target_sets[key], snapshots, job.apply)
             future.add_done_callback(lambda _: queue.release())
             pending.append((future, item, retry))
@@ -465,6 +633,7 @@ def run_batch(
         except Exception:
             LOG.info("following Region requests paused", exc_info=True)
         job.region_requests = [request.to_dict() for request in requests.in_flight()]
+        job.region_seconds = requests.expected
     if expired() and not job.done:
         LOG.warning(json.dumps({"job": job.id, "deadline_reached": job.deadline_at, "unfinished": _unfinished(job)}))
         job.expire()
@@ -483,8 +652,8 @@ def run_batch(
 
 FOLLOW_PAUSE_SECONDS = 1.0  # between two rounds of following Region requests (at most)
 MIN_FOLLOW_PAUSE_SECONDS = 0.01  # however short the follow interval: never a busy loop
-# Between two reads of one request's Region: 50 requests in flight take 50 / 15 = 3.3 of the 5
-# GetRegionOptStatus per second, and a Region that got there waits 7.5 s on average to be seen.
+# Between two reads of one request's Region once it is due (RegionRequests.due): a Region that got
+# there waits 7.5 s on average to be seen.
 FOLLOW_EVERY_SECONDS = 15.0
 
 
@@ -500,7 +669,11 @@ def _region_requests(
     limits = limits or regions.SETTING.opt_limits(partition_here())
     assert limits is not None, f"the {partition_here()} partition has no Region opt-in"
     requests = RegionRequests(
-        limits, map(Request.from_dict, job.region_requests), clock=api.limits.clock, follow_every=follow_every
+        limits,
+        map(Request.from_dict, job.region_requests),
+        clock=api.limits.clock,
+        follow_every=follow_every,
+        expected=job.region_seconds,
     )
     api.region_requests = requests
     return requests

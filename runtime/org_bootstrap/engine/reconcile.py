@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from botocore import xform_name
 from botocore.exceptions import ClientError
 
-from org_bootstrap.aws.clients import error_code, is_throttle
+from org_bootstrap.aws.clients import error_code, is_permanent, is_throttle
 from org_bootstrap.engine.pacing import RateLimits, shared_limits
 from org_bootstrap.engine.registry import setting_of
 from org_bootstrap.settings import RESTORE, NotYet, Refused
@@ -88,6 +88,17 @@ class AccountApi:
             region_requests=self.region_requests,
         )
 
+    def with_region_requests(self, region_requests: Any) -> AccountApi:
+        """The same calls, pacing and deadline, counting Region requests in ``region_requests``."""
+        return type(self)(
+            self.client,
+            self.own_account_id,
+            self.limits,
+            attempts=self.attempts,
+            deadline=self.deadline,
+            region_requests=region_requests,
+        )
+
     def call(self, operation: str, account_id: str, **parameters: Any) -> dict[str, Any]:
         """One Account Management call addressed to ``account_id`` (boto3's method for ``operation``)."""
         found: dict[str, Any] = self._call(
@@ -144,6 +155,9 @@ class Outcome:
     # THROTTLED because an item must wait (NotYet: an opposite Region request in progress, which can
     # take hours), not because of the pacing: a job retries it later, an event leaves it to the drift check.
     waiting: bool = False
+    # FAILED for a reason no retry fixes (access denied, a value the service refuses): a caller that
+    # would retry the account (the account-events handler) reports it instead.
+    permanent: bool = False
     # Per-type detail for a plan; holds contact values, so it stays out of to_dict (job state, reports).
     compared: list[Comparison] = field(default_factory=list, compare=False, repr=False)
 
@@ -220,7 +234,7 @@ def reconcile_account(
             LOG.info("account %s throttled, to be retried: %s", account_id, reason)
             return Outcome(account_id, THROTTLED, actions, reason, compared=compared)
         LOG.warning("account %s failed: %s", account_id, reason)
-        return Outcome(account_id, FAILED, actions, reason, compared=compared)
+        return Outcome(account_id, FAILED, actions, reason, permanent=is_permanent(error), compared=compared)
     except OutOfTime as error:
         return Outcome(account_id, THROTTLED, actions, f"OutOfTime: {error}", compared=compared)
     except NotYet as error:
@@ -228,7 +242,7 @@ def reconcile_account(
         return Outcome(account_id, THROTTLED, actions, f"NotYet: {error}", waiting=True, compared=compared)
     except Refused as error:
         LOG.warning("account %s failed: %s", account_id, error)
-        return Outcome(account_id, FAILED, actions, str(error), compared=compared)
+        return Outcome(account_id, FAILED, actions, str(error), permanent=True, compared=compared)
     if not actions:
         return Outcome(account_id, UNCHANGED, compared=compared)
     return Outcome(account_id, CHANGED if apply else DRIFTED, actions, compared=compared)

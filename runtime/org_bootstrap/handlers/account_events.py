@@ -40,7 +40,19 @@ match the config".
 
 A Region takes minutes to hours to get from ENABLING to ENABLED, longer than this function runs:
 the handler starts the request and reports it in progress (the outcome's reason names it); the
-drift check, or the account's next event, sees it through.
+drift check, or the account's next event, sees it through. Its requests count against the same
+limits as the jobs' (6 in progress per account, 50 per organization), with the requests the
+running deploy and drift jobs have in flight (read from their job records): when no slot is free,
+or AWS refuses the request because its own count is full, the Region waits, as one still changing
+the other way does: the record is done and the Region is reported waiting for the drift check or
+the next job, never requested again in a loop.
+
+A record is worked to the batch's deadline, retries included (:func:`org_bootstrap.aws.clients.retries_until`):
+one that runs out of time, or meets an error a retry may fix (throttling, a service fault), is
+handed back for SQS to deliver again. One that fails for a reason no retry fixes (access denied, a
+value the service refuses) is reported (the ``EventAccountsFailed`` metric, a report in the job
+bucket, a message on the topic) and acknowledged: delivering it again would only fail it again
+until the dead-letter queue.
 """
 
 from __future__ import annotations
@@ -56,9 +68,20 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from org_bootstrap.aws.clients import error_code
+from org_bootstrap.aws import clients
+from org_bootstrap.aws.clients import error_code, is_permanent
 from org_bootstrap.aws.organization import describe_account, path_to
-from org_bootstrap.engine.jobs import Specs, by_setting, managed_at, released, unchangeable
+from org_bootstrap.aws.partitions import partition_here
+from org_bootstrap.engine.continuation import last_jobs
+from org_bootstrap.engine.jobs import (
+    DRIFT_JOB_POINTER,
+    Specs,
+    by_setting,
+    managed_at,
+    released,
+    unchangeable,
+)
+from org_bootstrap.engine.metrics import NAMESPACE
 from org_bootstrap.engine.reconcile import (
     FAILED,
     SKIPPED,
@@ -69,7 +92,10 @@ from org_bootstrap.engine.reconcile import (
     reconcile_account,
 )
 from org_bootstrap.engine.registry import setting_of
+from org_bootstrap.engine.stores import S3JobStore
 from org_bootstrap.handlers.environment import HandlerEnvironment
+from org_bootstrap.settings import regions
+from org_bootstrap.settings.regions import RegionRequests, Request
 from org_bootstrap.validation import InvalidInputError, account_id_problem
 
 LOG = logging.getLogger()
@@ -84,6 +110,7 @@ IGNORED = "ignored"  # an event this handler does not act on (a failed creation 
 # Left of the Lambda timeout when the batch stops starting records: one account's six paced calls
 # fit in it with room for throttled retries, and the answer still leaves before the timeout.
 BATCH_SAFETY_MARGIN_SECONDS = 30.0
+FAILED_METRIC = "EventAccountsFailed"  # accounts whose event failed for a reason no retry fixes
 
 
 class UnrecognizedEventError(ValueError):
@@ -183,10 +210,19 @@ class Dependencies:
     management_account_id: str
     caller_account_id: str
     snapshots: Snapshots | None = None
+    # Where a failure no retry fixes is reported; each is optional (a test, an older stack).
+    jobs: S3JobStore | None = None  # the job bucket: reports, and the running jobs' Region requests
+    cloudwatch: Any = None
+    sns: Any = None
+    topic_arn: str = ""
+    namespace: str = NAMESPACE  # the drift check's
+    # The pointers to the last jobs whose Region requests count against the same limits
+    job_pointers: tuple[str, ...] = (DRIFT_JOB_POINTER,)
 
     @classmethod
     def from_environment(cls, environment: HandlerEnvironment | None = None) -> Dependencies:
         env = environment or HandlerEnvironment()
+        reporting = bool(env.variables.get("TOPIC_ARN"))
         return cls(
             organizations=env.organizations,
             api=env.account_api(),
@@ -194,6 +230,14 @@ class Dependencies:
             management_account_id=env.management_account_id,
             caller_account_id=env.caller_account_id,
             snapshots=env.optional_snapshots(),
+            jobs=env.jobs() if env.variables.get("JOB_BUCKET") else None,
+            cloudwatch=env.client("cloudwatch") if reporting else None,
+            sns=env.client("sns") if reporting else None,
+            topic_arn=env.text("TOPIC_ARN", ""),
+            namespace=env.text("METRIC_NAMESPACE", cls.namespace),
+            job_pointers=tuple(
+                pointer for pointer in (DRIFT_JOB_POINTER, env.text("DEPLOY_JOB_POINTER", "")) if pointer
+            ),
         )
 
 
@@ -236,12 +280,36 @@ def apply_to_account(account_id: str, deps: Dependencies, *, moved_from: str | N
         return Outcome(account_id, SKIPPED, reason="not targeted by the config")
     if not account.active:
         return Outcome(account_id, SKIPPED, reason=f"{account.status}, not ACTIVE")
-    outcome = reconcile_account(deps.api, account.id, targets, snapshots=deps.snapshots)
+    api = deps.api
+    if any(setting_of(key)[0].asynchronous for key in targets):
+        api = api.with_region_requests(region_requests(deps, api.limits.clock))
+    outcome = reconcile_account(api, account.id, targets, snapshots=deps.snapshots)
     started = in_progress(outcome)
     if started and not outcome.reason:
         # Too long to follow here (ENABLING can take hours): the drift check or the next event sees it through.
         outcome.reason = "in progress: " + ", ".join(started)
     return outcome
+
+
+def region_requests(deps: Dependencies, clock: Callable[[], float]) -> RegionRequests:
+    """The Region requests in progress this handler knows of: the running jobs' (from their records),
+    within the partition's limits; it never waits for a slot (a Region with none waits for the drift
+    check or the next job)."""
+    limits = regions.SETTING.opt_limits(partition_here())
+    assert limits is not None, f"the {partition_here()} partition has no Region opt-in"
+    return RegionRequests(limits, jobs_region_requests(deps), clock=clock, patient=False)
+
+
+def jobs_region_requests(deps: Dependencies) -> list[Request]:
+    """The Region requests the deploy and drift jobs still running have in flight, from their records."""
+    if deps.jobs is None:
+        return []
+    try:
+        running = [job for job in last_jobs(deps.jobs, *deps.job_pointers)() if not job.done]
+    except ClientError as error:  # the count is a courtesy to the jobs: AWS enforces its own
+        LOG.warning(json.dumps({"job_records": "unreadable", "error": error_code(error)}))
+        return []
+    return [Request.from_dict(request) for job in running for request in job.region_requests]
 
 
 def in_progress(outcome: Outcome) -> list[str]:
@@ -256,6 +324,13 @@ def _old_path(deps: Dependencies, parent_id: str) -> tuple[str, ...]:
         if error_code(error) not in ("ChildNotFoundException", "ParentNotFoundException"):
             raise
         return (parent_id,)  # the OU was deleted since: its own ID is all that is known of the place
+
+
+def _account_named(event: Any) -> str:
+    try:
+        return parse_event(event).account_id or ""
+    except (UnrecognizedEventError, AttributeError):
+        return ""
 
 
 def handle(event: Mapping[str, Any], deps: Dependencies) -> Outcome:
@@ -278,6 +353,36 @@ def on_messages(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]
     return handle_batch(event.get("Records", []), dependencies(), seconds_left=seconds_left)
 
 
+def report_failure(deps: Dependencies, message_id: str, event_name: str, outcome: Outcome) -> None:
+    """A record that failed for a reason no retry fixes: a report in the job bucket and a message on
+    the topic, each where the function has one (account IDs and reasons only, never contacts)."""
+    report = {"message": message_id, "event": event_name, **outcome.to_dict(), "retried": False}
+    location = deps.jobs.save_report(f"event-{message_id}", report) if deps.jobs is not None else "(no job bucket)"
+    LOG.error(json.dumps({**report, "report": location}))
+    if deps.sns is not None and deps.topic_arn:
+        subject = f"Account settings: account {outcome.account_id} failed, not retried"
+        body = "\n".join(
+            [
+                f"The settings of account {outcome.account_id} could not be applied on its {event_name} event,",
+                "for a reason no retry fixes; the event is not retried. The drift check tries the account again.",
+                f"Reason: {outcome.reason[:500]}",
+                f"Report: {location}",
+            ]
+        )
+        deps.sns.publish(TopicArn=deps.topic_arn, Subject=subject[:100], Message=body)
+
+
+def _count_failures(deps: Dependencies, count: int) -> None:
+    if deps.cloudwatch is None:
+        return
+    try:
+        deps.cloudwatch.put_metric_data(
+            Namespace=deps.namespace, MetricData=[{"MetricName": FAILED_METRIC, "Value": float(count), "Unit": "Count"}]
+        )
+    except Exception:  # the reports and messages are written: failing the batch would send them again
+        LOG.exception("the %s metric could not be published", FAILED_METRIC)
+
+
 def handle_batch(
     records: Iterable[Mapping[str, Any]],
     deps: Dependencies,
@@ -289,34 +394,55 @@ def handle_batch(
     batch and is tried again (the pacing has slowed down by then); no record starts with less than
     ``margin`` seconds left (``seconds_left``: the Lambda's remaining time), and every record not
     finished by then is answered as a batch item failure, for SQS to deliver again, instead of the
-    whole batch timing out. The record in flight stops waiting for the pacing at half the margin."""
+    whole batch timing out. The record in flight stops waiting for the pacing, and its calls stop
+    being retried (:func:`org_bootstrap.aws.clients.retries_until`), at half the margin. A record
+    that failed for a reason no retry fixes is reported (:func:`report_failure`) and acknowledged."""
+    deadline = float("inf")
+    clock = deps.api.limits.clock
     if seconds_left is not None:
-        limits = deps.api.limits
-        deps = replace(deps, api=deps.api.until(limits.clock() + seconds_left() - margin / 2))
+        deadline = clock() + seconds_left() - margin / 2
+        deps = replace(deps, api=deps.api.until(deadline))
     failures: list[dict[str, str]] = []
     waiting: deque[Mapping[str, Any]] = deque(records)
-    while waiting and (seconds_left is None or seconds_left() >= margin):
-        record = waiting.popleft()
-        message_id = record["messageId"]
-        try:
-            outcome = handle(json.loads(record["body"]), deps)
-        except (UnrecognizedEventError, InvalidInputError, json.JSONDecodeError) as error:
-            LOG.error(json.dumps({"message": message_id, "unusable_event": str(error)}))
-            failures.append({"itemIdentifier": message_id})
-            continue
-        except Exception:  # a service error: retried after the visibility timeout
-            LOG.exception("message %s failed", message_id)
-            failures.append({"itemIdentifier": message_id})
-            continue
-        if outcome.status == THROTTLED and outcome.waiting:
-            # Waits on a change under way that can take hours (a Region still DISABLING): what could
-            # be applied was; retrying the record would only dead-letter it. The drift check, or
-            # the next deploy, finishes the item once that change is over.
-            LOG.warning(json.dumps({"message": message_id, "account": outcome.account_id, "left": outcome.reason}))
-        elif outcome.status == THROTTLED:
-            waiting.append(record)
-        elif outcome.status == FAILED:
-            failures.append({"itemIdentifier": message_id})
+    reported = 0
+    with clients.retries_until(deadline, clock):  # Organizations' retries stop at the deadline too
+        while waiting and (seconds_left is None or seconds_left() >= margin):
+            record = waiting.popleft()
+            message_id = record["messageId"]
+            name = ""
+            try:
+                event = json.loads(record["body"])
+                name = str((event.get("detail") or {}).get("eventName", "")) if isinstance(event, Mapping) else ""
+                outcome = handle(event, deps)
+            except (UnrecognizedEventError, InvalidInputError, json.JSONDecodeError) as error:
+                LOG.error(json.dumps({"message": message_id, "unusable_event": str(error)}))
+                failures.append({"itemIdentifier": message_id})
+                continue
+            except Exception as error:  # a service error: retried after the visibility timeout, unless no retry helps
+                if not is_permanent(error):
+                    LOG.exception("message %s failed, to be retried", message_id)
+                    failures.append({"itemIdentifier": message_id})
+                    continue
+                reason = str(error)
+                outcome = Outcome(_account_named(event), FAILED, reason=reason, permanent=True)
+            if outcome.status == THROTTLED and outcome.waiting:
+                # Waits on a change under way that can take hours (a Region still DISABLING, or every
+                # Region request slot in use): what could be applied was; retrying the record would
+                # only dead-letter it. The drift check, or the next job, finishes the item.
+                LOG.warning(json.dumps({"message": message_id, "account": outcome.account_id, "left": outcome.reason}))
+            elif outcome.status == THROTTLED:
+                waiting.append(record)
+            elif outcome.status == FAILED and outcome.permanent:
+                try:
+                    report_failure(deps, message_id, name, outcome)
+                    reported += 1
+                except Exception:  # not reported: delivered again rather than lost
+                    LOG.exception("message %s: the failure could not be reported, to be retried", message_id)
+                    failures.append({"itemIdentifier": message_id})
+            elif outcome.status == FAILED:
+                failures.append({"itemIdentifier": message_id})
+    if reported:
+        _count_failures(deps, reported)
     if waiting:
         LOG.warning(json.dumps({"out_of_time": [record["messageId"] for record in waiting]}))
         failures += [{"itemIdentifier": record["messageId"]} for record in waiting]

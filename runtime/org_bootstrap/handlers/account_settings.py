@@ -52,11 +52,12 @@ from org_bootstrap.engine.continuation import (
     Budget,
     busy,
     continue_in_workflow,
+    last_jobs,
     progress,
     supersede,
     work,
 )
-from org_bootstrap.engine.jobs import Job, plan, summary
+from org_bootstrap.engine.jobs import DRIFT_JOB_POINTER, Job, plan, summary
 from org_bootstrap.engine.metrics import emit_batch
 from org_bootstrap.engine.reconcile import FAILED, AccountApi
 from org_bootstrap.engine.registry import SETTINGS, specs_of
@@ -348,6 +349,9 @@ def _work(job: Job, deps: Dependencies, budget: Budget, context: Any) -> Job | N
         clock=deps.clock,
         owner=getattr(context, "aws_request_id", None),
         region_follow_seconds=deps.region_follow_seconds,
+        # a drift check working on the same accounts (where it shares the job bucket): each account
+        # is worked by one of the two
+        peers=last_jobs(deps.jobs, DRIFT_JOB_POINTER),
     )
     if worked is not None:
         emit_batch(worked, deps.api.limits, kind="deploy")

@@ -39,12 +39,13 @@ from org_bootstrap.engine.continuation import (
     Budget,
     busy,
     continue_in_workflow,
+    last_jobs,
     progress,
     resume,
     work,
 )
 from org_bootstrap.engine.coverage import REPORT_KEY, organization_snapshot
-from org_bootstrap.engine.jobs import Job, Specs, plan
+from org_bootstrap.engine.jobs import DRIFT, DRIFT_JOB_POINTER, Job, Specs, plan
 from org_bootstrap.engine.metrics import NAMESPACE, emit_batch
 from org_bootstrap.engine.reconcile import CHANGED, DRIFTED, FAILED, SKIPPED, AccountApi, Snapshots
 from org_bootstrap.engine.registry import SETTINGS, setting_of
@@ -60,7 +61,7 @@ METRIC_NAMES = ("AccountsChecked", "AccountsDrifted", "AccountsFixed", "Accounts
 DEFAULT_NAMESPACE = NAMESPACE
 LISTED = 50  # accounts named in a notification; the report in S3 has all of them
 SETTING_DIMENSION = "Setting"  # the per-setting metrics' dimension: alternate_contacts, primary_contact, regions
-LAST_JOB = "drift"  # the name of the drift check's pointer to its last job
+LAST_JOB = DRIFT_JOB_POINTER  # the name of the drift check's pointer to its last job
 # The organization as the check found it (every account, its OU, the settings that target it), kept
 # beside the job until the report takes it in: the coverage view reads it (engine.coverage).
 ORGANIZATION_SUFFIX = ".organization"
@@ -230,6 +231,7 @@ def start(deps: Dependencies, job_id: str | None = None, scheduled_time: str | N
         management_account_id=deps.management_account_id,
         unfinished=owed or None,
     )
+    job.kind = DRIFT
     snapshot = organization_snapshot(tree, deps.spec, deps.management_account_id)
     deps.jobs.save_report(job.id + ORGANIZATION_SUFFIX, snapshot)
     deps.jobs.save(job.id, job.to_dict())
@@ -325,6 +327,8 @@ def on_schedule(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]
         budget=budget,
         owner=owner,
         region_follow_seconds=deps.region_follow_seconds,
+        # a deploy job working on the same accounts: each account is worked by one of the two
+        peers=last_jobs(deps.jobs, deps.deploy_job_pointer) if deps.deploy_job_pointer else None,
     )
     if job is None:
         return busy(job_id)

@@ -6,8 +6,10 @@ The handlers run under the CDK Provider framework: they return ``PhysicalResourc
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,12 +31,64 @@ CREATED = "created"
 ADOPTED = "adopted"
 
 
-def properties(event: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in event.get("ResourceProperties", {}).items() if key != "ServiceToken"}
+# A resource whose properties would make a template or a request too large (``docs/limits.md``)
+# carries them in an object of the CDK bootstrap bucket instead, named by its content hash
+# (``constructs.org_provider.OrgProvider.custom_resource``): this property says where.
+PROPERTIES_OBJECT = "PropertiesObject"
+# The objects' file extension, so that a handler's role reads these objects of the bucket and no other.
+PROPERTIES_OBJECT_EXTENSION = ".cr-properties"
+
+ObjectReader = Callable[[str, str], bytes]  # (bucket, key) -> the object's content
 
 
-def old_properties(event: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in event.get("OldResourceProperties", {}).items() if key != "ServiceToken"}
+class PropertiesObjectError(RuntimeError):
+    """The object that holds a resource's properties cannot be read or is not the one named."""
+
+
+def properties(event: dict[str, Any], *, read: ObjectReader | None = None) -> dict[str, Any]:
+    """The request's properties (``ServiceToken`` aside), those kept in an object included."""
+    return expanded(raw_properties(event), read=read)
+
+
+def old_properties(event: dict[str, Any], *, read: ObjectReader | None = None) -> dict[str, Any]:
+    return expanded(raw_properties(event, "OldResourceProperties"), read=read)
+
+
+def raw_properties(event: dict[str, Any], key: str = "ResourceProperties") -> dict[str, Any]:
+    """The properties as CloudFormation sent them: an object's location, not its content."""
+    return {name: value for name, value in event.get(key, {}).items() if name != "ServiceToken"}
+
+
+def expanded(props: Mapping[str, Any], *, read: ObjectReader | None = None) -> dict[str, Any]:
+    """``props`` with the properties kept in an object (``PropertiesObject``: Bucket, Key, Sha256)
+    read from it and checked against the hash the template recorded; ``read`` reads an object (by
+    default from S3, as the handlers do)."""
+    found = dict(props)
+    location = found.pop(PROPERTIES_OBJECT, None)
+    if location is None:
+        return found
+    # Deployed, the bucket is a name; the local plan reads the template's (a reference) by its key.
+    if not isinstance(location, Mapping) or not all(isinstance(location.get(k), str) for k in ("Key", "Sha256")):
+        raise PropertiesObjectError(f"{PROPERTIES_OBJECT}: must be an object of Bucket, Key and Sha256")
+    bucket, key, digest = str(location["Bucket"]), str(location["Key"]), str(location["Sha256"])
+    try:
+        content = (read or _read_s3)(bucket, key)
+    except (ClientError, BotoCoreError, OSError) as error:
+        raise PropertiesObjectError(
+            f"{PROPERTIES_OBJECT}: cannot read s3://{bucket}/{key} ({error}); the deploy that named it uploaded it "
+            "to the CDK bootstrap bucket (an object removed since, by cdk gc for instance, is uploaded again by "
+            "deploying that config again)"
+        ) from error
+    if hashlib.sha256(content).hexdigest() != digest:
+        raise PropertiesObjectError(f"{PROPERTIES_OBJECT}: s3://{bucket}/{key} is not the object the template names")
+    stored = json.loads(content)
+    if not isinstance(stored, dict):
+        raise PropertiesObjectError(f"{PROPERTIES_OBJECT}: s3://{bucket}/{key} does not hold an object of properties")
+    return {**stored, **found}
+
+
+def _read_s3(bucket: str, key: str) -> bytes:
+    return bytes(clients.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
 
 
 @dataclass(frozen=True)
@@ -59,7 +113,7 @@ class Ownership:
 
 
 def log_event(event: dict[str, Any], *, redacted: tuple[str, ...] = ()) -> None:
-    shown = {key: ("<redacted>" if key in redacted else value) for key, value in properties(event).items()}
+    shown = {key: ("<redacted>" if key in redacted else value) for key, value in raw_properties(event).items()}
     LOG.info(
         json.dumps(
             {

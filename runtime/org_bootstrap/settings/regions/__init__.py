@@ -9,8 +9,11 @@ reserves a slot before it calls, and waits for one when none is free), and follo
 GetRegionOptStatus until the Region has got there, which frees its slot. The requests still in
 flight are part of the job's saved state, so the next invocation follows them on.
 
-Reads use ListRegions (one call returns every Region of the account with its status) and the
-follow-up uses GetRegionOptStatus: separate quotas, so following never slows reading.
+Reads use ListRegions (one call returns every Region of the account with its status). Following
+costs few reads (:meth:`RegionRequests.follow`): a request is not read every few seconds for the
+minutes to hours it takes, but when it is expected to have got there, learnt from the job's own
+requests; and an account with several requests due is read with one ListRegions instead of one
+GetRegionOptStatus per Region.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from org_bootstrap.aws.clients import error_code
+from org_bootstrap.aws.clients import error_code, is_request_limit
 from org_bootstrap.aws.partitions import CHINA, COMMERCIAL, opt_in_regions
 from org_bootstrap.engine.quotas import RegionOptLimits
 from org_bootstrap.engine.targeting import SettingSpec
@@ -53,6 +56,12 @@ def next_step(status: str, wanted: str) -> str:
         return WAIT
     return REQUEST
 
+
+# Following a request: once it is older than the job's requests take, or while it is the probe
+# (see RegionRequests.follow), it is read every ``follow_every`` seconds or this share of its age,
+# whichever is longer; before that, a request younger than the probe waits twice its age between reads.
+TAIL_SHARE = 0.05
+YOUNGER_BACKOFF = 2.0
 
 # Requests in progress at once, by partition (the quotas page): one more limit than rates.
 REGION_OPT_LIMITS = {COMMERCIAL: RegionOptLimits(per_account=6, per_organization=50)}
@@ -110,6 +119,8 @@ class Regions(Setting):
                 requests.cancel(account_id)
             if error_code(error) == "ConflictException":  # the opposite request is still in progress
                 raise NotYet(f"{item} of {account_id}: {error_code(error)}") from error
+            if is_request_limit(error):  # AWS's 6 per account or 50 per organization are in use: a wait
+                raise NotYet(f"{item} of {account_id}: every Region request slot is in use") from error
             raise
         except BaseException:
             if requests is not None:
@@ -203,9 +214,17 @@ class RegionRequests:
         *,
         clock: Callable[[], float] = time.monotonic,
         follow_every: float = 15.0,
+        patient: bool = True,
+        expected: float | None = None,
     ) -> None:
         self.limits = limits
         self.clock = clock
+        # The shortest time a request of this job was seen still on its way before it got there
+        # (None until one has): when the others are read first. Saved with the job.
+        self.expected = expected
+        # False: never wait for a slot or a request (the account-events handler, which cannot follow
+        # one: it leaves the Region to the drift check or the next job instead)
+        self.patient = patient
         self.follow_every = follow_every  # seconds between two reads of one request's Region
         self._changed = threading.Condition()
         self._requests: dict[tuple[str, str], Request] = {(r.account_id, r.region): r for r in in_flight}
@@ -222,6 +241,7 @@ class RegionRequests:
 
     def reserve(self, account_id: str, *, until: float) -> bool:
         """Hold a slot for one request of ``account_id``; False when none was free by ``until``."""
+        until = until if self.patient else self.clock()
         with self._changed:
             while not self._free(account_id):
                 if self.clock() >= until:
@@ -251,6 +271,7 @@ class RegionRequests:
         """Follow a request under way toward ``wanted`` (it holds a slot at AWS) until it has got
         there: True once it has, False when it is still on its way at ``until`` (it stays followed)."""
         self.adopt(account_id, region, wanted)
+        until = until if self.patient else self.clock()
         with self._changed:
             while (account_id, region) in self._requests:
                 if self.clock() >= until:
@@ -271,21 +292,60 @@ class RegionRequests:
         with self._changed:
             return (account_id, region) in self._requests
 
+    def due(self, request: Request, *, probe: bool) -> float:
+        """When ``request`` is next read. Requests of one job take about as long as each other
+        (minutes to hours, the same for a Region), so: once one has got there, the others are read
+        first when they reach the time it was last seen on its way (``expected``); before any has,
+        the oldest (the probe) is read every ``follow_every`` seconds, and the younger ones back off
+        (they would not get there before it). After its expected time a request is read every
+        ``follow_every`` seconds, backing off to a share of its age for one that takes hours."""
+        last = request.checked or request.since
+        age = last - request.since
+        expected = self.expected
+        if expected is not None and last < request.since + expected:
+            return request.since + expected
+        if expected is not None or probe:
+            return last + max(self.follow_every, TAIL_SHARE * age)
+        return last + max(self.follow_every, YOUNGER_BACKOFF * age)
+
     def follow(self, api: AccountCalls, *, until: float) -> list[tuple[Request, str]]:
-        """Read the Region of each request not read in the last ``follow_every`` seconds (oldest
-        first, until ``until``); drop those no longer on their way and return them with the status
-        read: the wanted one, or another when the Region was changed by other means."""
+        """Read the Region of each request that is due (:meth:`due`; oldest first, until ``until``);
+        drop those no longer on their way and return them with the status read: the wanted one, or
+        another when the Region was changed by other means. An account with more than one request
+        due within ``follow_every`` seconds is read with one ListRegions, which answers them all."""
         done: list[tuple[Request, str]] = []
-        for request in self.in_flight():
+        flights = self.in_flight()
+        now = self.clock()
+        due = {id(r): self.due(r, probe=index == 0) for index, r in enumerate(flights)}
+        read: set[str] = set()
+        for request in flights:
             if self.clock() >= until:
                 break
-            if self.clock() - request.checked < self.follow_every:
+            if request.account_id in read or due[id(request)] > now:
                 continue
-            now = status(api, request.account_id, request.region)
+            siblings = [r for r in flights if r.account_id == request.account_id]
+            soon = [r for r in siblings if due[id(r)] <= now + self.follow_every]
+            if len(soon) > 1:
+                found = statuses(api, request.account_id)
+                answers = [(r, found.get(r.region, "")) for r in siblings]
+                read.add(request.account_id)
+            else:
+                answers = [(request, status(api, request.account_id, request.region))]
             with self._changed:
-                request.checked = self.clock()
-                if now != ON_ITS_WAY[request.wanted]:
-                    self._requests.pop((request.account_id, request.region), None)
-                    done.append((request, now))
-                    self._changed.notify_all()
+                for answered, now_status in answers:
+                    self._observed(answered, now_status, done)
         return done
+
+    def _observed(self, request: Request, now_status: str, done: list[tuple[Request, str]]) -> None:
+        if now_status == ON_ITS_WAY[request.wanted]:
+            request.checked = self.clock()
+            return
+        seen = request.checked - request.since  # how long it was last seen on its way
+        gap = self.clock() - request.checked
+        # Only a request read closely enough says how long requests take: one read after a long
+        # back-off was on its way for longer than it was seen, and would bring the others' reads too early.
+        if request.checked > request.since and gap <= 2 * max(self.follow_every, TAIL_SHARE * seen):
+            self.expected = seen if self.expected is None else min(self.expected, seen)
+        self._requests.pop((request.account_id, request.region), None)
+        done.append((request, now_status))
+        self._changed.notify_all()
