@@ -35,6 +35,7 @@ from moto.events.models import EventPattern
 
 from local_deploy.cloudformation import FUNCTION, LocalCloudFormation, ResourceError
 from local_deploy.stack import StackState
+from org_bootstrap.engine import clock as clocks
 from simulation.organization import acting_as
 
 RULE, QUEUE, MAPPING, SCHEDULE = (
@@ -250,10 +251,13 @@ class Automation:
                         sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
                 retried = retried or bool(failed)
                 batches.append(Batch(function, queue, len(received), len(failed), error))
+                if failed and clocks.installed() is not clocks.REAL:  # simulated: the timeout passes on the clock
+                    clocks.sleep(float(visibility))
             if retried:
                 notes.append(
                     f"{queue}: failed messages were retried after the visibility timeout ({visibility} s, "
-                    f"passed at once here), at most {max_receives} receives each, then moved to the dead-letter queue"
+                    f"on the simulated clock; at once with --real-time), at most {max_receives} receives each, "
+                    "then moved to the dead-letter queue"
                 )
             if dead_letter_url is not None:
                 for message in _all_messages(sqs, dead_letter_url):
@@ -318,7 +322,7 @@ class Automation:
         function = _get_att_target(target.get("Arn"))
         if function is None or function not in stack.resources:
             raise AutomationError(f"{schedule}: its target is not a function of {stack.name}")
-        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(clocks.time()))
         payload = json.loads(str(target.get("Input", "{}")).replace("<aws.scheduler.scheduled-time>", now))
         variables = stack.resources[function].properties.get("Environment", {}).get("Variables", {})
         topic = str(variables.get("TOPIC_ARN", ""))

@@ -54,7 +54,7 @@ import time
 import tomllib
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +64,7 @@ from rich.console import Console
 from rich.rule import Rule
 from rich.text import Text
 
-from local_deploy import ROOT, coverage, importing
+from local_deploy import ROOT, coverage, estimates, importing
 from local_deploy import organization_actions as actions
 from local_deploy.api_calls import ApiCalls, ReadOnlyViolation, writes
 from local_deploy.assets import assembly_reader, file_assets, publish
@@ -73,6 +73,7 @@ from local_deploy.cloudformation import FUNCTION, NO_CHANGE, LocalCloudFormation
 from local_deploy.importing import IMPORTED_SETTINGS
 from local_deploy.organization_file import OrganizationFileError, load_organization_file
 from local_deploy.plan import Plan, PlanError, build_plan
+from local_deploy.simulated_time import Timing, duration
 from local_deploy.stack import StackState
 from local_deploy.state import Run
 from local_deploy.synth import SynthError, Synthesized, synthesize
@@ -95,11 +96,14 @@ from local_deploy.world import StateDir, StateDirError, World, open_world
 from org_bootstrap.aws import clients
 from org_bootstrap.aws.organization import management_account_id
 from org_bootstrap.aws.partitions import partition_of
+from org_bootstrap.engine import clock as clocks
 from org_bootstrap.engine.reconcile import AccountApi
 from org_bootstrap.engine.stores import DynamoDbSnapshots
 from org_bootstrap.handlers.resource import ObjectReader
 from org_bootstrap.settings.alternate_contacts import FIELDS
 from org_bootstrap.settings.alternate_contacts.spec import CONTACT_TYPES
+from org_bootstrap.settings.regions import DISABLE as DISABLE_REGION_CALL
+from org_bootstrap.settings.regions import ENABLE as ENABLE_REGION_CALL
 from org_bootstrap.validation import EVENTS_REGION, region_problem
 from simulation.organization import acting_as
 from stacks.config import DEFAULT_CONFIG, BootstrapConfig, ConfigError, load_config
@@ -127,6 +131,8 @@ class Session:
     synthesizer: Synthesizer
     show_values: bool = False
     invocation_seconds: float | None = None
+    real_time: bool = False  # --real-time: the machine's clock instead of the simulated one
+    timings: list[Timing] = field(default_factory=list)  # each opening of the world's, in order
     run: Run | None = None  # the command holding the state directory's lock
 
 
@@ -141,7 +147,9 @@ def main(argv: Sequence[str] | None = None, *, synthesizer: Synthesizer | None =
         synthesizer=synthesizer or (lambda path: synthesize(path, reconcile=_reconcile_token(args))),
         show_values=getattr(args, "show_values", False),
         invocation_seconds=getattr(args, "max_invocation_seconds", None),
+        real_time=getattr(args, "real_time", False),
     )
+    started = time.monotonic()
     try:
         with contextlib.ExitStack() as held:
             if args.name in ("reset", "demo"):  # they delete: a mistyped --state-dir gets not even a lock file
@@ -169,6 +177,9 @@ def main(argv: Sequence[str] | None = None, *, synthesizer: Synthesizer | None =
             soft_wrap=True,
         )
         return 130
+    finally:
+        if session.timings:
+            console.print(Text(_took(session, time.monotonic() - started), style="bold"))
     return 0
 
 
@@ -177,6 +188,14 @@ def state_dir(args: argparse.Namespace) -> StateDir:
     if args.state_dir is not None:
         return StateDir(Path(args.state_dir))
     return StateDir(DEMO_STATE if args.name == "demo" else DEFAULT_STATE)
+
+
+def _took(session: Session, wall_seconds: float) -> str:
+    """``took 4.2 s here; at AWS's published quotas: 3 min 12 s`` for the whole command."""
+    if session.real_time:
+        return f"Took {duration(wall_seconds)} in real time (--real-time: paced as at AWS's published quotas)"
+    aws = sum(timing.aws_seconds for timing in session.timings)
+    return f"Took {duration(wall_seconds)} here; at AWS's published quotas: {duration(aws)}"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -201,13 +220,19 @@ def _parser() -> argparse.ArgumentParser:
     values.add_argument("--show-values", action="store_true", help="show e-mail addresses and phone numbers in full")
     lambda_time = argparse.ArgumentParser(add_help=False)
     lambda_time.add_argument(
+        "--real-time",
+        action="store_true",
+        help="run on the machine's clock, waiting as AWS's quotas make the calls wait (default: a simulated "
+        "clock, which takes seconds here and reports the time at AWS's published quotas)",
+    )
+    lambda_time.add_argument(
         "--max-invocation-seconds",
         type=float,
         help="cap each handler invocation's time (default: the function's Timeout); long jobs then run in "
         "more is-complete polls",
     )
     commands = parser.add_subparsers(required=True, metavar="command")
-    plan = commands.add_parser("plan", parents=[common, config, values], help="what a deploy would change")
+    plan = commands.add_parser("plan", parents=[common, config, values, lambda_time], help="what a deploy would change")
     plan.add_argument(
         "--aws",
         action="store_true",
@@ -729,6 +754,8 @@ def _plan_each(
         reads = calls.snapshot() - before
         session.console.print(plan_view(plan, stack, show_values=session.show_values, real=real))
         _print_reads(session.console, reads, writes() if writes else 0)
+        if plan.contacts_change is not None:
+            session.console.print(Text(estimates.plan_line(estimates.of_plan(plan)), style="bold"))
         plans.append(plan)
     for plan in plans:
         _check_preflight(plan)
@@ -861,14 +888,35 @@ def _run(
     action: Callable[[], Result],
 ) -> Result:
     before = world.calls.snapshot()
-    started = time.monotonic()
+    clock_started = clocks.monotonic()
     with DeployProgress(session.console, world.calls, world.session, total) as progress:
         engine.listener = progress
         result = action()
     view = result_view(
-        result, stack, writes=writes(world.calls.snapshot() - before), seconds=time.monotonic() - started
+        result,
+        stack,
+        writes=writes(world.calls.snapshot() - before),
+        seconds=clocks.monotonic() - clock_started,
+        simulated=not session.real_time,
     )
     session.console.print(view)
+    made = Counter(
+        {
+            operation: count
+            for (service, operation), count in (world.calls.snapshot() - before).items()
+            if service == "account"
+        }
+    )
+    if made:
+        requests = made[ENABLE_REGION_CALL] + made[DISABLE_REGION_CALL]
+        floor = estimates.quota_floor(made, region_requests=requests)
+        session.console.print(
+            Text(
+                f"Account Management calls made: {', '.join(f'{n} {op}' for op, n in sorted(made.items()))}; "
+                f"their floor at AWS's published quotas: {duration(floor)}",
+                style="dim",
+            )
+        )
     if not result.ok:
         session.console.print(Text(f"The handlers' logs: {_shown(world.state.log_file)}", style="dim"))
     return result
@@ -901,7 +949,9 @@ def _synthesize(session: Session, config: str) -> Synthesized:
     resources = synthesized.template.get("Resources", {})
     custom = sum(1 for resource in resources.values() if str(resource.get("Type", "")).startswith("Custom::"))
     session.console.print(
-        f"Synthesized {synthesized.stack_name} from {config} in {synthesized.seconds:.1f} s: "
+        f"Synthesized {synthesized.stack_name} from {config} in {synthesized.seconds:.1f} s"
+        + (" (the same config and app code as a synth before: its templates, kept)" if synthesized.cached else "")
+        + ": "
         f"{len(resources)} resources, {custom} custom resources "
         f"(account {synthesized.config.management_account_id}, {synthesized.config.region})"
     )
@@ -940,7 +990,10 @@ def _world(session: Session, *, read_only: bool = False) -> Iterator[World]:
                 style="yellow",
             )
         )
-    with open_world(session.state, session.seed, read_only=read_only, run=session.run) as world:
+    opened = open_world(session.state, session.seed, read_only=read_only, run=session.run, real_time=session.real_time)
+    with opened as world:
+        if world.timing is not None:
+            session.timings.append(world.timing)
         for line in world.taken_over:
             session.console.print(Text(line, style="yellow"), soft_wrap=True)
         try:

@@ -7,8 +7,12 @@
   cleanup phase after every other change, as do resources the template no longer has.
 - **Provider framework** (``aws_cdk.custom_resources.Provider``): the ``ServiceToken`` is the
   framework's function; its environment names the user's on-event and is-complete functions. The
-  on-event result is merged into the event; is-complete is polled until ``IsComplete``, at most as
-  often as the waiter state machine retries; ``Data`` is merged; a response over 4 KB fails.
+  on-event result is merged into the event; is-complete is polled until ``IsComplete`` as the
+  waiter state machine retries (``IntervalSeconds`` apart, on the runtime's clock, at most
+  ``MaxAttempts`` times); ``Data`` is merged; a response over 4 KB fails.
+- **Time**: every wait here and in the handlers is on the runtime's clock
+  (:mod:`org_bootstrap.engine.clock`): simulated in the local tools (:mod:`local_deploy.simulated_time`),
+  so an operation's ``seconds`` is what it takes at AWS's quotas.
 - **Lambda**: a function is its ``Handler`` imported from the runtime package and called with a
   JSON copy of the event and a context whose remaining time counts down from its ``Timeout``, in
   its ``Environment`` (references resolved: the job bucket's and snapshot table's names) plus
@@ -18,7 +22,7 @@
 - **Step Functions**: a ``StartExecution`` of a state machine of the stack (a contacts job
   continuing in its workflow past the deploy wait) is queued and, once the resource has its
   answer, its definition from the template is run (:mod:`simulation.workflow`: Retry, Catch,
-  Choice, Wait) with the real handlers, in simulated time: waits and retry delays take none.
+  Choice, Wait) with the real handlers; its waits and retry delays are slept on the runtime's clock.
 - **CloudFormation**: ``DescribeStacks`` of the stack gives its status as it changes (a handler
   reads it to tell a rollback's requests from others).
 - **Accounts**: everything a stack's deploy or destroy does (its buckets and tables, its handlers'
@@ -60,7 +64,6 @@ import os
 import re
 import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -75,13 +78,15 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from local_deploy.stack import ResourceState, StackState
 from local_deploy.template import Template, TemplateError, Unresolved, as_sent, dependency_order, is_custom, resolve
+from org_bootstrap.engine import clock as clocks
 from simulation.organization import acting_as
 from simulation.workflow import Executions
 
 LOG = logging.getLogger("local_deploy.lambda")
-# What the simulated world changes in a function's environment, unless its template sets it: the
-# simulated organization's Regions are ENABLED at the first read after the request, so following
-# them every 15 s (the handlers' default, for AWS's minutes to hours) would only wait.
+# What the simulated world changes in a function's environment in real time (--real-time), unless
+# its template sets it: the simulated organization's Regions are then ENABLED at the first read
+# after the request, so following them every 15 s (the handlers' default, for AWS's minutes to
+# hours) would only wait. On the simulated clock Regions take their time and the default stands.
 SIMULATED_ENVIRONMENT = {"REGION_FOLLOW_SECONDS": "1"}
 
 CREATE, UPDATE, DELETE, RETAIN, NO_CHANGE = "Create", "Update", "Delete", "Retain", "No change"
@@ -89,6 +94,7 @@ PROVIDER_ON_EVENT = "framework.onEvent"  # the CDK Provider framework's entry po
 USER_ON_EVENT, USER_IS_COMPLETE = "USER_ON_EVENT_FUNCTION_ARN", "USER_IS_COMPLETE_FUNCTION_ARN"
 WAITER = "WAITER_STATE_MACHINE_ARN"
 DEFAULT_MAX_POLLS = 360  # the Provider framework's defaults: 30 minutes, polled every 5 seconds
+DEFAULT_POLL_SECONDS = 5.0
 RESPONSE_LIMIT_BYTES = 4096  # CloudFormation refuses a larger custom-resource response
 RESPONSE_URL = "https://local-deploy.invalid/cloudformation-response"  # never called: the framework answers
 # The physical ID of the Provider framework's FAILED answer to a Create whose on-event failed; the
@@ -233,6 +239,15 @@ class _Attempt:
     replaced: list[str] = field(default_factory=list)  # a new physical ID; the old one is still there
 
 
+@dataclass(frozen=True)
+class Waiter:
+    """The Provider framework's waiter state machine: how often it polls is-complete, how many times."""
+
+    max_attempts: int
+    interval: float
+    backoff: float
+
+
 class LambdaContext:
     """The context object a Python Lambda handler receives."""
 
@@ -244,10 +259,10 @@ class LambdaContext:
         self.aws_request_id = str(uuid.uuid4())
         self.log_group_name = f"/aws/lambda/{name}"
         self.log_stream_name = f"local/{self.aws_request_id}"
-        self._deadline = time.monotonic() + seconds
+        self._deadline = clocks.monotonic() + seconds  # the runtime's clock: simulated locally
 
     def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
+        return max(0, int((self._deadline - clocks.monotonic()) * 1000))
 
 
 class LocalCloudFormation:
@@ -571,14 +586,14 @@ class LocalCloudFormation:
         if operation.action != RETAIN:
             self._event(operation, f"{verb}_IN_PROGRESS")
         self.listener.started(operation)
-        started = time.monotonic()
+        started = clocks.monotonic()
         try:
             yield
         except (ResourceError, TemplateError, ClientError, BotoCoreError) as error:
             operation.error = str(error)
             raise ResourceFailed(operation) from error
         finally:
-            operation.seconds = time.monotonic() - started
+            operation.seconds = clocks.monotonic() - started
             if operation.action == RETAIN:
                 self._event(operation, verb)
             else:
@@ -644,7 +659,7 @@ class LocalCloudFormation:
         response = {**event, **result, "PhysicalResourceId": new_id}
         operation.physical_id = str(new_id)  # is-complete's events (and a FAILED answer) carry it from now on
         if is_complete is not None:
-            response = self._wait(operation, is_complete, response, self._max_polls(variables.get(WAITER)))
+            response = self._wait(operation, is_complete, response, self._waiter(variables.get(WAITER)))
         self._run_background(operation)
         data = dict(response.get("Data") or {})
         answer = {
@@ -662,10 +677,14 @@ class LocalCloudFormation:
         return str(response["PhysicalResourceId"]), data
 
     def _wait(
-        self, operation: Operation, is_complete: ResourceState, event: dict[str, Any], max_polls: int
+        self, operation: Operation, is_complete: ResourceState, event: dict[str, Any], waiter: Waiter
     ) -> dict[str, Any]:
-        # The waiter state machine invokes is-complete at once, then retries up to MaxAttempts times.
+        # The waiter state machine invokes is-complete at once, then retries up to MaxAttempts times,
+        # IntervalSeconds apart (times BackoffRate after each), on the runtime's clock.
+        max_polls = waiter.max_attempts
         for poll in range(1, max_polls + 2):
+            if poll > 1:
+                clocks.sleep(waiter.interval * waiter.backoff ** (poll - 2))
             outcome = self._invoke(is_complete, event, operation) or {}
             self.listener.polled(operation, poll)
             if outcome.get("IsComplete"):
@@ -674,7 +693,7 @@ class LocalCloudFormation:
                 raise ResourceError('"Data" is not allowed if "IsComplete" is "False"')
         raise ResourceError(f"Operation timed out (is-complete still false after {max_polls + 1} polls)")
 
-    def _max_polls(self, waiter_arn: str | None) -> int:
+    def _waiter(self, waiter_arn: str | None) -> Waiter:
         machine = next(
             (
                 state
@@ -683,12 +702,17 @@ class LocalCloudFormation:
             ),
             None,
         )
-        found = (
-            re.search(r'"MaxAttempts"\s*:\s*(\d+)', str(machine.properties.get("DefinitionString", "")))
-            if machine
-            else None
+        definition = str(machine.properties.get("DefinitionString", "")) if machine else ""
+
+        def number(name: str, default: float) -> float:
+            found = re.search(rf'"{name}"\s*:\s*([0-9.]+)', definition)
+            return float(found.group(1)) if found else default
+
+        return Waiter(
+            int(number("MaxAttempts", DEFAULT_MAX_POLLS)),
+            number("IntervalSeconds", DEFAULT_POLL_SECONDS),
+            number("BackoffRate", 1.0),
         )
-        return int(found.group(1)) if found else DEFAULT_MAX_POLLS
 
     def _function(self, arn: Any, logical_id: str) -> ResourceState:
         for state in self.stack.resources.values():
@@ -712,7 +736,7 @@ class LocalCloudFormation:
         variables = {key: str(value) for key, value in properties.get("Environment", {}).get("Variables", {}).items()}
         variables = self._with_layers(function, variables)
         environment = {
-            **SIMULATED_ENVIRONMENT,
+            **(SIMULATED_ENVIRONMENT if clocks.installed() is clocks.REAL else {}),
             **variables,
             "AWS_LAMBDA_FUNCTION_NAME": function.physical_id,
             "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
@@ -726,7 +750,7 @@ class LocalCloudFormation:
         LOG.info(
             "START RequestId: %s Function: %s (%s)", context.aws_request_id, function.physical_id, operation.logical_id
         )
-        started = time.monotonic()
+        started = clocks.monotonic()
         operation.invocations += 1
         try:
             with mock.patch.dict(os.environ, environment):
@@ -741,7 +765,7 @@ class LocalCloudFormation:
                     LOG.exception("handler %s failed", properties.get("Handler"))
                     raise ResourceError(f"{type(error).__name__}: {error}") from error
         finally:
-            elapsed = time.monotonic() - started
+            elapsed = clocks.monotonic() - started
             LOG.info("END RequestId: %s Duration: %.0f ms", context.aws_request_id, elapsed * 1000)
         if elapsed > seconds:
             raise ResourceError(f"Task timed out after {seconds:.2f} seconds ({function.physical_id})")
@@ -846,14 +870,18 @@ class LocalCloudFormation:
         def invoke(arn: str, payload: dict[str, Any]) -> Any:
             return self._invoke(self._function(arn, operation.logical_id), payload, operation)
 
-        for execution in self.executions.run_pending(invoke, sleep=waited.append):
+        def sleep(seconds: float) -> None:
+            waited.append(seconds)
+            clocks.sleep(seconds)
+
+        for execution in self.executions.run_pending(invoke, sleep=sleep):
             outcome = execution.outcome
             assert outcome is not None
             batches = outcome.steps.count(outcome.steps[0])
             note = f"continued in its workflow: execution {execution.name} {outcome.status} after {batches} batch(es)"
             if outcome.error:
                 note += f" ({outcome.error}: {outcome.cause}; the alarm fires, the next deploy resumes the job)"
-            operation.notes.append(note + f", {sum(waited):.0f} s of waits and retry delays simulated")
+            operation.notes.append(note + f", {sum(waited):.0f} s of waits and retry delays")
 
     # -- names and simulated resources ------------------------------------------------------
 

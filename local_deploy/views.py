@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 from rich.text import Text
 
+from local_deploy import estimates
 from local_deploy.api_calls import ApiCalls
 from local_deploy.automation import Delivery, DeliveryReport, DriftRun
 from local_deploy.cloudformation import NO_CHANGE, Listener, Operation, Result, StackEvent, simulated
@@ -34,10 +35,9 @@ from local_deploy.plan import (
     Plan,
     SettingLine,
 )
+from local_deploy.simulated_time import duration
 from local_deploy.stack import ResourceState, StackState
 from org_bootstrap.engine.jobs import Job
-from org_bootstrap.engine.pacing import ACCOUNT_QUOTAS
-from org_bootstrap.engine.reconcile import RESTORE
 from org_bootstrap.engine.registry import SETTINGS, setting_of
 from org_bootstrap.engine.stores import S3JobStore
 from org_bootstrap.settings.alternate_contacts import SETTING as ALTERNATE_CONTACTS
@@ -226,7 +226,11 @@ def totals_text(plan: Plan) -> Text:
 # -- deploy -----------------------------------------------------------------------------------
 
 
-def result_view(result: Result, stack: StackState, *, writes: Counter[str], seconds: float) -> RenderableType:
+def result_view(
+    result: Result, stack: StackState, *, writes: Counter[str], seconds: float, simulated: bool = False
+) -> RenderableType:
+    """``seconds``: on the runtime's clock, AWS's time when ``simulated`` (the command's last line
+    says how long it took here)."""
     shown = [operation for operation in result.operations if operation.simulated]
     if not result.operations:
         return Text.assemble(
@@ -262,7 +266,7 @@ def result_view(result: Result, stack: StackState, *, writes: Counter[str], seco
             ),
             _outcome(operation),
             str(operation.invocations) if operation.custom else "",
-            f"{operation.seconds:.1f} s",
+            duration(operation.seconds),
             end_section=True,
         )
     recorded = Counter(op.action for op in result.operations if not op.simulated)
@@ -277,7 +281,9 @@ def result_view(result: Result, stack: StackState, *, writes: Counter[str], seco
     parts.append(
         Text.assemble(
             (f"{stack.name}: {result.status}", style),
-            f" in {seconds:.1f} s · handler invocations: {result.invocations} · writes to the organization: ",
+            f" in {duration(seconds)}"
+            + (" at AWS's quotas" if simulated else "")
+            + f" · handler invocations: {result.invocations} · writes to the organization: ",
             (_writes_text(writes), "bold"),
         )
     )
@@ -408,7 +414,10 @@ def _ou_path(parent: str, ous: Mapping[str, Mapping[str, Any]]) -> str:
 
 
 class DeployProgress(Listener):
-    """Resources done, and for a contacts job the contact types checked: a bar for long runs."""
+    """Resources done, and for a settings job its reads, by setting and operation: a bar for long runs.
+
+    The bar's total is the reads the job makes (every item it carries is read once, whatever it
+    then writes), so it ends at its total; the writes and the Region follow-ups are counted beside it."""
 
     def __init__(self, console: Console, calls: ApiCalls, session: boto3.Session, resources: int) -> None:
         self.progress = Progress(
@@ -423,9 +432,15 @@ class DeployProgress(Listener):
         self.calls, self.session = calls, session
         self.resources = self.progress.add_task("resources", total=resources)
         self.contacts: Any = None
-        self._checked, self._written, self._last_line = 0, Counter[str](), time.monotonic()
-        self._total = 0
+        self.reads: Counter[str] = Counter()  # the job's planned reads, by operation
+        self.made: Counter[str] = Counter()  # Account Management calls made since the job started
+        self._last_line = time.monotonic()
         self._lock = threading.Lock()
+
+    @property
+    def read(self) -> int:
+        """The job's planned reads made so far (never past their total)."""
+        return sum(min(self.made[operation], count) for operation, count in self.reads.items())
 
     def __enter__(self) -> DeployProgress:
         self.progress.start()
@@ -459,57 +474,51 @@ class DeployProgress(Listener):
         if not bucket or not job_id:
             return
         job = Job.from_dict(S3JobStore(self.session.client("s3"), bucket).load(job_id))
-        targets = [target for _, key in job.items for target in job.target_sets[key].values()]
+        reads, most = estimates.of_job(job)
+        total = sum(reads.calls.values())
+        with self._lock:
+            self.reads, self.made, self._last_line = reads.calls, Counter(), time.monotonic()
         if self.contacts is None:
-            self.contacts = self.progress.add_task("contact types checked", total=len(targets))
+            self.contacts = self.progress.add_task("reads", total=total)
         else:
-            self.progress.reset(self.contacts, total=len(targets))
-        self._checked, self._written, self._last_line = 0, Counter[str](), time.monotonic()
-        self._total = len(targets)
-        if targets:
-            self.progress.console.print(Text(_pacing_line(operation, job, targets), style="dim"))
+            self.progress.reset(self.contacts, total=total)
+        if job.items:
+            self.progress.console.print(Text(_pacing_line(operation, job, reads, most), style="dim"))
 
     def _api_call(self, service: str, operation: str) -> None:
         if service != "account" or self.contacts is None:
             return
         with self._lock:
-            if operation == "GetAlternateContact":
-                self._checked += 1
-            else:
-                self._written[_DONE.get(operation, operation)] += 1
-            description = "contact types checked" + "".join(
-                f", {count} {done}" for done, count in sorted(self._written.items())
-            )
+            self.made[operation] += 1
+            read = self.read
+            others = ", ".join(f"{count} {name}" for name, count in sorted(self.made.items()) if name not in self.reads)
+            description = "reads" + (f" (and {others})" if others else "")
             due = not self.progress.console.is_terminal and time.monotonic() - self._last_line >= PROGRESS_LINE_SECONDS
             if due:
                 self._last_line = time.monotonic()
-        if operation == "GetAlternateContact":
-            self.progress.advance(self.contacts)
-        self.progress.update(self.contacts, description=description)
+        self.progress.update(self.contacts, completed=read, description=description)
         if due:  # a log or a pipe shows no bar: a line now and then says the paced work goes on
-            self.progress.console.print(Text(f"  ... {self._checked} of {self._total} {description}", style="dim"))
+            total = sum(self.reads.values())
+            self.progress.console.print(Text(f"  ... {read} of {total} {description}", style="dim"))
 
 
-_DONE = {"PutAlternateContact": "put", "DeleteAlternateContact": "deleted"}
-_PACED = {"put": "PutAlternateContact", "delete": "DeleteAlternateContact"}
-
-
-def _pacing_line(operation: Operation, job: Job, targets: list[Any]) -> str:
-    """What a contacts job will do and the least time the published quotas allow for it, so that a
-    wait at 1 delete a second reads as pacing, not as a hang."""
-    deletes = sum(1 for target in targets if target == DELETE_TARGET)
-    restores = sum(1 for target in targets if target == RESTORE)
-    puts = len(targets) - deletes - restores
-    floor = len(targets) / ACCOUNT_QUOTAS["GetAlternateContact"].per_second
-    parts = [f"{operation.logical_id}: {len(targets)} contact types to check in {len(job.items)} accounts"]
-    for count, kind in ((puts, "put"), (deletes, "delete")):
-        if count:
-            quota = ACCOUNT_QUOTAS[_PACED[kind]]
-            floor = max(floor, count / quota.per_second)
-            parts.append(f"up to {count} {_PACED[kind]} at {quota.per_second:g}/s")
-    if restores:
-        parts.append(f"{restores} to restore (put or delete)")
-    return ", ".join(parts) + f": at least {floor:.0f} s at the published quotas"
+def _pacing_line(operation: Operation, job: Job, reads: estimates.Estimate, most: estimates.Estimate) -> str:
+    """What a settings job will do, by setting and operation, and the time AWS's published quotas
+    allow for it: at least that of its reads, at most that of every write it could make as well."""
+    writes = {
+        title: Counter({name: count for name, count in calls.items() if name not in reads.calls})
+        for title, calls in most.by_setting.items()
+    }
+    parts = []
+    for title, calls in reads.by_setting.items():
+        written = ", ".join(f"{count} {name}" for name, count in writes.get(title, Counter()).items())
+        read = ", ".join(f"{count} {name}" for name, count in calls.items())
+        parts.append(f"{title}: {read}" + (f" (then up to {written})" if written else ""))
+    least, longest = duration(reads.seconds), duration(most.seconds)
+    return (
+        f"{operation.logical_id}: {len(job.items)} accounts · {'; '.join(parts)} · at AWS's published quotas: "
+        f"at least {least} (the reads), at most {longest} (if every item is written)"
+    )
 
 
 class AccountsProgress:

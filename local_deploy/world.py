@@ -11,7 +11,8 @@ the stack's record always agree:
   what CloudFormation remembers of the stack (:class:`local_deploy.stack.StackState`) and, in
   delegated-administrator mode, of the delegated administrator's stack (its bucket and table are in
   that account, and kept as such), the history of what changed after the deploys and why (day-two
-  events, drift checks), and which run wrote it;
+  events, drift checks), where the simulated wall clock stopped (the next run resumes there:
+  :mod:`local_deploy.simulated_time`), and which run wrote it;
 - ``lock``: who is changing the state now;
 - ``handlers.log``: the handlers' logs, as CloudWatch Logs would have them.
 
@@ -40,6 +41,7 @@ import boto3
 
 from local_deploy.api_calls import ApiCalls
 from local_deploy.organization_file import load_organization_file
+from local_deploy.simulated_time import REAL_TIME_REGION_OPT_SECONDS, REGION_OPT_SECONDS, Timing, running
 from local_deploy.stack import StackState
 from local_deploy.state import Run, StateDir, StateDirError, StateLocked
 from org_bootstrap.engine.continuation import LEASE
@@ -63,6 +65,7 @@ class World:
     # oldest first: {"at", "what", "why", "account", "changes"}
     history: list[dict[str, Any]] = field(default_factory=list)
     taken_over: list[str] = field(default_factory=list)  # one line per lease of a run that is gone
+    timing: Timing | None = None  # the clock the run is on, and how long it has taken
 
     def stacks(self) -> list[StackState]:
         """The deployed stacks in deployment order: the management account's first."""
@@ -71,32 +74,44 @@ class World:
 
 @contextlib.contextmanager
 def open_world(
-    state: StateDir, seed: str | Path, *, read_only: bool = False, run: Run | None = None
+    state: StateDir,
+    seed: str | Path,
+    *,
+    read_only: bool = False,
+    run: Run | None = None,
+    real_time: bool = False,
 ) -> Iterator[World]:
     """The simulated world as the state directory left it (or as the organization file seeds it),
-    saved back as a whole when the block ends, however it ends; ``read_only``: never saved, and
-    leases left as found. ``run``: the command holding the lock, recorded as the state's writer."""
+    on a simulated clock (:mod:`local_deploy.simulated_time`) unless ``real_time``, saved back as a
+    whole when the block ends, however it ends; ``read_only``: never saved, and leases left as
+    found. ``run``: the command holding the lock, recorded as the state's writer."""
     saved = state.load() or {}
     if saved:
         organization_data, seeded_from = saved["organization"], str(saved.get("seeded_from"))
     else:
         organization_data, seeded_from = load_organization_file(seed), str(Path(seed).resolve())
-    taken_over = [] if read_only else _take_over_leases(saved)
+    taken_over = [] if read_only else _take_over_leases(saved, real_time=real_time)
     stack = StackState.from_dict(saved["stack"]) if saved.get("stack") else None
     delegated_stack = StackState.from_dict(saved["delegated_stack"]) if saved.get("delegated_stack") else None
     state.path.mkdir(parents=True, exist_ok=True)
     with (
         strict_aws(management_account=organization_data["management_account_id"]) as api_log,
         _handler_logs(state.log_file),
+        contextlib.ExitStack() as stack_of_contexts,
     ):
         boto3.setup_default_session()
         session = boto3.DEFAULT_SESSION
         assert session is not None
+        timing = stack_of_contexts.enter_context(
+            running(session, real_time=real_time, resume_at=float(saved.get("clock", 0.0)))
+        )
+        api_log.region_opt_seconds = REAL_TIME_REGION_OPT_SECONDS if real_time else REGION_OPT_SECONDS
         organization = Organization.from_mapping(organization_data, api_log)
         _restore_storage(session, saved, organization.management_account_id)
         world = World(organization, api_log, session, ApiCalls(session), stack, seeded_from, state, delegated_stack)
         world.history = list(saved.get("history", []))
         world.taken_over = taken_over
+        world.timing = timing
         try:
             yield world
         finally:
@@ -112,9 +127,13 @@ def _save(world: World, saved: dict[str, Any], run: Run | None) -> None:
     accounts.update(each.account for each in world.stacks())
     regions = {"us-east-1", *(table["region"] for table in saved.get("dynamodb", {}).values())}
     regions.update(each.region for each in world.stacks())
+    clock = float(saved.get("clock", 0.0))  # the simulated wall clock resumes here (never goes back)
+    if world.timing is not None:
+        clock = max(clock, world.timing.clock.time())
     world.state.save(
         {
             "seeded_from": world.seeded_from,
+            "clock": clock,
             "organization": organization.to_mapping(world.api_log),
             "history": world.history,
             **_storage_snapshot(session, sorted(accounts), regions),
@@ -125,10 +144,11 @@ def _save(world: World, saved: dict[str, Any], run: Run | None) -> None:
     )
 
 
-def _take_over_leases(saved: dict[str, Any]) -> list[str]:
+def _take_over_leases(saved: dict[str, Any], *, real_time: bool) -> list[str]:
     """Free the job leases in the saved state (see the module's description), in place; a line for
-    each that had not yet expired."""
-    now = time.time()
+    each that had not yet expired at the time the run starts on (the simulated wall clock resumes
+    where the last run's ended)."""
+    now = time.time() if real_time else max(time.time(), float(saved.get("clock", 0.0)))
     writer = Run.from_dict(saved.get("written_by"))
     lines = []
     for bucket in saved.get("s3", {}).values():

@@ -99,7 +99,8 @@ def generated_organization(accounts: int = 300, ous: int = 85, *, seed: int = 1)
     placed = [ROOT_ID, *(unit["id"] for unit in units)]
     members: list[dict[str, Any]] = []
     for index in range(accounts):
-        account_id = MANAGEMENT if index == 0 else f"{300000000000 + index * 7919:012d}"
+        # the second account is the config's delegated administrator: it must be a member
+        account_id = {0: MANAGEMENT, 1: DELEGATED}.get(index, f"{300000000000 + index * 7919:012d}")
         parent = ROOT_ID if index == 0 else rng.choice(placed)
         have = traits[parent]
         contacts = dict(have["contacts"])

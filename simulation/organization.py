@@ -53,7 +53,6 @@ import functools
 import os
 import random
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -72,6 +71,7 @@ from moto.organizations import responses as org_responses
 from moto.s3 import responses as s3_responses
 
 from org_bootstrap.aws import partitions
+from org_bootstrap.engine import clock as clocks
 from org_bootstrap.engine.pacing import Quota
 from org_bootstrap.settings.alternate_contacts.spec import CONTACT_FIELD_RULES
 from org_bootstrap.settings.primary_contact.spec import (
@@ -158,7 +158,7 @@ class ApiLog:
     throttled: Counter[str] = field(default_factory=Counter)
     capacity: Mapping[str, Quota] = field(default_factory=dict)  # the service's rate per operation
     storms: list[Storm] = field(default_factory=list)
-    clock: Callable[[], float] = time.monotonic
+    clock: Callable[[], float] = clocks.monotonic  # the runtime's clock: simulated when one is installed
     organizations_calls: Counter[str] = field(default_factory=Counter)
     faults: Counter[tuple[str, str]] = field(default_factory=Counter)  # (operation, code) refused
     denied_accounts: set[str] = field(default_factory=set)  # refuse every call that targets these
@@ -770,6 +770,9 @@ class Organization:
         expected = data.get("management_account_id", org.management_account_id)
         if expected != org.management_account_id:
             raise ValueError(f"management account {expected}: enter strict_aws(management_account={expected!r})")
+        # Built in moto's backend directly, not through the API (a 300-account organization's
+        # ~1,000 seeding calls would cost seconds of every local command).
+        backend = _org_backend()
         created = {org.root_id}
         pending = list(data.get("organizational_units", []))
         while pending:  # parents before children, whatever the order given
@@ -777,9 +780,10 @@ class Organization:
             if not ready:
                 raise ValueError(f"organizational units with unknown parents: {[ou['id'] for ou in pending]}")
             for ou in ready:
-                created.add(org.create_ou(ou["name"], ou.get("parent"), ou_id=ou.get("id")))
+                with _fixed_id("make_random_ou_id", ou.get("id")):
+                    made = backend.create_organizational_unit(ParentId=ou.get("parent", org.root_id), Name=ou["name"])
+                created.add(made["OrganizationalUnit"]["Id"])
                 pending.remove(ou)
-        backend = _org_backend()
         accounts = list(data.get("accounts", []))
         for account in accounts:
             if account["id"] == org.management_account_id:
@@ -788,8 +792,14 @@ class Organization:
                 found.email = account.get("email", found.email)
                 found.parent_id = account.get("parent", org.root_id)
             else:
-                parent, email = account.get("parent"), account.get("email")
-                org.create_account(account["name"], parent_id=parent, account_id=account["id"], email=email)
+                email = account.get("email") or f"{account['name']}@example.com"
+                with _fixed_id("make_random_account_id", account["id"]):
+                    backend.create_account(AccountName=account["name"], Email=email)
+                parent = account.get("parent", org.root_id)
+                if parent != org.root_id:
+                    if parent not in created:
+                        raise ValueError(f"account {account['id']}: no organizational unit {parent}")
+                    backend.get_account_by_id(account["id"]).parent_id = parent
         for principal in data.get("trusted_access", []):
             org.enable_trusted_access(principal)
         for principal, account_ids in data.get("delegated_administrators", {}).items():
@@ -801,8 +811,7 @@ class Organization:
             if account.get("regions"):
                 org.set_regions(account["id"], account["regions"], log or _ACTIVE_LOGS[-1])
             if account.get("tags"):
-                tags = [{"Key": key, "Value": value} for key, value in account["tags"].items()]
-                org.organizations.tag_resource(ResourceId=account["id"], Tags=tags)
+                backend.get_account_by_id(account["id"]).tags.update(account["tags"])
             if account.get("status", "ACTIVE") != "ACTIVE":
                 org.set_status(account["id"], account["status"])
         return org

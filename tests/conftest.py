@@ -53,15 +53,17 @@ def one_botocore_data_loader() -> Iterator[None]:
 
 @contextlib.contextmanager
 def at_simulation_speed() -> Iterator[None]:
-    """Handlers run by the local deploy without waiting on real time. Against AWS they pace every
-    call at its published quota and read a Region request every 15 s; the simulated organization
-    has no quotas and enables a Region at once, so here every quota is lifted and
-    ``REGION_FOLLOW_SECONDS`` (the handlers' environment knob, which the template leaves unset) is 0."""
+    """Handlers run by the local deploy's tests as fast as the simulation allows, in simulated time
+    too: every quota lifted, a Region enabled at once and read again at once
+    (``REGION_FOLLOW_SECONDS``, the handlers' environment knob, which the template leaves unset, is
+    0). The local tools' own defaults (the real quotas, Regions taking minutes on the simulated
+    clock) are tested in tests/test_local_simulated_time.py."""
     from org_bootstrap.engine.pacing import RateLimits
 
     with (
         mock.patch("org_bootstrap.engine.reconcile.shared_limits", lambda caller: RateLimits(LIFTED_QUOTAS)),
         mock.patch.dict(os.environ, {"REGION_FOLLOW_SECONDS": "0"}),
+        mock.patch("local_deploy.world.REGION_OPT_SECONDS", 0.0),
     ):
         yield
 

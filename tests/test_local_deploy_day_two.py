@@ -179,7 +179,7 @@ def test_a_message_that_keeps_failing_is_retried_then_moved_to_the_dead_letter_q
         assert main(["invite", "141414141414", "Locked Down", *state]) == 0
     out = capsys.readouterr().out
     assert "failed 5 times: moved to the dead-letter queue" in out  # the queue's maxReceiveCount
-    assert "visibility timeout (720 s, passed at once here)" in out
+    assert "visibility timeout (720 s, on the simulated clock; at once with --real-time)" in out
     assert log.calls["GetAlternateContact"] == 5  # one read per delivery: the first type fails each time
     (entry,) = history(state)
     assert entry["status"] == "dead-lettered" and entry["account"] == "141414141414"

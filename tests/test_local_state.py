@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from local_deploy import state as state_module
 from local_deploy.cli import DEFAULT_STATE, DEMO_STATE, _parser, main, state_dir
 from local_deploy.state import WRITE_POINTS, StateDir
 from local_deploy.world import open_world
+from org_bootstrap.engine import clock as clocks
 from org_bootstrap.engine import jobs
 from org_bootstrap.engine.continuation import LEASE
 from tests.conftest import ROOT, at_simulation_speed
@@ -118,9 +120,24 @@ def test_the_old_layout_is_read_and_replaced_by_one_file_at_the_first_write(tmp_
         assert world.history == [{"what": "marker"}]
     after = state.load()
     assert after is not None and before is not None
+    assert after.pop("clock") >= before.pop("clock")  # the simulated wall clock only moves on
     del after["written_by"], before["written_by"]
     assert after == before
     assert sorted(p.name for p in state.path.iterdir()) == ["handlers.log", "state.json"]
+
+
+def test_the_simulated_wall_clock_is_kept_in_the_one_state_file_and_the_next_run_resumes_there(
+    tmp_path: Path,
+) -> None:
+    state = StateDir(tmp_path / "state")
+    with open_world(state, SEED):
+        clocks.sleep(3 * 3600)  # three hours pass at once on the simulated clock
+        stopped = clocks.time()
+    assert stopped > time.time() + 2 * 3600
+    assert sorted(path.name for path in state.path.iterdir()) == ["handlers.log", "state.json"]
+    assert json.loads(state.state_file.read_text(encoding="utf-8"))["clock"] >= stopped
+    with open_world(state, SEED, read_only=True):
+        assert clocks.time() >= stopped  # never before the times the last run stored
 
 
 # -- killed at every write point, or interrupted during a job --------------------------------

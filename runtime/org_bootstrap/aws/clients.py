@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import random
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -31,6 +30,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from botocore.retries import standard
+
+from org_bootstrap.engine import clock as clocks
 
 LOG = logging.getLogger(__name__)
 
@@ -100,7 +101,7 @@ _DEADLINE: ContextVar[tuple[float, Callable[[], float]] | None] = ContextVar("re
 
 
 @contextmanager
-def retries_until(deadline: float, clock: Callable[[], float] = time.monotonic) -> Iterator[None]:
+def retries_until(deadline: float, clock: Callable[[], float] = clocks.monotonic) -> Iterator[None]:
     """Within the block, no call of this thread is retried after ``deadline`` (by ``clock``): a retry
     whose back-off would end after it is not made, and the error is raised to the caller."""
     token = _DEADLINE.set((deadline, clock))

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from org_bootstrap.aws import clients
+from org_bootstrap.engine import clock as clocks
 from org_bootstrap.engine.jobs import Job, run_batch
 from org_bootstrap.engine.reconcile import AccountApi, Snapshots
 from org_bootstrap.engine.stores import S3JobStore, StaleWrite
@@ -67,7 +67,7 @@ class Budget:
         cls,
         context: Any,
         *,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = clocks.time,
         safety_margin: float = SAFETY_MARGIN_SECONDS,
         min_batch: float = MIN_BATCH_SECONDS,
         default_budget: float = DEFAULT_BUDGET_SECONDS,
@@ -129,7 +129,7 @@ def work(
     snapshots: Snapshots | None,
     concurrency: int,
     budget: Budget,
-    clock: Callable[[], float] = time.time,
+    clock: Callable[[], float] = clocks.time,
     owner: str | None = None,
     region_follow_seconds: float | None = None,
     peers: Callable[[], list[Job]] | None = None,

@@ -19,7 +19,6 @@ import hashlib
 import json
 import logging
 import threading
-import time
 from collections import Counter, deque
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -28,6 +27,7 @@ from typing import Any, Protocol
 
 from org_bootstrap.aws.organization import Account
 from org_bootstrap.aws.partitions import partition_here
+from org_bootstrap.engine import clock as clocks
 from org_bootstrap.engine.quotas import RegionOptLimits
 from org_bootstrap.engine.reconcile import (
     CHANGED,
@@ -82,7 +82,7 @@ class Job:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (account ID, status)
     cursor: int = 0
     outcomes: list[dict[str, Any]] = field(default_factory=list)
-    started_at: float = field(default_factory=time.time)
+    started_at: float = field(default_factory=clocks.time)
     failure_tolerance: int = 0
     apply: bool = True
     retrying: list[tuple[str, str]] = field(default_factory=list)  # throttled (account ID, contact-set key)
@@ -438,13 +438,13 @@ def run_batch(
     *,
     snapshots: Snapshots | None,
     deadline: float,
-    clock: Callable[[], float] = time.monotonic,
-    now: Callable[[], float] = time.time,
+    clock: Callable[[], float] = clocks.monotonic,
+    now: Callable[[], float] = clocks.time,
     concurrency: int = DEFAULT_CONCURRENCY,
     checkpoint: Callable[[Job], None] | None = None,
     checkpoint_every: int = CHECKPOINT_EVERY,
     grace: float | None = None,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] = clocks.sleep,
     region_limits: RegionOptLimits | None = None,
     follow_every: float | None = None,
     peers: Callable[[], Sequence[Job]] | None = None,

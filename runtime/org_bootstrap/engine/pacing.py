@@ -23,12 +23,12 @@ https://docs.aws.amazon.com/accounts/latest/reference/quotas.html
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 
 from org_bootstrap.aws.partitions import partition_here
+from org_bootstrap.engine import clock as clocks
 from org_bootstrap.engine.quotas import Quota
 from org_bootstrap.engine.registry import account_quotas
 
@@ -73,8 +73,8 @@ class TokenBucket:
         *,
         initial: int | None = None,
         adaptation: Adaptation | None = None,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = clocks.monotonic,
+        sleep: Callable[[float], None] = clocks.sleep,
     ) -> None:
         self.quota = float(per_second)
         self.per_second = float(per_second)
@@ -157,8 +157,8 @@ class RateLimits:
         *,
         burst: int = 2,
         adaptation: Adaptation | None = None,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = clocks.monotonic,
+        sleep: Callable[[float], None] = clocks.sleep,
     ) -> None:
         self.clock = clock
         self._make = lambda quota: TokenBucket(

@@ -34,7 +34,6 @@ import dataclasses
 import hashlib
 import json
 import logging
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -44,6 +43,7 @@ from botocore.exceptions import ClientError
 
 from org_bootstrap.aws.clients import error_code
 from org_bootstrap.aws.organization import list_accounts
+from org_bootstrap.engine import clock as clocks
 from org_bootstrap.engine.continuation import (
     CONTINUE_JOB,
     DEFAULT_BUDGET_SECONDS,
@@ -83,7 +83,7 @@ class Dependencies:
     snapshots: DynamoDbSnapshots
     deploy_wait_seconds: float  # after this, from the job's start, the rest goes to the workflow
     concurrency: int
-    clock: Callable[[], float] = field(default=time.time)  # the wall clock: deadlines and leases
+    clock: Callable[[], float] = field(default=clocks.time)  # the wall clock: deadlines and leases
     region_follow_seconds: float | None = None  # between two reads of a Region request (None: the jobs')
 
     @classmethod

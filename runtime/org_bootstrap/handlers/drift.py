@@ -31,6 +31,7 @@ from functools import cache
 from typing import Any
 
 from org_bootstrap.aws.organization import read_tree
+from org_bootstrap.engine import clock as clocks
 from org_bootstrap.engine.continuation import (
     CONTINUE_JOB,
     DEFAULT_BUDGET_SECONDS,
@@ -219,7 +220,7 @@ def dependencies() -> Dependencies:
 
 def start(deps: Dependencies, job_id: str | None = None, scheduled_time: str | None = None) -> Job:
     """Plan a drift check of every targeted account and store it."""
-    job_id = job_id or f"drift-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{uuid.uuid4().hex[:8]}"
+    job_id = job_id or f"drift-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(clocks.time()))}-{uuid.uuid4().hex[:8]}"
     owed = owed_releases(deps)
     tree = read_tree(deps.organizations)
     job = plan(

@@ -129,6 +129,11 @@ class Setting:
         """What each item is now (None: there is none), in as few calls as the API allows."""
         raise NotImplementedError
 
+    def reads(self, items: Sequence[str]) -> dict[str, int]:
+        """The calls :meth:`read` makes for these items of one account, by operation (what the
+        local tools' estimates count): by default one call of the first read operation."""
+        return {self.read_operations[0]: 1} if items else {}
+
     def action(self, current: Any, wanted: Any) -> str | None:
         """The write that makes ``current`` what it should be (``wanted``), or None when in sync;
         raises :class:`Refused` when the service would refuse every such write."""

@@ -61,6 +61,9 @@ class AlternateContacts(Setting):
     def read(self, api: AccountCalls, account_id: str, items: Sequence[str]) -> dict[str, Any]:
         return {contact_type: get(api, account_id, contact_type) for contact_type in items}
 
+    def reads(self, items: Sequence[str]) -> dict[str, int]:
+        return {GET: len(items)} if items else {}  # one GetAlternateContact per contact type
+
     def action(self, current: Any, wanted: Any) -> str | None:
         if isinstance(wanted, Mapping):
             return None if same(current, wanted) else "put"

@@ -19,7 +19,6 @@ GetRegionOptStatus per Region.
 from __future__ import annotations
 
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -29,6 +28,7 @@ from botocore.exceptions import ClientError
 
 from org_bootstrap.aws.clients import error_code, is_request_limit
 from org_bootstrap.aws.partitions import CHINA, COMMERCIAL, opt_in_regions
+from org_bootstrap.engine import clock as clocks
 from org_bootstrap.engine.quotas import RegionOptLimits
 from org_bootstrap.engine.targeting import SettingSpec
 from org_bootstrap.settings import AccountCalls, NotYet, Permission, Quota, Setting
@@ -57,6 +57,9 @@ def next_step(status: str, wanted: str) -> str:
     return REQUEST
 
 
+# Between two looks at the requests in flight while waiting for one to end, at most: the follower's
+# notification comes first, and the deadline, whichever is sooner.
+WAIT_SECONDS = 1.0
 # Following a request: once it is older than the job's requests take, or while it is the probe
 # (see RegionRequests.follow), it is read every ``follow_every`` seconds or this share of its age,
 # whichever is longer; before that, a request younger than the probe waits twice its age between reads.
@@ -212,7 +215,7 @@ class RegionRequests:
         limits: RegionOptLimits,
         in_flight: Iterable[Request] = (),
         *,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = clocks.monotonic,
         follow_every: float = 15.0,
         patient: bool = True,
         expected: float | None = None,
@@ -246,7 +249,7 @@ class RegionRequests:
             while not self._free(account_id):
                 if self.clock() >= until:
                     return False
-                self._changed.wait(timeout=0.05)
+                clocks.wait(self._changed, min(WAIT_SECONDS, until - self.clock()))
             self._reserved[account_id] += 1
             self._record_peak(account_id)
             return True
@@ -259,7 +262,7 @@ class RegionRequests:
     def cancel(self, account_id: str) -> None:
         with self._changed:
             self._reserved[account_id] -= 1
-            self._changed.notify_all()
+            clocks.notify_all(self._changed)
 
     def adopt(self, account_id: str, region: str, wanted: str) -> None:
         with self._changed:
@@ -276,7 +279,7 @@ class RegionRequests:
             while (account_id, region) in self._requests:
                 if self.clock() >= until:
                     return False
-                self._changed.wait(timeout=0.05)
+                clocks.wait(self._changed, min(WAIT_SECONDS, until - self.clock()))
             return True
 
     def _record_peak(self, account_id: str) -> None:
@@ -348,4 +351,4 @@ class RegionRequests:
             self.expected = seen if self.expected is None else min(self.expected, seen)
         self._requests.pop((request.account_id, request.region), None)
         done.append((request, now_status))
-        self._changed.notify_all()
+        clocks.notify_all(self._changed)
