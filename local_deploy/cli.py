@@ -776,7 +776,8 @@ def _print_accounts(session: Session, world: World, accounts: set[str]) -> None:
 
 
 def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    """The time on the world's clock (simulated while a world is open), as the jobs stamp theirs."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(clocks.time()))
 
 
 def plan_simulated(session: Session, synthesized: Synthesized) -> Plan:
