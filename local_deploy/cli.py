@@ -13,8 +13,10 @@
              delegated administrator's stack first
     state    the simulated organization and the stack as they are now, and what changed since, and why
     reset    forget the simulated world (the next command seeds it again)
-    demo     reset, then plan, deploy, deploy again (nothing changes), then day two: a new account
-             joins and gets its contacts, a contact edited by hand is put back by the drift check
+    demo     plan, deploy, deploy again (nothing changes), then day two: a new account joins and
+             gets its contacts, a contact edited by hand is put back by the drift check; in its own
+             state directory (.local-org-demo/, started over each time), or in --state-dir if that
+             holds no world yet (--reset to forget the one it holds)
 
 Day two, on the deployed stacks (each logs the events AWS documents, matched against the deployed
 rules and delivered through the deployed queue to the real handler):
@@ -33,8 +35,14 @@ rules and delivered through the deployed queue to the real handler):
              setting's accounts in sync, drifted, failed, skipped and not targeted, read now from the
              simulated organization (nothing changes), or from a deploy or drift report JSON (--from)
 
+A command that changes the state directory holds its lock until it ends: a second one is refused
+(exit 1) with the holder's command, process, host and start. `plan`, `state`, `report` and `import`
+only read: they take no lock and show the state as the last complete write left it. Ctrl-C keeps
+what was done, written as a whole; the stack operation under way ends as failed, and the next deploy
+carries on.
+
 Exit status: 0 on success, 1 when a command fails (the reason on one line), 2 for a bad config
-or organization file (each problem on its own line).
+or organization file (each problem on its own line), 130 when interrupted.
 """
 
 from __future__ import annotations
@@ -72,6 +80,7 @@ from local_deploy.plan_json import FORMAT_VERSION, plan_document
 from local_deploy.plan_view import CHANGES_ONLY_PAST, PlanOptions, plan_view
 from local_deploy.simulated_time import Timing, duration
 from local_deploy.stack import StackState
+from local_deploy.state import Run
 from local_deploy.synth import SynthError, Synthesized, synthesize
 from local_deploy.template import Template, TemplateError
 from local_deploy.views import (
@@ -105,6 +114,8 @@ from stacks.config import DEFAULT_CONFIG, BootstrapConfig, ConfigError, load_con
 
 DEFAULT_ORGANIZATION = ROOT / "config" / "example-organization.toml"
 DEFAULT_STATE = ROOT / ".local-org"
+DEMO_STATE = ROOT / ".local-org-demo"  # the demo's own: started over by each demo
+READ_ONLY = frozenset({"plan", "state", "report", "import"})  # commands that never write the state directory
 DEFAULT_IMPORT = ROOT / "config" / "imported.toml"
 
 Synthesizer = Callable[[str], Synthesized]
@@ -129,6 +140,7 @@ class Session:
     timings: list[Timing] = field(default_factory=list)  # each opening of the world's, in order
     plan_options: PlanOptions = field(default_factory=PlanOptions)
     output: str = TEXT  # of the plan: TEXT, or JSON on stdout alone (everything else on stderr)
+    run: Run | None = None  # the command holding the state directory's lock
 
 
 def main(argv: Sequence[str] | None = None, *, synthesizer: Synthesizer | None = None) -> int:
@@ -138,7 +150,7 @@ def main(argv: Sequence[str] | None = None, *, synthesizer: Synthesizer | None =
     errors = make_console(stderr=True)
     session = Session(
         console=console,
-        state=StateDir(Path(args.state_dir)),
+        state=state_dir(args),
         seed=args.organization,
         synthesizer=synthesizer or (lambda path: synthesize(path, reconcile=_reconcile_token(args))),
         show_values=getattr(args, "show_values", False),
@@ -153,7 +165,12 @@ def main(argv: Sequence[str] | None = None, *, synthesizer: Synthesizer | None =
     )
     started = time.monotonic()
     try:
-        args.command(session, args)
+        with contextlib.ExitStack() as held:
+            if args.command_name in ("reset", "demo"):  # they delete: a mistyped --state-dir gets not even a lock file
+                session.state.check_ours()
+            if args.command_name not in READ_ONLY:
+                session.run = held.enter_context(session.state.lock(args.command_name))
+            args.command(session, args)
     except (ConfigError, OrganizationFileError) as error:
         errors.print(Text.assemble(("error: ", "bold red"), str(error)), soft_wrap=True)
         return 2
@@ -165,7 +182,14 @@ def main(argv: Sequence[str] | None = None, *, synthesizer: Synthesizer | None =
         errors.print(Text.assemble(("error: ", "bold red"), reason), soft_wrap=True)
         return 1
     except KeyboardInterrupt:
-        errors.print(Text("interrupted; the state directory has what was done so far", style="yellow"))
+        errors.print(
+            Text(
+                f"interrupted: {_shown(session.state.path)}/ keeps what was done until now, written as a whole "
+                "(a stack operation under way is recorded as failed, and the next deploy carries on from there)",
+                style="yellow",
+            ),
+            soft_wrap=True,
+        )
         return 130
     finally:
         if session.timings:
@@ -174,6 +198,13 @@ def main(argv: Sequence[str] | None = None, *, synthesizer: Synthesizer | None =
                 Text(_took(session, time.monotonic() - started), style="bold")
             )
     return 0
+
+
+def state_dir(args: argparse.Namespace) -> StateDir:
+    """``--state-dir``, or the command's default: the demo's own directory for the demo."""
+    if args.state_dir is not None:
+        return StateDir(Path(args.state_dir))
+    return StateDir(DEMO_STATE if args.command_name == "demo" else DEFAULT_STATE)
 
 
 def _took(session: Session, wall_seconds: float) -> str:
@@ -197,8 +228,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     common.add_argument(
         "--state-dir",
-        default=str(DEFAULT_STATE),
-        help="where the simulated world and the stack are kept between runs (default: .local-org/ in the repository)",
+        help="where the simulated world and the stack are kept between runs (default: .local-org/ in the repository; "
+        "for demo, .local-org-demo/, its own)",
     )
     config = argparse.ArgumentParser(add_help=False)
     config.add_argument("--config", default=_shown(DEFAULT_CONFIG), help="the app's config (default: %(default)s)")
@@ -250,7 +281,7 @@ def _parser() -> argparse.ArgumentParser:
         action="store_false",
         help="every account, in sync, skipped and not targeted too",
     )
-    plan.set_defaults(command=command_plan)
+    plan.set_defaults(command=command_plan, command_name="plan")
     imports = commands.add_parser(
         "import", parents=[common], help="write the config of what the organization has now (read-only)"
     )
@@ -273,7 +304,7 @@ def _parser() -> argparse.ArgumentParser:
         default=EVENTS_REGION,
         help="the config's region: where the stack will deploy (default: %(default)s, where account events arrive)",
     )
-    imports.set_defaults(command=command_import)
+    imports.set_defaults(command=command_import, command_name="import")
     deploy = commands.add_parser(
         "deploy", parents=[common, config, lambda_time], help="deploy to the simulated organization"
     )
@@ -290,46 +321,53 @@ def _parser() -> argparse.ArgumentParser:
         help="compare every targeted account and put right what drifted, even with an unchanged config "
         "(as cdk deploy -c reconcile=$(date +%%s))",
     )
-    deploy.set_defaults(command=command_deploy)
+    deploy.set_defaults(command=command_deploy, command_name="deploy")
     commands.add_parser(
         "destroy", parents=[common, config, lambda_time], help="delete the stack from the simulated organization"
-    ).set_defaults(command=command_destroy)
+    ).set_defaults(command=command_destroy, command_name="destroy")
     commands.add_parser("state", parents=[common, values], help="show the simulated organization").set_defaults(
-        command=command_state
+        command=command_state, command_name="state"
     )
     commands.add_parser("reset", parents=[common], help="forget the simulated world").set_defaults(
-        command=command_reset
+        command=command_reset, command_name="reset"
     )
-    commands.add_parser(
+    demo = commands.add_parser(
         "demo", parents=[common, config, values, lambda_time], help="plan, deploy, deploy again, day two, state"
-    ).set_defaults(command=command_demo)
+    )
+    demo.add_argument(
+        "--reset",
+        action="store_true",
+        help="forget the world --state-dir holds first (without --state-dir the demo uses .local-org-demo/, "
+        "its own, and always starts it over)",
+    )
+    demo.set_defaults(command=command_demo, command_name="demo")
     day_two = [common, values, lambda_time]
     create = commands.add_parser("create-account", parents=day_two, help="create an account in an OU")
     create.add_argument("name", help="the account's name")
     create.add_argument("--ou", required=True, help="the OU (name or ID) it is created in, or root")
     create.add_argument("--control-tower", action="store_true", help="as Control Tower's Account Factory")
     create.add_argument("--account-id", help="the new account's ID (default: a random one)")
-    create.set_defaults(command=command_create_account)
+    create.set_defaults(command=command_create_account, command_name="create-account")
     invite = commands.add_parser("invite", parents=day_two, help="invite an account, which accepts and joins")
     invite.add_argument("account_id")
     invite.add_argument("name")
     invite.add_argument("--ou", help="move it into this OU (name or ID) once it has joined")
-    invite.set_defaults(command=command_invite)
+    invite.set_defaults(command=command_invite, command_name="invite")
     move = commands.add_parser("move", parents=day_two, help="move an account to another OU")
     move.add_argument("account_id")
     move.add_argument("--ou", required=True, help="the destination OU (name or ID), or root")
-    move.set_defaults(command=command_move)
+    move.set_defaults(command=command_move, command_name="move")
     suspend = commands.add_parser("suspend", parents=day_two, help="close an account (SUSPENDED)")
     suspend.add_argument("account_id")
-    suspend.set_defaults(command=command_suspend)
+    suspend.set_defaults(command=command_suspend, command_name="suspend")
     tag = commands.add_parser("tag", parents=day_two, help="tag an account")
     tag.add_argument("account_id")
     tag.add_argument("tag", metavar="KEY=VALUE")
-    tag.set_defaults(command=command_tag)
+    tag.set_defaults(command=command_tag, command_name="tag")
     untag = commands.add_parser("untag", parents=day_two, help="remove a tag from an account")
     untag.add_argument("account_id")
     untag.add_argument("key")
-    untag.set_defaults(command=command_untag)
+    untag.set_defaults(command=command_untag, command_name="untag")
     edit = commands.add_parser("edit-contact", parents=day_two, help="change a contact by hand, in the account")
     edit.add_argument("account_id")
     edit.add_argument("contact_type", choices=CONTACT_TYPES)
@@ -340,9 +378,9 @@ def _parser() -> argparse.ArgumentParser:
         ("PhoneNumber", "--phone"),
     ):
         edit.add_argument(flag, dest=field_name, help=f"the new {field_name}")
-    edit.set_defaults(command=command_edit_contact)
+    edit.set_defaults(command=command_edit_contact, command_name="edit-contact")
     commands.add_parser("drift", parents=day_two, help="run the scheduled drift check now").set_defaults(
-        command=command_drift
+        command=command_drift, command_name="drift"
     )
     report = commands.add_parser(
         "report", parents=[common, config, values], help="a coverage report (HTML and CSV) of every OU and setting"
@@ -358,7 +396,7 @@ def _parser() -> argparse.ArgumentParser:
         default="coverage-report.html",
         help="the HTML file to write; the CSV goes beside it with .csv (default: %(default)s)",
     )
-    report.set_defaults(command=command_report)
+    report.set_defaults(command=command_report, command_name="report")
     return parser
 
 
@@ -391,7 +429,7 @@ def command_import(session: Session, args: argparse.Namespace) -> None:
         organization = _import(session, ApiCalls(boto3.DEFAULT_SESSION), settings, args.region)
         source = "the real organization of the current AWS credentials"
     else:
-        with _world(session) as world:
+        with _world(session, read_only=True) as world:
             organization = _import(session, world.calls, settings, args.region)
         source = f"simulated, seeded from {_shown(Path(session.seed))}"
     config, sections = importing.imported_config(
@@ -471,12 +509,19 @@ def command_reset(session: Session, args: argparse.Namespace) -> None:
 def command_demo(session: Session, args: argparse.Namespace) -> None:
     started = time.monotonic()
     console = session.console
-    session.state.reset()
+    own = args.state_dir is None
+    if session.state.load() is not None and not own and not args.reset:
+        raise CommandFailed(
+            f"{_shown(session.state.path)}/ holds a simulated world, which the demo would change: run the demo "
+            f"without --state-dir (it then uses {_shown(DEMO_STATE)}/, its own), or add --reset to forget that world"
+        )
+    forgot = session.state.reset()
+    where = "its own, started over" if own else ("its world forgotten, as --reset asks" if forgot else "new")
     console.print(
         Text.assemble(
             ("Local deploy demo", "bold"),
             f": {args.config} on a simulated organization seeded from {session.seed}; "
-            f"state in {_shown(session.state.path)}/ (reset)",
+            f"state in {_shown(session.state.path)}/ ({where})",
         )
     )
     synthesized = _synthesize(session, _with_automation(session, args.config))
@@ -515,7 +560,8 @@ def command_demo(session: Session, args: argparse.Namespace) -> None:
         Text.assemble(
             ("Demo complete", "bold green"),
             f" in {time.monotonic() - started:.1f} s. Try: python -m local_deploy plan | deploy | destroy | state | "
-            "create-account | invite | move | suspend | tag | untag | edit-contact | drift (--help for options); "
+            "create-account | invite | move | suspend | tag | untag | edit-contact | drift (--help for options)"
+            f"{'' if not own else f' with --state-dir {_shown(DEMO_STATE)} for this world'}; "
             "edit the config and deploy again to see an Update.",
         )
     )
@@ -616,7 +662,7 @@ def command_report(session: Session, args: argparse.Namespace) -> None:
         config = load_config(args.config)
         if not config.settings:
             raise CommandFailed(f"{args.config} manages no account setting: nothing to report on")
-        with _world(session) as world, world.calls.read_only():
+        with _world(session, read_only=True) as world, world.calls.read_only():
             organizations = clients.client("organizations")
             _check_management_account_id(config.management_account_id, management_account_id(organizations))
             api = AccountApi(clients.client("account"), config.management_account_id)
@@ -730,13 +776,14 @@ def _print_accounts(session: Session, world: World, accounts: set[str]) -> None:
 
 
 def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    """The time on the world's clock (simulated while a world is open), as the jobs stamp theirs."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(clocks.time()))
 
 
 def plan_simulated(session: Session, synthesized: Synthesized) -> Plan:
     """Each stack's plan (the management account's, then in delegated-administrator mode the
     delegated administrator's, which changes every other account); the management stack's is returned."""
-    with _world(session) as world:
+    with _world(session, read_only=True) as world:
         stacks = _stacks_to_plan(synthesized, world.stack, world.delegated_stack)
         writes = world.api_log.writes
         return _plan_each(session, synthesized, stacks, world.calls, _snapshots, writes=writes, real=False)
@@ -948,7 +995,7 @@ def _run(
 
 
 def show_state(session: Session) -> None:
-    with _world(session) as world:
+    with _world(session, read_only=True) as world:
         session.console.print(
             state_view(
                 world.organization.to_mapping(world.api_log),
@@ -991,10 +1038,21 @@ def _synthesize(session: Session, config: str) -> Synthesized:
     return synthesized
 
 
-def _world(session: Session) -> Any:
+@contextlib.contextmanager
+def _world(session: Session, *, read_only: bool = False) -> Iterator[World]:
+    """The simulated world, saved back as a whole when the block ends unless ``read_only``; a
+    stack operation stopped by Ctrl-C is recorded as failed first."""
     # Read and checked even when the state directory already holds a world: a file named on the
     # command line that is missing or wrong is an error, never silently ignored.
     load_organization_file(session.seed)
+    writer = session.state.holder() if read_only else None
+    if writer is not None:
+        session.console.print(
+            Text(
+                f"{writer} is changing {_shown(session.state.path)}/: this shows it as its last complete write left it",
+                style="yellow",
+            )
+        )
     saved = session.state.seeded_from()
     if saved is not None and Path(saved).resolve() != Path(session.seed).resolve():
         session.console.print(
@@ -1004,15 +1062,18 @@ def _world(session: Session) -> Any:
                 style="yellow",
             )
         )
-    return _timed(session, open_world(session.state, session.seed, real_time=session.real_time))
-
-
-@contextlib.contextmanager
-def _timed(session: Session, opened: Any) -> Iterator[World]:
+    opened = open_world(session.state, session.seed, read_only=read_only, run=session.run, real_time=session.real_time)
     with opened as world:
         if world.timing is not None:
             session.timings.append(world.timing)
-        yield world
+        for line in world.taken_over:
+            session.console.print(Text(line, style="yellow"), soft_wrap=True)
+        try:
+            yield world
+        except KeyboardInterrupt:
+            for stack in world.stacks():
+                stack.interrupted()
+            raise
 
 
 def _new_stack(synthesized: Synthesized) -> StackState:

@@ -1,12 +1,9 @@
-"""What CloudFormation remembers about a deployed stack, kept in a JSON file between runs."""
+"""What CloudFormation remembers about a deployed stack, kept in the state file between runs."""
 
 from __future__ import annotations
 
-import json
-import os
 import uuid
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 
@@ -54,6 +51,16 @@ class StackState:
         self.stack_id = ""
         self.__post_init__()
 
+    def interrupted(self) -> None:
+        """The run doing this stack's operation was stopped (Ctrl-C): the operation ends where
+        CloudFormation's would end on a failure there, with what was done kept, as after
+        ``--no-rollback``; a stopped rollback is a failed one, and the stack can then only be destroyed."""
+        if not self.status.endswith("_IN_PROGRESS") or self.status == "REVIEW_IN_PROGRESS":
+            return
+        operation = self.status.removesuffix("_IN_PROGRESS").removesuffix("_COMPLETE_CLEANUP")
+        self.status = f"{operation}_FAILED"
+        self.status_reason = "interrupted (Ctrl-C) during the operation"
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -61,20 +68,3 @@ class StackState:
     def from_dict(cls, data: dict[str, Any]) -> StackState:
         resources = {lid: ResourceState(**resource) for lid, resource in data.get("resources", {}).items()}
         return cls(**{**data, "resources": resources})
-
-    @classmethod
-    def load(cls, path: Path) -> StackState | None:
-        if not path.exists():
-            return None
-        return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
-
-    def save(self, path: Path) -> None:
-        write_json(path, self.to_dict())
-
-
-def write_json(path: Path, data: Any) -> None:
-    """Write whole or not at all: a run stopped half-way never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(path.suffix + ".partial")
-    partial.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(partial, path)

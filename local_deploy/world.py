@@ -1,19 +1,28 @@
 """The simulated AWS the local deploy runs against, kept in a state directory between runs.
 
 moto holds everything in memory, so each command rebuilds the simulated world from the state
-directory (``.local-org/`` by default, git-ignored), runs, and writes it back, even when the run
-fails half-way, so that the organization and the stack's record always agree:
+directory (``.local-org/`` by default, git-ignored; :mod:`local_deploy.state`), runs, and writes it
+back as a whole, even when the run fails or is interrupted half-way, so that the organization and
+the stack's record always agree:
 
-- ``world.json``: the organization (in the organization file's format, with every ID: OUs, accounts
+- ``state.json``: the organization (in the organization file's format, with every ID: OUs, accounts
   and their status, trusted access, delegated administrators, contacts), the S3 objects and
-  DynamoDB items of the stack's bucket and table (contact jobs, reports, pre-change snapshots), and
-  the history of what changed after the deploys and why (day-two events, drift checks);
-- ``stack.json``: what CloudFormation remembers of the stack (:class:`local_deploy.stack.StackState`);
-- ``stack-delegated-administrator.json``: the same for the delegated administrator's stack, in
-  delegated-administrator mode (its bucket and table are in that account, and kept as such);
+  DynamoDB items of the stacks' buckets and tables (contact jobs, reports, pre-change snapshots),
+  what CloudFormation remembers of the stack (:class:`local_deploy.stack.StackState`) and, in
+  delegated-administrator mode, of the delegated administrator's stack (its bucket and table are in
+  that account, and kept as such), the history of what changed after the deploys and why (day-two
+  events, drift checks), where the simulated wall clock stopped (the next run resumes there:
+  :mod:`local_deploy.simulated_time`), and which run wrote it;
+- ``lock``: who is changing the state now;
 - ``handlers.log``: the handlers' logs, as CloudWatch Logs would have them.
 
 The first run seeds the organization from the organization file; ``reset`` starts over.
+
+A contacts job's lease is held by the invocation working on it until that invocation must have
+ended (its Lambda timeout). Here every invocation runs inside the command, so a lease found in the
+saved state belongs to a run that was stopped (Ctrl-C) and is gone: a command that changes the
+state holds the lock, so no other run is alive, and it takes such leases over at once (a line says
+so) instead of waiting out the timeout.
 """
 
 from __future__ import annotations
@@ -22,9 +31,9 @@ import base64
 import contextlib
 import json
 import logging
-import shutil
+import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,52 +42,13 @@ import boto3
 from local_deploy.api_calls import ApiCalls
 from local_deploy.organization_file import load_organization_file
 from local_deploy.simulated_time import REAL_TIME_REGION_OPT_SECONDS, REGION_OPT_SECONDS, Timing, running
-from local_deploy.stack import StackState, write_json
+from local_deploy.stack import StackState
+from local_deploy.state import Run, StateDir, StateDirError, StateLocked
+from org_bootstrap.engine.continuation import LEASE
+from org_bootstrap.engine.stores import JOB_PREFIX
 from simulation.organization import ApiLog, Organization, acting_as, strict_aws
 
-FORMAT = 1
-
-
-class StateDirError(RuntimeError):
-    pass
-
-
-@dataclass(frozen=True)
-class StateDir:
-    path: Path
-
-    @property
-    def world_file(self) -> Path:
-        return self.path / "world.json"
-
-    @property
-    def stack_file(self) -> Path:
-        return self.path / "stack.json"
-
-    @property
-    def delegated_stack_file(self) -> Path:
-        return self.path / "stack-delegated-administrator.json"
-
-    @property
-    def log_file(self) -> Path:
-        return self.path / "handlers.log"
-
-    def seeded_from(self) -> str | None:
-        if not self.world_file.exists():
-            return None
-        return str(json.loads(self.world_file.read_text(encoding="utf-8")).get("seeded_from"))
-
-    def reset(self) -> bool:
-        """Forget the simulated world and the stack; True if there was anything to forget. Refuses a
-        directory holding anything the local deploy does not write (a mistyped --state-dir)."""
-        if not self.path.exists():
-            return False
-        ours = {self.world_file.name, self.stack_file.name, self.delegated_stack_file.name, self.log_file.name}
-        foreign = [p.name for p in self.path.iterdir() if p.name.removesuffix(".partial") not in ours]
-        if foreign or not self.path.is_dir():
-            raise StateDirError(f"not removing {self.path}: it is not a local-deploy state directory ({foreign[:3]})")
-        shutil.rmtree(self.path)
-        return True
+__all__ = ["StateDir", "StateDirError", "StateLocked", "World", "open_world"]
 
 
 @dataclass
@@ -94,6 +64,7 @@ class World:
     # What changed in the organization after the deploys, and why (an event, a check, a person),
     # oldest first: {"at", "what", "why", "account", "changes"}
     history: list[dict[str, Any]] = field(default_factory=list)
+    taken_over: list[str] = field(default_factory=list)  # one line per lease of a run that is gone
     timing: Timing | None = None  # the clock the run is on, and how long it has taken
 
     def stacks(self) -> list[StackState]:
@@ -102,17 +73,26 @@ class World:
 
 
 @contextlib.contextmanager
-def open_world(state: StateDir, seed: str | Path, *, real_time: bool = False) -> Iterator[World]:
+def open_world(
+    state: StateDir,
+    seed: str | Path,
+    *,
+    read_only: bool = False,
+    run: Run | None = None,
+    real_time: bool = False,
+) -> Iterator[World]:
     """The simulated world as the state directory left it (or as the organization file seeds it),
-    on a simulated clock (:mod:`local_deploy.simulated_time`) unless ``real_time``."""
-    saved: dict[str, Any] = {}
-    if state.world_file.exists():
-        saved = json.loads(state.world_file.read_text(encoding="utf-8"))
+    on a simulated clock (:mod:`local_deploy.simulated_time`) unless ``real_time``, saved back as a
+    whole when the block ends, however it ends; ``read_only``: never saved, and leases left as
+    found. ``run``: the command holding the lock, recorded as the state's writer."""
+    saved = state.load() or {}
+    if saved:
         organization_data, seeded_from = saved["organization"], str(saved.get("seeded_from"))
     else:
         organization_data, seeded_from = load_organization_file(seed), str(Path(seed).resolve())
-    stack = StackState.load(state.stack_file)
-    delegated_stack = StackState.load(state.delegated_stack_file)
+    taken_over = [] if read_only else _take_over_leases(saved, real_time=real_time)
+    stack = StackState.from_dict(saved["stack"]) if saved.get("stack") else None
+    delegated_stack = StackState.from_dict(saved["delegated_stack"]) if saved.get("delegated_stack") else None
     state.path.mkdir(parents=True, exist_ok=True)
     with (
         strict_aws(management_account=organization_data["management_account_id"]) as api_log,
@@ -130,32 +110,64 @@ def open_world(state: StateDir, seed: str | Path, *, real_time: bool = False) ->
         _restore_storage(session, saved, organization.management_account_id)
         world = World(organization, api_log, session, ApiCalls(session), stack, seeded_from, state, delegated_stack)
         world.history = list(saved.get("history", []))
+        world.taken_over = taken_over
         world.timing = timing
         try:
             yield world
         finally:
-            management = organization.management_account_id
-            stored = [*saved.get("s3", {}).values(), *saved.get("dynamodb", {}).values()]
-            accounts = {management, *(item.get("account", management) for item in stored)}
-            accounts.update(each.account for each in world.stacks())
-            regions = {"us-east-1", *(table["region"] for table in saved.get("dynamodb", {}).values())}
-            regions.update(each.region for each in world.stacks())
-            write_json(
-                state.world_file,
-                {
-                    "format": FORMAT,
-                    "seeded_from": seeded_from,
-                    "organization": organization.to_mapping(api_log),
-                    "history": world.history,
-                    "clock": max(timing.clock.time(), float(saved.get("clock", 0.0))),
-                    **_storage_snapshot(session, sorted(accounts), regions),
-                },
-            )
-            for kept, path in ((world.stack, state.stack_file), (world.delegated_stack, state.delegated_stack_file)):
-                if kept is not None:
-                    kept.save(path)
-                else:
-                    path.unlink(missing_ok=True)
+            if not read_only:
+                _save(world, saved, run)
+
+
+def _save(world: World, saved: dict[str, Any], run: Run | None) -> None:
+    organization, session = world.organization, world.session
+    management = organization.management_account_id
+    stored = [*saved.get("s3", {}).values(), *saved.get("dynamodb", {}).values()]
+    accounts = {management, *(item.get("account", management) for item in stored)}
+    accounts.update(each.account for each in world.stacks())
+    regions = {"us-east-1", *(table["region"] for table in saved.get("dynamodb", {}).values())}
+    regions.update(each.region for each in world.stacks())
+    clock = float(saved.get("clock", 0.0))  # the simulated wall clock resumes here (never goes back)
+    if world.timing is not None:
+        clock = max(clock, world.timing.clock.time())
+    world.state.save(
+        {
+            "seeded_from": world.seeded_from,
+            "clock": clock,
+            "organization": organization.to_mapping(world.api_log),
+            "history": world.history,
+            **_storage_snapshot(session, sorted(accounts), regions),
+            "stack": world.stack.to_dict() if world.stack is not None else None,
+            "delegated_stack": world.delegated_stack.to_dict() if world.delegated_stack is not None else None,
+            "written_by": None if run is None else asdict(run),
+        }
+    )
+
+
+def _take_over_leases(saved: dict[str, Any], *, real_time: bool) -> list[str]:
+    """Free the job leases in the saved state (see the module's description), in place; a line for
+    each that had not yet expired at the time the run starts on (the simulated wall clock resumes
+    where the last run's ended)."""
+    now = time.time() if real_time else max(time.time(), float(saved.get("clock", 0.0)))
+    writer = Run.from_dict(saved.get("written_by"))
+    lines = []
+    for bucket in saved.get("s3", {}).values():
+        for key, body in bucket.get("objects", {}).items():
+            if not (key.startswith(f"{JOB_PREFIX}/jobs/") and key.endswith(".json")):
+                continue
+            job = json.loads(base64.b64decode(body))
+            held = job.pop(LEASE, None) if isinstance(job, dict) else None
+            if not held:
+                continue
+            bucket["objects"][key] = base64.b64encode(json.dumps(job).encode()).decode()
+            if float(held.get("until", 0)) > now:
+                left = f"{held.get('until', 0) - now:.0f} s"
+                by = f"run {writer}" if writer else "an earlier run"
+                lines.append(
+                    f"Took over job {job.get('id', key)}: its lease ({left} left) was held by {by}, "
+                    "which is no longer running"
+                )
+    return lines
 
 
 @contextlib.contextmanager

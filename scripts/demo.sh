@@ -4,7 +4,9 @@
 # gets its contacts; a contact edited by hand is put back by the drift check) and show the
 # organization, on the example organization (config/example-organization.toml) with the example
 # config (plus an [automation] section with its defaults).
-# The simulated world is kept in .local-org/ afterwards: try `python -m local_deploy --help`.
+# The demo's simulated world is kept in .local-org-demo/, its own: each demo starts it over, and
+# .local-org/ (the other commands' default) is never touched. Afterwards try
+# `python -m local_deploy state --state-dir .local-org-demo` and `python -m local_deploy --help`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh

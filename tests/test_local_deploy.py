@@ -195,7 +195,7 @@ def test_lifecycle_create_update_destroy(
 
     destroyed = run(state, None)
     assert destroyed.result.ok, destroyed.result.failure
-    assert destroyed.stack is None and not state.stack_file.exists()
+    assert destroyed.stack is None and (state.load() or {})["stack"] is None
     assert destroyed.organization["delegated_administrators"] == {}  # registered by the stack, removal undo
     assert destroyed.organization["trusted_access"] == ["account.amazonaws.com"]  # adopted: left on
     for account_id, contacts in original.items():  # removal restore: every contact as it was seeded
@@ -204,7 +204,7 @@ def test_lifecycle_create_update_destroy(
     assert deletes.index("Custom::DelegatedAdministrator") < deletes.index("Custom::TrustedServiceAccess")
     assert deletes.index("Custom::AlternateContacts") < deletes.index("Custom::TrustedServiceAccess")
     assert {op.action for op in destroyed.result.operations if op.resource_type == "AWS::S3::Bucket"} == {"Retain"}
-    saved = json.loads(state.world_file.read_text())
+    saved = json.loads(state.state_file.read_text())
     assert len(saved["s3"]) == 1 and len(saved["dynamodb"]) == 1  # retained, as DeletionPolicy says
 
 
@@ -958,10 +958,10 @@ def test_delegated_administrator_mode_deploys_both_stacks_each_as_its_account(
     checked = {target for (operation, caller, target) in log.callers if caller == DELEGATED}
     assert checked == set(ACTIVE) - {MANAGEMENT}
     # Each stack's bucket and table are in its own account, and come back from the state directory.
-    saved = json.loads(StateDir(state).world_file.read_text())
+    saved = json.loads(StateDir(state).state_file.read_text())
     storage = [*saved["s3"].values(), *saved["dynamodb"].values()]
     assert {item["account"] for item in storage} == {MANAGEMENT, DELEGATED}
-    assert (StateDir(state).delegated_stack_file).exists()
+    assert saved["stack"]["account"] == MANAGEMENT and saved["delegated_stack"]["account"] == DELEGATED
 
     assert main(["deploy", *argv], synthesizer=lambda path: delegated_mode) == 0  # nothing to do in either
     assert capsys.readouterr().out.count("No changes") == 2
@@ -969,7 +969,8 @@ def test_delegated_administrator_mode_deploys_both_stacks_each_as_its_account(
     assert main(["destroy", *argv]) == 0  # the delegated administrator's stack first
     out = capsys.readouterr().out
     assert out.count("DELETE_COMPLETE") == 2 and out.index(f"{DELEGATED_STACK}:") < out.index(f"{STACK}:")
-    assert not StateDir(state).stack_file.exists() and not StateDir(state).delegated_stack_file.exists()
+    saved = json.loads(StateDir(state).state_file.read_text())
+    assert saved["stack"] is None and saved["delegated_stack"] is None
     with open_world(StateDir(state), SEED) as world:
         for account in ACTIVE:  # removal = "retain"
             assert world.organization.contacts(account) == EXAMPLE, account
@@ -1162,13 +1163,15 @@ def test_a_missing_organization_file_is_an_error_even_once_the_world_exists(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     state = ["--state-dir", str(tmp_path / "state")]
-    assert main(["state", *state]) == 0  # seeds the world
+    with open_world(StateDir(tmp_path / "state"), SEED):
+        pass  # seeds the world
+    assert main(["state", *state]) == 0
     capsys.readouterr()
     missing = tmp_path / "my-org.toml"
     for command in (["state"], ["destroy"], ["reset"]):
         assert main([*command, "--organization", str(missing), *state]) == 2, command
         assert f"invalid organization file {missing}" in capsys.readouterr().err
-    assert StateDir(tmp_path / "state").world_file.exists()
+    assert StateDir(tmp_path / "state").state_file.exists()
 
 
 def test_an_organization_file_may_tag_accounts_and_the_tags_are_checked(tmp_path: Path) -> None:
