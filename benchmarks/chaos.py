@@ -488,7 +488,9 @@ def run_seed(seed: int, accounts: int, *, steps: int = 12, echo: bool = False) -
 
 def _shape(state: Path) -> dict[str, Any]:
     """The simulated organization as the state directory holds it after the last step."""
-    shape: dict[str, Any] = json.loads((state / "world.json").read_text(encoding="utf-8"))["organization"]
+    saved = StateDir(state).load()
+    assert saved is not None, f"no simulated world in {state}"
+    shape: dict[str, Any] = saved["organization"]
     return shape
 
 
