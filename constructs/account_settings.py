@@ -226,3 +226,7 @@ class AccountSettings(Construct):
             properties={**spec_properties(specs), **({RECONCILE_PROPERTY: str(reconcile)} if reconcile else {})},
         )
         self.node.default_child = self.resource
+        # The handler names its continuation workflow by name (no reference, which would be a
+        # cycle): without this, a stack's Delete may delete the workflow first, and a Delete of the
+        # resource that needs a continuation fails (StateMachineDoesNotExist). Created before, deleted after.
+        self.resource.node.add_dependency(self.workflow.state_machine)

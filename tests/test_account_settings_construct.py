@@ -43,6 +43,14 @@ def test_contacts_resource_waits_for_trusted_access(template: Template) -> None:
     assert trusted in resource["DependsOn"]
 
 
+def test_the_settings_resource_is_deleted_before_its_continuation_workflow(template: Template) -> None:
+    """Found by the chaos run (benchmarks/chaos.py): a stack Delete removed the workflow first, then
+    the resource's Delete, which needed a continuation, failed with StateMachineDoesNotExist."""
+    machine, _ = continuation_machine(template)
+    (resource,) = template.find_resources("Custom::AlternateContacts").values()
+    assert machine in resource["DependsOn"]
+
+
 def test_asynchronous_wiring_provider_polls_is_complete(template: Template) -> None:
     template.has_resource_properties(
         "AWS::Lambda::Function",

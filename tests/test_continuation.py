@@ -21,7 +21,7 @@ from org_bootstrap.engine.continuation import Budget, Lease
 from org_bootstrap.engine.jobs import Job, plan
 from org_bootstrap.engine.pacing import RateLimits
 from org_bootstrap.engine.reconcile import FAILED, AccountApi
-from org_bootstrap.engine.stores import S3JobStore
+from org_bootstrap.engine.stores import S3JobStore, StaleWrite
 from org_bootstrap.handlers import account_settings, drift
 from simulation.workflow import FAILED as EXECUTION_FAILED
 from simulation.workflow import SUCCEEDED, Executions
@@ -97,6 +97,38 @@ def test_a_worker_that_lost_its_lease_stops_without_saving(world: World) -> None
     with pytest.raises(continuation.LeaseLost):
         lease.checkpoint(lease.job)
     assert world.deps.jobs.load("job-3")["cursor"] == 0
+
+
+@pytest.mark.parametrize("done", [False, True])
+def test_a_worker_whose_release_loses_its_race_stops_as_one_that_lost_its_lease(world: World, done: bool) -> None:
+    """Found by the chaos run (benchmarks/chaos.py, a 412 on a job's last write during a rollback):
+    the release's conditional write refused raised LeaseLost out of work(), which failed the custom
+    resource (UPDATE_ROLLBACK_FAILED). Another writer owns the job: the worker stops, as mid-batch."""
+    store = world.deps.jobs
+    job = plan_for(world, "job-4")
+    if done:
+        job.cursor = len(job.items)
+    store.save("job-4", job.to_dict())
+    real = S3JobStore.save
+    writes: list[str] = []
+
+    def refuse_the_release(self: S3JobStore, job_id: str, data: dict[str, Any], *, if_match: str | None = None) -> str:
+        writes.append("lease" if continuation.LEASE in data else "release")
+        if continuation.LEASE not in data:
+            raise StaleWrite(job_id)
+        return real(self, job_id, data, if_match=if_match)
+
+    with mock.patch.object(S3JobStore, "save", refuse_the_release):
+        worked = continuation.work(
+            "job-4",
+            world.deps.api,
+            store,
+            snapshots=world.deps.snapshots,
+            concurrency=2,
+            budget=Budget.of(Context(TIMEOUT)),
+            owner="first",
+        )
+    assert worked is None and writes[-1] == "release"
 
 
 # -- CloudFormation always has its answer in time ----------------------------------------------

@@ -142,8 +142,7 @@ def work(
         return None
     job = lease.job
     if job.done:
-        lease.release(job)
-        return job
+        return job if _released(lease, job) else None
     try:
         run_batch(
             job,
@@ -165,8 +164,18 @@ def work(
         except Exception:  # the batch's own error is the one to report; the lease expires anyway
             LOG.exception("job %s: could not release the lease after a failed batch", job_id)
         raise
-    lease.release(job)
-    return job
+    return job if _released(lease, job) else None
+
+
+def _released(lease: Lease, job: Job) -> bool:
+    """Save and release; False when another worker took the job meanwhile (a conditional write that
+    lost its race): this worker stops, as when it loses the lease mid-batch, and the job is the other's."""
+    try:
+        lease.release(job)
+    except LeaseLost:
+        LOG.warning(json.dumps({"job": job.id, "lease_lost": True}))
+        return False
+    return True
 
 
 def last_jobs(store: S3JobStore, *pointers: str) -> Callable[[], list[Job]]:
