@@ -1,70 +1,9 @@
 """New and moved accounts: apply every configured setting to the one account an event names.
 
-Organizations and Control Tower events reach the default event bus in us-east-1
-(:data:`~org_bootstrap.validation.EVENTS_REGION`) through CloudTrail;
-EventBridge rules put them on an SQS queue and this handler reads the queue in batches
-(``ReportBatchItemFailures``): a message whose account could not be brought to the config is
-reported failed, retried after the queue's visibility timeout, and moved to the dead-letter queue
-after the queue's ``maxReceiveCount``. Nothing is dropped silently.
-
-Event shapes, as AWS documents them (the field that names the account):
-
-- ``CreateAccountResult`` (source ``aws.organizations``, "AWS Service Event via CloudTrail"):
-  ``detail.serviceEventDetails.createAccountStatus.accountId``, with ``state`` SUCCEEDED.
-  https://docs.aws.amazon.com/organizations/latest/userguide/orgs_cloudtrail-integration.html
-- ``AccountJoinedOrganization`` (source ``aws.organizations``): logged by Organizations in the
-  management account for every account that joins, created (``joinedMethod`` CREATED) or invited
-  (INVITED, once the invitation is accepted), with ``joinedTime``. AWS names these fields but
-  publishes no whole example, so the account is read where CloudTrail puts a service event's
-  subject: ``detail.serviceEventDetails.accountId``, else an account ARN in ``detail.resources``.
-  https://docs.aws.amazon.com/organizations/latest/APIReference/API_AcceptHandshake.html
-  https://docs.aws.amazon.com/organizations/latest/APIReference/API_CreateAccount.html
-  https://aws.amazon.com/about-aws/whats-new/2026/05/aws-organizations-cloudtrail/
-  (``AcceptHandshake`` itself is logged in the invited account, never on the management account's
-  bus: no rule listens for it.)
-- ``MoveAccount`` ("AWS API Call via CloudTrail"): ``detail.requestParameters.accountId``, and
-  ``sourceParentId``, where it was: a move out of the targeted OUs (or into an excluded one)
-  releases the types the config managed there, by the removal mode, as a config change would.
-  https://docs.aws.amazon.com/organizations/latest/APIReference/API_MoveAccount.html
-- ``TagResource`` / ``UntagResource`` ("AWS API Call via CloudTrail", source ``aws.organizations``,
-  logged in the management account like ``MoveAccount``): ``detail.requestParameters.resourceId``,
-  with ``tags`` (``[{"key", "value"}]``) or ``tagKeys``, the API's request in CloudTrail's
-  lower-camel-case. Only an account's own tags target accounts: a tag on an OU, a root or a
-  policy is ignored. The account is re-evaluated for every setting with the tags it carries now.
-  The event does not say what a changed key's value was before, so what the account no longer
-  gets is released (by each setting's removal mode) where the config would have managed it with
-  that key absent or at any value the config names for it, and the stack's snapshot store shows
-  the stack did write it there: an item the stack never wrote in that account is left alone.
-  https://docs.aws.amazon.com/organizations/latest/APIReference/API_TagResource.html
-  https://docs.aws.amazon.com/organizations/latest/APIReference/API_UntagResource.html
-  https://docs.aws.amazon.com/organizations/latest/userguide/orgs_cloudtrail-integration.html
-- ``CreateManagedAccount`` / ``UpdateManagedAccount`` (source ``aws.controltower``, "AWS Service
-  Event via CloudTrail"): ``detail.serviceEventDetails.createManagedAccountStatus.account.accountId``
-  (``updateManagedAccountStatus`` for updates), with ``state`` SUCCEEDED.
-  https://docs.aws.amazon.com/controltower/latest/userguide/lifecycle-events.html
-
-The account's path of OUs is read fresh (``DescribeAccount`` and ``ListParents``), so OU targeting
-and overrides follow a moved account; what it needs is planned by the same rules as a deploy
-(:func:`org_bootstrap.engine.jobs.managed_at` and :func:`org_bootstrap.engine.jobs.released`, setting by
-setting: alternate contacts, primary contact, Regions) and applied by
-:func:`org_bootstrap.engine.reconcile.reconcile_account`, the one implementation of "make this account
-match the config".
-
-A Region takes minutes to hours to get from ENABLING to ENABLED, longer than this function runs:
-the handler starts the request and reports it in progress (the outcome's reason names it); the
-drift check, or the account's next event, sees it through. Its requests count against the same
-limits as the jobs' (6 in progress per account, 50 per organization), with the requests the
-running deploy and drift jobs have in flight (read from their job records): when no slot is free,
-or AWS refuses the request because its own count is full, the Region waits, as one still changing
-the other way does: the record is done and the Region is reported waiting for the drift check or
-the next job, never requested again in a loop.
-
-A record is worked to the batch's deadline, retries included (:func:`org_bootstrap.aws.clients.retries_until`):
-one that runs out of time, or meets an error a retry may fix (throttling, a service fault), is
-handed back for SQS to deliver again. One that fails for a reason no retry fixes (access denied, a
-value the service refuses) is reported (the ``EventAccountsFailed`` metric, a report in the job
-bucket, a message on the topic) and acknowledged: delivering it again would only fail it again
-until the dead-letter queue.
+EventBridge rules put the Organizations and Control Tower events (us-east-1, through CloudTrail) on an
+SQS queue; this handler reads it in batches and reports each record it could not finish, so nothing
+is dropped silently. The event shapes it reads, with AWS's references, and what each event does are
+in docs/operations.md ("Account events: the shapes the handler reads").
 """
 
 from __future__ import annotations

@@ -1,31 +1,9 @@
-"""Custom resource: the account settings of the organization's accounts (alternate contacts,
-primary contact, opt-in Regions), each given as its own property (``Spec`` for the alternate
-contacts, ``PrimaryContactSpec``, ``RegionsSpec``: ``Setting.resource_property``), all in one job.
+"""Custom resource: every account setting of the organization's accounts, each spec in its own property, in one job.
 
-Asynchronous by design (CDK Provider framework with is-complete polling):
-
-- ``on_event`` validates the spec (nothing changes if any field is bad), lists the organization,
-  plans the work the request implies and stores the job in S3. A Create or Update also plans the
-  accounts the resource's previous job left failed or unfinished (found through the resource's
-  pointer to its last job), and the new job supersedes that one. It returns at once.
-- ``is_complete`` is invoked by the framework every query interval; each call works through the
-  job under its lease until its time budget runs out or the deploy wait is over, whichever comes
-  first, and saves the cursor. When the job is done it writes the full report to S3 and answers
-  with counts; failed accounts beyond the tolerance fail the resource.
-- An organization too big to finish inside the deploy wait (CloudFormation waits at most an hour
-  for a custom resource) is not a failed deploy: ``is_complete`` reports the resource complete with
-  ``Complete=false`` and starts the job's continuation workflow, whose steps invoke
-  ``on_continue`` (:mod:`org_bootstrap.engine.continuation`).
-- CloudFormation's rollback (an Update back to the previous properties, whose
-  ``OldResourceProperties`` are the failed ones; a Delete of what the failed deploy created) must
-  succeed and leave the organization as it was, whatever the removal mode: a request sent while
-  the stack rolls back puts back what the failed deploy wrote (a type the properties now in force
-  do not want gets what was there before, from the snapshots). Each Create and Update records
-  which job applied its spec; when the job that applied the properties being left failed its
-  request, only what that job wrote is undone, account by account and type by type, and nothing
-  is healed, so accounts it could not reach are not tried again. ``OldResourceProperties`` that
-  are not valid were never applied (every request validates before any change), so that Update
-  applies the current spec in full, as a Create.
+``on_event`` validates (nothing changes if a field is bad) and plans the job; ``is_complete`` works it
+under its lease at the quotas and hands what outlives the deploy wait to the continuation workflow;
+a rollback puts back only what the failed deploy wrote. How, step by step: docs/operations.md
+("How settings are applied, at any size").
 """
 
 from __future__ import annotations
