@@ -16,19 +16,14 @@ from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderR
 from rich.table import Table
 from rich.text import Text
 
-from local_deploy.cloudformation import CREATE, DELETE, NO_CHANGE, UPDATE
+from local_deploy.cloudformation import CREATE, DELETE, UPDATE
 from local_deploy.plan import (
     CHANGING,
-    CREATE_CONTACT,
-    DELETE_CONTACT,
-    DISABLE_REGION,
     DRIFTED,
-    ENABLE_REGION,
     FAILED,
     IN_SYNC,
     LEFT_ALONE,
     NOT_TARGETED,
-    RESTORE_CONTACT,
     SKIPPED,
     UPDATE_CONTACT,
     WRITES,
@@ -37,6 +32,7 @@ from local_deploy.plan import (
     SettingLine,
 )
 from local_deploy.stack import StackState
+from local_deploy.views import ACTION_STYLE
 from org_bootstrap.engine.registry import setting_of
 from org_bootstrap.handlers.preflight import Findings
 from org_bootstrap.settings.primary_contact import SETTING as PRIMARY_CONTACT_SETTING
@@ -49,22 +45,6 @@ CHANGES_ONLY_PAST = 50  # accounts: past this many, the plan shows only what cha
 FIELDS_SHOWN = 3  # an update's changed fields shown without --detail (more: the first ones and a count)
 # Like rich's SIMPLE_HEAD with an ASCII rule under the header: reads the same in a CI log.
 PLAIN_HEAD = Box("    \n    \n -- \n    \n    \n    \n    \n    \n", ascii=True)
-
-STYLE = {
-    CREATE: "green",
-    UPDATE: "yellow",
-    DELETE: "red",
-    "Retain": "dim",
-    NO_CHANGE: "dim",
-    CREATE_CONTACT: "green",
-    UPDATE_CONTACT: "yellow",
-    DELETE_CONTACT: "red",
-    RESTORE_CONTACT: "magenta",
-    ENABLE_REGION: "green",
-    DISABLE_REGION: "bold red",
-    IN_SYNC: "dim",
-    LEFT_ALONE: "dim",
-}
 
 
 @dataclass(frozen=True)
@@ -158,7 +138,7 @@ def resources_table(plan: Plan, stack: StackState, *, real: bool) -> Table:
         action = line.change.action
         changed = f"\nchanges {', '.join(line.change.properties)}" if line.change.properties else ""
         table.add_row(
-            Text(action, style=STYLE.get(action, "")),
+            Text(action, style=ACTION_STYLE.get(action, "")),
             Text.assemble(line.change.logical_id, (f"\n{line.change.resource_type}", "dim")),
             line.current,
             Text.assemble(line.desired, (changed, "dim")),
@@ -282,7 +262,7 @@ def action_text(line: SettingLine) -> str:
 
 def _item_row(line: SettingLine, options: PlanOptions) -> Row:
     setting, _ = setting_of(line.contact_type)
-    action = Text(action_text(line), style=STYLE[line.action] if line.by_deploy else "yellow")
+    action = Text(action_text(line), style=ACTION_STYLE[line.action] if line.by_deploy else "yellow")
     if line.action == IN_SYNC:
         return (item_title(line), action, _value(line, line.current, None, options), Text("= now", style="dim"))
     if line.action == UPDATE_CONTACT:
