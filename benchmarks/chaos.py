@@ -139,10 +139,6 @@ PUBLISHED = account_quotas("aws")
 REGION_HOURS = (2 * 3600.0, 5 * 3600.0)  # "a Region that takes hours to enable"
 
 
-class _ServerError(JsonRESTError):
-    code = 503
-
-
 class Killed(BaseException):
     """The Lambda invocation's process killed mid-call: nothing in the handlers catches it."""
 
@@ -176,8 +172,6 @@ class ChaosLog(ApiLog):
         except JsonRESTError as error:
             if error.error_type == TIMEOUT:  # no answer: the client's read times out
                 raise ReadTimeoutError(endpoint_url=f"https://{operation}.simulated") from None
-            if error.error_type in SERVER_ERRORS:  # a 5xx, as the services answer it
-                raise _ServerError(error.error_type, "injected") from None
             raise
         if operation in PUBLISHED and operation in WRITE_OPERATIONS:
             self.write_times.append((clocks.time(), operation))
@@ -262,7 +256,7 @@ def _simulated(log: ChaosLog, run: Run) -> Iterator[None]:
 
     def release(self: Any, job: Any) -> None:
         original_release(self, job)
-        run.released[job.id, self.holder["owner"]] = time.time()
+        run.released[job.id, self.holder["owner"]] = clocks.time()
 
     invoke = LocalCloudFormation._invoke
 

@@ -222,6 +222,7 @@ def delegated_administrator_problem(
     return None
 
 
+@clients.until_invocation_ends
 def on_event(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     log_event(event)
     if event["RequestType"] == "Delete":
