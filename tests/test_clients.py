@@ -91,7 +91,7 @@ class _Invocation:
 def invocation(slept: mock.MagicMock) -> Iterator[_Invocation]:
     invocation = _Invocation(900.0)  # a 15-minute Lambda
     slept.side_effect = invocation.sleep
-    with clocks.use(invocation):  # type: ignore[arg-type]
+    with clocks.use(invocation):
         yield invocation
 
 
