@@ -526,7 +526,7 @@ def _run_seed(run: Run, steps: int) -> Run:
                 for (operation, caller, target), _ in (log.callers - before_callers).items():
                     if operation in WRITE_OPERATIONS and caller == target:
                         hand_edited.add(target)
-                moved |= {line.split()[2] for line in run.history[-3:] if line.startswith("event: Moved")}
+                moved |= {line.split()[3] for line in run.history[-3:] if line.startswith("event: Moved account ")}
             _calm(log)
         run.note("faults stop")
         _drift(run, session)

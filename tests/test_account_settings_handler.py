@@ -19,7 +19,7 @@ from org_bootstrap.handlers import account_settings
 from org_bootstrap.handlers.account_settings import Dependencies
 from org_bootstrap.settings.alternate_contacts.spec import ContactSpec
 from org_bootstrap.validation import InvalidInputError
-from simulation.organization import ApiLog, Organization
+from simulation.organization import ApiLog, Organization, Storm
 from tests.conftest import cfn_event, create_snapshot_table
 
 FAST = {op: Quota(10_000, 10_000) for op in ("PutAlternateContact", "GetAlternateContact", "DeleteAlternateContact")}
@@ -339,6 +339,49 @@ def test_one_failing_account_does_not_stop_the_rest_and_fails_the_deploy(world: 
         run(world, "Create", spec())
     assert world.contacts("prod-b") == DEFAULT
     assert world.contacts("prod-a") == {}
+
+
+def _planned_then(world: World, change: Any) -> dict[str, Any]:
+    """A Create whose job is planned, then ``change`` happens to the organization, then it is worked."""
+    event = cfn_event("Create", {"Spec": spec()})
+    started = account_settings.on_event(event)
+    change()
+    for _ in range(100):
+        answer = account_settings.is_complete({**event, **started}, Context(900))
+        if answer["IsComplete"]:
+            return answer
+    raise AssertionError("never completed")
+
+
+@pytest.mark.parametrize("change", ["suspended", "removed"])
+def test_an_account_that_leaves_active_membership_after_the_plan_is_skipped_not_failed(
+    world: World, change: str
+) -> None:
+    # Closing or removing one account while a deploy runs must not fail (and roll back) the deploy.
+    prod_a = world.ids["prod-a"]
+
+    def leave() -> None:
+        if change == "suspended":
+            world.org.set_status(prod_a, "SUSPENDED")
+        else:
+            world.org.organizations.remove_account_from_organization(AccountId=prod_a)
+
+    data = _planned_then(world, leave)["Data"]
+
+    assert (data["Changed"], data["Skipped"], data["Failed"]) == (5, 2, 0)
+    assert world.contacts("prod-b") == DEFAULT
+    key = data["Report"].removeprefix("s3://jobs/")
+    report = json.loads(clients.client("s3").get_object(Bucket="jobs", Key=key)["Body"].read())
+    skipped = {entry["account"]: entry for entry in report["skipped"]}
+    why = "SUSPENDED since the job was planned" if change == "suspended" else "no longer a member of the organization"
+    assert why in skipped[prod_a]["reason"]
+
+
+def test_an_active_member_refused_still_fails_when_its_standing_cannot_be_read(world: World) -> None:
+    world.log.denied_accounts = {world.ids["prod-a"]}
+    world.log.add_storm(Storm({"DescribeAccount"}, code="AccessDeniedException", message="no"))
+    with pytest.raises(RuntimeError, match=r"1 account\(s\) failed.*444444444444.*AccessDeniedException"):
+        run(world, "Create", spec())
 
 
 def test_failure_tolerance_lets_the_deploy_succeed_and_reports_the_failure(world: World) -> None:

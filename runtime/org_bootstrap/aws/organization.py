@@ -15,6 +15,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 # Organizations publishes no per-operation rate for ListTagsForResource; its list calls share the
 # organization's throttling (TooManyRequestsException). A steady 5 calls a second (the Account
 # Management reads' order) reads 1,000 accounts' tags in 200 s and leaves room for other callers;
@@ -121,6 +123,19 @@ def describe_account(organizations: Any, account_id: str, *, tags: bool = False)
     return Account(
         item["Id"], _status(item), path, item.get("Name", ""), read_tags(organizations, account_id) if tags else None
     )
+
+
+def standing(organizations: Any, account_id: str) -> str | None:
+    """Why ``account_id`` is no longer an account to work (closed, suspended or removed from the
+    organization since it was listed), or None while it is an ACTIVE member."""
+    try:
+        item = organizations.describe_account(AccountId=account_id)["Account"]
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "AccountNotFoundException":
+            return "no longer a member of the organization"
+        raise
+    status = _status(item)
+    return None if status == "ACTIVE" else f"{status} since the job was planned"
 
 
 def path_to(organizations: Any, parent_id: str) -> tuple[str, ...]:

@@ -33,7 +33,7 @@ from botocore.exceptions import ClientError
 
 from org_bootstrap.aws import clients
 from org_bootstrap.engine import clock as clocks
-from org_bootstrap.engine.jobs import Job, run_batch
+from org_bootstrap.engine.jobs import Job, Standing, run_batch
 from org_bootstrap.engine.reconcile import AccountApi, Snapshots
 from org_bootstrap.engine.stores import S3JobStore, StaleWrite
 from org_bootstrap.handlers.environment import HandlerEnvironment
@@ -133,6 +133,7 @@ def work(
     owner: str | None = None,
     region_follow_seconds: float | None = None,
     peers: Callable[[], list[Job]] | None = None,
+    standing: Standing | None = None,
 ) -> Job | None:
     """Under the job's lease, reconcile accounts from its cursor until done or ``budget.until``,
     then save and release. None when another worker holds the lease: no account was touched.
@@ -154,6 +155,7 @@ def work(
             checkpoint=lease.checkpoint,
             follow_every=region_follow_seconds,
             peers=peers,
+            standing=standing,
         )
     except LeaseLost:
         LOG.warning(json.dumps({"job": job_id, "lease_lost": True}))

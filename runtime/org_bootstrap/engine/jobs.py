@@ -53,6 +53,7 @@ DEFAULT_CONCURRENCY = 8
 CHECKPOINT_EVERY = 250  # accounts between saves of the job's progress within one invocation
 MANAGEMENT_ACCOUNT = "MANAGEMENT_ACCOUNT"  # skipped: a delegated administrator cannot change it
 STATUSES = (CHANGED, UNCHANGED, DRIFTED, SKIPPED, FAILED)
+Standing = Callable[[str], str | None]  # why an account is no longer one to work, or None
 # How long a job may keep retrying throttled accounts. A day: 10,000 accounts need ~100 minutes at
 # the full PutAlternateContact quota and ~7 hours with a quarter of it left.
 DEFAULT_DEADLINE_SECONDS = 24 * 3600.0
@@ -222,7 +223,9 @@ class Job:
                 {key: request[key] for key in ("account_id", "region", "wanted")} for request in self.region_requests
             ],
             "failed": self.failures(),
-            "skipped": [{"account": account, "status": status} for account, status in self.skipped],
+            # not worked: not ACTIVE when the job was planned, or no longer an ACTIVE member when worked
+            "skipped": [{"account": account, "status": status} for account, status in self.skipped]
+            + [outcome for outcome in self.outcomes if outcome["status"] == SKIPPED],
             "outcomes": self.outcomes,
         }
 
@@ -443,9 +446,14 @@ def run_batch(
     region_limits: RegionOptLimits | None = None,
     follow_every: float | None = None,
     peers: Callable[[], Sequence[Job]] | None = None,
+    standing: Standing | None = None,
 ) -> None:
     """Reconcile accounts from the cursor on, and the throttled ones again, until done or
     ``deadline`` (by ``clock``).
+
+    ``standing``: why an account is no longer one to work (closed or removed from the organization
+    since the job was planned; :func:`org_bootstrap.aws.organization.standing`), read for an account
+    refused for good: such an account is SKIPPED with that reason, not FAILED.
 
     ``peers``: the other jobs that may be working at the same time (their records, read again every
     :data:`PEER_POLL_SECONDS` while this job waits on them). An account one of them owns
@@ -612,7 +620,7 @@ def run_batch(
                 queue.release()
                 collect(block=False)
                 continue
-            future = pool.submit(_reconcile, paced, account_id, job.target_sets[key], snapshots, job.apply)
+            future = pool.submit(_reconcile, paced, account_id, job.target_sets[key], snapshots, job.apply, standing)
             future.add_done_callback(lambda _: queue.release())
             pending.append((future, item, retry))
             submitted += 1
@@ -694,13 +702,31 @@ def _unfinished(job: Job) -> int:
 
 
 def _reconcile(
-    api: AccountApi, account_id: str, targets: Mapping[str, Target], snapshots: Snapshots | None, apply: bool
+    api: AccountApi,
+    account_id: str,
+    targets: Mapping[str, Target],
+    snapshots: Snapshots | None,
+    apply: bool,
+    standing: Standing | None = None,
 ) -> Outcome:
     try:
-        return reconcile_account(api, account_id, targets, snapshots=snapshots, apply=apply)
+        outcome = reconcile_account(api, account_id, targets, snapshots=snapshots, apply=apply)
     except Exception as error:  # one account's surprise must not stop the rest
         LOG.exception("account %s failed unexpectedly", account_id)
         return Outcome(account_id, FAILED, reason=f"{type(error).__name__}: {error}")
+    if outcome.status != FAILED or not outcome.permanent or standing is None:
+        return outcome
+    # Refused for good: an account closed or removed since the job listed it is skipped, as the plan
+    # skips one that is not ACTIVE, rather than failing the job (and a deploy's rollback of all of it).
+    try:
+        gone = standing(account_id)
+    except Exception:  # the refusal is the outcome to report
+        LOG.warning("account %s: its standing in the organization could not be read", account_id, exc_info=True)
+        return outcome
+    if gone is None:
+        return outcome
+    LOG.warning("account %s skipped: %s (%s)", account_id, gone, outcome.reason)
+    return Outcome(account_id, SKIPPED, outcome.actions, gone, compared=outcome.compared)
 
 
 def summary(job: Job, report_location: str, *, limit_bytes: int = 3000) -> dict[str, Any]:

@@ -14,13 +14,13 @@ import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from org_bootstrap.aws.clients import error_code, until_invocation_ends
-from org_bootstrap.aws.organization import list_accounts
+from org_bootstrap.aws.organization import list_accounts, standing
 from org_bootstrap.engine import clock as clocks
 from org_bootstrap.engine.continuation import (
     CONTINUE_JOB,
@@ -332,6 +332,7 @@ def _work(job: Job, deps: Dependencies, budget: Budget, context: Any) -> Job | N
         # a drift check working on the same accounts (where it shares the job bucket): each account
         # is worked by one of the two
         peers=last_jobs(deps.jobs, DRIFT_JOB_POINTER),
+        standing=partial(standing, deps.organizations),
     )
     if worked is not None:
         emit_batch(worked, deps.api.limits, kind="deploy")

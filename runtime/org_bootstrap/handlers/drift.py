@@ -27,11 +27,11 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
 from org_bootstrap.aws.clients import until_invocation_ends
-from org_bootstrap.aws.organization import read_tree
+from org_bootstrap.aws.organization import read_tree, standing
 from org_bootstrap.engine import clock as clocks
 from org_bootstrap.engine.continuation import (
     CONTINUE_JOB,
@@ -332,6 +332,7 @@ def on_schedule(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]
         region_follow_seconds=deps.region_follow_seconds,
         # a deploy job working on the same accounts: each account is worked by one of the two
         peers=last_jobs(deps.jobs, deps.deploy_job_pointer) if deps.deploy_job_pointer else None,
+        standing=partial(standing, deps.organizations),
     )
     if job is None:
         return busy(job_id)
