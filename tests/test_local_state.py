@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+import botocore.loaders
 import pytest
 
 from local_deploy import state as state_module
 from local_deploy.cli import DEFAULT_STATE, DEMO_STATE, _parser, main, state_dir
 from local_deploy.state import WRITE_POINTS, StateDir
-from local_deploy.world import open_world
+from local_deploy.world import BATCH_WRITE_ITEMS, open_world
 from org_bootstrap.engine import clock as clocks
 from org_bootstrap.engine import jobs
 from org_bootstrap.engine.continuation import LEASE
@@ -138,6 +139,49 @@ def test_the_simulated_wall_clock_is_kept_in_the_one_state_file_and_the_next_run
     assert json.loads(state.state_file.read_text(encoding="utf-8"))["clock"] >= stopped
     with open_world(state, SEED, read_only=True):
         assert clocks.time() >= stopped  # never before the times the last run stored
+
+
+def test_a_world_opened_again_in_the_same_process_parses_no_service_model_again(tmp_path: Path) -> None:
+    state = StateDir(tmp_path / "state")
+    with open_world(state, SEED) as world:
+        first = world.session
+        paths = list(first._loader.search_paths)
+    parsed: list[str] = []
+    read = botocore.loaders.JSONFileLoader.load_file
+
+    def counted(self: Any, file_path: str, *args: Any) -> Any:
+        parsed.append(file_path)
+        return read(self, file_path, *args)
+
+    with mock.patch.object(botocore.loaders.JSONFileLoader, "load_file", counted), open_world(state, SEED) as world:
+        assert world.session is not first  # a session of its own: the last world's handlers are gone
+        assert world.organization.to_mapping(world.api_log)["accounts"]
+        world.session.client("dynamodb", region_name="us-east-1").list_tables()
+    assert parsed == []
+    assert world.session._loader.search_paths == paths  # not one more folder per world
+
+
+def test_a_table_of_more_items_than_one_batch_write_is_restored_whole(tmp_path: Path) -> None:
+    state = StateDir(tmp_path / "state")
+    with open_world(state, SEED):
+        pass
+    saved = state.load()
+    assert saved is not None
+    items = [{"pk": {"S": f"item-{n:03d}"}, "n": {"N": str(n)}} for n in range(2 * BATCH_WRITE_ITEMS + 3)]
+    saved["dynamodb"] = {
+        "Things": {
+            "region": "us-east-1",
+            "key_schema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+            "attribute_definitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+            "items": items,
+        }
+    }
+    state.save(saved)
+    with open_world(state, SEED):
+        pass
+    restored = state.load()
+    assert restored is not None
+    assert sorted(restored["dynamodb"]["Things"]["items"], key=lambda item: item["pk"]["S"]) == items
 
 
 # -- killed at every write point, or interrupted during a job --------------------------------
