@@ -38,13 +38,14 @@ in its steps and faults (the organization, the steps and the faults come from th
 from __future__ import annotations
 
 import argparse
-import base64
+import concurrent.futures
 import contextlib
 import copy
 import functools
 import io
 import itertools
 import json
+import multiprocessing
 import random
 import re
 import sys
@@ -55,7 +56,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 from unittest import mock
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,14 +76,14 @@ from local_deploy import cli  # noqa: E402
 from local_deploy import organization_actions as actions  # noqa: E402
 from local_deploy import world as worlds  # noqa: E402
 from local_deploy.automation import Automation  # noqa: E402
-from local_deploy.cloudformation import LocalCloudFormation  # noqa: E402
+from local_deploy.cloudformation import LocalCloudFormation, ResourceError  # noqa: E402
 from local_deploy.simulated_time import REGION_OPT_SECONDS  # noqa: E402
 from local_deploy.synth import Synthesized, synthesize  # noqa: E402
 from local_deploy.world import StateDir  # noqa: E402
 from org_bootstrap.engine import clock as clocks  # noqa: E402
 from org_bootstrap.engine import continuation  # noqa: E402
 from org_bootstrap.engine.registry import account_quotas  # noqa: E402
-from org_bootstrap.engine.stores import JOB_PREFIX, S3JobStore  # noqa: E402
+from org_bootstrap.engine.stores import S3JobStore  # noqa: E402
 from simulation import generated  # noqa: E402
 from simulation.organization import (  # noqa: E402
     ORGANIZATION,
@@ -127,6 +128,8 @@ FAULT_RATES = {
     "timeouts": 0.15,
     "killed invocation": 0.3,
     "account SUSPENDED mid-job": 0.15,
+    "account removed from the organization mid-job": 0.1,
+    "continuation steps that fail their retries": 0.1,
     "S3 conditional-write conflicts": 0.2,
     "a Region that takes hours to enable": 0.15,
 }
@@ -138,10 +141,9 @@ EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 # The published quotas every write is checked against (the handlers pace at them, on the simulated clock).
 PUBLISHED = account_quotas("aws")
 REGION_HOURS = (2 * 3600.0, 5 * 3600.0)  # "a Region that takes hours to enable"
-
-
-class _ServerError(JsonRESTError):
-    code = 503
+# A continuation workflow's step fails this many times in a row: its retries (constructs.job_workflow) run out.
+CONTINUATION_FAILURES = 9
+KILLED = "Runtime exited with error: signal: killed"  # what Lambda answers for an invocation whose process died
 
 
 class Killed(BaseException):
@@ -158,6 +160,10 @@ class ChaosLog(ApiLog):
     kill_at: int | None = None  # the number of calls from now at which the caller is killed
     suspend_at: int | None = None  # the number of calls from now at which an account is closed
     suspend: str = ""  # that account
+    remove_at: int | None = None  # the number of calls from now at which an account leaves the organization
+    remove: str = ""  # that account
+    failing_steps: int = 0  # continuation steps still to fail
+    dead: bool = False  # the running invocation was killed: every thread of it dies at its next call
     conflict_rate: float = 0.0  # the chance that a conditional write of a job finds it changed
     fired: Counter[str]
     armed: bool = False  # only the handlers' calls meet the faults, not the simulation's own
@@ -177,8 +183,6 @@ class ChaosLog(ApiLog):
         except JsonRESTError as error:
             if error.error_type == TIMEOUT:  # no answer: the client's read times out
                 raise ReadTimeoutError(endpoint_url=f"https://{operation}.simulated") from None
-            if error.error_type in SERVER_ERRORS:  # a 5xx, as the services answer it
-                raise _ServerError(error.error_type, "injected") from None
             raise
         if operation in PUBLISHED and operation in WRITE_OPERATIONS:
             self.write_times.append((clocks.time(), operation))
@@ -188,6 +192,15 @@ class ChaosLog(ApiLog):
     def refusal(self, operation: str) -> tuple[str, str] | None:
         if not self.armed:
             return None
+        if self.dead:
+            self._die(operation)
+        if self.remove_at is not None:
+            self.remove_at -= 1
+            if self.remove_at <= 0:
+                self.remove_at = None
+                backend = _organization_of(MANAGEMENT)
+                backend.accounts = [a for a in backend.accounts if a.id != self.remove]
+                self.fired["account removed from the organization mid-job"] += 1
         if self.suspend_at is not None:
             self.suspend_at -= 1
             if self.suspend_at <= 0:
@@ -199,14 +212,20 @@ class ChaosLog(ApiLog):
             self.kill_at -= 1
             if self.kill_at <= 0:
                 self.kill_at = None
+                self.dead = True
                 self.fired["invocation killed"] += 1
-                # botocore sends no after-call-error for a BaseException: without this, the simulated
-                # clock would count the killed thread as inside its call for good, and stand still
-                end_call = getattr(clocks.installed(), "end_call", None)
-                if end_call is not None:
-                    end_call()
-                raise Killed(operation)
+                self._die(operation)
         return super().refusal(operation)
+
+    @staticmethod
+    def _die(operation: str) -> NoReturn:
+        """Raise Killed in this call. botocore ends a call that raises an ``Exception`` on the simulated
+        clock (``after-call-error``), not one that raises a ``BaseException``: this thread's call ends
+        here, or the clock would wait for it forever."""
+        end_call = getattr(clocks.installed(), "end_call", None)
+        if end_call is not None:
+            end_call()
+        raise Killed(operation)
 
 
 @dataclass
@@ -268,31 +287,29 @@ def _simulated(log: ChaosLog, run: Run) -> Iterator[None]:
 
     def release(self: Any, job: Any) -> None:
         original_release(self, job)
-        run.released[job.id, self.holder["owner"]] = time.time()
-
-    take_over = worlds._take_over_leases
-
-    def taking_over(saved: dict[str, Any], *, real_time: bool) -> list[str]:
-        """A world opened frees every lease its saved state holds (their holders have stopped:
-        ``local_deploy.world``), a killed invocation's too: that lease ends there, as a release would."""
-        at = max(time.time(), float(saved.get("clock", 0.0)))
-        for bucket in saved.get("s3", {}).values():
-            for key, body in bucket.get("objects", {}).items():
-                if key.startswith(f"{JOB_PREFIX}/jobs/") and key.endswith(".json"):
-                    job = json.loads(base64.b64decode(body))
-                    if isinstance(job, dict) and job.get(continuation.LEASE):
-                        run.released.setdefault((str(job.get("id")), str(job[continuation.LEASE]["owner"])), at)
-        return take_over(saved, real_time=real_time)
+        run.released[job.id, self.holder["owner"]] = clocks.time()
 
     invoke = LocalCloudFormation._invoke
 
-    def armed(self: Any, *args: Any, **kwargs: Any) -> Any:
-        log.armed = True
+    def armed(self: Any, function: Any, payload: dict[str, Any], operation: Any) -> Any:
+        """One Lambda invocation: a process that may be killed (Lambda answers the caller with an
+        error: the Provider framework fails the request, SQS delivers the batch again, the
+        workflow's step retries) and whose leases then end, as no call of it runs any more."""
+        if continuation.CONTINUE_JOB in payload and log.failing_steps > 0:
+            log.failing_steps -= 1
+            log.fired["continuation step failed"] += 1
+            raise ResourceError(f"{KILLED} (a continuation step, failed on purpose)")
+        log.armed, log.dead = True, False
         log.invocation += 1
+        first_lease = len(run.leases)
         try:
-            return invoke(self, *args, **kwargs)
+            return invoke(self, function, payload, operation)
+        except Killed as killed:
+            for job, owner, _, _ in run.leases[first_lease:]:
+                run.released.setdefault((job, owner), clocks.time())
+            raise ResourceError(f"{KILLED} (at {killed.args[0]})") from None
         finally:
-            log.armed = False
+            log.armed = log.dead = False
 
     save = S3JobStore.save
 
@@ -311,7 +328,6 @@ def _simulated(log: ChaosLog, run: Run) -> Iterator[None]:
         mock.patch.object(worlds, "REGION_OPT_SECONDS", worlds.REGION_OPT_SECONDS),
         mock.patch.object(continuation.Lease, "take", classmethod(take)),
         mock.patch.object(continuation.Lease, "release", release),
-        mock.patch.object(worlds, "_take_over_leases", taking_over),
     ):
         yield
 
@@ -334,7 +350,7 @@ def _session(state: Path, organization: Path, synthesized: Synthesized) -> cli.S
     return cli.Session(console, StateDir(state), str(organization), lambda path: synthesized)
 
 
-def _inject(rng: random.Random, log: ChaosLog, run: Run, *, may_kill: bool, members: list[str]) -> None:
+def _inject(rng: random.Random, log: ChaosLog, run: Run, *, members: list[str]) -> None:
     _calm(log)
     for kind, rate in FAULT_RATES.items():
         if rng.random() >= rate:
@@ -350,9 +366,15 @@ def _inject(rng: random.Random, log: ChaosLog, run: Run, *, may_kill: bool, memb
         elif kind == "S3 conditional-write conflicts":
             log.conflict_rate = rng.choice((0.1, 0.3))
             run.note(f"fault: {log.conflict_rate:.0%} of the jobs' conditional writes find the job changed")
-        elif kind == "killed invocation":
-            if not may_kill:
+        elif kind == "account removed from the organization mid-job":
+            if not members:
                 continue
+            log.remove, log.remove_at = rng.choice(members), rng.randint(1, 300)
+            run.note(f"fault: account {log.remove} leaves the organization at the handlers' API call {log.remove_at}")
+        elif kind == "continuation steps that fail their retries":
+            log.failing_steps = CONTINUATION_FAILURES
+            run.note(f"fault: the next {CONTINUATION_FAILURES} continuation steps fail: the workflow's retries run out")
+        elif kind == "killed invocation":
             log.kill_at = rng.randint(1, 400)
             run.note(f"fault: the next invocation killed at its API call {log.kill_at}")
         elif kind.startswith("throttling"):
@@ -372,47 +394,48 @@ def _inject(rng: random.Random, log: ChaosLog, run: Run, *, may_kill: bool, memb
 def _calm(log: ChaosLog) -> None:
     log.storms.clear()
     log.throttle_rate = {}
-    log.kill_at = log.suspend_at = None
+    log.kill_at = log.suspend_at = log.remove_at = None
+    log.failing_steps = 0
     log.conflict_rate = 0.0
     worlds.REGION_OPT_SECONDS = REGION_OPT_SECONDS
 
 
 def _deploy(run: Run, session: cli.Session, synthesized: Synthesized, what: str) -> None:
-    """A deploy; one that fails under the faults is rolled back, and deployed again (as a person would)."""
+    """A deploy; one that fails under the faults is rolled back, and deployed again (as a person would).
+    A rollback may fail only where its own process was killed (as in AWS, where a person then
+    destroys the stack or continues the rollback): the stack is then destroyed and deployed again."""
     for attempt in range(1, 6):
         result, _ = cli.deploy(session, synthesized)
         run.note(f"{what} (attempt {attempt}): {result.status if result.ok else cli._failure(result)}")
         if result.ok:
             return
+        if result.status.endswith("ROLLBACK_FAILED"):
+            last = [operation for operation in result.operations if not operation.ok][-1]
+            if KILLED not in str(last.error):
+                _fail(run, "a rollback fails only where its process was killed", f"{last.logical_id}: {last.error}")
+            run.note(f"  the rollback's {last.logical_id} was killed: the stack is destroyed, then deployed again")
+            _delete(run, session)
     raise InvariantBroken(f"{what}: not deployed after 5 attempts")
 
 
 def _day_two(run: Run, session: cli.Session, log: ChaosLog, act: Callable[[Any], actions.Action]) -> None:
-    """An account event: the change, then its events delivered; a killed batch is delivered again."""
+    """An account event: the change, then its events delivered by the deployed queue (a batch whose
+    invocation was killed is delivered again after the visibility timeout, as SQS does)."""
     with cli._world(session) as world:
         action = act(world.organization)
         run.note(f"event: {action.summary}")
-        events = action.events
-        for _ in range(10):
-            automation = Automation(world.stacks(), world.session)
-            try:
-                report = automation.deliver(events)
-            except Killed as killed:
-                run.note(f"  killed in the events handler at {killed.args[0]}: the batch is delivered again")
-                continue
-            dead = [delivery.name for delivery in report.deliveries if delivery.dead_lettered]
-            if dead:
-                run.note(f"  dead-lettered: {dead}")
-            return
-        raise InvariantBroken("the events were killed 10 times in a row")
+        report = Automation(world.stacks(), world.session).deliver(action.events)
+        for batch in report.batches:
+            if batch.error:
+                run.note(f"  a batch of {batch.messages} failed ({batch.error[:80]}): SQS delivers it again")
+        dead = [delivery.name for delivery in report.deliveries if delivery.dead_lettered]
+        if dead:
+            run.note(f"  dead-lettered: {dead}")
 
 
 def _drift(run: Run, session: cli.Session) -> None:
     try:
         checked = cli.drift(session)
-    except Killed as killed:
-        run.note(f"drift check killed at {killed.args[0]}: its job is abandoned with its lease held")
-        return
     except cli.CommandFailed as error:
         run.note(f"drift check failed: {error}")
         return
@@ -449,8 +472,24 @@ def _choose_event(rng: random.Random, organization: dict[str, Any], counter: lis
 
 
 def run_seed(seed: int, accounts: int, *, steps: int = 12, echo: bool = False) -> Run:
-    """One chaos run; raises InvariantBroken (its message names the seed, then the history)."""
+    """One chaos run; raises InvariantBroken (its message names the seed, then the history), for an
+    error no invariant names (a step that raised) too."""
     run = Run(seed, accounts, echo=echo)
+    try:
+        return _run_seed(run, steps)
+    except InvariantBroken:
+        raise
+    except Exception as error:
+        where = "; ".join(
+            f"{Path(frame.filename).name}:{frame.lineno} {frame.name}"
+            for frame in traceback.extract_tb(error.__traceback__)[-4:]
+        )
+        _fail(run, "no step fails unexpectedly", f"{type(error).__name__}: {error} (at {where})")
+        raise  # not reached: _fail raises
+
+
+def _run_seed(run: Run, steps: int) -> Run:
+    seed, accounts = run.seed, run.accounts
     rng = random.Random(seed)
     log = ChaosLog(rng=random.Random(seed * 7919 + 1), capacity=dict(PUBLISHED))
     run.log = log
@@ -467,16 +506,15 @@ def run_seed(seed: int, accounts: int, *, steps: int = 12, echo: bool = False) -
         counter = [0]
         hand_edited: set[str] = set()
         moved: set[str] = set()
-        _inject(rng, log, run, may_kill=False, members=_members(organization_data))
+        _inject(rng, log, run, members=_members(organization_data))
         _deploy(run, session, create, "Create")
         current = create
         for step in range(steps):
             roll = rng.random()
             shape = _shape(state)
-            _inject(rng, log, run, may_kill=True, members=_members(shape))
+            _inject(rng, log, run, members=_members(shape))
             if step == steps // 2:
                 session = _session(state, org_file, update)
-                log.kill_at = None
                 _deploy(run, session, update, "Update (an OU excluded from the alternate contacts)")
                 current = update
             elif roll < 0.25:
@@ -687,11 +725,33 @@ def _seeds(text: str) -> list[int]:
     return seeds
 
 
+@dataclass
+class Finished:
+    """One seed's result, as a worker process hands it back."""
+
+    seed: int
+    seconds: float
+    failure: str = ""  # the broken invariant, the seed and the history; empty when every invariant held
+    faults: Counter[str] = field(default_factory=Counter)
+    fired: Counter[str] = field(default_factory=Counter)
+    checks: Counter[str] = field(default_factory=Counter)
+
+
+def run_one(seed: int, accounts: int, steps: int, echo: bool = False) -> Finished:
+    begun = time.monotonic()
+    try:
+        run = run_seed(seed, accounts, steps=steps, echo=echo)
+    except InvariantBroken as error:
+        return Finished(seed, time.monotonic() - begun, str(error))
+    return Finished(seed, time.monotonic() - begun, "", run.faults, run.fired, run.checks)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--seeds", default="1-5", help="seeds to run: 1-20, or 3,8,11 (default 1-5)")
     parser.add_argument("--accounts", type=int, default=60, help="accounts in each organization (default 60)")
     parser.add_argument("--steps", type=int, default=12, help="steps after the Create (default 12)")
+    parser.add_argument("--jobs", type=int, default=1, help="seeds run at once, each in its own process (default 1)")
     parser.add_argument("--replay", type=int, help="run one seed again, printing its history as it goes")
     args = parser.parse_args(argv)
     seeds = [args.replay] if args.replay is not None else _seeds(args.seeds)
@@ -700,28 +760,34 @@ def main(argv: list[str] | None = None) -> int:
     fired: Counter[str] = Counter()
     checks: Counter[str] = Counter()
     failed: list[int] = []
-    for seed in seeds:
-        begun = time.monotonic()
-        try:
-            run = run_seed(seed, args.accounts, steps=args.steps, echo=args.replay is not None)
-        except InvariantBroken as error:
-            print(error, flush=True)
-            failed.append(seed)
+    for finished in _each(seeds, args.accounts, args.steps, jobs=args.jobs, echo=args.replay is not None):
+        if finished.failure:
+            print(finished.failure, flush=True)
+            failed.append(finished.seed)
             continue
-        except Exception as error:  # the app failed in a way no invariant names: the seed, and its history
-            where = traceback.extract_tb(error.__traceback__)[-3:]
-            print(f"seed {seed}: the run failed: {type(error).__name__}: {error} at {traceback.format_list(where)}")
-            failed.append(seed)
-            continue
-        faults.update(run.faults)
-        fired.update(run.fired)
-        checks.update(run.checks)
-        print(f"seed {seed}: ok in {time.monotonic() - begun:.1f} s, faults {dict(run.faults)}", flush=True)
-    print(f"{len(seeds)} runs, {len(failed)} failed {failed}, in {time.monotonic() - started:.0f} s")
-    print(f"faults injected: {dict(sorted(faults.items()))}")
-    print(f"faults that fired: {dict(sorted(fired.items()))}")
+        faults.update(finished.faults)
+        fired.update(finished.fired)
+        checks.update(finished.checks)
+        print(f"seed {finished.seed}: ok in {finished.seconds:.1f} s, faults {dict(finished.faults)}", flush=True)
+    print(f"{len(seeds)} runs, {len(failed)} failed {sorted(failed)}, in {time.monotonic() - started:.0f} s")
+    print(f"faults injected: {sum(faults.values())} {dict(sorted(faults.items()))}")
+    print(f"faults that fired: {sum(fired.values())} {dict(sorted(fired.items()))}")
     print(f"invariant checks: {sum(checks.values())} {dict(sorted(checks.items()))}")
     return 1 if failed else 0
+
+
+def _each(seeds: list[int], accounts: int, steps: int, *, jobs: int, echo: bool) -> Iterator[Finished]:
+    """Each seed's result, in the order they finish: in this process, or in ``jobs`` worker processes
+    (started fresh, not forked: the synthesizer's node process must not be shared)."""
+    if jobs <= 1:
+        for seed in seeds:
+            yield run_one(seed, accounts, steps, echo)
+        return
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        futures = [pool.submit(run_one, seed, accounts, steps) for seed in seeds]
+        for future in concurrent.futures.as_completed(futures):
+            yield future.result()
 
 
 if __name__ == "__main__":

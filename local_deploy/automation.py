@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
+from botocore.exceptions import ClientError
 from moto.events.models import EventPattern
 
 from local_deploy.cloudformation import FUNCTION, LocalCloudFormation, ResourceError
@@ -113,6 +114,7 @@ class DriftRun:
     outcomes: list[dict[str, Any]]  # the report's outcomes: account, status, actions
     notifications: list[str]  # the subjects published to the topic
     notes: list[str]
+    unfinished: str = ""  # why the check has no report yet (its job is busy, or continues): empty when it has
 
 
 class Automation:
@@ -333,15 +335,36 @@ class Automation:
         engine = LocalCloudFormation(stack, self.session, invocation_seconds=self.invocation_seconds)
         result, operation = engine.invoke(function, payload, trigger="schedule")
         outcomes: list[dict[str, Any]] = []
+        unfinished = ""
         bucket = variables.get("JOB_BUCKET")
-        job = (result or {}).get("Job") if isinstance(result, dict) else None
+        answer = result if isinstance(result, dict) else {}
+        job = answer.get("Job")
         if bucket and job:
             with acting_as(stack.account):
                 s3 = self.session.client("s3", region_name=stack.region)
-                body = s3.get_object(Bucket=bucket, Key=f"alternate-contacts/reports/{job}.json")["Body"].read()
-            outcomes = json.loads(body).get("outcomes", [])
+                try:
+                    body = s3.get_object(Bucket=bucket, Key=f"alternate-contacts/reports/{job}.json")["Body"].read()
+                    outcomes = json.loads(body).get("outcomes", [])
+                except ClientError as error:
+                    if error.response.get("Error", {}).get("Code") != "NoSuchKey":
+                        raise
+                    unfinished = _why_unfinished(answer)
         mode = "report-only" if variables.get("REPORT_ONLY") == "true" else "fix"
-        return DriftRun(function, mode, result or {}, outcomes, _published(stack, topic), operation.notes)
+        return DriftRun(function, mode, answer, outcomes, _published(stack, topic), operation.notes, unfinished)
+
+
+def _why_unfinished(answer: Mapping[str, Any]) -> str:
+    """Why a check's job has no report yet, from the handler's answer."""
+    job = answer.get("Job")
+    if answer.get("Busy"):
+        return f"job {job} is being worked by another invocation: no report until it finishes; run drift again later"
+    if answer.get("Status") == "PREVIOUS_CHECK_RUNNING":
+        return f"the previous check (job {job}) has not finished: no new check starts until it does"
+    if answer.get("Status") == "RESUMED":
+        return f"the previous check (job {job}) had stopped: its workflow was started again to finish it"
+    return (
+        f"job {job} has not finished ({answer.get('Cursor', '?')} of {answer.get('Of', '?')} accounts): no report yet"
+    )
 
 
 def _queue(sqs: Any, stack: StackState, logical_id: str, attributes: dict[str, str]) -> str:

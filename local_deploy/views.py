@@ -540,6 +540,9 @@ def drift_view(run: DriftRun) -> RenderableType:
         header,
         table if drifted else Text("  every targeted account is in sync", style="dim"),
     ]
+    if run.unfinished:
+        parts[1:] = [table] if drifted else []
+        parts.append(Text(f"  {run.unfinished}", style="yellow"))
     parts += [Text(f"  notified the topic: {subject}", style="dim") for subject in run.notifications]
     parts += [Text(f"  {note}", style="dim") for note in run.notes]
     if result.get("Report"):

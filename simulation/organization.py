@@ -254,8 +254,14 @@ def _delegated_admins(backend: org_models.OrganizationsBackend, principal: str) 
     return {admin.account.id for admin in backend.admins if principal in admin.services}
 
 
+# The errors AWS answers with a 5xx status (a fault of the service, which clients retry), not 400.
+SERVER_ERROR_STATUS = {"ServiceUnavailableException": 503, "InternalServerException": 500, "ServiceException": 500}
+
+
 def _error(kind: str, message: str) -> JsonRESTError:
-    return JsonRESTError(kind, message)
+    error = JsonRESTError(kind, message)
+    error.code = SERVER_ERROR_STATUS.get(kind, error.code)
+    return error
 
 
 def _check_account_call(response: Any, operation: str, log: ApiLog) -> str:

@@ -317,7 +317,8 @@ def test_a_failing_account_is_retried_alone_and_the_others_are_applied(world: Wo
     first = world.org.create_account("first", account_id="777777777777")
     failing = world.org.create_account("failing", account_id="888888888888")
     last = world.org.create_account("last", account_id="999999999999")
-    world.log.add_storm(Storm({"GetAlternateContact"}, calls=1, code="ServiceUnavailableException"))
+    # A 5xx that outlasts the client's retries (the first call of the batch is the failing account's).
+    world.log.add_storm(Storm({"GetAlternateContact"}, calls=clients.MAX_ATTEMPTS, code="ServiceUnavailableException"))
 
     answer = world.deliver(*(create_account_result(a, world.management) for a in (failing, first, last)))
 

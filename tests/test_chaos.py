@@ -26,7 +26,7 @@ def test_the_faults_drawn_depend_only_on_the_seed() -> None:
         log = chaos.ChaosLog()
         rng = random.Random(5)
         for _ in range(6):
-            chaos._inject(rng, log, run, may_kill=True, members=["300000015838"])
+            chaos._inject(rng, log, run, members=["300000015838"])
         drawn.append(run.history)
     assert drawn[0] == drawn[1] and drawn[0]
 

@@ -19,6 +19,7 @@ from local_deploy import world as world_module
 from local_deploy.cli import main
 from local_deploy.synth import Synthesized, synthesize
 from local_deploy.world import StateDir, open_world
+from org_bootstrap.engine import continuation
 from simulation.organization import ApiLog
 from tests.conftest import ROOT, at_simulation_speed
 from tests.test_local_deploy import EXAMPLE, SEED, STACK, synthesized
@@ -136,6 +137,18 @@ def test_a_hand_edit_matches_no_rule_and_the_drift_check_puts_it_back(
     assert main(["state", *state]) == 0
     out = capsys.readouterr().out
     assert "What changed after the deploys, and why" in out and "drift check (fix mode)" in out
+
+
+def test_a_check_whose_job_another_worker_holds_says_so_and_claims_nothing(
+    state: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Another invocation holds the new check's lease (a killed check's, until its timeout): this one
+    # touches no account and writes no report, and the command says why rather than "in sync".
+    with mock.patch.object(continuation.Lease, "take", return_value=None):
+        assert main(["drift", *state]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "is being worked by another invocation: no report until it finishes" in out
+    assert "in sync" not in out
 
 
 def test_an_unchanged_config_deployed_with_reconcile_puts_a_hand_edit_back(

@@ -22,7 +22,7 @@ from local_deploy.world import StateDir, open_world
 from org_bootstrap.handlers import preflight
 from org_bootstrap.handlers.preflight import RESOURCE_TYPE, ConfigIds
 from org_bootstrap.validation import InvalidInputError
-from simulation.organization import Organization, strict_aws
+from simulation.organization import Organization, Storm, strict_aws
 from stacks.app_builder import build_app
 from stacks.config import BootstrapConfig, preflight_ids
 from tests.conftest import ROOT, at_simulation_speed, cfn_event
@@ -154,6 +154,22 @@ def test_an_update_reports_instead_of_refusing_an_id_it_had_accepted_before(exam
     bad_old = cfn_event("Update", accepted.to_properties(), physical_id="x", old_properties={"Accounts": "not json"})
     with pytest.raises(InvalidInputError, match="555555555550"):  # unparsable old properties accept nothing
         preflight.on_event(bad_old)
+
+
+def test_a_rollback_is_not_checked_and_reads_nothing_from_organizations() -> None:
+    # CloudFormation puts back properties this check accepted when they were deployed; a rollback
+    # that read the organization could fail on a throttling storm and strand the stack (chaos seed 19).
+    gone = ConfigIds(MANAGEMENT, DELEGATED, {"alternate_contacts.targets.exclude_accounts[0]": "555555555550"})
+    request = event(gone, "Update", old=ConfigIds(MANAGEMENT, DELEGATED))
+    with strict_aws() as log:
+        Organization.from_mapping(load_organization_file(SEED))
+        with pytest.raises(InvalidInputError, match="555555555550"):
+            preflight.on_event(request)  # a forward Update is checked
+        log.stack_status = "UPDATE_ROLLBACK_IN_PROGRESS"
+        log.add_storm(Storm({"DescribeOrganization", "ListRoots", "ListAccountsForParent", "ListAccounts"}))
+        result = preflight.on_event(request)
+    assert result == {"PhysicalResourceId": preflight.PHYSICAL_ID}
+    assert not log.faults
 
 
 def test_delete_changes_nothing_and_reads_nothing(example_org: Organization) -> None:

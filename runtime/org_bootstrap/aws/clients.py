@@ -12,19 +12,26 @@ fails at once. Throttles of the paced services (:data:`PACED_SERVICES`) are not 
 returned to the caller, whose adaptive pacing (:mod:`org_bootstrap.engine.pacing`) must see each one to
 slow down, and which retries the call itself.
 
-A caller with a deadline (the account-events handler, whose Lambda timeout is short) sets it with
-:func:`retries_until`: no retry is made whose back-off would end after it, and the last error is
-raised instead, for the caller to hand its work back unfinished rather than run past its timeout.
+A caller with a deadline sets it with :func:`retries_until`: no retry is made whose back-off would
+end after it, and the last error is raised instead, for the caller to hand its work back unfinished
+rather than run past its timeout. Under a deadline, throttles and ``ConcurrentModificationException``
+(contention, which always clears) are retried until it, not only :data:`MAX_ATTEMPTS` times: a
+throttling storm on Organizations that outlasts ten attempts must not fail a deploy, still less the
+rollback that puts the organization back. Every handler's entry point sets its invocation's end as
+the deadline (:func:`until_invocation_ends`); other errors (5xx, timeouts) still stop at
+:data:`MAX_ATTEMPTS`, so that an outage fails the request in a minute and says why.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+import math
 import random
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import boto3
 from botocore.config import Config
@@ -45,6 +52,8 @@ CLIENT_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 1}, us
 MAX_ATTEMPTS = 10
 BASE_DELAY_SECONDS = 0.5
 MAX_DELAY_SECONDS = 20.0
+# Left between the last retry's end and the invocation's timeout: for the handler to save its work and answer.
+INVOCATION_MARGIN_SECONDS = 60.0
 PACED_SERVICES = frozenset({"account"})  # their throttles go back to org_bootstrap.engine.pacing's callers
 THROTTLING_CODES = frozenset(
     {
@@ -111,6 +120,26 @@ def retries_until(deadline: float, clock: Callable[[], float] = clocks.monotonic
         _DEADLINE.reset(token)
 
 
+Handler = TypeVar("Handler", bound=Callable[..., Any])
+
+
+def until_invocation_ends(handler: Handler) -> Handler:
+    """A Lambda entry point whose calls are retried until :data:`INVOCATION_MARGIN_SECONDS` before
+    its invocation must end (the context's remaining time), rather than at most :data:`MAX_ATTEMPTS`
+    times for throttles and contention (see the module's description). Without a context (a call
+    from code, not from Lambda), nothing changes."""
+
+    @functools.wraps(handler)
+    def invoked(event: Any, context: Any = None) -> Any:
+        if context is None or _DEADLINE.get() is not None:
+            return handler(event, context)
+        remaining = context.get_remaining_time_in_millis() / 1000
+        with retries_until(clocks.monotonic() + remaining - INVOCATION_MARGIN_SECONDS):
+            return handler(event, context)
+
+    return cast(Handler, invoked)
+
+
 def error_code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
 
@@ -139,27 +168,24 @@ def _needs_retry(**kwargs: Any) -> float | None:
     """botocore's ``needs-retry`` event: the seconds to wait before the next attempt, or None."""
     context = _ADAPTER.create_retry_context(**kwargs)
     attempts = context.attempt_number
-    if attempts >= MAX_ATTEMPTS:
-        return None
     code = context.get_error_code() or ""
     service = context.operation_model.service_model.service_id.hyphenize()
     modeled = _MODELED.detect_error_type(context) if code else None
     throttled = (
         code in THROTTLING_CODES or modeled == _MODELED.THROTTLING_ERROR or _THROTTLING_STATUS.is_retryable(context)
     )
-    retried = (
-        code in RETRIED_CODES
-        or (throttled and service not in PACED_SERVICES)
-        or (not throttled and (modeled == _MODELED.TRANSIENT_ERROR or _TRANSIENT.is_retryable(context)))
-    )
-    if not retried:
+    contended = code in RETRIED_CODES or (throttled and service not in PACED_SERVICES)
+    retried = contended or (not throttled and (modeled == _MODELED.TRANSIENT_ERROR or _TRANSIENT.is_retryable(context)))
+    limit = _DEADLINE.get()
+    to_deadline = contended and limit is not None and math.isfinite(limit[0])
+    if not retried or (attempts >= MAX_ATTEMPTS and not to_deadline):
         return None
-    delay = backoff(attempts)
+    delay = backoff(min(attempts, 16))
     reason = code or type(context.caught_exception).__name__
     operation = context.operation_model.name
-    limit = _DEADLINE.get()
     if limit is not None and limit[1]() + delay >= limit[0]:
         LOG.warning("%s on %s, not retried: the deadline comes first (attempt %d)", reason, operation, attempts)
         return None
-    LOG.warning("%s on %s, retrying in %.1fs (attempt %d of %d)", reason, operation, delay, attempts, MAX_ATTEMPTS)
+    bound = "until the deadline" if to_deadline else f"of {MAX_ATTEMPTS}"
+    LOG.warning("%s on %s, retrying in %.1fs (attempt %d %s)", reason, operation, delay, attempts, bound)
     return delay

@@ -19,7 +19,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from org_bootstrap.aws.clients import error_code
+from org_bootstrap.aws.clients import error_code, until_invocation_ends
 from org_bootstrap.aws.organization import list_accounts
 from org_bootstrap.engine import clock as clocks
 from org_bootstrap.engine.continuation import (
@@ -117,6 +117,7 @@ class Request:
         return self.kind == "Update" and wanted not in (None, self.old_properties.get(RECONCILE_PROPERTY))
 
 
+@until_invocation_ends
 def on_event(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     log_event(event, redacted=tuple(setting.resource_property for setting in SETTINGS))
     request = Request.of(event)
@@ -247,6 +248,7 @@ def _failed_job(jobs: S3JobStore, event: dict[str, Any], spec_text: str) -> Job 
     return job if job.failed else None
 
 
+@until_invocation_ends
 def is_complete(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     if CONTINUE_JOB in event:
         return on_continue(event, context)

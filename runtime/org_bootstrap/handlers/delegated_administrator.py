@@ -41,6 +41,7 @@ LOG.setLevel(logging.INFO)
 KIND = "delegated-administrator"
 
 
+@clients.until_invocation_ends
 def on_event(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     log_event(event)
     organizations = clients.client("organizations")

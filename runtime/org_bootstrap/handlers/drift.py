@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
+from org_bootstrap.aws.clients import until_invocation_ends
 from org_bootstrap.aws.organization import read_tree
 from org_bootstrap.engine import clock as clocks
 from org_bootstrap.engine.continuation import (
@@ -298,6 +299,7 @@ def report_of(job: Job, deps: Dependencies) -> dict[str, Any]:
     return report
 
 
+@until_invocation_ends
 def on_schedule(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
     """The schedule's target, and each step of the continuation workflow of a check too big for one
     invocation (``{"ContinueJob": <job id>}``)."""

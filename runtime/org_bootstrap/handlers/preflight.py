@@ -14,8 +14,10 @@ Accounts that exist but are not ACTIVE are reported (the contacts engine skips t
 the delegated administrator must be ACTIVE, a member, and not the management account.
 
 On an Update, an ID the previous properties also named, which has left the organization since, is
-reported instead of refused: the change does not introduce it, and CloudFormation's rollback (an
-Update back to the previous properties) must not fail on what was accepted before.
+reported instead of refused: the change does not introduce it. CloudFormation's rollback (an
+Update back to the previous properties, which this check accepted when they were deployed) is not
+checked at all and reads nothing: a rollback must not fail on a check, nor on a throttling storm
+that a check's reads would meet.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from typing import Any
 from org_bootstrap.aws import clients
 from org_bootstrap.aws.organization import Account, Tree, read_tree, with_tags
 from org_bootstrap.engine.targeting import SettingSpec, TagSelector, dump_tags, tag_selector, tags_match
-from org_bootstrap.handlers.resource import log_event, old_properties, properties
+from org_bootstrap.handlers.resource import log_event, old_properties, properties, rolling_back
 from org_bootstrap.validation import InvalidInputError, account_id_problem, ou_id_problem
 
 LOG = logging.getLogger()
@@ -222,9 +224,13 @@ def delegated_administrator_problem(
     return None
 
 
+@clients.until_invocation_ends
 def on_event(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     log_event(event)
     if event["RequestType"] == "Delete":
+        return {"PhysicalResourceId": event.get("PhysicalResourceId", PHYSICAL_ID)}
+    if event["RequestType"] == "Update" and rolling_back(event):
+        LOG.info("a rollback to properties accepted when they were deployed: not checked again")
         return {"PhysicalResourceId": event.get("PhysicalResourceId", PHYSICAL_ID)}
     ids = ConfigIds.from_properties(properties(event))
     accepted = _accepted(old_properties(event)) if event["RequestType"] == "Update" else None

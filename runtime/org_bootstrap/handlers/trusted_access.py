@@ -28,6 +28,7 @@ LOG.setLevel(logging.INFO)
 KIND = "trusted-access"
 
 
+@clients.until_invocation_ends
 def on_event(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     log_event(event)
     organizations = clients.client("organizations")
