@@ -18,10 +18,11 @@ from org_bootstrap.aws import clients
 from org_bootstrap.aws.organization import list_accounts
 from org_bootstrap.engine.jobs import DEPLOY, DRIFT, Job, leaves_to, plan, run_batch
 from org_bootstrap.engine.pacing import RateLimits
-from org_bootstrap.engine.reconcile import CHANGED, FAILED, SKIPPED, AccountApi
+from org_bootstrap.engine.reconcile import CHANGED, FAILED, RESTORE, SKIPPED, AccountApi
+from org_bootstrap.engine.stores import DynamoDbSnapshots
 from org_bootstrap.settings.alternate_contacts.spec import ContactSpec
 from simulation.organization import ApiLog, Organization
-from tests.conftest import LIFTED_QUOTAS
+from tests.conftest import LIFTED_QUOTAS, create_snapshot_table
 
 MEMBERS = 6
 
@@ -51,7 +52,7 @@ class World:
     def save(self, job: Job) -> None:
         self.store[job.id] = json.dumps(job.to_dict())
 
-    def batch(self, job: Job, other: Job) -> None:
+    def batch(self, job: Job, other: Job, snapshots: DynamoDbSnapshots | None = None) -> None:
         """One invocation of ``job``, reading ``other`` as the store has it, then saving its own record."""
 
         def peers() -> list[Job]:
@@ -60,7 +61,7 @@ class World:
         run_batch(
             job,
             self.api,
-            snapshots=None,
+            snapshots=snapshots,
             deadline=time.monotonic() + 2,  # what it left to the other job stays left at the end
             concurrency=2,
             checkpoint=self.save,
@@ -183,6 +184,47 @@ def test_an_account_a_job_finished_before_is_no_answer_for_a_new_job(world: Worl
 
     assert all(outcome["status"] != SKIPPED and "by" not in outcome for outcome in one_outcome_each(deploy).values())
     assert world.log.writes() == 3 * MEMBERS + 3  # read, found in sync: nothing written again
+
+
+def test_a_check_planned_before_an_update_never_writes_its_old_targets_after_the_update(world: World) -> None:
+    """The check started with the config an Update then replaced (its invocation killed, its job
+    resumed after the Update finished): the accounts the Update worked are the Update's, whatever the
+    order the two jobs reached them in. Here the Update excludes an OU with ``removal = "restore"``:
+    the check must not put the stack's contacts back on the accounts the Update released, or they keep
+    them for good (nothing targets them any more, so no later restore puts the owners' back)."""
+    team = world.org.create_ou("team")
+    released = [
+        world.org.create_account(f"team-{i}", parent_id=team, account_id=f"{210000000000 + i:012d}") for i in (1, 2)
+    ]
+    own = contact("Team security")
+    for account in released:
+        world.org.put_contact(account, "SECURITY", own)
+    create_snapshot_table("snapshots")
+    snapshots = DynamoDbSnapshots(clients.client("dynamodb"), "snapshots")
+    created = ContactSpec.parse({"contacts": CONTACTS, "removal": "restore"})
+    updated = ContactSpec.parse(
+        {"contacts": CONTACTS, "removal": "restore", "targets": {"exclude_organizational_units": [team]}}
+    )
+    create = world.plan("deploy-1", created, DEPLOY, started_at=100.0)
+    drift = world.plan("drift-1", created, DRIFT, started_at=200.0)  # killed before it reached an account
+    world.batch(create, drift, snapshots)
+    assert create.done and all(world.org.contacts(account) == CONTACTS for account in released)
+    update = plan("deploy-2", list_accounts(world.org.organizations), updated, created)
+    update.kind, update.started_at = DEPLOY, 300.0
+    assert {account: set(update.target_sets[key].values()) for account, key in update.items} == {
+        account: {RESTORE} for account in released
+    }
+    world.save(update)
+    world.batch(update, drift, snapshots)  # the Update runs to the end before the check is resumed
+    assert update.done and all(world.org.contacts(account) == {"SECURITY": own} for account in released)
+
+    world.batch(drift, update, snapshots)
+
+    assert drift.done
+    assert all(world.org.contacts(account) == {"SECURITY": own} for account in released)
+    for account in released:
+        outcome = one_outcome_each(drift)[account]
+        assert outcome["status"] == SKIPPED and outcome["by"] == "deploy-2"
 
 
 def test_two_jobs_never_leave_an_account_to_each_other() -> None:

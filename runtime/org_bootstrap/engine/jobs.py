@@ -521,7 +521,10 @@ def run_batch(
     def handed(account_id: str, key: str, *, left_to: str | None = None) -> _Handed | None:
         """The account is another job's: its outcome there (None: still to come); None: work it here.
         A new account is left only to a job still running that has not yet finished it (a result
-        from before is no answer to this job); one already left (``left_to``) takes that job's outcome."""
+        from before is no answer to this job); one already left (``left_to``) takes that job's outcome.
+        A job that started after this one is the exception: its plan is the newer (a drift check
+        planned before a deploy's config change), so its outcome, whenever it came and whatever it
+        is, is this job's answer: this job's targets there are stale and are never written."""
         targets = job.target_sets[key]
         for peer in others.values():
             theirs = peer.targets(account_id)
@@ -531,7 +534,8 @@ def run_batch(
                 continue
             outcome = peer.outcomes.get(account_id)
             if outcome is not None:
-                if left_to is None or outcome["status"] == FAILED:
+                newer = (peer.job.started_at, peer.job.id) > (job.started_at, job.id)
+                if not newer and (left_to is None or outcome["status"] == FAILED):
                     return None
                 return _Handed((account_id, key), peer.job.id, outcome)
             assert peer.job.deadline_at is not None
