@@ -38,6 +38,7 @@ in its steps and faults (the organization, the steps and the faults come from th
 from __future__ import annotations
 
 import argparse
+import base64
 import concurrent.futures
 import contextlib
 import copy
@@ -83,7 +84,7 @@ from local_deploy.world import StateDir  # noqa: E402
 from org_bootstrap.engine import clock as clocks  # noqa: E402
 from org_bootstrap.engine import continuation  # noqa: E402
 from org_bootstrap.engine.registry import account_quotas  # noqa: E402
-from org_bootstrap.engine.stores import S3JobStore  # noqa: E402
+from org_bootstrap.engine.stores import JOB_PREFIX, S3JobStore  # noqa: E402
 from simulation import generated  # noqa: E402
 from simulation.organization import (  # noqa: E402
     ORGANIZATION,
@@ -289,6 +290,20 @@ def _simulated(log: ChaosLog, run: Run) -> Iterator[None]:
         original_release(self, job)
         run.released[job.id, self.holder["owner"]] = clocks.time()
 
+    take_over = worlds._take_over_leases
+
+    def taking_over(saved: dict[str, Any], *, real_time: bool) -> list[str]:
+        """A world opened frees every lease its saved state holds (their holders have stopped:
+        ``local_deploy.world``), one whose release was refused (412) too: that lease ends there."""
+        at = max(time.time(), float(saved.get("clock", 0.0)))
+        for bucket in saved.get("s3", {}).values():
+            for key, body in bucket.get("objects", {}).items():
+                if key.startswith(f"{JOB_PREFIX}/jobs/") and key.endswith(".json"):
+                    job = json.loads(base64.b64decode(body))
+                    if isinstance(job, dict) and job.get(continuation.LEASE):
+                        run.released.setdefault((str(job.get("id")), str(job[continuation.LEASE]["owner"])), at)
+        return take_over(saved, real_time=real_time)
+
     invoke = LocalCloudFormation._invoke
 
     def armed(self: Any, function: Any, payload: dict[str, Any], operation: Any) -> Any:
@@ -328,6 +343,7 @@ def _simulated(log: ChaosLog, run: Run) -> Iterator[None]:
         mock.patch.object(worlds, "REGION_OPT_SECONDS", worlds.REGION_OPT_SECONDS),
         mock.patch.object(continuation.Lease, "take", classmethod(take)),
         mock.patch.object(continuation.Lease, "release", release),
+        mock.patch.object(worlds, "_take_over_leases", taking_over),
     ):
         yield
 
