@@ -8,6 +8,7 @@ import random
 import pytest
 
 from benchmarks import chaos
+from simulation.organization import Organization, strict_aws
 
 
 @pytest.mark.parametrize("seed", [1, 2])
@@ -51,3 +52,28 @@ def test_a_broken_invariant_names_the_seed_and_the_history() -> None:
     assert "Create (attempt 1)" in str(broken.value)
     run.leases, run.released = [("job-1", "a", 0.0, 100.0), ("job-1", "b", 50.0, 150.0)], {("job-1", "a"): 40.0}
     chaos.check_leases(run)  # released before the second worker took it
+
+
+def test_after_a_kill_every_thread_of_the_invocation_dies_at_its_next_call() -> None:
+    log = chaos.ChaosLog()
+    log.armed, log.kill_at = True, 1
+    with pytest.raises(chaos.Killed):
+        log.refusal("GetAlternateContact")
+    with pytest.raises(chaos.Killed):  # another thread of the same invocation
+        log.refusal("PutAlternateContact")
+    log.armed = log.dead = False  # the next invocation is a new process
+    log.armed = True
+    assert log.refusal("PutAlternateContact") is None
+
+
+def test_an_account_removed_mid_job_leaves_the_organization_at_the_chosen_call() -> None:
+    with strict_aws(management_account=chaos.MANAGEMENT):
+        org = Organization()
+        member = org.create_account("member", account_id="300000000001")
+        log = chaos.ChaosLog()
+        log.armed, log.remove, log.remove_at = True, member, 2
+        log.refusal("ListAccounts")
+        assert member in {account["Id"] for account in org.organizations.list_accounts()["Accounts"]}
+        log.refusal("ListAccounts")
+        assert member not in {account["Id"] for account in org.organizations.list_accounts()["Accounts"]}
+        assert log.fired["account removed from the organization mid-job"] == 1
