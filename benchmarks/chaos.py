@@ -51,6 +51,7 @@ import random
 import re
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from collections import Counter
@@ -290,6 +291,13 @@ def _simulated(log: ChaosLog, run: Run) -> Iterator[None]:
         original_release(self, job)
         run.released[job.id, self.holder["owner"]] = clocks.time()
 
+    hook = threading.excepthook
+
+    def quietly(args: Any) -> None:
+        """A thread of a killed invocation (the Region follower) ends with Killed: nothing to print."""
+        if args.exc_type is not Killed:
+            hook(args)
+
     take_over = worlds._take_over_leases
 
     def taking_over(saved: dict[str, Any], *, real_time: bool) -> list[str]:
@@ -344,6 +352,7 @@ def _simulated(log: ChaosLog, run: Run) -> Iterator[None]:
         mock.patch.object(continuation.Lease, "take", classmethod(take)),
         mock.patch.object(continuation.Lease, "release", release),
         mock.patch.object(worlds, "_take_over_leases", taking_over),
+        mock.patch.object(threading, "excepthook", quietly),
     ):
         yield
 
