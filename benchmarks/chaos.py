@@ -9,11 +9,13 @@ automation's EventBridge, SQS and Lambda, the drift schedule), in this process, 
 - steps, drawn from the seed: a Create; account events (created, invited, moved, tagged, suspended
   accounts, hand edits), each delivered to the deployed automation; drift checks; an Update that
   changes the targets (an OU excluded: its accounts released by the removal mode, ``restore``);
-- faults, drawn from the seed before each step: throttling storms on Account Management and
-  Organizations operations, ``ConcurrentModificationException``, 5xx (``ServiceUnavailableException``,
-  ``InternalServerException``), an invocation of the events handler or of the drift check killed
-  at a random API call (a ``BaseException`` that unwinds like a killed process: the events are
-  delivered again, as SQS redelivers them, and the drift job is abandoned with its lease held);
+- faults, drawn from the seed before each step (``FAULT_RATES``; docs/reliability.md): throttling
+  storms on Account Management and Organizations operations, ``ConcurrentModificationException``,
+  5xx, timeouts, S3 conditional-write conflicts, a Region that takes hours, accounts SUSPENDED or
+  removed from the organization mid-job, continuation steps that fail their retries, and the next
+  invocation of any function killed at a random API call (a ``BaseException`` that unwinds like a
+  killed process, every thread of it dying at its next call; Lambda answers the caller with an
+  error: the Provider framework fails the request, SQS delivers the batch again);
 - then the faults stop, the app has its final drift check, and a Delete with ``restore`` runs.
 
 The invariants (each run fails, printing its seed and history, when one breaks):
@@ -25,14 +27,16 @@ The invariants (each run fails, printing its seed and history, when one breaks):
 4. no job was worked by two workers at once (every lease taken, with its holder and its term);
 5. no account had more than 6 Region requests in progress, the organization more than 50;
 6. the Delete with ``restore`` put back every alternate contact that was there before the stack;
-7. no e-mail address or phone number in the handlers' logs.
+7. no e-mail address or phone number in the handlers' logs;
+8. a rollback fails only where its own process was killed, and no step raises unexpectedly.
 
 The history (the seed, every step and every fault, in order) is printed for a failing seed;
 ``--replay SEED`` runs that seed again, printing its history as it goes. The run is deterministic
 in its steps and faults (the organization, the steps and the faults come from the seed).
 
-    PYTHONPATH=.:runtime .venv/bin/python -m benchmarks.chaos --seeds 1-20 --accounts 300
-    PYTHONPATH=.:runtime .venv/bin/python -m benchmarks.chaos --replay 7 --accounts 60
+    PYTHONPATH=.:runtime .venv/bin/python -m benchmarks.chaos --seeds 1-100 --accounts 30 --steps 8 --jobs 2
+    PYTHONPATH=.:runtime .venv/bin/python -m benchmarks.chaos --seeds 1-6 --accounts 300 --steps 8
+    PYTHONPATH=.:runtime .venv/bin/python -m benchmarks.chaos --replay 7 --accounts 30 --steps 8
 """
 
 from __future__ import annotations
