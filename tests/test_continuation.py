@@ -99,6 +99,25 @@ def test_a_worker_that_lost_its_lease_stops_without_saving(world: World) -> None
     assert world.deps.jobs.load("job-3")["cursor"] == 0
 
 
+def test_closing_a_job_whose_write_loses_its_race_says_busy_and_does_not_raise(world: World) -> None:
+    """Found by the chaos run (seed 76: a 412 on the write that closes the previous job, during a
+    Create's rollback): LeaseLost came out of supersede() and failed the rollback (ROLLBACK_FAILED).
+    Another writer has the job: the caller polls again, as when the job's lease is held."""
+    store = world.deps.jobs
+    store.save("job-6", plan_for(world, "job-6").to_dict())
+    real = S3JobStore.save
+
+    def refuse_the_release(self: S3JobStore, job_id: str, data: dict[str, Any], *, if_match: str | None = None) -> str:
+        if continuation.LEASE not in data:
+            raise StaleWrite(job_id)
+        return real(self, job_id, data, if_match=if_match)
+
+    with mock.patch.object(S3JobStore, "save", refuse_the_release):
+        assert continuation.supersede(store, "job-6", "job-7", until=2e9, now=1e9) is False
+    assert continuation.supersede(store, "job-6", "job-7", until=2e9, now=2e9 + 1) is True  # the lease expired
+    assert Job.from_dict(store.load("job-6")).superseded_by == "job-7"
+
+
 @pytest.mark.parametrize("done", [False, True])
 def test_a_worker_whose_release_loses_its_race_stops_as_one_that_lost_its_lease(world: World, done: bool) -> None:
     """Found by the chaos run (benchmarks/chaos.py, a 412 on a job's last write during a rollback):

@@ -217,7 +217,11 @@ def supersede(store: S3JobStore, job_id: str, by: str, *, until: float, now: flo
     if lease is None:
         return False
     lease.job.superseded_by = by
-    lease.release(lease.job)
+    try:
+        lease.release(lease.job)
+    except LeaseLost:  # another writer came first (its worker, resumed): not closed yet, try again later
+        LOG.info(json.dumps({"job": job_id, "busy": True, "raced": True}))
+        return False
     LOG.info(json.dumps({"job": job_id, "superseded_by": by}))
     return True
 
