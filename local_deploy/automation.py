@@ -36,6 +36,7 @@ from moto.events.models import EventPattern
 
 from local_deploy.cloudformation import FUNCTION, LocalCloudFormation, ResourceError
 from local_deploy.stack import StackState
+from org_bootstrap.aws.clients import error_code
 from org_bootstrap.engine import clock as clocks
 from simulation.organization import acting_as
 
@@ -346,7 +347,7 @@ class Automation:
                     body = s3.get_object(Bucket=bucket, Key=f"alternate-contacts/reports/{job}.json")["Body"].read()
                     outcomes = json.loads(body).get("outcomes", [])
                 except ClientError as error:
-                    if error.response.get("Error", {}).get("Code") != "NoSuchKey":
+                    if error_code(error) != "NoSuchKey":
                         raise
                     unfinished = _why_unfinished(answer)
         mode = "report-only" if variables.get("REPORT_ONLY") == "true" else "fix"

@@ -536,13 +536,13 @@ def drift_view(run: DriftRun) -> RenderableType:
     for outcome in drifted:
         actions = ", ".join(f"{t} {a}" for t, a in sorted(outcome["actions"].items()))
         table.add_row(outcome["account"], outcome["status"], actions)
-    parts: list[RenderableType] = [
-        header,
-        table if drifted else Text("  every targeted account is in sync", style="dim"),
-    ]
-    if run.unfinished:
-        parts[1:] = [table] if drifted else []
+    parts: list[RenderableType] = [header]
+    if drifted:
+        parts.append(table)
+    if run.unfinished:  # no report yet: nothing to say of the accounts
         parts.append(Text(f"  {run.unfinished}", style="yellow"))
+    elif not drifted:
+        parts.append(Text("  every targeted account is in sync", style="dim"))
     parts += [Text(f"  notified the topic: {subject}", style="dim") for subject in run.notifications]
     parts += [Text(f"  {note}", style="dim") for note in run.notes]
     if result.get("Report"):

@@ -17,6 +17,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from org_bootstrap.aws.clients import error_code
+
 # Organizations publishes no per-operation rate for ListTagsForResource; its list calls share the
 # organization's throttling (TooManyRequestsException). A steady 5 calls a second (the Account
 # Management reads' order) reads 1,000 accounts' tags in 200 s and leaves room for other callers;
@@ -131,7 +133,7 @@ def standing(organizations: Any, account_id: str) -> str | None:
     try:
         item = organizations.describe_account(AccountId=account_id)["Account"]
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") == "AccountNotFoundException":
+        if error_code(error) == "AccountNotFoundException":
             return "no longer a member of the organization"
         raise
     status = _status(item)
